@@ -1,0 +1,84 @@
+import { CommanderError } from 'commander';
+import { ConfigError, createGlue, errorMessage, GlueError, type Logger } from '@glue/core';
+import { cliLogger } from './log.js';
+import { buildProgram, type CliOptions, EXIT, toCliOptions, UsageError } from './options.js';
+
+export interface MainIo {
+  stderr: (text: string) => void;
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
+  stopSignal: Promise<string>;
+}
+
+function processStopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** The CLI's single entry point: everything below throws, only this turns errors into exit codes. */
+export async function main(argv: readonly string[], io?: Partial<MainIo>): Promise<number> {
+  const stderr = io?.stderr ?? ((t: string) => void process.stderr.write(t));
+  const program = buildProgram();
+  let options: CliOptions;
+  try {
+    program.parse([...argv], { from: 'user' });
+    options = toCliOptions(program.opts());
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE; // commander already printed the message
+    }
+    stderr(`glue: ${errorMessage(err)}\n\n${program.helpInformation()}`);
+    return EXIT.USAGE;
+  }
+  const logger = cliLogger(options);
+  try {
+    return await run(options, logger, io?.stopSignal ?? processStopSignal());
+  } catch (err) {
+    return reportFatal(err, logger, stderr);
+  }
+}
+
+async function run(options: CliOptions, logger: Logger, stopSignal: Promise<string>): Promise<number> {
+  const glue = createGlue({
+    ...(options.configDirs.length > 0 ? { configDirs: options.configDirs } : {}),
+    ...(options.dockerUrl !== undefined ? { dockerUrl: options.dockerUrl } : {}),
+    logger,
+    resolveFrom: [import.meta.url],
+  });
+  if (options.mode === 'once') {
+    const result = await glue.runOnce();
+    return result.failed > 0 ? EXIT.FAILURE : EXIT.OK;
+  }
+  await glue.start();
+  logger.info({ engine: glue.address }, 'watching Docker events; SIGINT/SIGTERM to stop');
+  const signal = await stopSignal;
+  logger.info({ signal }, 'stopping: letting handlers in flight finish');
+  await glue.stop();
+  logger.info('stopped');
+  return EXIT.OK;
+}
+
+function reportFatal(err: unknown, logger: Logger, stderr: (t: string) => void): number {
+  logger.flush?.();
+  if (err instanceof ConfigError) {
+    stderr(`glue: ${err.message}\n`);
+    return EXIT.USAGE;
+  }
+  if (err instanceof UsageError) {
+    stderr(`glue: ${err.message}\n`);
+    return EXIT.USAGE;
+  }
+  if (err instanceof GlueError) {
+    stderr(`glue: ${err.message}\n`);
+    return err.code === 'CONFIG_INVALID' || err.code === 'HANDLER_LOAD' || err.code === 'INVALID_PARAM' ? EXIT.USAGE : EXIT.FAILURE;
+  }
+  stderr(`glue: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.FAILURE;
+}

@@ -1,0 +1,202 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { ConfigError, type ConfigProblem, errorMessage } from './errors.js';
+import { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE } from './events.js';
+import { IniDocument } from './ini-document.js';
+
+/** Where Glue looks for INI files when no `-c/--config-dir` is given: the first that exists is used. */
+export const DEFAULT_CONFIG_DIRS = ['./docker-glue.d', '/etc/docker-glue.d', '/etc/glue.d'] as const;
+
+/** Default bound on how long one handler run may hold up the next handler of the same container. */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
+
+/** One `[handler]` INI file, validated. */
+export interface HandlerConfig {
+  /** Absolute path of the INI file. */
+  file: string;
+  /** The file's base name (`lb.ini`): how logs and errors name the handler. */
+  name: string;
+  /** Directory of the INI file: relative class paths and scripts resolve against it. */
+  dir: string;
+  /** The `class` value as written. */
+  className: string;
+  /** Events as listed, deduplicated; may contain `all` and `none`. */
+  events: ReadonlySet<string>;
+  enabled: boolean;
+  triggersNone: boolean;
+  /** `[handler] timeout` (seconds in the file): after this the next handler of the container goes on. */
+  timeoutMs: number;
+  /** `[params]`, handed to the handler as is. */
+  params: Readonly<Record<string, string>>;
+  ini: IniDocument;
+}
+
+const TRUE = new Set(['1', 'yes', 'true', 'on']);
+const FALSE = new Set(['0', 'no', 'false', 'off']);
+const HANDLER_KEYS = new Set(['class', 'events', 'enabled', 'triggers-none', 'triggers_none', 'timeout']);
+
+export function parseBoolean(value: string): boolean | undefined {
+  const v = value.trim().toLowerCase();
+  if (TRUE.has(v)) return true;
+  if (FALSE.has(v)) return false;
+  return undefined;
+}
+
+/** Does a handler listening to `events` run for `action`? `all` covers every real event, never `none`. */
+export function matchesEvent(events: ReadonlySet<string>, action: string): boolean {
+  if (action === NONE) return events.has(NONE);
+  return events.has(ALL) || events.has(action);
+}
+
+/** Validates one parsed INI document; returns the handler config and every problem found. */
+export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; problems: ConfigProblem[] } {
+  const file = doc.path;
+  const problems: ConfigProblem[] = [];
+  const at = (section: string, key?: string) => ({ file, section, key, line: doc.lineOf(section, key) });
+
+  if (!doc.hasSection('handler')) {
+    problems.push({ file, message: 'missing [handler] section (it needs at least class= and events=)' });
+    return { problems };
+  }
+  for (const dup of doc.duplicates) {
+    if (dup.section === 'handler') {
+      problems.push({ ...at('handler', dup.key), message: `written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); keep one` });
+    }
+  }
+  for (const key of Object.keys(doc.section('handler'))) {
+    if (!HANDLER_KEYS.has(key)) {
+      problems.push({ ...at('handler', key), message: `unknown key (known: ${[...HANDLER_KEYS].join(', ')}); handler options go in [params]` });
+    }
+  }
+  if (doc.has('handler', 'triggers-none') && doc.has('handler', 'triggers_none')) {
+    problems.push({ ...at('handler', 'triggers_none'), message: 'set either triggers-none or triggers_none, not both' });
+  }
+
+  const className = doc.get('handler', 'class', '').trim();
+  if (className === '') problems.push({ ...at('handler', 'class'), message: 'missing: name the handler, e.g. class=@glue/handler-exec#ScriptHandler' });
+
+  const events = new Set<string>();
+  const rawEvents = doc.get('handler', 'events');
+  if (rawEvents === undefined || rawEvents.trim() === '') {
+    problems.push({ ...at('handler', 'events'), message: 'missing: list the events, e.g. events=start,die (or all, none)' });
+  } else {
+    for (const name of rawEvents.split(',').map((s) => s.trim().toLowerCase())) {
+      if (name === '') continue;
+      if (!isKnownEvent(name)) {
+        problems.push({ ...at('handler', 'events'), message: `unknown event ${JSON.stringify(name)} (known: ${NONE}, ${ALL}, ${CONTAINER_ACTIONS.join(', ')})` });
+      } else {
+        events.add(name);
+      }
+    }
+  }
+
+  const bool = (key: string, fallback: boolean): boolean => {
+    const raw = doc.get('handler', key);
+    if (raw === undefined) return fallback;
+    const parsed = parseBoolean(raw);
+    if (parsed === undefined) {
+      problems.push({ ...at('handler', key), message: `${JSON.stringify(raw)} is not a boolean (use 1/yes/true/on or 0/no/false/off)` });
+      return fallback;
+    }
+    return parsed;
+  };
+  const enabled = bool('enabled', true);
+  const triggersNone = doc.has('handler', 'triggers_none') ? bool('triggers_none', false) : bool('triggers-none', false);
+
+  let timeoutMs = DEFAULT_HANDLER_TIMEOUT_MS;
+  const rawTimeout = doc.get('handler', 'timeout');
+  if (rawTimeout !== undefined) {
+    const seconds = Number(rawTimeout.trim());
+    if (!/^\d+(\.\d+)?$/.test(rawTimeout.trim()) || !(seconds > 0) || seconds > 86_400) {
+      problems.push({ ...at('handler', 'timeout'), message: `${JSON.stringify(rawTimeout)} is not a number of seconds between 0 and 86400` });
+    } else {
+      timeoutMs = Math.round(seconds * 1000);
+    }
+  }
+
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    config: {
+      file,
+      name: basename(file),
+      dir: resolve(file, '..'),
+      className,
+      events,
+      enabled,
+      triggersNone,
+      timeoutMs,
+      params: doc.section('params'),
+      ini: doc,
+    },
+  };
+}
+
+/** Picks the config dirs: the given ones (each must exist), else the first default that exists. */
+export async function resolveConfigDirs(dirs: readonly string[] | undefined, cwd = process.cwd()): Promise<string[]> {
+  if (dirs !== undefined && dirs.length > 0) {
+    const problems: ConfigProblem[] = [];
+    const found: string[] = [];
+    for (const d of dirs) {
+      const abs = resolve(cwd, d);
+      if (await isDirectory(abs)) found.push(abs);
+      else problems.push({ file: abs, message: 'config dir does not exist or is not a directory' });
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return found;
+  }
+  for (const d of DEFAULT_CONFIG_DIRS) {
+    const abs = resolve(cwd, d);
+    if (await isDirectory(abs)) return [abs];
+  }
+  throw new ConfigError([
+    { file: DEFAULT_CONFIG_DIRS.join(', '), message: 'no config dir found: create one of these or pass -c/--config-dir' },
+  ]);
+}
+
+/**
+ * Reads every `*.ini` of the dirs, in file-name order (then dir order), and validates them all.
+ * Throws one ConfigError listing every problem of every file; one bad file never hides another's.
+ */
+export async function loadHandlerConfigs(dirs: readonly string[]): Promise<HandlerConfig[]> {
+  const files: string[] = [];
+  for (const dir of dirs) {
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.ini')).sort();
+    for (const n of names) files.push(join(dir, n));
+  }
+  files.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
+  const problems: ConfigProblem[] = [];
+  const configs: HandlerConfig[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      problems.push({ file, message: `cannot read: ${errorMessage(err)}` });
+      continue;
+    }
+    let doc: IniDocument;
+    try {
+      doc = new IniDocument(file, text);
+    } catch (err) {
+      problems.push({ file, message: `cannot parse: ${errorMessage(err)}` });
+      continue;
+    }
+    const result = validateHandlerIni(doc);
+    problems.push(...result.problems);
+    if (result.config) configs.push(result.config);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (files.length === 0) {
+    throw new ConfigError([{ file: dirs.join(', '), message: 'no *.ini handler files found' }]);
+  }
+  return configs;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

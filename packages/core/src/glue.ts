@@ -1,0 +1,335 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type Dockerode from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
+import { type HandlerConfig, loadHandlerConfigs, matchesEvent, resolveConfigDirs, DEFAULT_HANDLER_TIMEOUT_MS } from './config-loader.js';
+import { ContainerStore, containerName } from './container-store.js';
+import { createDocker, dockerEndpoint } from './docker-connect.js';
+import { EngineWatcher } from './engine-watcher.js';
+import { ConfigError, errorMessage, GlueError } from './errors.js';
+import { type GlueEvent, NONE, noneEvent } from './events.js';
+import type { Agent, Handler, HandlerContext } from './handler.js';
+import { loadHandlers } from './handler-loader.js';
+import { type Logger, silentLogger } from './logger.js';
+import { KeyedQueue } from './keyed-queue.js';
+import { withTimeout } from './timing.js';
+
+/** A handler made in code by an embedding service, next to (or instead of) INI files. */
+export interface InlineHandler {
+  name: string;
+  events: readonly string[];
+  triggersNone?: boolean;
+  timeoutMs?: number;
+  handler: Handler | ((agent: Agent) => Handler);
+}
+
+export interface GlueOptions {
+  /** INI dirs; default: the first of ./docker-glue.d, /etc/docker-glue.d, /etc/glue.d. Ignored if `configs` is given. */
+  configDirs?: readonly string[];
+  /** Already loaded INI configs (skips reading dirs). */
+  configs?: readonly HandlerConfig[];
+  /** Handlers made in code. When given without configDirs/configs, no INI file is read. */
+  handlers?: readonly InlineHandler[];
+  /** Docker address (`unix:///...`, `tcp://...`); default DOCKER_HOST or the standard socket. */
+  dockerUrl?: string;
+  /** A ready dockerode client (then `dockerUrl` only names it in logs). */
+  docker?: Dockerode;
+  logger?: Logger;
+  /** Extra places (file URLs) to resolve handler packages from, after the INI's own directory. */
+  resolveFrom?: readonly string[];
+  /** How long `none` waits to coalesce a burst of triggers. Default 200 ms. */
+  noneDebounceMs?: number;
+  /** How long stop() waits for handlers in flight. Default 10 s. */
+  shutdownTimeoutMs?: number;
+  engine?: { backoffInitialMs?: number; backoffMaxMs?: number; watchdogMs?: number; callTimeoutMs?: number };
+  /** Working dir for relative config dirs. */
+  cwd?: string;
+}
+
+/** One handler run, as reported on the `handler` event and in the log. */
+export interface HandlerRun {
+  handler: string;
+  file: string | undefined;
+  event: string;
+  containerId: string;
+  containerName: string;
+  durationMs: number;
+  ok: boolean;
+  timedOut: boolean;
+  error?: unknown;
+}
+
+export interface RunOnceResult {
+  runs: HandlerRun[];
+  failed: number;
+}
+
+export interface GlueEvents {
+  event: [GlueEvent];
+  handler: [HandlerRun];
+  synced: [{ first: boolean }];
+}
+
+interface HandlerEntry {
+  name: string;
+  file: string | undefined;
+  events: ReadonlySet<string>;
+  triggersNone: boolean;
+  timeoutMs: number;
+  instance: Handler;
+}
+
+/** Actions after which Glue re-inspects the container before running handlers. */
+const STATEFUL = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'health_status']);
+
+/**
+ * The Glue daemon as a library: loads handlers, keeps the container state, runs handlers on events.
+ * `createGlue(options)` then `start()` (watch) or `runOnce()`; `stop()` to finish.
+ */
+export class Glue extends EventEmitter<GlueEvents> {
+  readonly agent: Agent;
+  readonly logger: Logger;
+  readonly address: string;
+  private readonly options: GlueOptions;
+  private readonly docker: Dockerode;
+  private readonly store = new ContainerStore();
+  private readonly queue = new KeyedQueue();
+  private readonly abort = new AbortController();
+  private readonly watcher: EngineWatcher;
+  private entries: HandlerEntry[] = [];
+  private loaded = false;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+  private watching: Promise<void> | undefined;
+  private noneTimer: NodeJS.Timeout | undefined;
+  private nonePending = false;
+  private accepting = true;
+
+  constructor(options: GlueOptions = {}) {
+    super();
+    this.options = options;
+    this.logger = options.logger ?? silentLogger();
+    const endpoint = dockerEndpoint(options.dockerUrl);
+    this.address = endpoint.address;
+    this.docker = options.docker ?? createDocker(endpoint);
+    this.watcher = new EngineWatcher({
+      docker: this.docker,
+      address: this.address,
+      store: this.store,
+      logger: this.logger,
+      signal: this.abort.signal,
+      onEvent: (event) => this.dispatch(event),
+      onSynced: (first) => {
+        this.emit('synced', { first });
+        if (first) this.scheduleNone(0);
+        else if (this.entries.some((e) => e.events.has(NONE))) this.scheduleNone();
+      },
+      ...options.engine,
+    });
+    const store = this.store;
+    this.agent = {
+      docker: this.docker,
+      logger: this.logger,
+      signal: this.abort.signal,
+      inspect: (id) => store.get(id),
+      containers: () => store.all(),
+      refresh: (id) => this.refresh(id),
+      triggerNone: () => this.scheduleNone(),
+      engine: () => this.watcher.engine(),
+    };
+  }
+
+  /** The loaded handlers' names, in the order they run. */
+  get handlerNames(): string[] {
+    return this.entries.map((e) => e.name);
+  }
+
+  /** Reads and validates the INI files and constructs the handlers. Throws one ConfigError with every problem. */
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    const o = this.options;
+    const fromIni = o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
+    const configs = o.configs ?? (fromIni ? await loadHandlerConfigs(await resolveConfigDirs(o.configDirs, o.cwd)) : []);
+    const { handlers, problems } = await loadHandlers(configs, this.agent, o.resolveFrom ?? []);
+    if (problems.length > 0) throw new ConfigError(problems);
+    this.entries = handlers.map(({ config, instance }) => ({
+      name: config.name,
+      file: config.file,
+      events: config.events,
+      triggersNone: config.triggersNone,
+      timeoutMs: config.timeoutMs,
+      instance,
+    }));
+    for (const h of o.handlers ?? []) {
+      this.entries.push({
+        name: h.name,
+        file: undefined,
+        events: new Set(h.events),
+        triggersNone: h.triggersNone ?? false,
+        timeoutMs: h.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
+        instance: typeof h.handler === 'function' ? h.handler(this.agent) : h.handler,
+      });
+    }
+    this.loaded = true;
+    this.logger.info({ handlers: this.handlerNames }, `loaded ${this.entries.length} handler${this.entries.length === 1 ? '' : 's'}`);
+  }
+
+  /** `-1`: inventory the containers, run the `none` handlers once, stop. Throws if the engine is unreachable. */
+  async runOnce(): Promise<RunOnceResult> {
+    await this.load();
+    try {
+      await this.watcher.snapshot();
+    } catch (err) {
+      throw new GlueError('ENGINE_UNREACHABLE', `cannot reach the Docker engine at ${this.address}: ${errorMessage(err)}`, { cause: err });
+    }
+    await this.startHandlers();
+    const runs = await this.runHandlers(noneEvent(), undefined);
+    await this.stop();
+    return { runs, failed: runs.filter((r) => !r.ok).length };
+  }
+
+  /** `-w`: starts watching in the background and resolves once handlers are loaded and started. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('glue already started');
+    this.started = true;
+    await this.load();
+    await this.startHandlers();
+    this.watching = this.watcher.run();
+  }
+
+  /** Stops taking events, lets handlers in flight finish (bounded), calls stop hooks. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.accepting = false;
+    clearTimeout(this.noneTimer);
+    const bound = this.options.shutdownTimeoutMs ?? 10_000;
+    const idle = this.queue.idle();
+    this.abort.abort();
+    await this.watching;
+    try {
+      await withTimeout(idle, bound, 'timeout');
+    } catch {
+      this.logger.warn({ inFlight: this.queue.size, waitedMs: bound }, 'shutdown: handlers still running after the bound; stopping anyway');
+    }
+    for (const e of this.entries) {
+      if (!e.instance.stop) continue;
+      try {
+        await withTimeout(Promise.resolve(e.instance.stop()), bound, `stop() took over ${bound} ms`);
+      } catch (err) {
+        this.logger.error({ handler: e.name, file: e.file, err: errorMessage(err) }, `[${e.name}] stop failed: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  /** Waits until no event is queued or being handled (tests and embedders). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async startHandlers(): Promise<void> {
+    for (const e of this.entries) {
+      if (!e.instance.start) continue;
+      try {
+        await e.instance.start();
+      } catch (err) {
+        throw new GlueError('HANDLER_FAILED', `[${e.name}] start failed: ${errorMessage(err)}`, { handler: e.name, file: e.file, cause: err });
+      }
+    }
+  }
+
+  private async refresh(id: string): Promise<ContainerInspectInfo | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      this.store.set(info);
+      return info;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private dispatch(event: GlueEvent): void {
+    if (!this.accepting) return;
+    this.emit('event', event);
+    void this.queue.push(event.id, async () => {
+      let info = this.store.get(event.id);
+      if (STATEFUL.has(event.action)) {
+        try {
+          info = (await this.refresh(event.id)) ?? info;
+        } catch (err) {
+          this.logger.warn({ container: event.id.slice(0, 12), err: errorMessage(err) }, 'cannot re-inspect container; handlers get its last inspection');
+        }
+      }
+      const runs = await this.runHandlers(event, info);
+      if (event.action === 'destroy') this.store.delete(event.id);
+      if (runs.some((r) => this.entries.find((e) => e.name === r.handler)?.triggersNone)) this.scheduleNone();
+    });
+  }
+
+  private scheduleNone(delayMs = this.options.noneDebounceMs ?? 200): void {
+    if (this.nonePending || !this.accepting) return;
+    this.nonePending = true;
+    this.noneTimer = setTimeout(() => {
+      void this.queue.push('', async () => {
+        this.nonePending = false;
+        await this.runHandlers(noneEvent(), undefined);
+      });
+    }, delayMs);
+  }
+
+  /** Runs the matching handlers in file-name order; each at most once; failures and timeouts are logged, never thrown. */
+  private async runHandlers(event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun[]> {
+    const runs: HandlerRun[] = [];
+    for (const entry of this.entries) {
+      if (!matchesEvent(entry.events, event.action)) continue;
+      runs.push(await this.runOne(entry, event, info));
+    }
+    return runs;
+  }
+
+  private async runOne(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun> {
+    const controller = new AbortController();
+    const onStop = (): void => controller.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    const context: HandlerContext = { event, container: info, signal: controller.signal };
+    const name = containerName(info) || event.attributes.name || '';
+    const short = event.id.slice(0, 12);
+    const started = performance.now();
+    const run: HandlerRun = { handler: entry.name, file: entry.file, event: event.action, containerId: event.id, containerName: name, durationMs: 0, ok: true, timedOut: false };
+    const fields = { handler: entry.name, file: entry.file, event: event.action, container: short, name };
+    const work = Promise.resolve().then(() => entry.instance.handle(event.action, event.id, context));
+    try {
+      await withTimeout(work, entry.timeoutMs, 'HANDLER_TIMEOUT');
+      run.durationMs = Math.round(performance.now() - started);
+      this.logger.info({ ...fields, durationMs: run.durationMs }, `[${entry.name}] ${event.action}${short ? ` ${name || short}` : ''} handled`);
+    } catch (err) {
+      run.durationMs = Math.round(performance.now() - started);
+      run.ok = false;
+      if (err instanceof Error && err.message === 'HANDLER_TIMEOUT') {
+        run.timedOut = true;
+        controller.abort();
+        run.error = new GlueError('HANDLER_TIMEOUT', `[${entry.name}] still running after ${entry.timeoutMs} ms on ${event.action}; the next handler goes on`, { handler: entry.name, file: entry.file });
+        this.logger.warn({ ...fields, durationMs: run.durationMs }, (run.error as Error).message);
+        work.catch((late: unknown) => this.logger.error({ ...fields, err: errorMessage(late) }, `[${entry.name}] failed (after its timeout) on ${event.action}: ${errorMessage(late)}`));
+      } else {
+        run.error = err;
+        this.logger.error(
+          { ...fields, durationMs: run.durationMs, err: errorMessage(err), code: (err as { code?: unknown }).code },
+          `[${entry.name}] failed on ${event.action}${short ? ` of ${name || short} (${short})` : ''}: ${errorMessage(err)}`,
+        );
+      }
+    } finally {
+      this.abort.signal.removeEventListener('abort', onStop);
+    }
+    this.emit('handler', run);
+    return run;
+  }
+}
+
+export function createGlue(options: GlueOptions = {}): Glue {
+  return new Glue(options);
+}

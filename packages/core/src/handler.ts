@@ -1,0 +1,83 @@
+import type Dockerode from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
+import type { GlueEvent } from './events.js';
+import type { IniDocument } from './ini-document.js';
+import type { Logger } from './logger.js';
+
+export type { ContainerInspectInfo };
+
+/**
+ * What a handler gets from the daemon: the engine client, the cached inspections and a logger.
+ * The `agent` of the original's plugin recipe.
+ */
+export interface Agent {
+  readonly docker: Dockerode;
+  readonly logger: Logger;
+  /** The last inspection of a container: still there on `die` and `destroy`. */
+  inspect(id: string): ContainerInspectInfo | undefined;
+  /** Every container Glue knows, running or not, with its last inspection. */
+  containers(): ContainerInspectInfo[];
+  /** Inspects one container again now (and updates the cache); undefined if it is gone. */
+  refresh(id: string): Promise<ContainerInspectInfo | undefined>;
+  /** Asks for the `none` event to fire again soon (coalesced). */
+  triggerNone(): void;
+  /** The engine's `docker info` Name and ID, once connected. */
+  engine(): { id: string; name: string } | undefined;
+  /** Aborted when the daemon stops: long operations should give up. */
+  readonly signal: AbortSignal;
+}
+
+/** Extra facts about the event being handled. */
+export interface HandlerContext {
+  readonly event: GlueEvent;
+  /** The container's last inspection (undefined for `none` or a container never seen). */
+  readonly container: ContainerInspectInfo | undefined;
+  /** Aborted when the handler run times out or the daemon stops. */
+  readonly signal: AbortSignal;
+}
+
+/** The handler contract. A class implementing it is constructed as `new Cls(agent, iniFile, ini)`. */
+export interface Handler {
+  handle(event: string, containerId: string, context: HandlerContext): Promise<void> | void;
+  /** Called once after every handler was constructed, before the first event. */
+  start?(): Promise<void> | void;
+  /** Called once on shutdown, after events in flight finished (or the bound ran out). */
+  stop?(): Promise<void> | void;
+}
+
+export type HandlerClass = new (agent: Agent, iniFile: string, ini: IniDocument) => Handler;
+
+/**
+ * Base class for handlers, as in docker-glue's plugin recipe: extend it, read your params in the
+ * constructor (throw a ParamError for a bad one), implement `handle(event, containerId)`.
+ */
+export abstract class BaseHandler implements Handler {
+  readonly agent: Agent;
+  readonly iniFile: string;
+  readonly ini: IniDocument;
+  /** The INI file's base name: how logs and errors name this handler. */
+  readonly name: string;
+  readonly logger: Logger;
+
+  constructor(agent: Agent, iniFile: string, ini: IniDocument) {
+    this.agent = agent;
+    this.iniFile = iniFile;
+    this.ini = ini;
+    this.name = iniFile.split(/[\\/]/).pop() ?? iniFile;
+    this.logger = agent.logger.child({ handler: this.name });
+  }
+
+  /** `[params]` as written. */
+  get params(): Record<string, string> {
+    return this.ini.section('params');
+  }
+
+  abstract handle(event: string, containerId: string, context: HandlerContext): Promise<void> | void;
+}
+
+export function isHandlerClass(value: unknown): value is HandlerClass {
+  return (
+    typeof value === 'function' &&
+    typeof (value as { prototype?: { handle?: unknown } }).prototype?.handle === 'function'
+  );
+}

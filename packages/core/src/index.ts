@@ -1,0 +1,28 @@
+export { BaseHandler, isHandlerClass } from './handler.js';
+export type { Agent, ContainerInspectInfo, Handler, HandlerClass, HandlerContext } from './handler.js';
+export { createGlue, Glue } from './glue.js';
+export type { GlueEvents, GlueOptions, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
+export {
+  DEFAULT_CONFIG_DIRS,
+  DEFAULT_HANDLER_TIMEOUT_MS,
+  loadHandlerConfigs,
+  matchesEvent,
+  parseBoolean,
+  resolveConfigDirs,
+  validateHandlerIni,
+} from './config-loader.js';
+export type { HandlerConfig } from './config-loader.js';
+export { IniDocument } from './ini-document.js';
+export { CLASS_ALIASES, loadHandlerClass, loadHandlers, parseClassSpec } from './handler-loader.js';
+export type { ClassSpec, LoadedHandler } from './handler-loader.js';
+export { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE, noneEvent, parseEngineEvent } from './events.js';
+export type { ContainerAction, EngineEvent, GlueEvent } from './events.js';
+export { ConfigError, errorMessage, formatProblem, GlueError, LabelError, ParamError } from './errors.js';
+export type { ConfigProblem, GlueErrorCode, GlueErrorOptions } from './errors.js';
+export { createLogger, silentLogger } from './logger.js';
+export type { Logger, LogLevel } from './logger.js';
+export { createDocker, DEFAULT_DOCKER_SOCKET, dockerEndpoint } from './docker-connect.js';
+export type { DockerEndpoint } from './docker-connect.js';
+export { ContainerStore, containerName } from './container-store.js';
+export { KeyedQueue } from './keyed-queue.js';
+export { backoffDelay, sleep, withTimeout } from './timing.js';

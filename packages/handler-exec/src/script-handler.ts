@@ -1,0 +1,59 @@
+import { dirname } from 'node:path';
+import { type Agent, BaseHandler, containerName, GlueError, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
+import { execa } from 'execa';
+import { findScript } from './script-path.js';
+
+export const DEFAULT_SCRIPT_TIMEOUT_S = 30;
+
+/**
+ * Runs `script INI_PATH EVENT CONTAINER_ID` on each event, exactly as docker-glue did, without a shell.
+ * Params: `script` (required), `timeout` (seconds, default 30).
+ */
+export class ScriptHandler extends BaseHandler {
+  readonly script: string;
+  readonly timeoutMs: number;
+
+  constructor(agent: Agent, iniFile: string, ini: IniDocument) {
+    super(agent, iniFile, ini);
+    const script = ini.get('params', 'script', '').trim();
+    if (script === '') throw new ParamError(this.name, 'script', 'missing: the path of the script to run');
+    const found = findScript(script, dirname(iniFile));
+    if ('error' in found) throw new ParamError(this.name, 'script', found.error);
+    this.script = found.path;
+    const rawTimeout = ini.get('params', 'timeout', String(DEFAULT_SCRIPT_TIMEOUT_S)).trim();
+    const seconds = Number(rawTimeout);
+    if (!/^\d+(\.\d+)?$/.test(rawTimeout) || !(seconds > 0)) {
+      throw new ParamError(this.name, 'timeout', `${JSON.stringify(rawTimeout)} is not a positive number of seconds`);
+    }
+    this.timeoutMs = Math.round(seconds * 1000);
+  }
+
+  async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
+    const name = containerName(context?.container ?? this.agent.inspect(containerId));
+    const result = await execa(this.script, [this.iniFile, event, containerId], {
+      reject: false,
+      timeout: this.timeoutMs,
+      ...(context ? { cancelSignal: context.signal } : {}),
+      stdin: 'ignore',
+      env: { GLUE_EVENT: event, GLUE_CONTAINER_ID: containerId, GLUE_CONTAINER_NAME: name, GLUE_INI: this.iniFile },
+      maxBuffer: 1024 * 1024,
+    });
+    const fields = { script: this.script, event, container: containerId.slice(0, 12) };
+    for (const line of splitLines(result.stdout)) this.logger.info({ ...fields, stream: 'stdout' }, line);
+    for (const line of splitLines(result.stderr)) this.logger.warn({ ...fields, stream: 'stderr' }, line);
+    if (result.timedOut) {
+      throw new GlueError('HANDLER_FAILED', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`, { handler: this.name, file: this.iniFile });
+    }
+    if (result.isCanceled) {
+      throw new GlueError('HANDLER_FAILED', `${this.script} stopped: the handler run was cancelled`, { handler: this.name, file: this.iniFile });
+    }
+    if (result.failed) {
+      const why = result.exitCode !== undefined ? `exited with code ${result.exitCode}` : (result.signal ? `killed by ${result.signal}` : result.shortMessage);
+      throw new GlueError('HANDLER_FAILED', `${this.script} ${why}`, { handler: this.name, file: this.iniFile });
+    }
+  }
+}
+
+function splitLines(text: unknown): string[] {
+  return typeof text === 'string' && text !== '' ? text.split('\n').filter((l) => l.trim() !== '') : [];
+}

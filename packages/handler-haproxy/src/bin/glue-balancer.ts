@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+console.error("glue-balancer: not built yet");
+process.exit(1);

@@ -1,0 +1,1 @@
+export const PLACEHOLDER = 'handler-haproxy: see issue 3';

@@ -1,0 +1,1 @@
+export const PLACEHOLDER = 'handler-ovs: see issue 5';

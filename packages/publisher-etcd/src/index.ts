@@ -1,0 +1,1 @@
+export const PLACEHOLDER = 'publisher-etcd: see issue 4';
