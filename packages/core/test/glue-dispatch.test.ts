@@ -1,0 +1,233 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGlue, type Glue, type Handler, type HandlerContext, type HandlerRun } from '../src/index.js';
+import { FakeEngine } from './fake-engine.js';
+
+type Call = { handler: string; event: string; id: string; labels?: Record<string, string> };
+
+function recorder(name: string, calls: Call[], behaviour: (event: string) => Promise<void> | void = () => undefined): Handler {
+  return {
+    async handle(event: string, id: string, ctx: HandlerContext) {
+      calls.push({ handler: name, event, id, labels: ctx.container?.Config.Labels });
+      await behaviour(event);
+    },
+  };
+}
+
+const glues: Glue[] = [];
+afterEach(async () => {
+  await Promise.all(glues.splice(0).map((g) => g.stop()));
+});
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('Glue dispatch', () => {
+  it('fires none once at start-up with an empty id, then real events; all never matches none', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      noneDebounceMs: 10,
+      handlers: [
+        { name: 'a.ini', events: ['none'], handler: recorder('a', calls) },
+        { name: 'b.ini', events: ['all'], handler: recorder('b', calls) },
+      ],
+    });
+    glues.push(glue);
+    await glue.start();
+    await until(() => calls.length === 1);
+    expect(calls[0]).toMatchObject({ handler: 'a', event: 'none', id: '' });
+    const c = engine.add({ labels: { x: 'y' } });
+    engine.emit('start', c.Id);
+    await until(() => calls.length === 2);
+    expect(calls[1]).toMatchObject({ handler: 'b', event: 'start', id: c.Id, labels: { x: 'y' } });
+  });
+
+  it('runs a handler once per event even if it lists the event and all; in file-name order', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        { name: '10-first.ini', events: ['start', 'all', 'start'], handler: recorder('first', calls) },
+        { name: '20-second.ini', events: ['start'], handler: recorder('second', calls) },
+      ],
+    });
+    glues.push(glue);
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    const c = engine.add();
+    engine.emit('start', c.Id);
+    await until(() => calls.length >= 2);
+    await glue.idle();
+    expect(calls.map((x) => x.handler)).toEqual(['first', 'second']);
+  });
+
+  it('keeps the last inspection for die and destroy handlers, then forgets the container', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 'a.ini', events: ['die', 'destroy'], handler: recorder('a', calls) }] });
+    glues.push(glue);
+    const c = engine.add({ labels: { glue_http_80_host: 'a.example.com' } });
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    await until(() => glue.agent.inspect(c.Id) !== undefined);
+    engine.containers.delete(c.Id); // gone from the engine before the events are handled
+    engine.emit('die', c.Id);
+    engine.emit('destroy', c.Id);
+    await until(() => calls.length === 2);
+    await glue.idle();
+    expect(calls.map((x) => [x.event, x.labels?.glue_http_80_host])).toEqual([['die', 'a.example.com'], ['destroy', 'a.example.com']]);
+    expect(glue.agent.inspect(c.Id)).toBeUndefined();
+  });
+
+  it('a throwing handler does not stop the next handler nor later events; the run is reported', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const runs: HandlerRun[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        { name: 'a-bad.ini', events: ['all'], handler: recorder('bad', calls, () => { throw new Error('boom'); }) },
+        { name: 'b-good.ini', events: ['all'], handler: recorder('good', calls) },
+      ],
+    });
+    glue.on('handler', (r) => runs.push(r));
+    glues.push(glue);
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    const c = engine.add();
+    engine.emit('start', c.Id);
+    engine.emit('die', c.Id);
+    await until(() => calls.length === 4);
+    await glue.idle();
+    expect(calls.filter((x) => x.handler === 'good').map((x) => x.event)).toEqual(['start', 'die']);
+    expect(runs.filter((r) => !r.ok).map((r) => [r.handler, (r.error as Error).message])).toEqual([['a-bad.ini', 'boom'], ['a-bad.ini', 'boom']]);
+  });
+
+  it('a slow handler is bounded by its timeout; other containers do not wait for it', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const slowIds = new Set<string>();
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        {
+          name: 'slow.ini',
+          events: ['start'],
+          timeoutMs: 300,
+          handler: {
+            handle: async (event, id) => {
+              calls.push({ handler: 'slow', event, id });
+              if (slowIds.has(id)) await new Promise((r) => setTimeout(r, 5000));
+            },
+          },
+        },
+        { name: 'z.ini', events: ['start'], handler: recorder('z', calls) },
+      ],
+    });
+    glues.push(glue);
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    const slow = engine.add();
+    const fast = engine.add();
+    slowIds.add(slow.Id);
+    engine.emit('start', slow.Id);
+    engine.emit('start', fast.Id);
+    await until(() => calls.some((x) => x.handler === 'z' && x.id === fast.Id), 1000);
+    expect(calls.some((x) => x.handler === 'z' && x.id === slow.Id)).toBe(false);
+    await until(() => calls.some((x) => x.handler === 'z' && x.id === slow.Id), 2000);
+  });
+
+  it('events of one container are handled in order', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'a.ini', events: ['all'], handler: recorder('a', calls, async (e) => { if (e === 'create') await new Promise((r) => setTimeout(r, 50)); }) }],
+    });
+    glues.push(glue);
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    const c = engine.add();
+    for (const a of ['create', 'start', 'die', 'destroy']) engine.emit(a, c.Id);
+    await until(() => calls.length === 4);
+    expect(calls.map((x) => x.event)).toEqual(['create', 'start', 'die', 'destroy']);
+  });
+
+  it('triggers-none: a burst of events gives one coalesced none', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      noneDebounceMs: 100,
+      handlers: [
+        { name: 'a.ini', events: ['start'], triggersNone: true, handler: recorder('a', calls) },
+        { name: 'b.ini', events: ['none'], handler: recorder('b', calls) },
+      ],
+    });
+    glues.push(glue);
+    await glue.start();
+    await until(() => calls.length === 1); // the start-up none
+    for (let i = 0; i < 10; i++) engine.emit('start', engine.add().Id);
+    await until(() => calls.filter((x) => x.event === 'start').length === 10);
+    await new Promise((r) => setTimeout(r, 300));
+    await glue.idle();
+    expect(calls.filter((x) => x.event === 'none').length).toBe(2);
+  });
+
+  it('reconnects after the stream ends, resumes with since, and delivers what the stream missed', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      engine: { backoffInitialMs: 20, backoffMaxMs: 50 },
+      handlers: [{ name: 'a.ini', events: ['start', 'die', 'destroy'], handler: recorder('a', calls) }],
+    });
+    glues.push(glue);
+    const gone = engine.add({ name: 'gone' });
+    const dying = engine.add({ name: 'dying' });
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    const first = engine.add({ name: 'first' });
+    engine.emit('start', first.Id);
+    await until(() => calls.length === 1);
+    engine.up = false;
+    engine.drop();
+    await new Promise((r) => setTimeout(r, 100));
+    // While Glue was away: one container removed, one died, one started.
+    engine.containers.delete(gone.Id);
+    engine.containers.set(dying.Id, { ...dying, State: { ...dying.State, Running: false, Status: 'exited' } });
+    const born = engine.add({ name: 'born' });
+    engine.up = true;
+    await until(() => engine.streams.length === 2, 3000);
+    expect(String(engine.eventQueries[1]?.since)).toMatch(/^\d+\.\d{9}$/);
+    await until(() => calls.length === 5, 3000);
+    await glue.idle();
+    expect(calls.slice(1).map((x) => `${x.event}:${glue.agent.inspect(x.id)?.Name ?? 'forgotten'}`).sort()).toEqual(
+      ['destroy:forgotten', 'die:/dying', 'die:forgotten', 'start:/born'].sort(),
+    );
+  });
+
+  it('stop() waits for handlers in flight and calls stop hooks', async () => {
+    const engine = new FakeEngine();
+    let finished = false;
+    let stopped = false;
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'a.ini', events: ['start'], handler: { handle: async () => { await new Promise((r) => setTimeout(r, 200)); finished = true; }, stop: () => { stopped = true; } } }],
+    });
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    engine.emit('start', engine.add().Id);
+    await new Promise((r) => setTimeout(r, 30));
+    await glue.stop();
+    expect(finished).toBe(true);
+    expect(stopped).toBe(true);
+  });
+});
