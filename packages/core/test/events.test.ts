@@ -5,7 +5,7 @@ const id = 'a'.repeat(64);
 
 describe('parseEngineEvent', () => {
   it('reads Type / Action / Actor and splits "health_status: healthy"', () => {
-    const e = parseEngineEvent({ Type: 'container', Action: 'health_status: healthy', Actor: { ID: id, Attributes: { name: 'web', glue_http_80_host: 'a.example.com' } }, timeNano: 1700000000123456789 });
+    const e = parseEngineEvent({ Type: 'container', Action: 'health_status: healthy', Actor: { ID: id, Attributes: { name: 'web', glue_http_80_host: 'a.example.com' } }, timeNano: 1700000000123456000 });
     expect(e).toMatchObject({ action: 'health_status', detail: 'healthy', id, attributes: { name: 'web' } });
     expect(e?.timeNano).toBeGreaterThan(0n);
   });

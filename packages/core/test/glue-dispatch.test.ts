@@ -203,7 +203,7 @@ describe('Glue dispatch', () => {
     // While Glue was away: one container removed, one died, one started.
     engine.containers.delete(gone.Id);
     engine.containers.set(dying.Id, { ...dying, State: { ...dying.State, Running: false, Status: 'exited' } });
-    const born = engine.add({ name: 'born' });
+    engine.add({ name: "born" });
     engine.up = true;
     await until(() => engine.streams.length === 2, 3000);
     expect(String(engine.eventQueries[1]?.since)).toMatch(/^\d+\.\d{9}$/);
