@@ -6,3 +6,4 @@ export type { HttpResult } from './http.js';
 export { isAlive, pidsMentioning, stopPid } from './processes.js';
 export { tempDir, waitFor } from './wait.js';
 export type { WaitOptions } from './wait.js';
+export * from './etcd.js';
