@@ -30,21 +30,34 @@ export class ScriptHandler extends BaseHandler {
 
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const name = containerName(context?.container ?? this.agent.inspect(containerId));
-    const result = await execa(this.script, [this.iniFile, event, containerId], {
+    // Own process group, so a timeout or a stop ends the script and whatever it started.
+    const child = execa(this.script, [this.iniFile, event, containerId], {
       reject: false,
-      timeout: this.timeoutMs,
-      ...(context ? { cancelSignal: context.signal } : {}),
+      detached: true,
       stdin: 'ignore',
       env: { GLUE_EVENT: event, GLUE_CONTAINER_ID: containerId, GLUE_CONTAINER_NAME: name, GLUE_INI: this.iniFile },
       maxBuffer: 1024 * 1024,
     });
+    let ended: 'timeout' | 'cancelled' | undefined;
+    const killGroup = (why: 'timeout' | 'cancelled'): void => {
+      ended ??= why;
+      signalGroup(child.pid, 'SIGTERM');
+      setTimeout(() => signalGroup(child.pid, 'SIGKILL'), 2000).unref();
+    };
+    const timer = setTimeout(() => killGroup('timeout'), this.timeoutMs);
+    const onAbort = (): void => killGroup('cancelled');
+    context?.signal.addEventListener('abort', onAbort, { once: true });
+    const result = await child.finally(() => {
+      clearTimeout(timer);
+      context?.signal.removeEventListener('abort', onAbort);
+    });
     const fields = { script: this.script, event, container: containerId.slice(0, 12) };
     for (const line of splitLines(result.stdout)) this.logger.info({ ...fields, stream: 'stdout' }, line);
     for (const line of splitLines(result.stderr)) this.logger.warn({ ...fields, stream: 'stderr' }, line);
-    if (result.timedOut) {
+    if (ended === 'timeout') {
       throw new GlueError('HANDLER_FAILED', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`, { handler: this.name, file: this.iniFile });
     }
-    if (result.isCanceled) {
+    if (ended === 'cancelled') {
       throw new GlueError('HANDLER_FAILED', `${this.script} stopped: the handler run was cancelled`, { handler: this.name, file: this.iniFile });
     }
     if (result.failed) {
@@ -56,4 +69,13 @@ export class ScriptHandler extends BaseHandler {
 
 function splitLines(text: unknown): string[] {
   return typeof text === 'string' && text !== '' ? text.split('\n').filter((l) => l.trim() !== '') : [];
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
 }
