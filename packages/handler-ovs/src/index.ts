@@ -1,1 +1,3 @@
-export const PLACEHOLDER = 'handler-ovs: see issue 5';
+export { DEFAULT_COMMAND_TIMEOUT_MS, execaRunner, formatCommand } from './runner.js';
+export type { CommandResult, CommandRunner, RunOptions } from './runner.js';
+export * from './validate.js';
