@@ -191,7 +191,7 @@ export class EngineWatcher {
     if (first) return;
     const synth = (id: string, action: string, info: ContainerInspectInfo | undefined): void => {
       if (this.seenSinceConnect.has(id)) return;
-      this.o.logger.info({ container: id.slice(0, 12), name: containerName(info), event: action }, 'resync: delivering an event the engine stream missed');
+      this.o.logger.info({ container: id.slice(0, 12), containerName: containerName(info), event: action }, 'resync: delivering an event the engine stream missed');
       this.o.onEvent({ action, id, attributes: { ...(info?.Config?.Labels ?? {}), name: containerName(info) }, timeNano: 0n }, 'resync');
     };
     for (const [id, info] of now) {

@@ -300,7 +300,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     const short = event.id.slice(0, 12);
     const started = performance.now();
     const run: HandlerRun = { handler: entry.name, file: entry.file, event: event.action, containerId: event.id, containerName: name, durationMs: 0, ok: true, timedOut: false };
-    const fields = { handler: entry.name, file: entry.file, event: event.action, container: short, name };
+    const fields = { handler: entry.name, file: entry.file, event: event.action, container: short, containerName: name };
     const work = Promise.resolve().then(() => entry.instance.handle(event.action, event.id, context));
     try {
       await withTimeout(work, entry.timeoutMs, 'HANDLER_TIMEOUT');

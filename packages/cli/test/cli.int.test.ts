@@ -1,0 +1,164 @@
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary, startDockerd, tempDir, waitFor, type DockerEngine } from '@glue/testkit';
+import { EXAMPLES, runGlue, startGlue } from './glue-process.js';
+
+/** Lines `container_id=[..] status=[..]` written by the original test-handler.sh. */
+function recorded(log: string): { id: string; status: string; option: string }[] {
+  if (!existsSync(log)) return [];
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .map((l) => /container_id=\[(.*?)\] status=\[(.*?)\] ini_demo_option=\[(.*?)\]/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ id: m[1] ?? '', status: m[2] ?? '', option: m[3] ?? '' }));
+}
+
+function has(log: string, id: string, status: string): boolean {
+  return recorded(log).some((r) => r.id === id && r.status === status);
+}
+
+describe('glue CLI against a real Docker engine', () => {
+  let engine: DockerEngine;
+  let tmp: { path: string; cleanup: () => Promise<void> };
+
+  beforeAll(async () => {
+    requireBinary('crudini');
+    engine = await startDockerd();
+    tmp = await tempDir('glue-cli-');
+  });
+  afterAll(async () => {
+    await engine?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('runs the original test.ini + test-handler.sh unchanged: none at start-up, then start, die, destroy with the container id', async () => {
+    const log = join(tmp.path, 'original.log');
+    const glue = startGlue(['-w', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    try {
+      await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'the none event at start-up' });
+      const c = await engine.run({ name: 'original-pair' });
+      await waitFor(() => has(log, c.id, 'start'), { timeoutMs: 20_000, what: 'start recorded' });
+      await engine.cli(['stop', '-t', '1', c.id]);
+      await engine.cli(['rm', c.id]);
+      await waitFor(() => has(log, c.id, 'destroy'), { timeoutMs: 20_000, what: 'destroy recorded' });
+      const mine = recorded(log).filter((r) => r.id === c.id).map((r) => r.status);
+      expect(mine).toContain('die');
+      expect(mine.indexOf('start')).toBeLessThan(mine.indexOf('die'));
+      expect(mine.indexOf('die')).toBeLessThan(mine.indexOf('destroy'));
+      expect(recorded(log).every((r) => r.option === 'some value')).toBe(true);
+      const runs = glue.logs().filter((l) => l['handler'] === 'test.ini' && l['containerName'] !== undefined && typeof l['durationMs'] === 'number');
+      expect(runs.length).toBeGreaterThanOrEqual(4);
+    } finally {
+      expect(await glue.stop()).toBe(0);
+    }
+  });
+
+  it('-1 runs the none handlers once and exits 0', async () => {
+    const log = join(tmp.path, 'once.log');
+    const result = await runGlue(['-1', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', engine.url], { GLUE_TEST_LOG: log });
+    expect(result.code).toBe(0);
+    expect(recorded(log).map((r) => r.status)).toEqual(['none']);
+  });
+
+  it('keeps watching through an engine kill and restart: missed starts and later events are handled', async () => {
+    const log = join(tmp.path, 'restart.log');
+    const survivor = await engine.run({ name: 'survivor', restartPolicy: 'always' });
+    const glue = startGlue(['-w', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    try {
+      await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'start-up none' });
+      await engine.kill();
+      // While the engine is down Glue logs its retries; it must not exit.
+      await waitFor(() => glue.logs().some((l) => /reconnect|unreachable|lost|retry/i.test(String(l['msg']))), { timeoutMs: 20_000, what: 'a log line about the lost engine' });
+      expect(glue.child.exitCode).toBeNull();
+      await engine.restart();
+      const late = await engine.run({ name: 'while-reconnecting' });
+      // The restart=always container comes back up and the new one starts: both handled.
+      await waitFor(() => has(log, late.id, 'start'), { timeoutMs: 45_000, what: 'start of the container started around the restart' });
+      await waitFor(() => has(log, survivor.id, 'start'), { timeoutMs: 45_000, what: 'start of the restart=always container after the engine restart' });
+      await engine.cli(['stop', '-t', '1', late.id]);
+      await waitFor(() => has(log, late.id, 'die'), { timeoutMs: 20_000, what: 'die after the restart' });
+      expect(glue.stderr()).not.toMatch(/\n\s+at /); // never a stack trace
+    } finally {
+      expect(await glue.stop()).toBe(0);
+    }
+  });
+
+  it('a failing handler is logged with its file and container and does not stop the others', async () => {
+    const dir = join(tmp.path, 'failing.d');
+    mkdirSync(dir);
+    const scripts = join(dir, 'handler-scripts');
+    mkdirSync(scripts);
+    writeFileSync(join(scripts, 'fail.sh'), '#!/bin/sh\necho "boom on $2" >&2\nexit 3\n');
+    chmodSync(join(scripts, 'fail.sh'), 0o755);
+    writeFileSync(join(dir, 'throwing-handler.mjs'), "export default class Thrower { async handle(event) { if (event !== 'none') throw new Error('thrown on purpose'); } }\n");
+    writeFileSync(join(dir, '10-fail.ini'), '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\n[params]\nscript=handler-scripts/fail.sh\n');
+    writeFileSync(join(dir, '20-throw.ini'), '[handler]\nclass=./throwing-handler.mjs\nevents=all\n');
+    cpSync(join(EXAMPLES, 'docker-glue.d', 'test.ini'), join(dir, '30-test.ini'));
+    cpSync(join(EXAMPLES, 'handler-scripts', 'test-handler.sh'), join(scripts, 'test-handler.sh'));
+    const log = join(tmp.path, 'failing.log');
+    const glue = startGlue(['-w', '-c', dir, '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    try {
+      await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'start-up none' });
+      const c = await engine.run({ name: 'victim' });
+      await waitFor(() => has(log, c.id, 'start'), { timeoutMs: 20_000, what: 'the third handler still ran' });
+      const errors = await waitFor(() => {
+        const e = glue.logs().filter((l) => l['level'] === 50 && l['event'] === 'start' && l['container'] === c.id.slice(0, 12));
+        return e.length >= 2 ? e : undefined;
+      }, { timeoutMs: 10_000, what: 'two error lines' });
+      const byHandler = Object.fromEntries(errors.map((e) => [String(e['handler']), e]));
+      expect(String(byHandler['10-fail.ini']?.['msg'])).toMatch(/exit(ed)? (with )?(code )?3/);
+      expect(String(byHandler['10-fail.ini']?.['file'])).toBe(join(dir, '10-fail.ini'));
+      expect(byHandler['10-fail.ini']?.['containerName']).toBe('victim');
+      expect(String(byHandler['20-throw.ini']?.['msg'])).toContain('thrown on purpose');
+      await engine.cli(['stop', '-t', '1', c.id]);
+      await waitFor(() => has(log, c.id, 'die'), { timeoutMs: 20_000, what: 'later events still handled' });
+    } finally {
+      expect(await glue.stop()).toBe(0);
+    }
+  });
+
+  it('bad INI files: every problem of every file, with file and line, exit 2, nothing runs', async () => {
+    const dir = join(tmp.path, 'bad.d');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.ini'), '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start,explode\nenabled=maybe\n[params]\nscript=/nonexistent/script.sh\n');
+    writeFileSync(join(dir, 'b.ini'), '[params]\nx=1\n');
+    writeFileSync(join(dir, 'c.ini'), '[handler]\nclass=@nobody/not-installed#Nope\nevents=start\n');
+    const log = join(tmp.path, 'bad.log');
+    const result = await runGlue(['-w', '-c', dir, '--docker-url', engine.url], { GLUE_TEST_LOG: log });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/a\.ini:3 \[handler\] events: .*explode/);
+    expect(result.stderr).toMatch(/a\.ini:4 \[handler\] enabled: .*maybe/);
+    expect(result.stderr).toMatch(/b\.ini.*\[handler\]/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(log)).toBe(false);
+  });
+
+  it('a missing handler package or script is reported with the INI file, exit 2', async () => {
+    const dir = join(tmp.path, 'missing.d');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'c.ini'), '[handler]\nclass=@nobody/not-installed#Nope\nevents=start\n');
+    writeFileSync(join(dir, 'd.ini'), '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\n[params]\nscript=/nonexistent/script.sh\n');
+    const result = await runGlue(['-1', '-c', dir, '--docker-url', engine.url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/c\.ini.*@nobody\/not-installed/);
+    expect(result.stderr).toMatch(/d\.ini.*\/nonexistent\/script\.sh/);
+  });
+
+  it('-1 with an unreachable engine: one line naming the address, exit 1', async () => {
+    const address = `unix://${join(tmp.path, 'no-such-docker.sock')}`;
+    const result = await runGlue(['-1', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', address]);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n').filter((l) => l.startsWith('glue:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(address);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('with neither -1 nor -w: usage on stderr, exit 2', async () => {
+    const result = await runGlue([]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/-1, --once/);
+    expect(result.stderr).toMatch(/-w, --watch/);
+  });
+});
