@@ -104,6 +104,9 @@ export class Glue extends EventEmitter<GlueEvents> {
   private noneTimer: NodeJS.Timeout | undefined;
   private nonePending = false;
   private accepting = true;
+  /** Container events wait for the start-up `none` run, so `none` is always the first thing handlers see. */
+  private startupNone: Promise<void> | undefined;
+  private releaseStartup: (() => void) | undefined;
 
   constructor(options: GlueOptions = {}) {
     super();
@@ -121,7 +124,7 @@ export class Glue extends EventEmitter<GlueEvents> {
       onEvent: (event) => this.dispatch(event),
       onSynced: (first) => {
         this.emit('synced', { first });
-        if (first) this.scheduleNone(0);
+        if (first) this.runStartupNone();
         else if (this.entries.some((e) => e.events.has(NONE))) this.scheduleNone();
       },
       ...options.engine,
@@ -194,6 +197,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     this.started = true;
     await this.load();
     await this.startHandlers();
+    this.startupNone = new Promise((resolve) => (this.releaseStartup = resolve));
     this.watching = this.watcher.run();
   }
 
@@ -206,6 +210,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   private async doStop(): Promise<void> {
     this.accepting = false;
     clearTimeout(this.noneTimer);
+    this.releaseStartup?.();
     const bound = this.options.shutdownTimeoutMs ?? 10_000;
     const idle = this.queue.idle();
     this.abort.abort();
@@ -256,6 +261,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     if (!this.accepting) return;
     this.emit('event', event);
     void this.queue.push(event.id, async () => {
+      if (this.startupNone) await this.startupNone;
       let info = this.store.get(event.id);
       if (STATEFUL.has(event.action)) {
         try {
@@ -267,6 +273,16 @@ export class Glue extends EventEmitter<GlueEvents> {
       const runs = await this.runHandlers(event, info);
       if (event.action === 'destroy') this.store.delete(event.id);
       if (runs.some((r) => this.entries.find((e) => e.name === r.handler)?.triggersNone)) this.scheduleNone();
+    });
+  }
+
+  private runStartupNone(): void {
+    void this.queue.push('', async () => {
+      try {
+        await this.runHandlers(noneEvent(), undefined);
+      } finally {
+        this.releaseStartup?.();
+      }
     });
   }
 
