@@ -1,0 +1,229 @@
+import { createHash } from 'node:crypto';
+import { type ContainerInspectInfo, containerName, LabelError, parseBoolean } from '@glue/core';
+import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan, parseIPv4 } from './validate.js';
+
+/** Labels a container can carry to choose (or override) how it is plugged. */
+export const LABELS = {
+  bridge: 'glue_ovs_bridge',
+  interface: 'glue_ovs_interface',
+  ip: 'glue_ovs_ip',
+  gateway: 'glue_ovs_gateway',
+  mac: 'glue_ovs_mac',
+  mtu: 'glue_ovs_mtu',
+  vlan: 'glue_ovs_vlan',
+} as const;
+
+/** external_ids keys on the OVS Interface. The first two are the ones `ovs-docker` writes. */
+export const EXTERNAL_IDS = {
+  container: 'container_id',
+  iface: 'container_iface',
+  engine: 'glue_engine',
+} as const;
+
+export type TxOffload = 'auto' | 'off' | 'on';
+
+/** Interface settings: from `ovs-options` in the INI, overridden per container by labels. */
+export interface InterfaceSettings {
+  cidr?: string | undefined;
+  gateway?: string | undefined;
+  mac?: string | undefined;
+  mtu?: number | undefined;
+  vlan?: number | undefined;
+}
+
+/** `[params]`, checked. */
+export interface OvsParams {
+  bridge: string | undefined;
+  iface: string | undefined;
+  defaults: InterfaceSettings;
+  db: string | undefined;
+  /** Attach containers run with `--network none` (as the original did). */
+  networkNone: boolean;
+  txOffload: TxOffload;
+  timeoutMs: number;
+}
+
+/** One problem with one param: the key and why. */
+export interface ParamProblem {
+  key: string;
+  reason: string;
+}
+
+/** What to build for one container. */
+export interface PortSpec {
+  containerId: string;
+  containerName: string;
+  pid: number;
+  bridge: string;
+  /** Name inside the container. */
+  iface: string;
+  /** The host end of the veth, which is also the OVS port and interface name. */
+  hostPort: string;
+  /** Temporary name of the container end before it is moved and renamed. */
+  peer: string;
+  settings: InterfaceSettings;
+}
+
+/** `ovs-docker add-port` options the original's `ovs-options` passed through, plus `--vlan`. */
+const OPTION_KEYS: Record<string, keyof InterfaceSettings> = {
+  '--ipaddress': 'cidr',
+  '--gateway': 'gateway',
+  '--macaddress': 'mac',
+  '--mtu': 'mtu',
+  '--vlan': 'vlan',
+};
+
+/** Reads and checks `[params]`; every problem is reported, not just the first. */
+export function parseParams(params: Readonly<Record<string, string>>): { params: OvsParams; problems: ParamProblem[] } {
+  const problems: ParamProblem[] = [];
+  const get = (key: string): string | undefined => {
+    const v = params[key]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const check = (key: string, value: string | undefined, fn: (v: string) => string | undefined): string | undefined => {
+    if (value === undefined) return undefined;
+    const reason = fn(value);
+    if (reason) {
+      problems.push({ key, reason: `${JSON.stringify(value)}: ${reason}` });
+      return undefined;
+    }
+    return value;
+  };
+  const bridge = check('ovs-bridge', get('ovs-bridge'), checkBridgeName);
+  const iface = check('ovs-interface', get('ovs-interface'), checkInterfaceName);
+  const db = check('ovs-db', get('ovs-db'), checkOvsDb);
+
+  const defaults: InterfaceSettings = {};
+  const options = get('ovs-options');
+  if (options !== undefined) {
+    for (const token of options.split(/\s+/)) {
+      const m = /^(--[a-z]+)=(.*)$/.exec(token);
+      const field = m ? OPTION_KEYS[m[1]!] : undefined;
+      if (!m || !field) {
+        problems.push({ key: 'ovs-options', reason: `${JSON.stringify(token)}: not one of ${Object.keys(OPTION_KEYS).map((k) => `${k}=…`).join(', ')}` });
+        continue;
+      }
+      const reason = settingProblem(field, m[2]!);
+      if (reason) problems.push({ key: 'ovs-options', reason: `${m[1]}=${JSON.stringify(m[2])}: ${reason}` });
+      else setSetting(defaults, field, m[2]!);
+    }
+    const cross = crossProblem(defaults);
+    if (cross) problems.push({ key: 'ovs-options', reason: cross });
+  }
+
+  let networkNone = true;
+  const nn = get('network-none');
+  if (nn !== undefined) {
+    const b = parseBoolean(nn);
+    if (b === undefined) problems.push({ key: 'network-none', reason: `${JSON.stringify(nn)} is not a boolean (yes/no, true/false, 1/0)` });
+    else networkNone = b;
+  }
+
+  let txOffload: TxOffload = 'auto';
+  const tx = get('tx-offload');
+  if (tx !== undefined) {
+    if (tx === 'auto' || tx === 'off' || tx === 'on') txOffload = tx;
+    else problems.push({ key: 'tx-offload', reason: `${JSON.stringify(tx)} is not auto, off or on` });
+  }
+
+  let timeoutMs = 15_000;
+  const t = get('timeout');
+  if (t !== undefined) {
+    const s = Number(t);
+    if (!/^\d+(\.\d+)?$/.test(t) || !(s > 0) || s > 600) problems.push({ key: 'timeout', reason: `${JSON.stringify(t)} is not a number of seconds between 0 and 600` });
+    else timeoutMs = Math.round(s * 1000);
+  }
+
+  return { params: { bridge, iface, defaults, db, networkNone, txOffload, timeoutMs }, problems };
+}
+
+function settingProblem(field: keyof InterfaceSettings, value: string): string | undefined {
+  switch (field) {
+    case 'cidr':
+      return checkCidr(value);
+    case 'gateway':
+      return checkIPv4(value);
+    case 'mac':
+      return checkMac(value);
+    case 'mtu':
+      return checkMtu(value);
+    case 'vlan':
+      return checkVlan(value);
+  }
+}
+
+function setSetting(settings: InterfaceSettings, field: keyof InterfaceSettings, value: string): void {
+  if (field === 'mtu' || field === 'vlan') settings[field] = Number(value);
+  else settings[field] = value;
+}
+
+/** The gateway must be inside the interface's subnet, or `ip route` refuses it. */
+function crossProblem(s: InterfaceSettings): string | undefined {
+  if (s.cidr === undefined || s.gateway === undefined) return undefined;
+  const [addr, len] = s.cidr.split('/') as [string, string];
+  const toInt = (ip: string): number => (parseIPv4(ip) ?? [0, 0, 0, 0]).reduce((acc, p) => acc * 256 + p, 0);
+  const prefix = Number(len);
+  const size = 2 ** (32 - prefix);
+  if (Math.floor(toInt(addr) / size) !== Math.floor(toInt(s.gateway) / size)) return `gateway ${s.gateway} is not inside ${s.cidr}`;
+  if (toInt(addr) === toInt(s.gateway)) return `gateway ${s.gateway} is the interface's own address`;
+  return undefined;
+}
+
+const SETTING_LABELS: [keyof InterfaceSettings, string][] = [
+  ['cidr', LABELS.ip],
+  ['gateway', LABELS.gateway],
+  ['mac', LABELS.mac],
+  ['mtu', LABELS.mtu],
+  ['vlan', LABELS.vlan],
+];
+
+/** True when this handler plugs the container: network mode `none` (if enabled) or a bridge label. */
+export function wantsOvs(info: ContainerInspectInfo, params: OvsParams): boolean {
+  const labels = info.Config?.Labels ?? {};
+  if (labels[LABELS.bridge] !== undefined) return true;
+  return params.networkNone && info.HostConfig?.NetworkMode === 'none';
+}
+
+/**
+ * What to build for a container, from params and its labels. Undefined when the container is not
+ * for this handler (or has no bridge at all). Throws a LabelError naming container, label and value.
+ */
+export function portSpecFor(info: ContainerInspectInfo, params: OvsParams): PortSpec | undefined {
+  if (!wantsOvs(info, params)) return undefined;
+  const name = containerName(info) || info.Id.slice(0, 12);
+  const labels = info.Config?.Labels ?? {};
+  const label = (key: string, fn: (v: string) => string | undefined): string | undefined => {
+    const raw = labels[key];
+    if (raw === undefined) return undefined;
+    const reason = fn(raw);
+    if (reason) throw new LabelError(name, key, raw, reason);
+    return raw;
+  };
+  const bridge = label(LABELS.bridge, checkBridgeName) ?? params.bridge;
+  if (bridge === undefined) return undefined;
+  const networkNone = info.HostConfig?.NetworkMode === 'none';
+  // Docker already owns eth0 unless the container runs with --network none.
+  const iface = label(LABELS.interface, checkInterfaceName) ?? params.iface ?? (networkNone ? 'eth0' : 'eth1');
+  const settings: InterfaceSettings = { ...params.defaults };
+  for (const [field, key] of SETTING_LABELS) {
+    const v = label(key, (value) => settingProblem(field, value));
+    if (v !== undefined) setSetting(settings, field, v);
+  }
+  const cross = crossProblem(settings);
+  if (cross) {
+    // Blame the label that brought the conflict in (the gateway if both came from labels).
+    const key = labels[LABELS.gateway] !== undefined ? LABELS.gateway : LABELS.ip;
+    throw new LabelError(name, key, labels[key] ?? '', cross);
+  }
+  const hash = createHash('sha1').update(`${info.Id}/${iface}`).digest('hex').slice(0, 12);
+  return {
+    containerId: info.Id,
+    containerName: name,
+    pid: info.State?.Pid ?? 0,
+    bridge,
+    iface,
+    hostPort: `glv${hash}`,
+    peer: `glp${hash}`,
+    settings,
+  };
+}

@@ -1,0 +1,124 @@
+import { GlueError } from '@glue/core';
+import { type CommandResult, type CommandRunner, formatCommand } from './runner.js';
+
+/** One row of `ovs-vsctl --format=json find/list Interface`, the columns this handler reads. */
+export interface OvsInterface {
+  name: string;
+  /** -1 when OVS could not open the device, undefined while unassigned. */
+  ofport: number | undefined;
+  /** OVS's complaint about this interface ('' when none). */
+  error: string;
+  externalIds: Record<string, string>;
+}
+
+export interface OvsBridge {
+  name: string;
+  datapathType: string;
+}
+
+type OvsdbValue = string | number | boolean | ['set', OvsdbValue[]] | ['map', [OvsdbValue, OvsdbValue][]] | ['uuid', string];
+
+interface OvsdbTable {
+  headings: string[];
+  data: OvsdbValue[][];
+}
+
+/** Reads the JSON `ovs-vsctl --format=json` prints into objects keyed by column. */
+export function parseTable(stdout: string): Record<string, OvsdbValue>[] {
+  const text = stdout.trim();
+  if (text === '') return [];
+  const table = JSON.parse(text) as OvsdbTable;
+  if (!Array.isArray(table.headings) || !Array.isArray(table.data)) throw new Error('not an ovs-vsctl JSON table');
+  return table.data.map((row) => Object.fromEntries(table.headings.map((h, i) => [h, row[i] as OvsdbValue])));
+}
+
+function scalar(value: OvsdbValue | undefined): string | number | boolean | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) {
+    if (value[0] === 'set') {
+      const items = value[1] as OvsdbValue[];
+      return items.length === 0 ? undefined : scalar(items[0]);
+    }
+    if (value[0] === 'uuid') return value[1] as string;
+    return undefined;
+  }
+  return value;
+}
+
+function map(value: OvsdbValue | undefined): Record<string, string> {
+  if (!Array.isArray(value) || value[0] !== 'map') return {};
+  return Object.fromEntries((value[1] as [OvsdbValue, OvsdbValue][]).map(([k, v]) => [String(k), String(v)]));
+}
+
+export function toInterface(row: Record<string, OvsdbValue>): OvsInterface {
+  const ofport = scalar(row.ofport);
+  const error = scalar(row.error);
+  return {
+    name: String(scalar(row.name) ?? ''),
+    ofport: typeof ofport === 'number' ? ofport : undefined,
+    error: typeof error === 'string' ? error : '',
+    externalIds: map(row.external_ids),
+  };
+}
+
+/** A string as ovs-vsctl's value syntax wants it: always double-quoted, JSON escapes. */
+export function ovsString(value: string): string {
+  return JSON.stringify(value);
+}
+
+const INTERFACE_COLUMNS = '--columns=name,ofport,error,external_ids';
+
+/**
+ * ovs-vsctl through a CommandRunner. Every call is bounded (`--timeout`), and callers check what a
+ * command did rather than trust its exit code: ovs-vsctl can print an error and still exit 0.
+ */
+export class OvsClient {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly db: string | undefined,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private base(): string[] {
+    return [...(this.db ? [`--db=${this.db}`] : []), `--timeout=${Math.max(1, Math.ceil(this.timeoutMs / 1000))}`];
+  }
+
+  /** Runs ovs-vsctl; throws on a non-zero exit with the command and what it printed. */
+  async vsctl(args: readonly string[], signal?: AbortSignal, what = 'ovs-vsctl'): Promise<CommandResult> {
+    const full = [...this.base(), ...args];
+    const result = await this.runner('ovs-vsctl', full, { signal, timeoutMs: this.timeoutMs + 2000 });
+    if (result.exitCode !== 0) {
+      throw new GlueError('HANDLER_FAILED', `${what}: \`${formatCommand('ovs-vsctl', full)}\` exited ${result.exitCode}: ${oneLine(result.stderr || result.stdout)}`);
+    }
+    return result;
+  }
+
+  async bridge(name: string, signal?: AbortSignal): Promise<OvsBridge | undefined> {
+    const out = await this.vsctl(['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(name)}`], signal, `looking up bridge ${name}`);
+    const row = parseTable(out.stdout)[0];
+    if (!row) return undefined;
+    return { name, datapathType: String(scalar(row.datapath_type) ?? '') };
+  }
+
+  /** Interfaces whose external_ids hold all the given pairs. */
+  async findInterfaces(externalIds: Record<string, string>, signal?: AbortSignal): Promise<OvsInterface[]> {
+    const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
+    const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', ...conditions], signal, 'looking up ports');
+    return parseTable(out.stdout).map(toInterface);
+  }
+
+  async getInterface(name: string, signal?: AbortSignal): Promise<OvsInterface | undefined> {
+    const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', `name=${ovsString(name)}`], signal, `looking up port ${name}`);
+    const row = parseTable(out.stdout)[0];
+    return row ? toInterface(row) : undefined;
+  }
+
+  async deletePort(name: string, signal?: AbortSignal): Promise<void> {
+    await this.vsctl(['--if-exists', 'del-port', name], signal, `removing port ${name}`);
+  }
+}
+
+export function oneLine(text: string): string {
+  const t = text.trim().replace(/\s*\n\s*/g, ' | ');
+  return t === '' ? '(no output)' : t.length > 500 ? `${t.slice(0, 500)}…` : t;
+}

@@ -1,0 +1,194 @@
+import type { CommandResult, CommandRunner } from '../src/runner.js';
+
+interface FakeInterface {
+  bridge: string;
+  externalIds: Record<string, string>;
+  tag?: number;
+  error: string;
+}
+
+/**
+ * A model of the host for unit tests: OVS bridges and ports, host links and links inside container
+ * namespaces. It answers the commands the handler runs and records each argv.
+ */
+export class FakeHost {
+  readonly calls: string[][] = [];
+  readonly bridges = new Map<string, string>();
+  readonly interfaces = new Map<string, FakeInterface>();
+  readonly links = new Set<string>();
+  /** Links inside each container namespace (by PID). */
+  readonly nsLinks = new Map<number, Set<string>>();
+  /** PIDs whose namespace we may enter. */
+  readonly pids = new Set<number>();
+  /** Set to make add-port succeed (exit 0) but leave this error on the interface. */
+  addPortError = '';
+  /** ethtool calls seen: `iface tx off` per pid. */
+  readonly ethtool: string[] = [];
+  /** Make a command fail: predicate on argv. */
+  failWhen: ((argv: string[]) => string | undefined) | undefined;
+
+  readonly runner: CommandRunner = async (file, argsIn) => {
+    const args = [...argsIn];
+    const argv = [file, ...args];
+    this.calls.push(argv);
+    const failure = this.failWhen?.(argv);
+    if (failure) return { exitCode: 1, stdout: '', stderr: failure };
+    if (file === 'ovs-vsctl') return this.vsctl(args.filter((a) => !a.startsWith('--db=') && !a.startsWith('--timeout=')));
+    if (file === 'ip') return this.ip(args, this.links, undefined);
+    if (file === 'nsenter') {
+      const pid = Number(args[1]);
+      if (args[0] !== '-t' || args[2] !== '-n' || args[3] !== '--' || !this.pids.has(pid)) return fail(`nsenter: bad call or no such process ${args[1]}`);
+      const inner = args.slice(4);
+      const links = this.nsLinks.get(pid) ?? new Set<string>();
+      this.nsLinks.set(pid, links);
+      if (inner[0] === 'ip') return this.ip(inner.slice(1), links, pid);
+      if (inner[0] === 'ethtool') {
+        if (!links.has(inner[2] ?? '')) return fail(`Cannot get device settings: No such device`);
+        this.ethtool.push(`${pid} ${inner.slice(1).join(' ')}`);
+        return ok();
+      }
+      return fail(`nsenter: ${inner[0]}: not found`);
+    }
+    return fail(`${file}: not found`);
+  };
+
+  addBridge(name: string, datapath = 'netdev'): void {
+    this.bridges.set(name, datapath);
+  }
+
+  /** A port as a crash would leave it: in OVS, maybe without a link. */
+  addStalePort(name: string, bridge: string, externalIds: Record<string, string>, withLink = false): void {
+    this.interfaces.set(name, { bridge, externalIds, error: withLink ? '' : 'could not open network device (No such device)' });
+    if (withLink) this.links.add(name);
+  }
+
+  /** The container's process ends: its namespace and the veth peers go, as the kernel does. */
+  killContainer(pid: number, peers: string[]): void {
+    this.pids.delete(pid);
+    this.nsLinks.delete(pid);
+    for (const p of peers) this.links.delete(p);
+    for (const p of peers) {
+      const i = this.interfaces.get(p);
+      if (i) i.error = 'could not open network device (No such device)';
+    }
+  }
+
+  portsOn(bridge: string): string[] {
+    return [...this.interfaces].filter(([, i]) => i.bridge === bridge).map(([n]) => n).sort();
+  }
+
+  private vsctl(args: string[]): CommandResult {
+    const opts = args.filter((a) => a.startsWith('--') && a !== '--');
+    const rest = args.filter((a) => !opts.includes(a));
+    const [cmd, ...cargs] = rest;
+    const cols = (opts.find((o) => o.startsWith('--columns='))?.slice('--columns='.length) ?? 'name').split(',');
+    if (cmd === 'find' && cargs[0] === 'Bridge') {
+      const name = unquote((cargs[1] ?? '').replace(/^name=/, ''));
+      const dp = this.bridges.get(name);
+      return ok(table(cols, dp === undefined ? [] : [{ name, datapath_type: dp }]));
+    }
+    if (cmd === 'find' && cargs[0] === 'Interface') {
+      const conds = cargs.slice(1).map((c) => {
+        const m = /^(name|external_ids:([\w-]+))=(.*)$/.exec(c);
+        if (!m) throw new Error(`fake ovs-vsctl: condition ${c}`);
+        return { key: m[2], value: unquote(m[3]!) };
+      });
+      const rows = [...this.interfaces]
+        .filter(([n, i]) => conds.every((c) => (c.key === undefined ? n === c.value : i.externalIds[c.key] === c.value)))
+        .map(([n, i]) => ({ name: n, ofport: i.error ? -1 : 1, error: i.error ? i.error : ['set', []], external_ids: ['map', Object.entries(i.externalIds)] }));
+      return ok(table(cols, rows));
+    }
+    if (cmd === 'del-port') {
+      const name = cargs[0]!;
+      if (!this.interfaces.has(name) && !opts.includes('--if-exists')) return fail(`ovs-vsctl: no port named ${name}`);
+      this.interfaces.delete(name);
+      return ok();
+    }
+    if (cmd === 'add-port') {
+      const [bridge, name, ...more] = cargs;
+      if (!this.bridges.has(bridge!)) return fail(`ovs-vsctl: no bridge named ${bridge}`);
+      const iface: FakeInterface = this.interfaces.get(name!) ?? { bridge: bridge!, externalIds: {}, error: '' };
+      iface.error = this.addPortError || (this.links.has(name!) ? '' : 'could not open network device (No such device)');
+      // `-- set Interface NAME k=v...` and `-- set Port NAME tag=N`
+      const groups = splitCommands(more);
+      for (const g of groups) {
+        if (g[0] !== 'set') continue;
+        for (const kv of g.slice(3)) {
+          const m = /^external_ids:([\w-]+)=(.*)$/.exec(kv);
+          if (m) iface.externalIds[m[1]!] = unquote(m[2]!);
+          const t = /^tag=(\d+)$/.exec(kv);
+          if (t) iface.tag = Number(t[1]);
+        }
+      }
+      this.interfaces.set(name!, iface);
+      return iface.error && this.addPortError ? { exitCode: 0, stdout: '', stderr: `ovs-vsctl: Error detected while setting up '${name}': ${iface.error}.` } : ok();
+    }
+    return fail(`fake ovs-vsctl: unsupported ${args.join(' ')}`);
+  }
+
+  private ip(args: string[], links: Set<string>, pid: number | undefined): CommandResult {
+    const a = args.join(' ');
+    let m: RegExpExecArray | null;
+    if ((m = /^link add (\S+) type veth peer name (\S+)$/.exec(a))) {
+      if (links.has(m[1]!) || links.has(m[2]!)) return fail('RTNETLINK answers: File exists');
+      links.add(m[1]!);
+      links.add(m[2]!);
+      return ok();
+    }
+    if ((m = /^link set dev (\S+) netns (\d+)$/.exec(a))) {
+      if (!links.has(m[1]!)) return fail(`Cannot find device "${m[1]}"`);
+      const target = Number(m[2]);
+      if (!this.pids.has(target)) return fail(`Invalid "netns" value`);
+      links.delete(m[1]!);
+      const ns = this.nsLinks.get(target) ?? new Set<string>();
+      ns.add(m[1]!);
+      this.nsLinks.set(target, ns);
+      return ok();
+    }
+    if ((m = /^link set dev (\S+) name (\S+)$/.exec(a))) {
+      if (!links.has(m[1]!)) return fail(`Cannot find device "${m[1]}"`);
+      if (links.has(m[2]!)) return fail('RTNETLINK answers: File exists');
+      links.delete(m[1]!);
+      links.add(m[2]!);
+      return ok();
+    }
+    if ((m = /^(?:-o )?link (?:set|show) dev (\S+)/.exec(a))) return links.has(m[1]!) ? ok() : fail(`Device "${m[1]}" does not exist.`);
+    if ((m = /^link del dev (\S+)$/.exec(a))) {
+      if (!links.delete(m[1]!)) return fail('Cannot find device "' + m[1] + '"');
+      return ok();
+    }
+    if ((m = /^addr add (\S+) dev (\S+)$/.exec(a)) || (m = /^route replace default via (\S+) dev (\S+)$/.exec(a))) {
+      return links.has(m[2]!) ? ok() : fail(`Cannot find device "${m[2]}"`);
+    }
+    return fail(`fake ip${pid ? ` (ns ${pid})` : ''}: unsupported ${a}`);
+  }
+}
+
+function ok(stdout = ''): CommandResult {
+  return { exitCode: 0, stdout, stderr: '' };
+}
+
+function fail(stderr: string): CommandResult {
+  return { exitCode: 1, stdout: '', stderr };
+}
+
+function unquote(v: string): string {
+  return v.startsWith('"') ? (JSON.parse(v) as string) : v;
+}
+
+function table(cols: string[], rows: Record<string, unknown>[]): string {
+  return JSON.stringify({ headings: cols, data: rows.map((r) => cols.map((c) => r[c] ?? ['set', []])) });
+}
+
+function splitCommands(args: string[]): string[][] {
+  const groups: string[][] = [];
+  let cur: string[] = [];
+  for (const a of args) {
+    if (a === '--') {
+      if (cur.length) groups.push(cur);
+      cur = [];
+    } else cur.push(a);
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
+}

@@ -1,0 +1,256 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Agent, type IniDocument, LabelError, ParamError } from '@glue/core';
+import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { OVSHandler } from '../src/index.js';
+import { FakeHost } from './fake-host.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'glue-ovs-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let host: FakeHost;
+beforeEach(() => {
+  host = new FakeHost();
+  host.addBridge('br-test');
+});
+
+function make(params: Record<string, string>, agent = fakeAgent()): { h: OVSHandler; agent: ReturnType<typeof fakeAgent> } {
+  const ini = writeHandlerIni(dir, 'ovs.ini', params);
+  return { h: new OVSHandler(agent, ini.path, ini, { runner: host.runner }), agent };
+}
+
+function running(spec: Parameters<typeof fakeContainer>[0] & { pid: number }): ReturnType<typeof fakeContainer> {
+  host.pids.add(spec.pid);
+  return fakeContainer(spec);
+}
+
+// The contract suite, on a host model (a real OVS runs in the integration tests).
+const contractHost = new FakeHost();
+contractHost.addBridge('br-test');
+class ContractOVSHandler extends OVSHandler {
+  constructor(agent: Agent, iniFile: string, ini: IniDocument) {
+    super(agent, iniFile, ini, { runner: contractHost.runner });
+  }
+}
+handlerContractSuite({ name: 'OVSHandler', handlerClass: ContractOVSHandler, params: { 'ovs-bridge': 'br-test' } });
+
+describe('params', () => {
+  it('reads the original ovs.ini keys and ovs-docker style ovs-options', () => {
+    const { h } = make({ 'ovs-bridge': 'br-int', 'ovs-interface': 'eth1', 'ovs-options': '--mtu=1450 --vlan=12 --ipaddress=10.9.0.2/24 --gateway=10.9.0.1' });
+    expect(h.settings.bridge).toBe('br-int');
+    expect(h.settings.iface).toBe('eth1');
+    expect(h.settings.defaults).toEqual({ mtu: 1450, vlan: 12, cidr: '10.9.0.2/24', gateway: '10.9.0.1' });
+    expect(h.settings.networkNone).toBe(true);
+    expect(h.settings.txOffload).toBe('auto');
+  });
+
+  it('throws a ParamError naming the key and every problem', () => {
+    expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(ParamError);
+    expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(/ovs\.ini \[params\] ovs-bridge: "br int": an interface name/);
+    expect(() => make({ 'ovs-options': '--mtu=9 --speed=fast' })).toThrow(/ovs-options: --mtu="9": MTU 9 is not between 68 and 65535; ovs-options: "--speed=fast": not one of/);
+    expect(() => make({ 'ovs-options': '--ipaddress=10.0.0.2/24 --gateway=10.0.1.1' })).toThrow(/gateway 10\.0\.1\.1 is not inside 10\.0\.0\.2\/24/);
+    expect(() => make({ 'ovs-db': '/run/db.sock' })).toThrow(/ovs-db/);
+    expect(() => make({ 'tx-offload': 'maybe' })).toThrow(/tx-offload/);
+    expect(() => make({ 'network-none': 'perhaps' })).toThrow(/network-none/);
+    expect(() => make({ timeout: '-1' })).toThrow(/timeout/);
+  });
+
+  it('passes ovs-db to every ovs-vsctl call', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test', 'ovs-db': 'unix:/tmp/x/db.sock' });
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    const vsctl = host.calls.filter((c) => c[0] === 'ovs-vsctl');
+    expect(vsctl.length).toBeGreaterThan(0);
+    for (const c of vsctl) expect(c[1]).toBe('--db=unix:/tmp/x/db.sock');
+  });
+});
+
+describe('start', () => {
+  it('builds a veth, configures it inside the namespace and adds the port with external_ids', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ name: 'web1', networkMode: 'none', pid: 501, labels: { glue_ovs_ip: '10.50.0.2/24', glue_ovs_gateway: '10.50.0.1', glue_ovs_mtu: '1400', glue_ovs_mac: '02:00:00:00:00:02', glue_ovs_vlan: '7' } });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    const [port] = host.portsOn('br-test');
+    expect(port).toMatch(/^glv[0-9a-f]{12}$/);
+    const iface = host.interfaces.get(port!)!;
+    expect(iface.externalIds).toEqual({ container_id: c.Id, container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' });
+    expect(iface.tag).toBe(7);
+    expect(iface.error).toBe('');
+    expect([...host.nsLinks.get(501)!]).toEqual(['eth0']);
+    expect(host.ethtool).toEqual(['501 -K eth0 tx off']);
+    const lines = host.calls.map((c) => c.join(' '));
+    const peer = port!.replace('glv', 'glp');
+    expect(lines).toContain(`ip link add ${port} type veth peer name ${peer}`);
+    expect(lines).toContain(`ip link set dev ${peer} netns 501`);
+    expect(lines).toContain(`nsenter -t 501 -n -- ip link set dev ${peer} name eth0`);
+    expect(lines).toContain('nsenter -t 501 -n -- ip link set dev eth0 address 02:00:00:00:00:02');
+    expect(lines).toContain('nsenter -t 501 -n -- ip link set dev eth0 mtu 1400');
+    expect(lines).toContain('nsenter -t 501 -n -- ip addr add 10.50.0.2/24 dev eth0');
+    expect(lines).toContain('nsenter -t 501 -n -- ip route replace default via 10.50.0.1 dev eth0');
+    expect(lines).toContain(`ip link set dev ${port} mtu 1400`);
+    expect(lines.find((l) => l.includes('add-port'))).toContain(`--may-exist add-port br-test ${port} -- set Interface ${port} external_ids:container_id="${c.Id}"`);
+    // argv only: no shell anywhere
+    expect(host.calls.some((c) => c[0] === 'sh' || c[0] === 'bash')).toBe(false);
+  });
+
+  it('is idempotent: a second start leaves a working port alone', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ networkMode: 'none', pid: 502 });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    const before = host.calls.length;
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    expect(host.calls.slice(before).map((x) => x.slice(0, 3).join(' ')).filter((x) => x.includes('add'))).toEqual([]);
+    expect(host.portsOn('br-test')).toHaveLength(1);
+  });
+
+  it('labels pick the bridge and interface for a container on a Docker network (default eth1)', async () => {
+    host.addBridge('br-other', 'system');
+    const { h, agent } = make({});
+    const c = running({ networkMode: 'bridge', pid: 503, labels: { glue_ovs_bridge: 'br-other' } });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    expect(host.portsOn('br-other')).toHaveLength(1);
+    expect([...host.nsLinks.get(503)!]).toEqual(['eth1']);
+    expect(host.ethtool).toEqual([]); // kernel datapath: offload left on
+  });
+
+  it('skips containers that are not for OVS', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const web = running({ networkMode: 'bridge', pid: 504 });
+    agent.put(web);
+    await h.handle('start', web.Id, contextFor(agent, 'start', web.Id));
+    const { h: h2, agent: a2 } = make({ 'ovs-bridge': 'br-test', 'network-none': 'no' });
+    const none = running({ networkMode: 'none', pid: 505 });
+    a2.put(none);
+    await h2.handle('start', none.Id, contextFor(a2, 'start', none.Id));
+    expect(host.calls).toEqual([]);
+  });
+
+  it('a bad label throws a LabelError naming container, label and value, and runs nothing', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const bad: Record<string, string> = {
+      glue_ovs_vlan: '4095',
+      glue_ovs_interface: 'eth0;reboot',
+      glue_ovs_ip: '10.0.0.1',
+      glue_ovs_mac: 'zz:00:00:00:00:00',
+      glue_ovs_bridge: '$(id)',
+      glue_ovs_mtu: '1e3',
+      glue_ovs_gateway: '10.0.0.300',
+    };
+    for (const [label, value] of Object.entries(bad)) {
+      const c = running({ name: `bad-${label}`, networkMode: 'none', pid: 506, labels: { [label]: value } });
+      agent.put(c);
+      const err = await h.handle('start', c.Id, contextFor(agent, 'start', c.Id)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LabelError);
+      expect((err as Error).message).toContain(`container bad-${label}: label ${label}=${JSON.stringify(value)}:`);
+    }
+    expect(host.calls).toEqual([]);
+  });
+
+  it('a missing bridge is a clear error', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-nope' });
+    const c = running({ name: 'lost', networkMode: 'none', pid: 507 });
+    agent.put(c);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container lost: OVS bridge br-nope does not exist/);
+  });
+
+  it('does not trust exit 0 from ovs-vsctl: an interface error fails the attach and rolls back', async () => {
+    host.addPortError = 'could not add network device to OVS (Operation not supported)';
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ name: 'flaky', networkMode: 'none', pid: 508 });
+    agent.put(c);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container flaky: could not attach eth0 to br-test: OVS cannot use glv[0-9a-f]+: could not add network device/);
+    expect(host.portsOn('br-test')).toEqual([]);
+    expect([...host.links]).toEqual([]);
+  });
+
+  it('a failing step inside the namespace rolls back the veth', async () => {
+    host.failWhen = (argv) => (argv.includes('addr') ? 'RTNETLINK answers: Permission denied' : undefined);
+    const { h, agent } = make({ 'ovs-bridge': 'br-test', 'ovs-options': '--ipaddress=10.1.0.5/16' });
+    const c = running({ name: 'denied', networkMode: 'none', pid: 509 });
+    agent.put(c);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/nsenter -t 509 -n -- ip addr add 10\.1\.0\.5\/16 dev eth0` exited 1: RTNETLINK answers: Permission denied/);
+    expect([...host.links]).toEqual([]);
+    expect(host.portsOn('br-test')).toEqual([]);
+  });
+});
+
+describe('die / destroy', () => {
+  it('removes the container ports found by external_ids, idempotently', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ networkMode: 'none', pid: 510 });
+    const other = running({ networkMode: 'none', pid: 511 });
+    agent.put(c);
+    agent.put(other);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    await h.handle('start', other.Id, contextFor(agent, 'start', other.Id));
+    expect(host.portsOn('br-test')).toHaveLength(2);
+    const [mine] = [...host.interfaces].filter(([, i]) => i.externalIds.container_id === c.Id).map(([n]) => n);
+    host.killContainer(510, [mine!]);
+    await h.handle('die', c.Id, contextFor(agent, 'die', c.Id));
+    await h.handle('destroy', c.Id, contextFor(agent, 'destroy', c.Id));
+    expect(host.portsOn('br-test')).toHaveLength(1);
+    expect(host.interfaces.get(host.portsOn('br-test')[0]!)!.externalIds.container_id).toBe(other.Id);
+  });
+
+  it('also removes ports ovs-docker made for the container', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const id = 'a'.repeat(64);
+    host.addStalePort('aaaaaaaaaaaaa_l', 'br-test', { container_id: id, container_iface: 'eth0' }, true);
+    await h.handle('destroy', id, contextFor(agent, 'destroy', id));
+    expect(host.portsOn('br-test')).toEqual([]);
+    expect(host.links.has('aaaaaaaaaaaaa_l')).toBe(false);
+  });
+});
+
+describe('none: reconcile', () => {
+  it('sweeps ports of gone containers, attaches running ones, leaves other engines alone', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    host.addStalePort('glvdead00000001', 'br-test', { container_id: 'd'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' });
+    host.addStalePort('glvdead00000002', 'br-test', { container_id: 'e'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' }, true);
+    host.addStalePort('foreign0', 'br-test', { container_id: 'f'.repeat(64), glue_engine: 'OTHER:ENGINE' });
+    host.addStalePort('uplink0', 'br-test', {}, true);
+    const live = running({ name: 'live', networkMode: 'none', pid: 520 });
+    const stopped = fakeContainer({ name: 'stopped', networkMode: 'none', running: false });
+    agent.put(live);
+    agent.put(stopped);
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    const ports = host.portsOn('br-test');
+    expect(ports).toContain('foreign0');
+    expect(ports).toContain('uplink0');
+    expect(ports).not.toContain('glvdead00000001');
+    expect(ports).not.toContain('glvdead00000002');
+    expect(host.links.has('glvdead00000002')).toBe(false);
+    expect(ports).toHaveLength(3);
+    expect(host.interfaces.get(ports.find((p) => p.startsWith('glv'))!)!.externalIds.container_id).toBe(live.Id);
+  });
+
+  it('re-plugs a running container whose veth went away while Glue was down', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ networkMode: 'none', pid: 530 });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    const [port] = host.portsOn('br-test');
+    // restarted while Glue was down: old namespace gone, new PID
+    host.killContainer(530, [port!]);
+    const again = running({ id: c.Id, networkMode: 'none', pid: 531 });
+    agent.put(again);
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    expect(host.portsOn('br-test')).toEqual([port]);
+    expect(host.interfaces.get(port!)!.error).toBe('');
+    expect([...host.nsLinks.get(531)!]).toEqual(['eth0']);
+  });
+
+  it('one failing container does not stop the others; the run fails naming it', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const good = running({ name: 'good', networkMode: 'none', pid: 540 });
+    const bad = running({ name: 'bad', networkMode: 'none', pid: 541, labels: { glue_ovs_vlan: 'x' } });
+    agent.put(bad);
+    agent.put(good);
+    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(/1 container\(s\) could not be attached: bad: container bad: label glue_ovs_vlan="x"/);
+    expect(host.portsOn('br-test')).toHaveLength(1);
+  });
+});
