@@ -48,6 +48,27 @@ describe('Glue dispatch', () => {
     expect(calls[1]).toMatchObject({ handler: 'b', event: 'start', id: c.Id, labels: { x: 'y' } });
   });
 
+  it('holds container events until the start-up none run has finished', async () => {
+    const engine = new FakeEngine();
+    const calls: Call[] = [];
+    let release: () => void = () => undefined;
+    const slowNone = new Promise<void>((r) => (release = r));
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'a.ini', events: ['none', 'start'], handler: recorder('a', calls, (e) => (e === 'none' ? slowNone : undefined)) }],
+    });
+    glues.push(glue);
+    const c = engine.add({});
+    await glue.start();
+    await until(() => calls.length === 1);
+    engine.emit('start', c.Id);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls.map((x) => x.event)).toEqual(['none']);
+    release();
+    await until(() => calls.length === 2);
+    expect(calls[1]).toMatchObject({ event: 'start', id: c.Id });
+  });
+
   it('runs a handler once per event even if it lists the event and all; in file-name order', async () => {
     const engine = new FakeEngine();
     const calls: Call[] = [];
