@@ -1,0 +1,138 @@
+import { DEFAULT_PREFIX, normalizePrefix } from './keys.js';
+import { type FieldSelection, parseFields } from './record.js';
+
+export const DEFAULT_ENDPOINTS = '127.0.0.1:2379';
+export const DEFAULT_TTL_S = 30;
+export const DEFAULT_WRITE_TIMEOUT_S = 5;
+export const DEFAULT_BACKOFF_MAX_S = 10;
+
+export interface PublisherSettings {
+  /** etcd client URLs, with scheme. */
+  endpoints: string[];
+  prefix: string;
+  ttlSeconds: number;
+  /** Fixed host id, or undefined to use the engine's name. */
+  hostId: string | undefined;
+  auth: { username: string; password: string } | undefined;
+  tls: { caFile: string; certFile: string | undefined; keyFile: string | undefined } | undefined;
+  fields: FieldSelection;
+  deleteOnStop: boolean;
+  /** How long handle() waits for its change to reach etcd (etcd up); 0: never waits. */
+  writeTimeoutMs: number;
+  backoffMaxMs: number;
+}
+
+/** One bad param: the key and why. */
+export interface ParamProblem {
+  key: string;
+  reason: string;
+}
+
+const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
+
+function bool(raw: string): boolean | undefined {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return undefined;
+}
+
+function seconds(raw: string, min: number, max: number): number | undefined {
+  const v = raw.trim();
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || n < min || n > max) return undefined;
+  return n;
+}
+
+/** Validates `[params]`; returns the settings or every problem found. */
+export function parseParams(params: Record<string, string>): { settings?: PublisherSettings; problems: ParamProblem[] } {
+  const problems: ParamProblem[] = [];
+  const get = (k: string): string | undefined => {
+    const v = params[k];
+    return v === undefined ? undefined : v.trim();
+  };
+
+  const caFile = get('ca-file') || undefined;
+  const certFile = get('cert-file') || undefined;
+  const keyFile = get('key-file') || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push({ key: certFile === undefined ? 'cert-file' : 'key-file', reason: 'cert-file and key-file go together' });
+  }
+  if (certFile !== undefined && caFile === undefined) problems.push({ key: 'ca-file', reason: 'required with cert-file (the CA that signed etcd\'s certificate)' });
+
+  const endpoints: string[] = [];
+  const rawEndpoints = get('endpoints') || DEFAULT_ENDPOINTS;
+  for (const item of rawEndpoints.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const withScheme = /^[a-z]+:\/\//i.test(item) ? item : `${caFile ? 'https' : 'http'}://${item}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      problems.push({ key: 'endpoints', reason: `${JSON.stringify(item)} is not host:port or a URL` });
+      continue;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      problems.push({ key: 'endpoints', reason: `${JSON.stringify(item)}: only http:// and https:// endpoints` });
+      continue;
+    }
+    if (url.port === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username !== '') {
+      problems.push({ key: 'endpoints', reason: `${JSON.stringify(item)}: give host:port only (e.g. 127.0.0.1:2379)` });
+      continue;
+    }
+    endpoints.push(`${url.protocol}//${url.host}`);
+  }
+  if (endpoints.length === 0 && !problems.some((p) => p.key === 'endpoints')) problems.push({ key: 'endpoints', reason: 'no endpoint given' });
+
+  let prefix = DEFAULT_PREFIX;
+  try {
+    prefix = normalizePrefix(get('prefix') ?? DEFAULT_PREFIX);
+  } catch (err) {
+    problems.push({ key: 'prefix', reason: (err as Error).message });
+  }
+
+  const ttl = seconds(get('ttl') ?? String(DEFAULT_TTL_S), 2, 86_400);
+  if (ttl === undefined || !Number.isInteger(ttl)) problems.push({ key: 'ttl', reason: `${JSON.stringify(get('ttl'))} is not a whole number of seconds from 2 to 86400` });
+
+  const hostId = get('host-id') || undefined;
+  if (hostId !== undefined && !HOST_ID.test(hostId)) {
+    problems.push({ key: 'host-id', reason: `${JSON.stringify(hostId)}: letters, digits and . _ : @ - only, starting with a letter or digit` });
+  }
+
+  const user = get('user') || undefined;
+  const password = params.password;
+  if (user !== undefined && (password === undefined || password === '')) problems.push({ key: 'password', reason: 'required with user' });
+  if (user === undefined && password !== undefined && password !== '') problems.push({ key: 'user', reason: 'required with password' });
+
+  let fields = parseFields('summary');
+  try {
+    fields = parseFields(get('fields') ?? 'summary');
+  } catch (err) {
+    problems.push({ key: 'fields', reason: (err as Error).message });
+  }
+
+  const deleteOnStop = bool(get('delete-on-stop') ?? 'true');
+  if (deleteOnStop === undefined) problems.push({ key: 'delete-on-stop', reason: `${JSON.stringify(get('delete-on-stop'))} is not true or false` });
+
+  const writeTimeout = seconds(get('write-timeout') ?? String(DEFAULT_WRITE_TIMEOUT_S), 0, 600);
+  if (writeTimeout === undefined) problems.push({ key: 'write-timeout', reason: `${JSON.stringify(get('write-timeout'))} is not a number of seconds from 0 to 600` });
+
+  const backoffMax = seconds(get('backoff-max') ?? String(DEFAULT_BACKOFF_MAX_S), 0.1, 3600);
+  if (backoffMax === undefined) problems.push({ key: 'backoff-max', reason: `${JSON.stringify(get('backoff-max'))} is not a number of seconds from 0.1 to 3600` });
+
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    settings: {
+      endpoints,
+      prefix,
+      ttlSeconds: ttl!,
+      hostId,
+      auth: user !== undefined ? { username: user, password: password! } : undefined,
+      tls: caFile !== undefined ? { caFile, certFile, keyFile } : undefined,
+      fields,
+      deleteOnStop: deleteOnStop!,
+      writeTimeoutMs: Math.round(writeTimeout! * 1000),
+      backoffMaxMs: Math.round(backoffMax! * 1000),
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import {
+  type Agent,
+  BaseHandler,
+  type ContainerInspectInfo,
+  errorMessage,
+  GlueError,
+  type HandlerContext,
+  type IniDocument,
+  LabelError,
+  ParamError,
+} from '@glue/core';
+import type { Etcd3 } from 'etcd3';
+import { createEtcdClient } from './client.js';
+import { parseParams, type PublisherSettings } from './params.js';
+import { containerEntries, containerName, isPublished } from './record.js';
+import { EtcdSync } from './sync.js';
+
+/**
+ * Publishes the engine's running containers to etcd for service discovery (the original's
+ * `distconfig.Publisher`). One key per running container under its host, an index by HTTP virtual
+ * host, all on one lease kept alive by this agent; reconciled at start-up, after reconnects and after
+ * etcd outages. See the package README for the key layout and params.
+ */
+export class Publisher extends BaseHandler {
+  readonly settings: PublisherSettings;
+  private client: Etcd3 | undefined;
+  private sync: EtcdSync | undefined;
+  private seeded = false;
+  private stopped = false;
+  private readonly reported = new Set<string>();
+
+  constructor(agent: Agent, iniFile: string, ini: IniDocument) {
+    super(agent, iniFile, ini);
+    const { settings, problems } = parseParams(this.params);
+    const first = problems[0];
+    if (first !== undefined || settings === undefined) {
+      const more = problems.length > 1 ? ` (and ${problems.slice(1).map((p) => `${p.key}: ${p.reason}`).join('; ')})` : '';
+      throw new ParamError(this.name, first?.key ?? 'params', `${first?.reason ?? 'invalid'}${more}`);
+    }
+    this.settings = settings;
+  }
+
+  /** The host id keys are published under, once known (from `host-id` or the engine). */
+  get host(): string | undefined {
+    return this.sync?.host;
+  }
+
+  /** The publishing engine, for tests and status pages. */
+  get state(): EtcdSync | undefined {
+    return this.sync;
+  }
+
+  /** Creates the etcd client (reads TLS files) and starts publishing when the host id is known. */
+  async start(): Promise<void> {
+    this.ensureClient();
+    this.ensureSync();
+  }
+
+  async handle(event: string, containerId: string, context: HandlerContext): Promise<void> {
+    if (this.stopped || this.agent.signal.aborted || context.signal.aborted) return;
+    const sync = this.ensureSync();
+    if (sync === undefined) {
+      this.logger.debug({ event }, 'etcd: engine not known yet; publishing starts with the next event');
+      return;
+    }
+    if (event === 'none' || !this.seeded) {
+      // Start-up, engine reconnect, or the first event: rebuild from every container Glue knows.
+      const all = new Map<string, Map<string, string>>();
+      for (const info of this.agent.containers()) if (isPublished(info)) all.set(info.Id, this.entries(info, sync.host));
+      sync.replaceAll(all);
+      this.seeded = true;
+    }
+    if (event !== 'none' && containerId !== '') {
+      const info = event === 'destroy' ? undefined : (context.container ?? this.agent.inspect(containerId));
+      sync.set(containerId, isPublished(info) ? this.entries(info, sync.host) : undefined);
+    }
+    const synced = await sync.flushed(this.settings.writeTimeoutMs, context.signal);
+    if (!synced && sync.state === 'up') {
+      this.logger.warn({ event, container: containerId.slice(0, 12) }, `etcd: ${event} not in etcd after ${this.settings.writeTimeoutMs} ms; still retrying in the background`);
+    }
+  }
+
+  /** Stops publishing; with `delete-on-stop` (default) revokes the lease so every key goes at once. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      await this.sync?.stop(this.settings.deleteOnStop);
+    } finally {
+      this.client?.close();
+    }
+  }
+
+  private ensureClient(): Etcd3 {
+    if (this.client) return this.client;
+    try {
+      this.client = createEtcdClient({ endpoints: this.settings.endpoints, auth: this.settings.auth, tls: this.settings.tls });
+    } catch (err) {
+      throw new GlueError('HANDLER_FAILED', `[${this.name}] ${errorMessage(err)}`, { handler: this.name, file: this.iniFile, cause: err });
+    }
+    return this.client;
+  }
+
+  private ensureSync(): EtcdSync | undefined {
+    if (this.sync || this.stopped) return this.sync;
+    const engine = this.agent.engine();
+    const host = this.settings.hostId ?? (engine?.name || engine?.id || undefined);
+    if (host === undefined) return undefined;
+    this.sync = new EtcdSync({
+      client: this.ensureClient(),
+      prefix: this.settings.prefix,
+      host,
+      ttlSeconds: this.settings.ttlSeconds,
+      logger: this.logger,
+      engine: () => this.agent.engine(),
+      backoffMaxMs: this.settings.backoffMaxMs,
+    });
+    this.sync.start();
+    this.logger.info({ host, prefix: this.settings.prefix, endpoints: this.settings.endpoints }, `etcd: publishing containers of ${host} under ${this.settings.prefix}`);
+    return this.sync;
+  }
+
+  private entries(info: ContainerInspectInfo, host: string): Map<string, string> {
+    const { entries, problems } = containerEntries(info, this.settings.prefix, host, this.settings.fields);
+    for (const p of problems) {
+      const id = `${info.Id}\0${p.label}\0${p.value}`;
+      if (this.reported.has(id)) continue;
+      this.reported.add(id);
+      const err = new LabelError(containerName(info) || info.Id.slice(0, 12), p.label, p.value, `${p.reason}; published without this route`, { handler: this.name });
+      this.logger.warn({ container: info.Id.slice(0, 12), label: p.label }, err.message);
+    }
+    return entries;
+  }
+}
+
+/** The same class under a name that says what it does. */
+export { Publisher as EtcdPublisher };

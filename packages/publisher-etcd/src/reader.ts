@@ -1,0 +1,191 @@
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { type ClientSettings, createEtcdClient } from './client.js';
+import { DEFAULT_PREFIX, hostsPrefix, httpPrefix, normalizePrefix, parseKey, prefixEnd } from './keys.js';
+import {
+  type ContainerRecord,
+  containerRecordSchema,
+  type HttpEntry,
+  httpEntrySchema,
+  type OwnerRecord,
+  ownerRecordSchema,
+} from './schema.js';
+
+export interface ReaderOptions {
+  /** `host:port` or URLs; default `127.0.0.1:2379`. Ignored when `client` is given. */
+  endpoints?: string | string[];
+  /** The publisher's `prefix`; default `/glue`. */
+  prefix?: string;
+  /** An etcd3 client of your own (the reader then does not close it). */
+  client?: Etcd3;
+  auth?: ClientSettings['auth'];
+  tls?: ClientSettings['tls'];
+}
+
+/** A change seen by a watch. */
+export type ContainerChange =
+  | { type: 'put'; key: string; record: ContainerRecord }
+  | { type: 'delete'; key: string; host: string; id: string };
+
+export interface ContainerWatch {
+  /** Every published container now, kept current by the watch. */
+  containers(): ContainerRecord[];
+  /** The containers of one host now. */
+  byHost(host: string): ContainerRecord[];
+  close(): Promise<void>;
+}
+
+export interface WatchOptions {
+  onChange?: (change: ContainerChange) => void;
+  /** A value that is not a valid record (skipped), or a watch error (the watch reconnects by itself). */
+  onError?: (err: Error, key?: string) => void;
+}
+
+/**
+ * Reads what publishers wrote: list the containers (all, or one host's), find the containers serving
+ * an HTTP virtual host through the index, watch for changes. Values are validated; foreign or broken
+ * values are skipped, never returned.
+ */
+export class Reader {
+  readonly prefix: string;
+  private readonly client: Etcd3;
+  private readonly ownsClient: boolean;
+  private readonly watchers = new Set<Watcher>();
+
+  constructor(options: ReaderOptions = {}) {
+    this.prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
+    if (options.client) {
+      this.client = options.client;
+      this.ownsClient = false;
+    } else {
+      const raw = options.endpoints ?? '127.0.0.1:2379';
+      const list = (Array.isArray(raw) ? raw : raw.split(',')).map((s) => s.trim()).filter(Boolean);
+      const scheme = options.tls ? 'https' : 'http';
+      const endpoints = list.map((e) => (/^[a-z]+:\/\//i.test(e) ? e : `${scheme}://${e}`));
+      this.client = createEtcdClient({ endpoints, auth: options.auth, tls: options.tls });
+      this.ownsClient = true;
+    }
+  }
+
+  /** Published containers, of every host or of one. */
+  async containers(options: { host?: string } = {}): Promise<ContainerRecord[]> {
+    const { kvs } = await this.range(hostsPrefix(this.prefix));
+    const out: ContainerRecord[] = [];
+    for (const kv of kvs) {
+      const parsed = parseKey(this.prefix, kv.key.toString());
+      if (parsed?.kind !== 'container' || (options.host !== undefined && parsed.host !== options.host)) continue;
+      const record = parseValue(containerRecordSchema, kv);
+      if (record) out.push(record);
+    }
+    return out;
+  }
+
+  /** The containers that serve HTTP virtual host `vhost`, from the index (one range read). */
+  async serving(vhost: string): Promise<HttpEntry[]> {
+    const { kvs } = await this.range(httpPrefix(this.prefix, vhost));
+    const out: HttpEntry[] = [];
+    for (const kv of kvs) {
+      const entry = parseValue(httpEntrySchema, kv);
+      if (entry && entry.vhost === vhost.toLowerCase()) out.push(entry);
+    }
+    return out;
+  }
+
+  /** The HTTP virtual hosts that have at least one container. */
+  async vhosts(): Promise<string[]> {
+    const { kvs } = await this.range(httpPrefix(this.prefix), true);
+    const names = new Set<string>();
+    for (const kv of kvs) {
+      const parsed = parseKey(this.prefix, kv.key.toString());
+      if (parsed?.kind === 'http') names.add(parsed.vhost);
+    }
+    return [...names].sort();
+  }
+
+  /** The agents publishing now (one owner record per host). */
+  async hosts(): Promise<OwnerRecord[]> {
+    const { kvs } = await this.range(hostsPrefix(this.prefix));
+    const out: OwnerRecord[] = [];
+    for (const kv of kvs) {
+      if (parseKey(this.prefix, kv.key.toString())?.kind !== 'owner') continue;
+      const record = parseValue(ownerRecordSchema, kv);
+      if (record) out.push(record);
+    }
+    return out;
+  }
+
+  /**
+   * Lists the containers and then follows every change from that revision on, so nothing falls
+   * between the list and the watch. `containers()` of the result is always current.
+   */
+  async watch(options: WatchOptions = {}): Promise<ContainerWatch> {
+    const base = hostsPrefix(this.prefix);
+    const { kvs, revision } = await this.range(base);
+    const live = new Map<string, ContainerRecord>();
+    for (const kv of kvs) {
+      const key = kv.key.toString();
+      if (parseKey(this.prefix, key)?.kind !== 'container') continue;
+      const record = parseValue(containerRecordSchema, kv);
+      if (record) live.set(key, record);
+    }
+    const watcher = await this.client.watch().prefix(base).startRevision(String(BigInt(revision) + 1n)).create();
+    this.watchers.add(watcher);
+    watcher.on('put', (kv) => {
+      const key = kv.key.toString();
+      if (parseKey(this.prefix, key)?.kind !== 'container') return;
+      const record = parseValue(containerRecordSchema, kv);
+      if (!record) {
+        options.onError?.(new Error(`invalid container record at ${key}`), key);
+        return;
+      }
+      live.set(key, record);
+      options.onChange?.({ type: 'put', key, record });
+    });
+    watcher.on('delete', (kv) => {
+      const key = kv.key.toString();
+      const parsed = parseKey(this.prefix, key);
+      if (parsed?.kind !== 'container') return;
+      live.delete(key);
+      options.onChange?.({ type: 'delete', key, host: parsed.host, id: parsed.id });
+    });
+    watcher.on('error', (err) => options.onError?.(err));
+    return {
+      containers: () => [...live.values()],
+      byHost: (host) => [...live.values()].filter((r) => r.host === host),
+      close: async () => {
+        this.watchers.delete(watcher);
+        await watcher.cancel();
+      },
+    };
+  }
+
+  /** Cancels the watches and closes the client if the reader made it. */
+  async close(): Promise<void> {
+    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)));
+    this.watchers.clear();
+    if (this.ownsClient) this.client.close();
+  }
+
+  private async range(prefix: string, keysOnly = false): Promise<{ kvs: IKeyValue[]; revision: string }> {
+    const kvs: IKeyValue[] = [];
+    const end = prefixEnd(prefix);
+    let from = Buffer.from(prefix);
+    let revision: string | undefined;
+    for (;;) {
+      const res = await this.client.kv.range({ key: from, range_end: end, limit: 1000, keys_only: keysOnly, ...(revision ? { revision } : {}) });
+      revision ??= res.header.revision;
+      kvs.push(...res.kvs);
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || last === undefined) return { kvs, revision };
+      from = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+}
+
+function parseValue<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, kv: IKeyValue): T | undefined {
+  try {
+    const result = schema.safeParse(JSON.parse(kv.value.toString()));
+    return result.success ? result.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,485 @@
+import { hostname } from 'node:os';
+import { backoffDelay, errorMessage, type Logger, sleep } from '@glue/core';
+import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
+import { hostPrefix, httpPrefix, ownerKey, parseKey, prefixEnd } from './keys.js';
+import { type OwnerRecord, ownerRecordSchema, RECORD_VERSION } from './schema.js';
+
+/** etcd refuses transactions with more than 128 operations (--max-txn-ops) or 1.5 MiB: stay below. */
+export const MAX_TXN_OPS = 100;
+export const MAX_TXN_BYTES = 1024 * 1024;
+const PAGE = 1000;
+const OWNER = '\0owner';
+
+export type SyncState = 'starting' | 'up' | 'down' | 'stopped';
+
+export interface SyncOptions {
+  client: Etcd3;
+  prefix: string;
+  host: string;
+  ttlSeconds: number;
+  logger: Logger;
+  /** The engine this agent publishes (written in the owner record, used to tell a restart from a rival). */
+  engine: () => { id: string; name: string } | undefined;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Deadline of one etcd call. Default 5 s. */
+  callTimeoutMs?: number;
+}
+
+export interface SyncStats {
+  puts: number;
+  deletes: number;
+  txns: number;
+}
+
+/** Thrown when another agent with another engine holds this host id on a live lease. */
+export class HostConflictError extends Error {
+  constructor(host: string, other: OwnerRecord) {
+    super(
+      `host-id ${JSON.stringify(host)} is published by another agent (engine ${other.engineName || other.engineId}, ` +
+        `${other.hostname} pid ${other.pid}); give each engine its own host-id`,
+    );
+    this.name = 'HostConflictError';
+  }
+}
+
+class LeaseLostError extends Error {
+  constructor(lease: string) {
+    super(`lease ${lease} is gone (expired or revoked)`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+interface Waiter {
+  target: number;
+  resolve: (synced: boolean) => void;
+}
+
+/**
+ * Keeps etcd equal to a desired set of keys owned by one host, on one lease.
+ *
+ * Level-triggered: callers only change the desired state (per container); a single loop writes the
+ * difference in transactions. A failed write is never lost: the loop marks everything for a full
+ * reconcile (read this host's keys back, put what differs, delete what is left over) and retries with
+ * backoff, so after an outage the keys match the desired state exactly. Every transaction is guarded
+ * by the owner key still being on our lease, so nothing is written on a lease that expired meanwhile.
+ */
+export class EtcdSync {
+  readonly host: string;
+  private readonly o: SyncOptions;
+  private readonly client: Etcd3;
+  private readonly desired = new Map<string, Map<string, string>>();
+  private readonly applied = new Map<string, Map<string, string>>();
+  private readonly dirty = new Set<string>();
+  private readonly abort = new AbortController();
+  private readonly instance = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
+  private needReconcile = true;
+  private lease: string | undefined;
+  private changes = 0;
+  private synced = 0;
+  private waiters: Waiter[] = [];
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveBusy = false;
+  private suspect = false;
+  private downSince = 0;
+  private stopping: Promise<void> | undefined;
+  state: SyncState = 'starting';
+  /** Totals since start, for logs and benchmarks. */
+  readonly totals: SyncStats = { puts: 0, deletes: 0, txns: 0 };
+  /** Called after each successful pass (tests, benchmarks). */
+  onSynced: ((stats: SyncStats & { full: boolean }) => void) | undefined;
+
+  constructor(options: SyncOptions) {
+    this.o = options;
+    this.client = options.client;
+    this.host = options.host;
+  }
+
+  /** The lease all keys hang on (decimal string), once granted. */
+  get leaseId(): string | undefined {
+    return this.lease;
+  }
+
+  /** Number of keys wanted, owner key included. */
+  get size(): number {
+    let n = 1;
+    for (const m of this.desired.values()) n += m.size;
+    return n;
+  }
+
+  /** Sets the keys of one container (undefined or empty: it has none). */
+  set(id: string, entries: Map<string, string> | undefined): void {
+    if (entries === undefined || entries.size === 0) {
+      if (!this.desired.has(id)) return;
+      this.desired.delete(id);
+    } else {
+      this.desired.set(id, entries);
+    }
+    this.dirty.add(id);
+    this.changes += 1;
+    this.kick();
+  }
+
+  /** Replaces the whole desired state and asks for a full reconcile against etcd. */
+  replaceAll(all: Map<string, Map<string, string>>): void {
+    for (const id of [...this.desired.keys()]) if (!all.has(id)) this.desired.delete(id);
+    for (const [id, entries] of all) {
+      if (entries.size === 0) this.desired.delete(id);
+      else this.desired.set(id, entries);
+    }
+    this.requestReconcile();
+  }
+
+  /** Reads this host's keys back from etcd and repairs every difference (start-up, reconnects). */
+  requestReconcile(): void {
+    this.needReconcile = true;
+    this.changes += 1;
+    this.kick();
+  }
+
+  /**
+   * Resolves true once every change made before the call is in etcd; false at once when etcd is down,
+   * after `timeoutMs`, or when `signal` aborts. The change stays queued either way.
+   */
+  flushed(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const target = this.changes;
+    if (this.synced >= target) return Promise.resolve(true);
+    if (this.state === 'down' || this.state === 'stopped' || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (value: boolean): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(value);
+      };
+      const onAbort = (): void => finish(false);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const waiter: Waiter = { target, resolve: finish };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.run();
+    const every = Math.max(500, Math.floor((this.o.ttlSeconds * 1000) / 3));
+    this.keepaliveTimer = setInterval(() => void this.keepalive(), every);
+    this.keepaliveTimer.unref();
+  }
+
+  /**
+   * Stops writing. With `revoke`, revokes the lease so every key of this agent goes at once; without,
+   * the keys stay until the TTL runs out. Idempotent; bounded even when etcd is down.
+   */
+  stop(revoke: boolean): Promise<void> {
+    this.stopping ??= this.doStop(revoke);
+    return this.stopping;
+  }
+
+  private async doStop(revoke: boolean): Promise<void> {
+    this.abort.abort();
+    clearInterval(this.keepaliveTimer);
+    this.kick();
+    await this.loop;
+    this.state = 'stopped';
+    this.settleWaiters(false);
+    const lease = this.lease;
+    if (!revoke || lease === undefined) {
+      if (lease !== undefined) this.o.logger.info({ lease }, `etcd: keys of ${this.host} stay until the lease expires (${this.o.ttlSeconds} s)`);
+      return;
+    }
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: lease }, { deadline: Date.now() + this.callTimeout });
+      this.o.logger.info({ lease }, `etcd: lease revoked, keys of ${this.host} deleted`);
+    } catch (err) {
+      this.o.logger.warn({ lease, err: errorMessage(err) }, `etcd: cannot revoke the lease (${errorMessage(err)}); the keys of ${this.host} expire after ${this.o.ttlSeconds} s`);
+    }
+  }
+
+  private get callTimeout(): number {
+    return this.o.callTimeoutMs ?? 5000;
+  }
+
+  private kick(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private settleWaiters(ok: boolean): void {
+    // resolve() removes the waiter from the list.
+    for (const w of [...this.waiters]) if (!ok || w.target <= this.synced) w.resolve(ok);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      if (!this.needReconcile && this.dirty.size === 0 && this.lease !== undefined) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      const target = this.changes;
+      try {
+        const full = this.needReconcile || this.lease === undefined;
+        const stats = full ? await this.reconcile() : await this.applyDirty();
+        this.synced = Math.max(this.synced, target);
+        this.totals.puts += stats.puts;
+        this.totals.deletes += stats.deletes;
+        this.totals.txns += stats.txns;
+        if (this.state === 'down') {
+          const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
+          this.o.logger.info({ ...stats, downSeconds: Number(secs) }, `etcd: reachable again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`);
+        } else if (full) {
+          this.o.logger.info({ ...stats, keys: this.size }, `etcd: ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted, ${this.size} keys)`);
+        }
+        this.state = 'up';
+        failures = 0;
+        this.settleWaiters(true);
+        this.onSynced?.({ ...stats, full });
+      } catch (err) {
+        if (signal.aborted) break;
+        this.needReconcile = true;
+        if (err instanceof LeaseLostError || isLeaseNotFound(err)) {
+          this.o.logger.warn({ lease: this.lease }, `etcd: lease ${this.lease} lost; granting a new one and publishing again`);
+          this.lease = undefined;
+        }
+        const delay = backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
+        if (this.state !== 'down') {
+          this.downSince = Date.now();
+          this.o.logger.warn(
+            { err: errorMessage(err), retryMs: delay },
+            `etcd: cannot publish ${this.host}: ${errorMessage(err)}; Glue keeps running, retrying with backoff (changes are kept)`,
+          );
+        } else {
+          this.o.logger.debug({ err: errorMessage(err), retryMs: delay, failures }, 'etcd: still unreachable');
+        }
+        if (err instanceof HostConflictError) this.o.logger.error(err.message);
+        this.state = 'down';
+        this.settleWaiters(false);
+        failures += 1;
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private ownerValue(): string {
+    const engine = this.o.engine();
+    const record: OwnerRecord = {
+      v: RECORD_VERSION,
+      host: this.host,
+      engineId: engine?.id ?? '',
+      engineName: engine?.name ?? '',
+      hostname: hostname(),
+      pid: process.pid,
+      instance: this.instance,
+      ttl: this.o.ttlSeconds,
+    };
+    return JSON.stringify(record);
+  }
+
+  private async leaseAlive(lease: string): Promise<boolean> {
+    const res = await this.client.leaseClient.leaseTimeToLive({ ID: lease }, { deadline: Date.now() + this.callTimeout });
+    return Number(res.TTL) > 0;
+  }
+
+  private async grant(): Promise<string> {
+    const res = await this.client.leaseClient.leaseGrant({ TTL: this.o.ttlSeconds }, { deadline: Date.now() + this.callTimeout });
+    this.o.logger.info({ lease: res.ID, ttl: this.o.ttlSeconds }, `etcd: lease ${res.ID} granted (TTL ${this.o.ttlSeconds} s)`);
+    return res.ID;
+  }
+
+  /** Every key in [start, end), paged. */
+  private async range(start: string, keysOnly: boolean): Promise<IKeyValue[]> {
+    const out: IKeyValue[] = [];
+    const end = prefixEnd(start);
+    let from = Buffer.from(start);
+    for (;;) {
+      const res = await this.client.kv.range(
+        { key: from, range_end: end, limit: PAGE, keys_only: keysOnly },
+        { deadline: Date.now() + this.callTimeout },
+      );
+      out.push(...res.kvs);
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || last === undefined) return out;
+      from = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+  }
+
+  private async reconcile(): Promise<SyncStats> {
+    this.dirty.clear();
+    this.needReconcile = false;
+    if (this.lease !== undefined && !(await this.leaseAlive(this.lease))) {
+      this.o.logger.warn({ lease: this.lease }, `etcd: lease ${this.lease} expired; granting a new one`);
+      this.lease = undefined;
+    }
+    const existing = new Map<string, IKeyValue>();
+    for (const kv of await this.range(hostPrefix(this.o.prefix, this.host), false)) existing.set(kv.key.toString(), kv);
+    for (const kv of await this.range(httpPrefix(this.o.prefix), true)) {
+      const key = kv.key.toString();
+      const parsed = parseKey(this.o.prefix, key);
+      if (parsed?.kind === 'http' && parsed.host === this.host) existing.set(key, kv);
+    }
+    const oKey = ownerKey(this.o.prefix, this.host);
+    const current = existing.get(oKey);
+    if (current !== undefined && current.lease !== '0' && current.lease !== this.lease) await this.checkRival(current);
+    this.lease ??= await this.grant();
+    const lease = this.lease;
+
+    // Snapshot of what we want now; later changes are in `dirty` for the next pass.
+    const want = new Map<string, Map<string, string>>();
+    want.set(OWNER, new Map([[oKey, this.ownerValue()]]));
+    for (const [id, entries] of this.desired) want.set(id, entries);
+
+    const ops: IRequestOp[] = [];
+    const wanted = new Set<string>();
+    for (const entries of want.values()) {
+      for (const [key, value] of entries) {
+        wanted.add(key);
+        const kv = existing.get(key);
+        if (kv === undefined || kv.lease !== lease || !kv.value || kv.value.toString() !== value) ops.push(putOp(key, value, lease));
+      }
+    }
+    // The owner key goes first, so that guarded transactions can follow.
+    const ownerIndex = ops.findIndex((op) => op.request_put?.key?.toString() === oKey);
+    if (ownerIndex > 0) ops.unshift(...ops.splice(ownerIndex, 1));
+    let deletes = 0;
+    for (const key of existing.keys()) {
+      if (!wanted.has(key)) {
+        ops.push({ request_delete_range: { key: Buffer.from(key) } });
+        deletes += 1;
+      }
+    }
+    const txns = await this.commit(ops, lease, ownerIndex >= 0);
+    this.applied.clear();
+    for (const [id, entries] of want) this.applied.set(id, entries);
+    return { puts: ops.length - deletes, deletes, txns };
+  }
+
+  /** Another agent's owner record on another lease: ours after a crash (same engine), or a rival. */
+  private async checkRival(kv: IKeyValue): Promise<void> {
+    let other: OwnerRecord;
+    try {
+      other = ownerRecordSchema.parse(JSON.parse(kv.value.toString()));
+    } catch {
+      return; // not a record we wrote: take it over
+    }
+    const mine = this.o.engine()?.id ?? '';
+    if (other.engineId === '' || mine === '' || other.engineId === mine) return;
+    if (await this.leaseAlive(kv.lease).catch(() => false)) throw new HostConflictError(this.host, other);
+  }
+
+  private async applyDirty(): Promise<SyncStats> {
+    const lease = this.lease!;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const ops: IRequestOp[] = [];
+    let deletes = 0;
+    const next = new Map<string, Map<string, string> | undefined>();
+    for (const id of ids) {
+      const want = this.desired.get(id);
+      const have = this.applied.get(id);
+      next.set(id, want);
+      for (const [key, value] of want ?? []) if (have?.get(key) !== value) ops.push(putOp(key, value, lease));
+      for (const key of have?.keys() ?? []) {
+        if (!want?.has(key)) {
+          ops.push({ request_delete_range: { key: Buffer.from(key) } });
+          deletes += 1;
+        }
+      }
+    }
+    let txns = 0;
+    try {
+      txns = await this.commit(ops, lease, false);
+    } catch (err) {
+      for (const id of ids) this.dirty.add(id);
+      throw err;
+    }
+    for (const [id, want] of next) {
+      if (want === undefined) this.applied.delete(id);
+      else this.applied.set(id, want);
+    }
+    return { puts: ops.length - deletes, deletes, txns };
+  }
+
+  /**
+   * Writes ops in transactions of bounded size. Each is guarded by the owner key being on `lease`,
+   * except the first when it (re)writes the owner key itself.
+   */
+  private async commit(ops: IRequestOp[], lease: string, firstPutsOwner: boolean): Promise<number> {
+    const oKey = Buffer.from(ownerKey(this.o.prefix, this.host));
+    let txns = 0;
+    let i = 0;
+    while (i < ops.length) {
+      const batch: IRequestOp[] = [];
+      let bytes = 0;
+      while (i < ops.length && batch.length < MAX_TXN_OPS) {
+        const op = ops[i]!;
+        const size = (op.request_put?.key?.length ?? 0) + (op.request_put?.value?.length ?? 0) + (op.request_delete_range?.key?.length ?? 0) + 16;
+        if (batch.length > 0 && bytes + size > MAX_TXN_BYTES) break;
+        batch.push(op);
+        bytes += size;
+        i += 1;
+      }
+      const guarded = !(txns === 0 && firstPutsOwner);
+      const res = await this.client.kv.txn(
+        {
+          compare: guarded ? [{ key: oKey, target: 'Lease', result: 'Equal', lease }] : [],
+          success: batch,
+          failure: [],
+        },
+        { deadline: Date.now() + this.callTimeout },
+      );
+      txns += 1;
+      if (!res.succeeded) throw new LeaseLostError(lease);
+    }
+    return txns;
+  }
+
+  private async keepalive(): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined || this.keepaliveBusy || this.abort.signal.aborted) return;
+    this.keepaliveBusy = true;
+    try {
+      const stream = await this.client.leaseClient.leaseKeepAlive({ deadline: Date.now() + this.callTimeout });
+      const ttl = await new Promise<string>((resolve, reject) => {
+        stream.on('data', (res: { TTL: string }) => resolve(res.TTL));
+        stream.on('error', reject);
+        stream.on('end', () => reject(new Error('keepalive stream ended')));
+        stream.write({ ID: lease });
+      }).finally(() => stream.end());
+      if (Number(ttl) <= 0) {
+        if (this.lease === lease) {
+          this.o.logger.warn({ lease }, `etcd: lease ${lease} expired; publishing again on a new one`);
+          this.lease = undefined;
+          this.requestReconcile();
+        }
+      } else if (this.suspect) {
+        this.suspect = false;
+        this.o.logger.info({ lease }, 'etcd: keepalive answered again; reconciling');
+        this.requestReconcile();
+      }
+    } catch (err) {
+      if (!this.suspect) this.o.logger.warn({ lease, err: errorMessage(err) }, `etcd: lease keepalive failed: ${errorMessage(err)}`);
+      this.suspect = true;
+    } finally {
+      this.keepaliveBusy = false;
+    }
+  }
+}
+
+function putOp(key: string, value: string, lease: string): IRequestOp {
+  return { request_put: { key: Buffer.from(key), value: Buffer.from(value), lease } };
+}
+
+function isLeaseNotFound(err: unknown): boolean {
+  return /lease not found|EtcdLeaseInvalid/i.test(`${(err as Error)?.name ?? ''} ${errorMessage(err)}`);
+}

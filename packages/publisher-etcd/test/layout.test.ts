@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { fakeContainer } from '@glue/core/contract';
+import type { ContainerInspectInfo } from '@glue/core';
+import fc from 'fast-check';
+import {
+  containerEntries,
+  containerKey,
+  containerRecord,
+  containerRecordSchema,
+  hostPrefix,
+  httpEntrySchema,
+  httpKey,
+  httpPrefix,
+  httpRoutes,
+  normalizePrefix,
+  ownerKey,
+  parseFields,
+  parseKey,
+} from '../src/index.js';
+import { prefixEnd } from '../src/keys.js';
+
+const ID = 'a'.repeat(64);
+
+describe('key layout', () => {
+  it('puts containers and the owner under the host, the index under the virtual host', () => {
+    expect(containerKey('/glue', 'web-01', ID)).toBe(`/glue/hosts/web-01/containers/${ID}`);
+    expect(ownerKey('/glue', 'web-01')).toBe('/glue/hosts/web-01/owner');
+    expect(httpKey('/glue', 'Shop.Example.com', 'web-01', ID, 80)).toBe(`/glue/http/shop.example.com/web-01/${ID}/80`);
+    expect(httpPrefix('/glue', 'shop.example.com')).toBe('/glue/http/shop.example.com/');
+  });
+
+  it('escapes host ids so a slash cannot reach another host\'s keys', () => {
+    expect(hostPrefix('/glue', 'a/b')).toBe('/glue/hosts/a%2Fb/');
+    expect(hostPrefix('/glue', 'a').startsWith(hostPrefix('/glue', 'a/b'))).toBe(false);
+    expect(hostPrefix('/glue', 'a/b').startsWith(hostPrefix('/glue', 'a'))).toBe(false);
+  });
+
+  it('parses every key it writes back, and nothing else', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), fc.integer({ min: 1, max: 65535 }), (host, id, vhost, port) => {
+        expect(parseKey('/p', containerKey('/p', host, id))).toEqual({ kind: 'container', host, id });
+        expect(parseKey('/p', ownerKey('/p', host))).toEqual({ kind: 'owner', host });
+        expect(parseKey('/p', httpKey('/p', vhost, host, id, port))).toEqual({ kind: 'http', vhost: vhost.toLowerCase(), host, id, port });
+      }),
+    );
+    expect(parseKey('/glue', '/glue/hosts/x/other')).toBeUndefined();
+    expect(parseKey('/glue', '/gluex/hosts/x/owner')).toBeUndefined();
+    expect(parseKey('/glue', '/glue/http/a/b/c/99999')).toBeUndefined();
+    expect(parseKey('/glue', '/glue/hosts/%E0%A4%A/owner')).toBeUndefined();
+  });
+
+  it('normalises prefixes and refuses dangerous ones', () => {
+    expect(normalizePrefix('glue/')).toBe('/glue');
+    expect(normalizePrefix('/a/b')).toBe('/a/b');
+    expect(() => normalizePrefix('/')).toThrow(/empty/);
+    expect(() => normalizePrefix('/a//b')).toThrow(/segment/);
+    expect(() => normalizePrefix('/a/../b')).toThrow(/segment/);
+  });
+
+  it('computes range ends for prefixes', () => {
+    expect(prefixEnd('/glue/').toString()).toBe('/glue0');
+    expect([...prefixEnd(Buffer.from([0x61, 0xff]))]).toEqual([0x62]);
+  });
+});
+
+describe('HTTP labels', () => {
+  it('reads host lists, prefix, strip_prefix and weight', () => {
+    const { routes, problems } = httpRoutes({
+      glue_http_80_host: 'Shop.example.com, www.example.com',
+      glue_http_80_prefix: '/api/v1',
+      glue_http_80_strip_prefix: '1',
+      glue_http_8080_host: 'admin.example.com',
+      glue_http_8080_weight: '10',
+      other: 'x',
+    });
+    expect(problems).toEqual([]);
+    expect(routes).toEqual([
+      { port: 80, vhost: 'shop.example.com', prefix: 'api/v1', stripPrefix: true, weight: 100 },
+      { port: 80, vhost: 'www.example.com', prefix: 'api/v1', stripPrefix: true, weight: 100 },
+      { port: 8080, vhost: 'admin.example.com', prefix: '', stripPrefix: false, weight: 10 },
+    ]);
+  });
+
+  it('drops only the bad route and says which label and why', () => {
+    const { routes, problems } = httpRoutes({
+      glue_http_80_host: 'ok.example.com',
+      glue_http_99999_host: 'x.example.com',
+      glue_http_81_host: 'bad host;rm -rf',
+      glue_http_82_host: 'w.example.com',
+      glue_http_82_weight: '1000',
+      glue_http_83_host: 'p.example.com',
+      glue_http_83_prefix: 'a b',
+    });
+    expect(routes.map((r) => `${r.port}:${r.vhost}`)).toEqual(['80:ok.example.com']);
+    expect(problems.map((p) => p.label).sort()).toEqual(['glue_http_81_host', 'glue_http_82_weight', 'glue_http_83_prefix', 'glue_http_99999_host']);
+    expect(problems.find((p) => p.label === 'glue_http_81_host')?.reason).toMatch(/not a DNS host name/);
+  });
+});
+
+function richContainer(): ContainerInspectInfo {
+  const c = fakeContainer({ id: ID, name: 'shop-1', ip: '172.31.5.7', labels: { z: '1', glue_http_80_host: 'shop.example.com', a: '2' }, health: 'healthy' });
+  const info = c as unknown as Record<string, Record<string, unknown>>;
+  info.Config!.ExposedPorts = { '80/tcp': {}, '53/udp': {} };
+  info.NetworkSettings!.Ports = { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }], '53/udp': null };
+  info.State!.StartedAt = '2026-01-01T00:00:00Z';
+  return c;
+}
+
+describe('container records', () => {
+  it('summarise name, image, labels, state, health, networks, ports and routes', () => {
+    const r = containerRecord(richContainer(), 'web-01');
+    expect(containerRecordSchema.parse(r)).toEqual(r);
+    expect(r).toMatchObject({
+      v: 1,
+      host: 'web-01',
+      id: ID,
+      name: 'shop-1',
+      image: 'glue-test/busybox',
+      health: 'healthy',
+      state: { status: 'running', running: true, paused: false, startedAt: '2026-01-01T00:00:00Z' },
+      networks: { bridge: { ip: '172.31.5.7', prefixLen: 24 } },
+      ports: [
+        { port: 53, protocol: 'udp', published: [] },
+        { port: 80, protocol: 'tcp', published: [{ ip: '0.0.0.0', port: 8080 }] },
+      ],
+      http: [{ port: 80, vhost: 'shop.example.com', prefix: '', stripPrefix: false, weight: 100 }],
+    });
+    expect(Object.keys(r.labels ?? {})).toEqual(['a', 'glue_http_80_host', 'z']);
+    expect(r.inspect).toBeUndefined();
+  });
+
+  it('are deterministic: the same inspection gives the same bytes', () => {
+    const a = containerEntries(richContainer(), '/glue', 'h', parseFields('summary')).entries;
+    const b = containerEntries(richContainer(), '/glue', 'h', parseFields('summary')).entries;
+    expect([...a]).toEqual([...b]);
+  });
+
+  it('publish a pick of fields, or the full inspection', () => {
+    const picked = containerRecord(richContainer(), 'h', parseFields('name, networks'));
+    expect(Object.keys(picked).sort()).toEqual(['host', 'id', 'name', 'networks', 'v']);
+    const full = containerRecord(richContainer(), 'h', parseFields('full'));
+    expect((full.inspect as { Id: string }).Id).toBe(ID);
+    expect(() => parseFields('name,secrets')).toThrow(/unknown field "secrets"/);
+  });
+
+  it('give one index entry per route, pointing at the container key', () => {
+    const { entries } = containerEntries(richContainer(), '/glue', 'web-01');
+    expect([...entries.keys()]).toEqual([containerKey('/glue', 'web-01', ID), httpKey('/glue', 'shop.example.com', 'web-01', ID, 80)]);
+    const entry = httpEntrySchema.parse(JSON.parse(entries.get(httpKey('/glue', 'shop.example.com', 'web-01', ID, 80))!));
+    expect(entry).toMatchObject({ vhost: 'shop.example.com', port: 80, addresses: { bridge: '172.31.5.7' }, health: 'healthy', container: containerKey('/glue', 'web-01', ID) });
+  });
+});

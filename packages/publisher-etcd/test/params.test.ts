@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { parseParams } from '../src/index.js';
+
+describe('params', () => {
+  it('has defaults for everything', () => {
+    const { settings, problems } = parseParams({});
+    expect(problems).toEqual([]);
+    expect(settings).toMatchObject({
+      endpoints: ['http://127.0.0.1:2379'],
+      prefix: '/glue',
+      ttlSeconds: 30,
+      hostId: undefined,
+      deleteOnStop: true,
+      writeTimeoutMs: 5000,
+      fields: { mode: 'summary' },
+    });
+  });
+
+  it('reads endpoints, TLS, auth and the rest', () => {
+    const { settings, problems } = parseParams({
+      endpoints: '10.0.0.1:2379, https://etcd.example.com:2379',
+      prefix: 'disco/',
+      ttl: '10',
+      'host-id': 'web-01',
+      user: 'glue',
+      password: 's3cret',
+      'ca-file': '/etc/ca.pem',
+      'cert-file': '/etc/c.pem',
+      'key-file': '/etc/k.pem',
+      fields: 'full',
+      'delete-on-stop': 'no',
+      'write-timeout': '0',
+    });
+    expect(problems).toEqual([]);
+    expect(settings).toMatchObject({
+      endpoints: ['https://10.0.0.1:2379', 'https://etcd.example.com:2379'],
+      prefix: '/disco',
+      ttlSeconds: 10,
+      hostId: 'web-01',
+      auth: { username: 'glue', password: 's3cret' },
+      tls: { caFile: '/etc/ca.pem', certFile: '/etc/c.pem', keyFile: '/etc/k.pem' },
+      fields: { mode: 'full' },
+      deleteOnStop: false,
+      writeTimeoutMs: 0,
+    });
+  });
+
+  it('reports every bad param with its key', () => {
+    const { settings, problems } = parseParams({
+      endpoints: 'ftp://x:1, 127.0.0.1',
+      prefix: '/',
+      ttl: '1',
+      'host-id': '../etc',
+      user: 'u',
+      'cert-file': '/c.pem',
+      fields: 'everything',
+      'delete-on-stop': 'maybe',
+    });
+    expect(settings).toBeUndefined();
+    expect(problems.map((p) => p.key).sort()).toEqual(
+      ['ca-file', 'delete-on-stop', 'endpoints', 'endpoints', 'fields', 'host-id', 'key-file', 'password', 'prefix', 'ttl'].sort(),
+    );
+  });
+});
