@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Core benchmark: how fast Glue turns an engine event into a handler call, on a real private dockerd,
+// and how much memory the container cache costs. Prints figures and ratios against the goals.
+//   event → handler latency (engine timestamp to handle()): goal p95 ≤ 50 ms
+//   1,000 and 10,000 cached inspections: goal ≤ 20 kB of heap per container
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { createGlue, ContainerStore } = await import(join(root, 'packages/core/dist/index.js'));
+const { startDockerd } = await import(join(root, 'packages/testkit/dist/index.js'));
+
+const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 50);
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const line = (what, value, unit, goal) => console.log(`${what.padEnd(46)} ${value.toFixed(1).padStart(9)} ${unit.padEnd(3)} goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`);
+
+const engine = await startDockerd();
+try {
+  const latencies = [];
+  const waiting = new Map();
+  const glue = createGlue({
+    dockerUrl: engine.url,
+    handlers: [{
+      name: 'bench', events: ['start'],
+      handler: { handle: (_e, id, ctx) => {
+        latencies.push(Date.now() - Number(ctx.event.timeNano / 1_000_000n));
+        waiting.get(id)?.();
+      } },
+    }],
+  });
+  await glue.start();
+  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < RUNS; i++) {
+    const c = await engine.run({ name: `bench-${i}`, cmd: ['sleep', '60'], waitRunning: false });
+    await new Promise((resolve) => { if (latencies.length > i) resolve(); else waiting.set(c.id, resolve); });
+    await engine.cli(['rm', '-f', c.id]);
+  }
+  await glue.stop();
+  console.log(`core: ${RUNS} container starts on a private dockerd`);
+  line('event → handler latency p50', pct(latencies, 50), 'ms', 50);
+  line('event → handler latency p95', pct(latencies, 95), 'ms', 50);
+} finally {
+  await engine.stop();
+}
+
+for (const n of [1_000, 10_000]) {
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  const store = new ContainerStore();
+  for (let i = 0; i < n; i++) {
+    store.set({
+      Id: i.toString(16).padStart(64, '0'), Name: `/c${i}`, State: { Status: 'running', Running: true },
+      Config: { Labels: { glue_http_80_host: `c${i}.example.com`, glue_http_80_prefix: 'api/v1', 'com.example.team': 'payments' }, Image: 'glue-test/busybox', Env: ['PATH=/bin'] },
+      NetworkSettings: { IPAddress: `172.17.${(i >> 8) & 255}.${i & 255}`, Networks: { bridge: { IPAddress: `172.17.${(i >> 8) & 255}.${i & 255}`, Gateway: '172.17.0.1' } } },
+    });
+  }
+  globalThis.gc?.();
+  const perContainer = (process.memoryUsage().heapUsed - before) / n / 1024;
+  line(`cache: heap per container (${n})`, perContainer, 'kB', 20);
+  if (store.all().length !== n) throw new Error('store lost containers');
+}
