@@ -45,6 +45,17 @@ export class OVSHandler extends BaseHandler {
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const signal = context?.signal ?? this.agent.signal;
     if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, { handler: this.name });
+    if (event !== 'start' && event !== 'die' && event !== 'destroy' && event !== 'none') return;
+    // Core runs `none` and container events side by side: one change to OVS at a time here.
+    const run = this.chain.then(() => this.dispatch(event, containerId, context, signal));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
+  private async dispatch(event: string, containerId: string, context: HandlerContext | undefined, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, { handler: this.name });
     switch (event) {
       case 'start': {
         const info = context?.container ?? this.agent.inspect(containerId) ?? (await this.agent.refresh(containerId));

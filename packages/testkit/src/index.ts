@@ -7,3 +7,4 @@ export { isAlive, pidsMentioning, stopPid } from './processes.js';
 export { tempDir, waitFor } from './wait.js';
 export type { WaitOptions } from './wait.js';
 export * from './etcd.js';
+export * from './ovs.js';

@@ -1,0 +1,140 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createGlue, type Glue, type HandlerRun, IniDocument } from '@glue/core';
+import { type DockerEngine, type OvsSwitch, requireBinary, startDockerd, startOvs, tempDir, waitFor } from '@glue/testkit';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { OVSHandler } from '../src/index.js';
+
+// A real dockerd and a private Open vSwitch (userspace datapath) per file; everything is removed in afterAll.
+let engine: DockerEngine;
+let ovs: OvsSwitch;
+let bridge: string;
+let work: Awaited<ReturnType<typeof tempDir>>;
+let engineId: string;
+const glues: Glue[] = [];
+const runs: HandlerRun[] = [];
+
+beforeAll(async () => {
+  for (const bin of ['ovs-vsctl', 'ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool', 'ethtool', 'nsenter', 'ip']) requireBinary(bin);
+  work = await tempDir('glue-ovs-int-');
+  engine = await startDockerd();
+  ovs = await startOvs();
+  bridge = ovs.uniqueName('govt');
+  await ovs.addBridge(bridge);
+  engineId = (await engine.docker.info()).ID as string;
+});
+
+afterAll(async () => {
+  for (const g of glues) await g.stop().catch(() => undefined);
+  await engine?.stop().catch(() => undefined);
+  await ovs?.stop();
+  await work?.cleanup();
+});
+
+function ini(params: Record<string, string>): IniDocument {
+  const file = join(work.path, 'ovs.ini');
+  const text = ['[handler]', 'class=@glue/handler-ovs#OVSHandler', 'events=start,die,destroy,none', '', '[params]', ...Object.entries(params).map(([k, v]) => `${k}=${v}`), ''].join('\n');
+  writeFileSync(file, text);
+  return new IniDocument(file, text);
+}
+
+async function startGlue(): Promise<Glue> {
+  const doc = ini({ 'ovs-bridge': bridge, 'ovs-db': ovs.db });
+  const glue = createGlue({
+    dockerUrl: engine.url,
+    handlers: [{ name: 'ovs.ini', events: ['start', 'die', 'destroy', 'none'], handler: (agent) => new OVSHandler(agent, doc.path, doc) }],
+  });
+  glue.on('handler', (r) => runs.push(r));
+  glues.push(glue);
+  await glue.start();
+  return glue;
+}
+
+async function portsOf(containerId: string): Promise<string[]> {
+  return (await ovs.ports(bridge)).filter((p) => p.externalIds.container_id === containerId).map((p) => p.name);
+}
+
+// busybox-static's `wget -T` crashes (SIGSEGV): bound it with busybox `timeout` instead.
+const wget = (from: string, ip: string): Promise<string> => engine.cli(['exec', from, 'timeout', '10', 'wget', '-q', '-O', '-', `http://${ip}/`]);
+
+describe('OVSHandler against a real Open vSwitch and dockerd', () => {
+  it('plugs two --network none containers into the bridge; they reach each other over HTTP; ports go when they stop', async () => {
+    const glue = await startGlue();
+    onTestFinished(() => glue.stop());
+    const a = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.2/24', glue_ovs_vlan: '20' } });
+    const b = await engine.run({ network: 'none', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.0.3/24', glue_ovs_vlan: '20', glue_ovs_mtu: '1400' } });
+    await waitFor(async () => (await portsOf(a.id)).length === 1 && (await portsOf(b.id)).length === 1, { timeoutMs: 20_000, what: 'both ports on the bridge' });
+
+    const ports = await ovs.ports(bridge);
+    const pa = ports.find((p) => p.externalIds.container_id === a.id)!;
+    expect(pa.externalIds).toMatchObject({ container_iface: 'eth0', glue_engine: engineId });
+    expect(pa.tag).toBe(20);
+    expect(pa.error).toBe('');
+    expect(pa.ofport).toBeGreaterThan(0);
+
+    // What the container sees: its eth0 with the address and MTU asked for.
+    const addr = await engine.cli(['exec', b.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(addr).toContain('10.203.0.3/24');
+    expect(await engine.cli(['exec', b.name, 'cat', '/sys/class/net/eth0/mtu'])).toBe('1400');
+
+    expect((await wget(a.name, '10.203.0.3')).trim()).toBe(b.name);
+    expect((await wget(b.name, '10.203.0.2')).trim()).toBe(a.name);
+
+    await engine.cli(['stop', '-t', '1', b.name]);
+    await waitFor(async () => (await portsOf(b.id)).length === 0, { timeoutMs: 20_000, what: `${b.name}'s port to go` });
+    await engine.cli(['rm', '-f', a.name]);
+    await waitFor(async () => (await portsOf(a.id)).length === 0, { timeoutMs: 20_000, what: `${a.name}'s port to go` });
+    expect((await ovs.ports(bridge)).map((p) => p.name)).toEqual([]);
+
+    // A restart of a stopped container plugs it again.
+    await engine.cli(['start', b.name]);
+    await waitFor(async () => (await portsOf(b.id)).length === 1, { timeoutMs: 20_000, what: `${b.name} plugged again after restart` });
+    await glue.stop();
+    await engine.cli(['rm', '-f', b.name]);
+    expect(runs.filter((r) => !r.ok).map((r) => `${r.event} ${r.containerName}: ${String(r.error)}`)).toEqual([]);
+  });
+
+  it('at start-up sweeps ports left by a crash and plugs containers that started while Glue was down', async () => {
+    // A port from a crash: its container is long gone.
+    const stale = ovs.uniqueName('govs');
+    await ovs.vsctl(['add-port', bridge, stale, '--', 'set', 'Interface', stale, `external_ids:container_id="${'d'.repeat(64)}"`, 'external_ids:container_iface=eth0', `external_ids:glue_engine="${engineId}"`]);
+    // A port this engine's Glue does not own (another host's): left alone.
+    const foreign = ovs.uniqueName('govf');
+    await ovs.vsctl(['add-port', bridge, foreign, '--', 'set', 'Interface', foreign, `external_ids:container_id="${'e'.repeat(64)}"`, 'external_ids:glue_engine="SOME:OTHER:ENGINE"']);
+    const c = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.4/24' } });
+    const d = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.5/24' } });
+    expect(await portsOf(c.id)).toEqual([]);
+
+    const glue = await startGlue();
+    onTestFinished(() => glue.stop());
+    await waitFor(async () => (await portsOf(c.id)).length === 1 && (await portsOf(d.id)).length === 1, { timeoutMs: 20_000, what: 'running containers plugged at start-up' });
+    const names = (await ovs.ports(bridge)).map((p) => p.name);
+    expect(names).not.toContain(stale);
+    expect(names).toContain(foreign);
+    expect((await wget(c.name, '10.203.0.5')).trim()).toBe(d.name);
+
+    // Glue stops; d is removed meanwhile; the next Glue leaves no stale port behind.
+    await glue.stop();
+    await engine.cli(['rm', '-f', d.name]);
+    expect(await portsOf(d.id)).toHaveLength(1);
+    const again = await startGlue();
+    onTestFinished(() => again.stop());
+    await waitFor(async () => (await portsOf(d.id)).length === 0, { timeoutMs: 20_000, what: `${d.name}'s stale port swept` });
+    expect(await portsOf(c.id)).toHaveLength(1);
+    await again.stop();
+    await ovs.vsctl(['--if-exists', 'del-port', bridge, foreign]);
+  });
+
+  it('a bad label fails that container with a clear message and plugs nothing', async () => {
+    const glue = await startGlue();
+    onTestFinished(() => glue.stop());
+    const before = runs.length;
+    const bad = await engine.run({ network: 'none', labels: { glue_ovs_vlan: '5000' } });
+    await waitFor(() => runs.slice(before).some((r) => r.event === 'start' && r.containerName === bad.name), { timeoutMs: 20_000, what: 'the start run' });
+    const run = runs.slice(before).find((r) => r.event === 'start' && r.containerName === bad.name)!;
+    expect(run.ok).toBe(false);
+    expect(String(run.error)).toContain(`container ${bad.name}: label glue_ovs_vlan="5000": VLAN tag 5000 is not between 0 and 4094`);
+    expect(await portsOf(bad.id)).toEqual([]);
+    await glue.stop();
+  });
+});
