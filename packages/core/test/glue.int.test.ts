@@ -11,7 +11,7 @@ interface Seen {
 }
 
 function ipOf(info: ContainerInspectInfo | undefined): string | undefined {
-  return info?.NetworkSettings?.IPAddress || undefined;
+  return Object.values(info?.NetworkSettings?.Networks ?? {})[0]?.IPAddress || undefined;
 }
 
 describe('createGlue against a real Docker engine', () => {
