@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { ConfigError, createGlue, errorMessage, GlueError, type Logger } from '@glue/core';
+import { ConfigError, createGlue, errorMessage, GlueError, stopSignal, type Logger } from '@glue/core';
 import { cliLogger } from './log.js';
 import { buildProgram, type CliOptions, EXIT, toCliOptions, UsageError } from './options.js';
 
@@ -7,18 +7,6 @@ export interface MainIo {
   stderr: (text: string) => void;
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
   stopSignal: Promise<string>;
-}
-
-function processStopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }
 
 /** The CLI's single entry point: everything below throws, only this turns errors into exit codes. */
@@ -39,7 +27,7 @@ export async function main(argv: readonly string[], io?: Partial<MainIo>): Promi
   }
   const logger = cliLogger(options);
   try {
-    return await run(options, logger, io?.stopSignal ?? processStopSignal());
+    return await run(options, logger, io?.stopSignal ?? stopSignal());
   } catch (err) {
     return reportFatal(err, logger, stderr);
   }

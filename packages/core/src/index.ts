@@ -26,3 +26,4 @@ export type { DockerEndpoint } from './docker-connect.js';
 export { ContainerStore, containerName } from './container-store.js';
 export { KeyedQueue } from './keyed-queue.js';
 export { backoffDelay, sleep, withTimeout } from './timing.js';
+export { stopSignal } from './signals.js';
