@@ -1,1 +1,16 @@
-export const PLACEHOLDER = 'handler-haproxy: see issue 3';
+export { HAProxyHandler } from './handler.js';
+export { Applier } from './applier.js';
+export type { ApplierOptions, ApplierStats, Mode } from './applier.js';
+export { DEFAULTS, PARAM_KEYS, parseHaproxyParams } from './options.js';
+export type { HaproxyOptions } from './options.js';
+export { DEFAULT_WEIGHT, MAX_WEIGHT, parseFlag, parseHostList, parseHostname, parseLabels, parsePort, parsePrefix, parseWeight } from './labels.js';
+export type { HttpRoute, LabelProblem, ParsedLabels, TcpRoute } from './labels.js';
+export { backendName, buildModel, chooseAddress, emptyModel, rotationReason, structureKey } from './model.js';
+export type { BalancerModel, HttpBackend, ModelOptions, Server, SkipNote, TcpService } from './model.js';
+export { DEFAULT_TEMPLATE, Renderer, stripRegex, templateContext } from './template.js';
+export type { RenderSettings, TemplateContext } from './template.js';
+export { checkConfig, parseShowProc, socketCommand } from './haproxy-io.js';
+export type { CheckResult, ProcInfo } from './haproxy-io.js';
+export { ManagedHaproxy } from './managed.js';
+export { balancerMain, buildBalancerProgram, DEFAULT_WATCH_SET, EXIT } from './balancer.js';
+export type { BalancerIo } from './balancer.js';

@@ -1,3 +1,4 @@
 #!/usr/bin/env node
-console.error("glue-balancer: not built yet");
-process.exit(1);
+import { balancerMain } from '../balancer.js';
+
+process.exitCode = await balancerMain(process.argv.slice(2));

@@ -1,0 +1,317 @@
+/**
+ * Apply = render -> skip if unchanged -> temp file beside the target -> `haproxy -c` -> atomic rename
+ * -> reload (or, when only servers changed, the runtime API). Requests are coalesced (debounce with an
+ * upper bound on delay) and applies never overlap.
+ */
+import { rm, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { errorMessage, GlueError, type Logger } from '@glue/core';
+import { execa } from 'execa';
+import { checkConfig, runtimeCommand, workerPid } from './haproxy-io.js';
+import { ManagedHaproxy } from './managed.js';
+import { type BalancerModel, type Server } from './model.js';
+import { type RenderSettings, Renderer, templateContext } from './template.js';
+
+export type Mode = 'managed' | 'external' | 'file';
+
+export interface ApplierOptions {
+  mode: Mode;
+  configFile: string;
+  haproxyBin: string;
+  /** `external` mode: argv of the reload command (no shell). */
+  reloadCommand: readonly string[];
+  /** Runtime API socket; '' disables the fast path. */
+  runtimeSocket: string;
+  /** `managed` mode: the master CLI socket. */
+  masterSocket: string;
+  renderer: Renderer;
+  settings: RenderSettings;
+  /** Quiet time that ends a burst. */
+  debounceMs: number;
+  /** Longest a request waits for its apply to start, however long the burst. */
+  maxDelayMs: number;
+  /** Use the runtime API when only servers change. */
+  fastPath: boolean;
+  checkTimeoutMs: number;
+  reloadTimeoutMs: number;
+  logger: Logger;
+  /** The desired model, computed fresh from the containers at apply time. */
+  compute: () => BalancerModel;
+  /** Called to name the handler in errors. */
+  handlerName: string;
+}
+
+export interface ApplierStats {
+  applies: number;
+  skipped: number;
+  reloads: number;
+  runtimeApplies: number;
+  failures: number;
+  lastCheckMs: number;
+  lastRenderMs: number;
+}
+
+interface Batch {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  firstAt: number;
+}
+
+function deferred(): Batch {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Callers may not wait (fire-and-forget requests): never an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject, firstAt: Date.now() };
+}
+
+const withoutServers = (m: BalancerModel): BalancerModel => ({
+  http: m.http.map((b) => ({ ...b, servers: [] })),
+  tcp: m.tcp.map((s) => ({ ...s, servers: [] })),
+});
+
+export class Applier {
+  readonly stats: ApplierStats = { applies: 0, skipped: 0, reloads: 0, runtimeApplies: 0, failures: 0, lastCheckMs: 0, lastRenderMs: 0 };
+  readonly managed: ManagedHaproxy | undefined;
+  private pending: Batch | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private due = false;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  /** What HAProxy runs now (undefined: unknown, the next apply reloads). */
+  private live: { model: BalancerModel; structure: string } | undefined;
+  private lastText: string | undefined;
+  /** Servers set to maintenance whose `del server` HAProxy refused (connections still open). */
+  private readonly draining = new Map<string, { backend: string; server: string }>();
+  private tmpCounter = 0;
+
+  constructor(private readonly o: ApplierOptions) {
+    if (o.mode === 'managed') {
+      this.managed = new ManagedHaproxy({ haproxyBin: o.haproxyBin, configFile: o.configFile, masterSocket: o.masterSocket, runtimeSocket: o.runtimeSocket, logger: o.logger, timeoutMs: o.reloadTimeoutMs });
+    }
+  }
+
+  /** Managed mode: writes the current config and starts HAProxy on it. */
+  async start(): Promise<void> {
+    if (!this.managed) return;
+    const model = this.o.compute();
+    const { text, structure } = this.render(model);
+    await this.writeChecked(text);
+    this.lastText = text;
+    await this.managed.start();
+    this.live = { model, structure };
+  }
+
+  /** Asks for an apply; resolves when an apply that saw this request finished (rejects if it failed). */
+  request(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const batch = (this.pending ??= deferred());
+    clearTimeout(this.timer);
+    const wait = Math.max(0, Math.min(this.o.debounceMs, batch.firstAt + this.o.maxDelayMs - Date.now()));
+    this.due = false;
+    this.timer = setTimeout(() => {
+      this.due = true;
+      this.kick();
+    }, wait);
+    return batch.promise;
+  }
+
+  /** Applies now (no debounce), after any apply in flight. */
+  async applyNow(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+    const batch = deferred();
+    this.running = this.apply().then(batch.resolve, batch.reject).finally(() => {
+      this.running = undefined;
+      this.kick();
+    });
+    return batch.promise;
+  }
+
+  private kick(): void {
+    if (this.running || !this.due || !this.pending) return;
+    const batch = this.pending;
+    this.pending = undefined;
+    this.due = false;
+    this.running = this.apply()
+      .then(batch.resolve, batch.reject)
+      .finally(() => {
+        this.running = undefined;
+        this.kick();
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    this.pending?.resolve();
+    this.pending = undefined;
+    await this.managed?.stop();
+  }
+
+  private render(model: BalancerModel): { text: string; structure: string } {
+    const started = performance.now();
+    try {
+      const text = this.o.renderer.render(templateContext(model, this.o.settings));
+      const structure = this.o.renderer.render(templateContext(withoutServers(model), this.o.settings));
+      this.stats.lastRenderMs = Math.round(performance.now() - started);
+      return { text, structure };
+    } catch (err) {
+      throw new GlueError('HANDLER_FAILED', `cannot render the HAProxy template ${this.o.renderer.templatePath ?? '(built-in)'}: ${errorMessage(err)}; HAProxy keeps the old config`, { handler: this.o.handlerName, cause: err });
+    }
+  }
+
+  private async apply(): Promise<void> {
+    this.stats.applies += 1;
+    try {
+      await this.applyInner();
+    } catch (err) {
+      this.stats.failures += 1;
+      throw err;
+    }
+  }
+
+  private async applyInner(): Promise<void> {
+    const model = this.o.compute();
+    const { text, structure } = this.render(model);
+    if (text === this.lastText && this.live !== undefined) {
+      this.stats.skipped += 1;
+      await this.retryDrained();
+      return;
+    }
+    await this.writeChecked(text);
+    this.lastText = text;
+    if (this.o.mode === 'file') {
+      this.live = { model, structure };
+      return;
+    }
+    const live = this.live;
+    if (live && live.structure === structure && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
+      try {
+        const ops = await this.runtimeApply(live.model, model);
+        await this.retryDrained();
+        this.stats.runtimeApplies += 1;
+        this.live = { model, structure };
+        this.o.logger.info({ ops, config: this.o.configFile }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
+        return;
+      } catch (err) {
+        this.o.logger.warn({ err: errorMessage(err) }, `runtime API update failed, reloading instead: ${errorMessage(err)}`);
+      }
+    }
+    this.live = undefined;
+    await this.reload();
+    this.draining.clear();
+    this.live = { model, structure };
+  }
+
+  private async writeChecked(text: string): Promise<void> {
+    const file = this.o.configFile;
+    this.tmpCounter += 1;
+    const tmp = join(dirname(file), `.${basename(file)}.glue-${process.pid}-${this.tmpCounter}.tmp`);
+    try {
+      await writeFile(tmp, text, { mode: 0o644 });
+      const check = await checkConfig(this.o.haproxyBin, tmp, this.o.checkTimeoutMs);
+      this.stats.lastCheckMs = check.durationMs;
+      if (!check.ok) {
+        throw new GlueError('HANDLER_FAILED', `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${check.output.split(tmp).join(file)}`, { handler: this.o.handlerName, file });
+      }
+      await rename(tmp, file);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const started = performance.now();
+    if (this.o.mode === 'managed') {
+      if (!this.managed) throw new Error('managed mode without a managed HAProxy');
+      await this.managed.reload();
+    } else {
+      const before = this.o.runtimeSocket ? await workerPid(this.o.runtimeSocket).catch(() => undefined) : undefined;
+      const [cmd, ...args] = this.o.reloadCommand;
+      if (!cmd) throw new GlueError('HANDLER_FAILED', 'external mode needs a reload command (param reload-command)', { handler: this.o.handlerName });
+      const r = await execa(cmd, args, { reject: false, timeout: this.o.reloadTimeoutMs, stdin: 'ignore', all: true });
+      if (r.failed) {
+        throw new GlueError('HANDLER_FAILED', `reload command ${JSON.stringify(this.o.reloadCommand.join(' '))} failed (${r.timedOut ? 'timed out' : `exit code ${r.exitCode}`}): ${String(r.all ?? '').trim()}`, { handler: this.o.handlerName });
+      }
+      if (this.o.runtimeSocket && before !== undefined) {
+        const deadline = Date.now() + this.o.reloadTimeoutMs;
+        while (Date.now() < deadline) {
+          const now = await workerPid(this.o.runtimeSocket).catch(() => undefined);
+          if (now !== undefined && now !== before) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    }
+    this.stats.reloads += 1;
+    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, ms: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile}`);
+  }
+
+  /** Applies server membership, address and weight changes without a reload. Returns the number of changes. */
+  private async runtimeApply(before: BalancerModel, after: BalancerModel): Promise<number> {
+    const sock = this.o.runtimeSocket;
+    const cmd = (c: string, ok?: RegExp): Promise<string> => runtimeCommand(sock, c, ok);
+    const groups = (m: BalancerModel): Map<string, Server[]> => new Map([...m.http.map((b) => [b.name, b.servers] as const), ...m.tcp.map((s) => [s.name, s.servers] as const)]);
+    const old = groups(before);
+    let ops = 0;
+    const removals: Array<{ backend: string; server: string }> = [];
+    for (const [backend, servers] of groups(after)) {
+      const was = new Map((old.get(backend) ?? []).map((s) => [s.name, s]));
+      for (const s of servers) {
+        const id = `${backend}/${s.name}`;
+        const prev = was.get(s.name);
+        was.delete(s.name);
+        if (!prev && this.draining.has(id)) {
+          // Back before HAProxy let us delete it: reuse the slot.
+          this.draining.delete(id);
+          await cmd(`set server ${id} addr ${s.address} port ${s.port}`, /./s);
+          await cmd(`set server ${id} weight ${s.weight}`);
+          await cmd(`set server ${id} state ready`);
+          ops += 1;
+        } else if (!prev) {
+          await cmd(`add server ${id} ${s.address}:${s.port} weight ${s.weight}`, /New server registered/);
+          await cmd(`enable server ${id}`);
+          ops += 1;
+        } else {
+          if (prev.address !== s.address || prev.port !== s.port) {
+            await cmd(`set server ${id} addr ${s.address} port ${s.port}`, /changed|no need/i);
+            ops += 1;
+          }
+          if (prev.weight !== s.weight) {
+            await cmd(`set server ${id} weight ${s.weight}`);
+            ops += 1;
+          }
+        }
+      }
+      for (const name of was.keys()) removals.push({ backend, server: name });
+    }
+    for (const r of removals) {
+      await cmd(`set server ${r.backend}/${r.server} state maint`);
+      ops += 1;
+      await this.tryDelete(r.backend, r.server);
+    }
+    return ops;
+  }
+
+  private async tryDelete(backend: string, server: string): Promise<void> {
+    const id = `${backend}/${server}`;
+    try {
+      await runtimeCommand(this.o.runtimeSocket, `del server ${id}`, /Server deleted/);
+      this.draining.delete(id);
+    } catch (err) {
+      // In maintenance it takes no new traffic; HAProxy refuses deletion while connections remain.
+      this.draining.set(id, { backend, server });
+      this.o.logger.debug({ server: id, err: errorMessage(err) }, `server ${id} drained but not yet deletable; will retry`);
+    }
+  }
+
+  private async retryDrained(): Promise<void> {
+    if (!this.o.runtimeSocket) return;
+    for (const { backend, server } of [...this.draining.values()]) await this.tryDelete(backend, server);
+  }
+}

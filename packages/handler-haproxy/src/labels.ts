@@ -1,0 +1,265 @@
+/**
+ * Container labels -> routes, through a strict grammar. Every value that reaches the HAProxy config
+ * comes out of this file, and only in a shape that cannot carry a space, a quote, a `#`, a newline or
+ * anything else HAProxy's parser would read as syntax. A bad value drops that port's routes (or the
+ * whole container for container-wide labels) and is reported as a LabelProblem; nothing else changes.
+ */
+
+export const DEFAULT_WEIGHT = 100;
+export const MAX_WEIGHT = 256;
+
+/** One HTTP route a container asks for: Host (+ path prefix) -> container port. */
+export interface HttpRoute {
+  /** Lower-cased hostname, no port. */
+  host: string;
+  /** `''` for the whole host, else `/seg/seg` (leading slash, no trailing slash). */
+  prefix: string;
+  strip: boolean;
+  weight: number;
+  /** The container port traffic goes to. */
+  port: number;
+}
+
+/** One TCP service: HAProxy listens on `frontendPort`, forwards to the container's `port`. */
+export interface TcpRoute {
+  frontendPort: number;
+  port: number;
+  weight: number;
+}
+
+export interface LabelProblem {
+  label: string;
+  value: string;
+  reason: string;
+}
+
+export interface ParsedLabels {
+  http: HttpRoute[];
+  tcp: TcpRoute[];
+  /** `glue_network`: the network whose address to use, when the container names one. */
+  network: string | undefined;
+  problems: LabelProblem[];
+  /** True when a container-wide label was bad: the container gets no route at all. */
+  rejected: boolean;
+}
+
+const HOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const SEGMENT = /^[A-Za-z0-9._~-]{1,128}$/;
+const PORT = /^[1-9][0-9]{0,4}$/;
+const WEIGHT = /^[0-9]{1,3}$/;
+const NETWORK = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off', '']);
+
+type Result<T> = { ok: true; value: T } | { ok: false; reason: string };
+const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+const bad = <T>(reason: string): Result<T> => ({ ok: false, reason });
+
+/** A hostname (RFC 1123 labels), matched case-insensitively: returned lower-cased. */
+export function parseHostname(value: string): Result<string> {
+  if (value.length === 0) return bad('is empty');
+  if (value.length > 253) return bad('is longer than 253 characters');
+  const host = value.toLowerCase();
+  const labels = host.split('.');
+  for (const l of labels) {
+    if (!HOST_LABEL.test(l)) return bad('is not a hostname (letters, digits, "-" and "." only, labels of 1-63 characters, no port)');
+  }
+  return ok(host);
+}
+
+/** A comma list of hostnames (spaces around commas are allowed). */
+export function parseHostList(value: string): Result<string[]> {
+  const hosts: string[] = [];
+  for (const part of value.split(',')) {
+    const h = parseHostname(part.replace(/^ +| +$/g, ''));
+    if (!h.ok) return bad(`${JSON.stringify(part)} ${h.reason}`);
+    if (!hosts.includes(h.value)) hosts.push(h.value);
+  }
+  return ok(hosts);
+}
+
+/** A path prefix, with or without the leading `/`: normalised to `/a/b` (`''` for the root). */
+export function parsePrefix(value: string): Result<string> {
+  if (value.length > 1024) return bad('is longer than 1024 characters');
+  const trimmed = value.replace(/^\//, '').replace(/\/$/, '');
+  if (trimmed === '') return ok('');
+  const segments = trimmed.split('/');
+  for (const s of segments) {
+    if (!SEGMENT.test(s)) return bad('is not a path prefix (segments of letters, digits, ".", "_", "~", "-" separated by "/")');
+    if (s === '.' || s === '..') return bad('may not contain "." or ".." segments');
+  }
+  return ok(`/${segments.join('/')}`);
+}
+
+export function parsePort(value: string): Result<number> {
+  if (!PORT.test(value)) return bad('is not a port (1-65535)');
+  const n = Number(value);
+  return n <= 65535 ? ok(n) : bad('is not a port (1-65535)');
+}
+
+export function parseWeight(value: string): Result<number> {
+  if (!WEIGHT.test(value)) return bad(`is not a weight (an integer 0-${MAX_WEIGHT})`);
+  const n = Number(value);
+  return n <= MAX_WEIGHT ? ok(n) : bad(`is not a weight (an integer 0-${MAX_WEIGHT})`);
+}
+
+export function parseFlag(value: string): Result<boolean> {
+  const v = value.toLowerCase();
+  if (TRUE.has(v)) return ok(true);
+  if (FALSE.has(v)) return ok(false);
+  return bad('is not a flag (1/true/yes/on or 0/false/no/off)');
+}
+
+export function parseNetworkName(value: string): Result<string> {
+  return NETWORK.test(value) ? ok(value) : bad('is not a Docker network name');
+}
+
+const HTTP_KEY = /^glue_http_([0-9]+)_(host|prefix|strip_prefix|weight)$/;
+const TCP_KEY = /^glue_tcp_([0-9]+)_(port|weight)$/;
+
+interface PortLabels {
+  values: Map<string, { label: string; value: string }>;
+  broken: boolean;
+}
+
+/**
+ * Reads every `glue_http_*` / `glue_tcp_*` / `glue_network` label of one container. Labels of other
+ * handlers are ignored. A problem in a port's labels drops only that port's routes.
+ */
+export function parseLabels(labels: Readonly<Record<string, string>> | null | undefined): ParsedLabels {
+  const out: ParsedLabels = { http: [], tcp: [], network: undefined, problems: [], rejected: false };
+  if (!labels) return out;
+  const problem = (label: string, value: string, reason: string): void => void out.problems.push({ label, value, reason });
+  const httpPorts = new Map<number, PortLabels>();
+  const tcpPorts = new Map<number, PortLabels>();
+  let listed: Set<number> | undefined;
+
+  for (const [label, value] of Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (label === 'glue_network') {
+      const n = parseNetworkName(value);
+      if (n.ok) out.network = n.value;
+      else {
+        problem(label, value, n.reason);
+        out.rejected = true;
+      }
+      continue;
+    }
+    if (label === 'glue_http_ports') {
+      listed = new Set();
+      for (const part of value.split(',')) {
+        const p = parsePort(part.replace(/^ +| +$/g, ''));
+        if (!p.ok) {
+          problem(label, value, `${JSON.stringify(part)} ${p.reason}`);
+          out.rejected = true;
+          break;
+        }
+        listed.add(p.value);
+      }
+      continue;
+    }
+    const isHttp = label.startsWith('glue_http_');
+    const isTcp = label.startsWith('glue_tcp_');
+    if (!isHttp && !isTcp) continue;
+    const m = (isHttp ? HTTP_KEY : TCP_KEY).exec(label);
+    const portText = m?.[1] ?? /^glue_(?:http|tcp)_([0-9]+)_/.exec(label)?.[1];
+    const port = portText === undefined ? undefined : parsePort(portText);
+    if (!port?.ok) {
+      problem(label, value, `unknown label: the port in its name ${portText === undefined ? 'is missing' : 'is not 1-65535'}`);
+      continue;
+    }
+    const ports = isHttp ? httpPorts : tcpPorts;
+    let entry = ports.get(port.value);
+    if (!entry) ports.set(port.value, (entry = { values: new Map(), broken: false }));
+    if (!m) {
+      problem(label, value, `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix or _weight' : 'glue_tcp_<port>_port or _weight'})`);
+      entry.broken = true;
+      continue;
+    }
+    entry.values.set(m[2] as string, { label, value });
+  }
+  if (out.rejected) return { ...out, http: [], tcp: [] };
+
+  for (const [port, entry] of [...httpPorts].sort(([a], [b]) => a - b)) {
+    if (entry.broken) continue;
+    const host = entry.values.get('host');
+    const first = [...entry.values.values()][0];
+    if (listed && !listed.has(port)) {
+      if (first) problem(first.label, first.value, `port ${port} is not in glue_http_ports`);
+      continue;
+    }
+    if (!host) {
+      if (first) problem(first.label, first.value, `glue_http_${port}_host is missing: a route needs a host`);
+      continue;
+    }
+    const hosts = parseHostList(host.value);
+    if (!hosts.ok) {
+      problem(host.label, host.value, hosts.reason);
+      continue;
+    }
+    let prefix = '';
+    let strip = false;
+    let weight = DEFAULT_WEIGHT;
+    let broken = false;
+    const p = entry.values.get('prefix');
+    if (p) {
+      const r = parsePrefix(p.value);
+      if (r.ok) prefix = r.value;
+      else {
+        problem(p.label, p.value, r.reason);
+        broken = true;
+      }
+    }
+    const s = entry.values.get('strip_prefix');
+    if (s) {
+      const r = parseFlag(s.value);
+      if (r.ok) strip = r.value;
+      else {
+        problem(s.label, s.value, r.reason);
+        broken = true;
+      }
+    }
+    const w = entry.values.get('weight');
+    if (w) {
+      const r = parseWeight(w.value);
+      if (r.ok) weight = r.value;
+      else {
+        problem(w.label, w.value, r.reason);
+        broken = true;
+      }
+    }
+    if (broken) continue;
+    for (const h of hosts.value) out.http.push({ host: h, prefix, strip: strip && prefix !== '', weight, port });
+  }
+  if (listed) {
+    for (const port of listed) {
+      if (!httpPorts.has(port)) problem('glue_http_ports', labels.glue_http_ports ?? '', `port ${port} has no glue_http_${port}_host label`);
+    }
+  }
+
+  for (const [port, entry] of [...tcpPorts].sort(([a], [b]) => a - b)) {
+    if (entry.broken) continue;
+    const fp = entry.values.get('port');
+    const first = [...entry.values.values()][0];
+    if (!fp) {
+      if (first) problem(first.label, first.value, `glue_tcp_${port}_port is missing: the port HAProxy should listen on`);
+      continue;
+    }
+    const frontend = parsePort(fp.value);
+    if (!frontend.ok) {
+      problem(fp.label, fp.value, frontend.reason);
+      continue;
+    }
+    let weight = DEFAULT_WEIGHT;
+    const w = entry.values.get('weight');
+    if (w) {
+      const r = parseWeight(w.value);
+      if (!r.ok) {
+        problem(w.label, w.value, r.reason);
+        continue;
+      }
+      weight = r.value;
+    }
+    out.tcp.push({ frontendPort: frontend.value, port, weight });
+  }
+  return out;
+}

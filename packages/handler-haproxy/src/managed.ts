@@ -1,0 +1,156 @@
+/**
+ * `managed` mode: Glue starts HAProxy in master-worker mode (`-W -S master.sock`), supervises it
+ * (restarts it with the last good config if it dies) and reloads it through the master CLI, checking
+ * the master's reload counters so a failed reload is reported instead of assumed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Logger } from '@glue/core';
+import { parseShowProc, socketCommand, workerPid, type ProcInfo } from './haproxy-io.js';
+
+export interface ManagedOptions {
+  haproxyBin: string;
+  configFile: string;
+  masterSocket: string;
+  /** The runtime socket the config declares: used to wait for the new worker after a reload. */
+  runtimeSocket: string;
+  logger: Logger;
+  /** How long start and reload may take. Default 15 s. */
+  timeoutMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class ManagedHaproxy {
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly tail: string[] = [];
+  private exited: Promise<void> | undefined;
+  private restarts = 0;
+  private up = false;
+
+  constructor(private readonly options: ManagedOptions) {}
+
+  /** The master's PID (0 when not running). */
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** HAProxy's last lines on stderr/stdout: shown when it fails. */
+  recentOutput(): string {
+    return this.tail.join('\n');
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    this.up = false;
+    const { haproxyBin, configFile, masterSocket, logger } = this.options;
+    rmSync(masterSocket, { force: true });
+    const child = spawn(haproxyBin, ['-W', '-S', `${masterSocket},mode,600`, '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        if (line.trim() === '') return;
+        this.tail.push(line);
+        if (this.tail.length > 30) this.tail.shift();
+        if (line.includes('[ALERT]')) logger.error({ haproxy: line }, `haproxy: ${line}`);
+        else if (line.includes('[WARNING]')) logger.warn({ haproxy: line }, `haproxy: ${line}`);
+        else logger.debug({ haproxy: line }, `haproxy: ${line}`);
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        resolve();
+        if (this.child !== child || this.stopping || !this.up) return;
+        this.up = false;
+        logger.error({ code, signal }, `haproxy master exited (code ${code}, signal ${signal})`);
+        this.scheduleRestart();
+      });
+      child.on('error', (err) => {
+        this.tail.push(String(err));
+        resolve();
+      });
+    });
+    const deadline = Date.now() + (this.options.timeoutMs ?? 15_000);
+    for (;;) {
+      if (!this.running) throw new Error(`haproxy exited at start-up:\n${this.recentOutput()}`);
+      const proc = await this.showProc().catch(() => undefined);
+      const newest = proc?.workers[0];
+      if (newest && (await workerPid(this.options.runtimeSocket).catch(() => undefined)) === newest.pid) break;
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`haproxy did not come up within ${this.options.timeoutMs ?? 15_000} ms:\n${this.recentOutput()}`);
+      }
+      await sleep(20);
+    }
+    this.up = true;
+    logger.info({ pid: this.pid, config: configFile }, `haproxy started in master-worker mode (master pid ${this.pid})`);
+  }
+
+  private scheduleRestart(): void {
+    this.restarts += 1;
+    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts, 7));
+    this.options.logger.warn({ restartInMs: delay }, `restarting haproxy with the last good config in ${delay} ms`);
+    this.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      this.start().catch((err: unknown) => {
+        this.options.logger.error({ err: String(err) }, `haproxy restart failed: ${String(err)}`);
+        if (!this.stopping) this.scheduleRestart();
+      });
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  async showProc(): Promise<ProcInfo | undefined> {
+    return parseShowProc(await socketCommand(this.options.masterSocket, 'show proc', 3000));
+  }
+
+  /** Reloads through the master CLI and waits until the new worker answers; throws if HAProxy says the reload failed. */
+  async reload(): Promise<void> {
+    if (!this.running) throw new Error('haproxy is not running (it is being restarted)');
+    const before = await this.showProc();
+    if (!before) throw new Error('the haproxy master CLI gave no process list');
+    await socketCommand(this.options.masterSocket, 'reload', 5000).catch(() => '');
+    const deadline = Date.now() + (this.options.timeoutMs ?? 15_000);
+    let after: ProcInfo | undefined;
+    for (;;) {
+      await sleep(10);
+      after = await this.showProc().catch(() => undefined);
+      if (after && after.reloads > before.reloads) break;
+      if (Date.now() > deadline) throw new Error(`haproxy did not report the reload within ${this.options.timeoutMs ?? 15_000} ms`);
+    }
+    if (after.failed > before.failed) throw new Error(`haproxy failed to load the new config; it keeps serving the old one:\n${this.recentOutput()}`);
+    const newest = after.workers[0];
+    if (!newest) throw new Error('haproxy has no worker after the reload');
+    for (;;) {
+      if ((await workerPid(this.options.runtimeSocket).catch(() => undefined)) === newest.pid) return;
+      if (Date.now() > deadline) throw new Error(`the new haproxy worker ${newest.pid} did not answer on ${this.options.runtimeSocket}`);
+      await sleep(10);
+    }
+  }
+
+  /** Stops HAProxy (SIGUSR1 soft stop, then SIGTERM, then SIGKILL). Idempotent. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || !this.running) return;
+    const wait = async (ms: number): Promise<boolean> => {
+      const done = await Promise.race([this.exited?.then(() => true), sleep(ms).then(() => false)]);
+      return done === true;
+    };
+    child.kill('SIGUSR1');
+    if (await wait(3000)) return;
+    child.kill('SIGTERM');
+    if (await wait(3000)) return;
+    child.kill('SIGKILL');
+    await wait(3000);
+  }
+}

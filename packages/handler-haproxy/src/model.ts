@@ -1,0 +1,193 @@
+/**
+ * Every container's inspection -> the balancer model: HTTP backends keyed by (host, prefix), TCP
+ * services keyed by frontend port, each with its servers. Pure: the same containers always give
+ * the same model (sorted), so the rendered text only changes when routing does.
+ */
+import { createHash } from 'node:crypto';
+import { isIPv4 } from 'node:net';
+import type { ContainerInspectInfo } from '@glue/core';
+import { parseLabels, type LabelProblem } from './labels.js';
+
+export interface Server {
+  /** `<container name>:<port>`: unique in its backend, stable across reloads. */
+  name: string;
+  address: string;
+  port: number;
+  weight: number;
+  containerId: string;
+  containerName: string;
+}
+
+export interface HttpBackend {
+  /** HAProxy backend name: `http_<host>_<hash>`; only [a-z0-9._-]. */
+  name: string;
+  host: string;
+  /** `''` or `/a/b`. */
+  prefix: string;
+  strip: boolean;
+  servers: Server[];
+}
+
+export interface TcpService {
+  /** `tcp_<port>`. */
+  name: string;
+  port: number;
+  servers: Server[];
+}
+
+export interface BalancerModel {
+  /** Sorted by host, then longest prefix first: the order HAProxy tries them. */
+  http: HttpBackend[];
+  /** Sorted by port. */
+  tcp: TcpService[];
+}
+
+/** Why a container (or one of its routes) is not in the model. One entry per container. */
+export interface SkipNote {
+  containerId: string;
+  containerName: string;
+  /** Bad labels: container, label, value and reason each. */
+  problems: LabelProblem[];
+  /** Why the whole container is out of rotation (not running, paused, unhealthy, no address). */
+  reason?: string;
+  /** The network and address chosen, for the log. */
+  address?: { network: string; ip: string; why: string };
+}
+
+export interface ModelOptions {
+  /** Default network to take the address from (a `glue_network` label overrides it). */
+  network?: string;
+  /** TCP frontend ports labels may claim. */
+  tcpPorts?: { min: number; max: number };
+  /** Ports HAProxy already uses (the HTTP bind port): TCP services may not claim them. */
+  reservedPorts?: readonly number[];
+}
+
+const SERVER_NAME_SAFE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+function nameOf(info: ContainerInspectInfo): string {
+  return (info.Name ?? '').replace(/^\//, '');
+}
+
+/** The container's address: on the chosen network, else the default bridge, else its only network. */
+export function chooseAddress(info: ContainerInspectInfo, network: string | undefined): { network: string; ip: string; why: string } | { error: string } {
+  const nets = info.NetworkSettings?.Networks ?? {};
+  if (network) {
+    const ip = nets[network]?.IPAddress ?? '';
+    if (!ip) return { error: `no address on network ${JSON.stringify(network)} (it is on: ${Object.keys(nets).join(', ') || 'none'})` };
+    if (!isIPv4(ip)) return { error: `address ${JSON.stringify(ip)} on ${network} is not IPv4` };
+    return { network, ip, why: 'chosen by glue_network label or network param' };
+  }
+  const withIp = Object.entries(nets).filter(([, n]) => n?.IPAddress).sort(([a], [b]) => (a < b ? -1 : 1));
+  const bridge = nets.bridge?.IPAddress || (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || '';
+  if (bridge && isIPv4(bridge)) return { network: 'bridge', ip: bridge, why: 'default bridge' };
+  const first = withIp[0];
+  if (!first) return { error: `no IP address on any network (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'})` };
+  const ip = first[1]?.IPAddress ?? '';
+  if (!isIPv4(ip)) return { error: `address ${JSON.stringify(ip)} on ${first[0]} is not IPv4` };
+  return { network: first[0], ip, why: withIp.length === 1 ? 'its only network' : `first of ${withIp.length} networks by name (set glue_network to choose)` };
+}
+
+/** Out of rotation: not running, paused, or a health check that says unhealthy or starting. */
+export function rotationReason(info: ContainerInspectInfo): string | undefined {
+  const s = info.State;
+  if (!s?.Running) return 'not running';
+  if (s.Paused) return 'paused';
+  const health = (s as { Health?: { Status?: string } }).Health?.Status;
+  if (health === 'unhealthy' || health === 'starting') return `health check says ${health}`;
+  return undefined;
+}
+
+export function backendName(host: string, prefix: string): string {
+  const hash = createHash('sha1').update(`${host}${prefix}`).digest('hex').slice(0, 8);
+  return `http_${host}_${hash}`;
+}
+
+export function buildModel(containers: readonly ContainerInspectInfo[], options: ModelOptions = {}): { model: BalancerModel; notes: SkipNote[] } {
+  const notes: SkipNote[] = [];
+  const http = new Map<string, HttpBackend>();
+  const tcp = new Map<number, TcpService>();
+  const range = options.tcpPorts ?? { min: 1024, max: 65535 };
+  const reserved = new Set(options.reservedPorts ?? []);
+  const sorted = [...containers].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.Id < b.Id ? -1 : 1));
+
+  for (const info of sorted) {
+    const labels = info.Config?.Labels ?? {};
+    if (!Object.keys(labels).some((k) => k.startsWith('glue_http_') || k.startsWith('glue_tcp_'))) continue;
+    const cname = nameOf(info);
+    const note: SkipNote = { containerId: info.Id, containerName: cname, problems: [] };
+    notes.push(note);
+    const parsed = parseLabels(labels);
+    note.problems.push(...parsed.problems);
+    if (parsed.rejected) {
+      note.reason = 'a container-wide label is invalid';
+      continue;
+    }
+    if (parsed.http.length === 0 && parsed.tcp.length === 0) {
+      note.reason = 'no valid route';
+      continue;
+    }
+    const out = rotationReason(info);
+    if (out) {
+      note.reason = out;
+      continue;
+    }
+    if (!SERVER_NAME_SAFE.test(cname)) {
+      note.reason = `container name ${JSON.stringify(cname)} cannot name a HAProxy server`;
+      continue;
+    }
+    const addr = chooseAddress(info, parsed.network ?? options.network);
+    if ('error' in addr) {
+      note.reason = addr.error;
+      continue;
+    }
+    note.address = addr;
+    for (const r of parsed.http) {
+      const key = `${r.host}\0${r.prefix}`;
+      let be = http.get(key);
+      if (!be) http.set(key, (be = { name: backendName(r.host, r.prefix), host: r.host, prefix: r.prefix, strip: r.strip, servers: [] }));
+      else if (be.strip !== r.strip) {
+        note.problems.push({
+          label: `glue_http_${r.port}_strip_prefix`,
+          value: String(r.strip),
+          reason: `${r.host}${r.prefix} is already served ${be.strip ? 'with' : 'without'} prefix stripping by another container; this route is dropped`,
+        });
+        continue;
+      }
+      const server = { name: `${cname}:${r.port}`, address: addr.ip, port: r.port, weight: r.weight, containerId: info.Id, containerName: cname };
+      if (!be.servers.some((s) => s.name === server.name)) be.servers.push(server);
+    }
+    for (const r of parsed.tcp) {
+      const label = `glue_tcp_${r.port}_port`;
+      if (r.frontendPort < range.min || r.frontendPort > range.max) {
+        note.problems.push({ label, value: String(r.frontendPort), reason: `frontend port is outside the allowed range ${range.min}-${range.max} (param tcp-ports)` });
+        continue;
+      }
+      if (reserved.has(r.frontendPort)) {
+        note.problems.push({ label, value: String(r.frontendPort), reason: 'frontend port is already used by the HTTP frontend' });
+        continue;
+      }
+      let svc = tcp.get(r.frontendPort);
+      if (!svc) tcp.set(r.frontendPort, (svc = { name: `tcp_${r.frontendPort}`, port: r.frontendPort, servers: [] }));
+      svc.servers.push({ name: `${cname}:${r.port}`, address: addr.ip, port: r.port, weight: r.weight, containerId: info.Id, containerName: cname });
+    }
+  }
+  const byServer = (a: Server, b: Server): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const backends = [...http.values()].sort((a, b) => (a.host !== b.host ? (a.host < b.host ? -1 : 1) : b.prefix.length - a.prefix.length || (a.prefix < b.prefix ? -1 : 1)));
+  for (const b of backends) b.servers.sort(byServer);
+  const services = [...tcp.values()].sort((a, b) => a.port - b.port);
+  for (const s of services) s.servers.sort(byServer);
+  return { model: { http: backends, tcp: services }, notes };
+}
+
+/** What needs a reload when it changes: frontends, backends and their options, not servers. */
+export function structureKey(model: BalancerModel): string {
+  return JSON.stringify({
+    http: model.http.map((b) => [b.name, b.host, b.prefix, b.strip]),
+    tcp: model.tcp.map((s) => [s.name, s.port]),
+  });
+}
+
+export function emptyModel(): BalancerModel {
+  return { http: [], tcp: [] };
+}

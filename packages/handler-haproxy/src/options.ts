@@ -1,0 +1,152 @@
+/**
+ * `[params]` of lb.ini (and glue-balancer's flags, which map onto the same keys) -> typed options.
+ * Staged: read every key, validate each against its grammar, throw a ParamError naming the key.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ParamError } from '@glue/core';
+import type { Mode } from './applier.js';
+import { parseNetworkName } from './labels.js';
+
+export interface HaproxyOptions {
+  mode: Mode;
+  configFile: string;
+  haproxyBin: string;
+  reloadCommand: string[];
+  template: string | undefined;
+  /** `addr:port` of the HTTP frontend, '' for none. */
+  httpBind: string;
+  httpPort: number | undefined;
+  tcpAddress: string;
+  tcpPorts: { min: number; max: number };
+  network: string | undefined;
+  runtimeSocket: string;
+  masterSocket: string;
+  fastPath: boolean;
+  debounceMs: number;
+  maxDelayMs: number;
+  checkTimeoutMs: number;
+  reloadTimeoutMs: number;
+}
+
+export const PARAM_KEYS = [
+  'mode', 'config-file', 'haproxy', 'reload-command', 'template', 'http-bind', 'tcp-address', 'tcp-ports', 'network',
+  'runtime-socket', 'master-socket', 'run-dir', 'runtime-api', 'debounce-ms', 'max-delay-ms', 'check-timeout', 'reload-timeout',
+] as const;
+
+export const DEFAULTS = {
+  mode: 'external' as Mode,
+  configFile: '/etc/haproxy/haproxy.cfg',
+  reloadCommand: 'systemctl reload haproxy',
+  httpBind: '*:80',
+  tcpAddress: '*',
+  tcpPorts: '1024-65535',
+  debounceMs: 30,
+  maxDelayMs: 300,
+};
+
+const BIND = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|\[[0-9a-fA-F:]+\])?:([1-9][0-9]{0,4})$/;
+const ADDRESS = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|::|\[[0-9a-fA-F:]+\])$/;
+const SAFE_PATH = /^[A-Za-z0-9_./@+-]+$/;
+
+/** Reads and validates `[params]`. Relative paths are taken from `baseDir` (the INI file's directory). */
+export function parseHaproxyParams(handler: string, params: Readonly<Record<string, string>>, baseDir: string): HaproxyOptions {
+  const get = (key: string): string | undefined => {
+    const v = params[key];
+    return v === undefined ? undefined : v.trim();
+  };
+  const fail = (key: string, reason: string): never => {
+    throw new ParamError(handler, key, reason);
+  };
+  const path = (key: string, value: string): string => {
+    if (!SAFE_PATH.test(value)) fail(key, `${JSON.stringify(value)} is not a plain path (letters, digits, _ . / @ + - only)`);
+    return isAbsolute(value) ? value : resolve(baseDir, value);
+  };
+  const intParam = (key: string, fallback: number, min: number, max: number, scale = 1): number => {
+    const raw = get(key);
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${JSON.stringify(raw)} is not a number`);
+    const n = Math.round(Number(raw) * scale);
+    if (n < min || n > max) fail(key, `${raw} is outside ${min / scale}-${max / scale}`);
+    return n;
+  };
+
+  for (const key of Object.keys(params)) {
+    if (!(PARAM_KEYS as readonly string[]).includes(key)) fail(key, `unknown param (known: ${PARAM_KEYS.join(', ')})`);
+  }
+
+  const mode = (get('mode') || DEFAULTS.mode) as Mode;
+  if (!['managed', 'external', 'file'].includes(mode)) fail('mode', `${JSON.stringify(mode)} is not managed, external or file`);
+  const configFile = path('config-file', get('config-file') || DEFAULTS.configFile);
+  const runDir = path('run-dir', get('run-dir') || dirname(configFile));
+  const haproxyBin = get('haproxy') || 'haproxy';
+  if (!SAFE_PATH.test(haproxyBin)) fail('haproxy', `${JSON.stringify(haproxyBin)} is not a plain path`);
+
+  const reloadText = get('reload-command') ?? DEFAULTS.reloadCommand;
+  const reloadCommand = reloadText.split(/\s+/).filter(Boolean);
+  if (mode === 'external' && reloadCommand.length === 0) fail('reload-command', 'external mode needs a reload command, e.g. systemctl reload haproxy');
+
+  let template: string | undefined;
+  const t = get('template');
+  if (t) {
+    template = path('template', t);
+    if (!existsSync(template)) fail('template', `${template} does not exist`);
+  }
+
+  const bindRaw = get('http-bind') ?? DEFAULTS.httpBind;
+  let httpBind = '';
+  let httpPort: number | undefined;
+  if (bindRaw !== '' && bindRaw !== 'none') {
+    const m = BIND.exec(bindRaw);
+    const port = Number(m?.[2] ?? 0);
+    if (!m || port > 65535) fail('http-bind', `${JSON.stringify(bindRaw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
+    httpBind = bindRaw;
+    httpPort = port;
+  }
+
+  const tcpAddress = get('tcp-address') || DEFAULTS.tcpAddress;
+  if (!ADDRESS.test(tcpAddress)) fail('tcp-address', `${JSON.stringify(tcpAddress)} is not an address (* or an IPv4 address)`);
+  const rangeRaw = get('tcp-ports') || DEFAULTS.tcpPorts;
+  const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(rangeRaw);
+  const min = Number(range?.[1]);
+  const max = Number(range?.[2]);
+  if (!range || min < 1 || max > 65535 || min > max) fail('tcp-ports', `${JSON.stringify(rangeRaw)} is not a port range like 1024-65535`);
+
+  let network: string | undefined;
+  const n = get('network');
+  if (n) {
+    const r = parseNetworkName(n);
+    if (!r.ok) fail('network', `${JSON.stringify(n)} ${r.reason}`);
+    network = n;
+  }
+
+  const runtimeRaw = get('runtime-socket');
+  let runtimeSocket = '';
+  if (runtimeRaw === undefined || runtimeRaw === '') runtimeSocket = mode === 'managed' ? join(runDir, 'haproxy-runtime.sock') : '';
+  else if (runtimeRaw !== 'none') runtimeSocket = path('runtime-socket', runtimeRaw);
+  if (mode === 'managed' && runtimeSocket === '') fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
+  const masterSocket = path('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock'));
+
+  const fastRaw = (get('runtime-api') || 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'].includes(fastRaw)) fail('runtime-api', `${JSON.stringify(fastRaw)} is not on or off`);
+
+  return {
+    mode,
+    configFile,
+    haproxyBin,
+    reloadCommand,
+    template,
+    httpBind,
+    httpPort,
+    tcpAddress,
+    tcpPorts: { min, max },
+    network,
+    runtimeSocket,
+    masterSocket,
+    fastPath: ['on', 'true', '1', 'yes'].includes(fastRaw),
+    debounceMs: intParam('debounce-ms', DEFAULTS.debounceMs, 0, 60_000),
+    maxDelayMs: intParam('max-delay-ms', DEFAULTS.maxDelayMs, 0, 600_000),
+    checkTimeoutMs: intParam('check-timeout', 30_000, 1000, 600_000, 1000),
+    reloadTimeoutMs: intParam('reload-timeout', 15_000, 1000, 600_000, 1000),
+  };
+}

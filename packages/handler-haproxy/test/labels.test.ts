@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { fakeContainer } from '@glue/core/contract';
+import { buildModel, chooseAddress, parseHostList, parseLabels, parsePrefix, parseWeight, rotationReason, structureKey } from '../src/index.js';
+
+describe('label grammar', () => {
+  it('hostnames: lower-cased, no port, no spaces, comma lists', () => {
+    expect(parseHostList('WP1.Example.com')).toEqual({ ok: true, value: ['wp1.example.com'] });
+    expect(parseHostList('a.example.com, b.example.com,a.example.com')).toEqual({ ok: true, value: ['a.example.com', 'b.example.com'] });
+    for (const bad of ['', 'a.example.com:80', 'a b', 'a\nb', '-a.com', 'a..b', 'é.com', 'a.com#x', '*.example.com', 'x'.repeat(64)]) {
+      expect(parseHostList(bad).ok, bad).toBe(false);
+    }
+  });
+
+  it('prefixes: with or without the leading slash, normalised, segment characters only', () => {
+    expect(parsePrefix('dashboard/horizon')).toEqual({ ok: true, value: '/dashboard/horizon' });
+    expect(parsePrefix('/dashboard/horizon/')).toEqual({ ok: true, value: '/dashboard/horizon' });
+    expect(parsePrefix('/')).toEqual({ ok: true, value: '' });
+    for (const bad of ['a//b', 'a b', 'a/../b', "a'b", 'a"b', 'a#b', 'a\nb', 'a%20b', 'a?b', 'ä']) expect(parsePrefix(bad).ok, bad).toBe(false);
+  });
+
+  it('weights: integers 0-256', () => {
+    expect(parseWeight('0')).toEqual({ ok: true, value: 0 });
+    expect(parseWeight('256')).toEqual({ ok: true, value: 256 });
+    for (const bad of ['257', '-1', '1.5', ' 1', '1e2', '', '0x10']) expect(parseWeight(bad).ok, bad).toBe(false);
+  });
+
+  it('reads the seed README labels', () => {
+    const r = parseLabels({ glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'dashboard/horizon', glue_http_80_strip_prefix: '1', other: 'x' });
+    expect(r.problems).toEqual([]);
+    expect(r.http).toEqual([{ host: 'openstack.example.com', prefix: '/dashboard/horizon', strip: true, weight: 100, port: 80 }]);
+  });
+
+  it('several ports and hosts, TCP routes, glue_network', () => {
+    const r = parseLabels({
+      glue_http_80_host: 'a.com,b.com',
+      glue_http_8080_host: 'c.com',
+      glue_http_8080_weight: '7',
+      glue_tcp_5432_port: '15432',
+      glue_tcp_5432_weight: '3',
+      glue_network: 'backnet',
+    });
+    expect(r.problems).toEqual([]);
+    expect(r.http.map((h) => `${h.host}:${h.port}:${h.weight}`)).toEqual(['a.com:80:100', 'b.com:80:100', 'c.com:8080:7']);
+    expect(r.tcp).toEqual([{ frontendPort: 15432, port: 5432, weight: 3 }]);
+    expect(r.network).toBe('backnet');
+  });
+
+  it('a bad value drops only that port, with container-readable problems', () => {
+    const r = parseLabels({ glue_http_80_host: 'ok.com', glue_http_81_host: 'ok.com', glue_http_81_weight: '999', glue_http_82_hots: 'typo.com' });
+    expect(r.http.map((h) => h.port)).toEqual([80]);
+    expect(r.problems).toEqual([
+      { label: 'glue_http_82_hots', value: 'typo.com', reason: expect.stringContaining('unknown label') },
+      { label: 'glue_http_81_weight', value: '999', reason: expect.stringContaining('0-256') },
+    ]);
+  });
+
+  it('glue_http_ports restricts the ports; a bad glue_network rejects the container', () => {
+    const r = parseLabels({ glue_http_ports: '80', glue_http_80_host: 'a.com', glue_http_81_host: 'b.com' });
+    expect(r.http.map((h) => h.host)).toEqual(['a.com']);
+    expect(r.problems[0]?.reason).toMatch(/not in glue_http_ports/);
+    const bad = parseLabels({ glue_http_80_host: 'a.com', glue_network: 'x y' });
+    expect(bad.rejected).toBe(true);
+    expect(bad.http).toEqual([]);
+  });
+
+  it('a prefix-less route ignores strip_prefix; a missing host is reported', () => {
+    expect(parseLabels({ glue_http_80_host: 'a.com', glue_http_80_strip_prefix: 'true' }).http[0]?.strip).toBe(false);
+    expect(parseLabels({ glue_http_80_prefix: 'x' }).problems[0]?.reason).toMatch(/host is missing/);
+  });
+});
+
+describe('model', () => {
+  const c = (name: string, labels: Record<string, string>, extra: Parameters<typeof fakeContainer>[0] = {}) => fakeContainer({ name, ip: `172.17.0.${name.length + 1}`, labels, ...extra });
+
+  it('groups servers by host+prefix, sorts longest prefix first, keeps names stable', () => {
+    const { model } = buildModel([
+      c('os-id1', { glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'identity/keystone' }),
+      c('os-ui1', { glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'dashboard/horizon' }),
+      c('os-root', { glue_http_80_host: 'openstack.example.com' }),
+      c('wp1', { glue_http_80_host: 'wp1.example.com' }),
+      c('wp1b', { glue_http_80_host: 'wp1.example.com', glue_http_80_weight: '50' }),
+    ]);
+    expect(model.http.map((b) => `${b.host}${b.prefix}`)).toEqual([
+      'openstack.example.com/dashboard/horizon',
+      'openstack.example.com/identity/keystone',
+      'openstack.example.com',
+      'wp1.example.com',
+    ]);
+    expect(model.http[3]?.servers.map((s) => `${s.name}=${s.weight}`)).toEqual(['wp1:80=100', 'wp1b:80=50']);
+    expect(model.http[0]?.name).toMatch(/^http_openstack\.example\.com_[0-9a-f]{8}$/);
+  });
+
+  it('out of rotation: stopped, paused, unhealthy, starting; no address', () => {
+    const labels = { glue_http_80_host: 'a.com' };
+    const paused = c('p', labels);
+    (paused.State as { Paused: boolean }).Paused = true;
+    expect(rotationReason(c('s', labels, { running: false }))).toBe('not running');
+    expect(rotationReason(paused)).toBe('paused');
+    expect(rotationReason(c('u', labels, { health: 'unhealthy' }))).toMatch(/unhealthy/);
+    expect(rotationReason(c('st', labels, { health: 'starting' }))).toMatch(/starting/);
+    expect(rotationReason(c('h', labels, { health: 'healthy' }))).toBeUndefined();
+    const { model, notes } = buildModel([c('h', labels, { health: 'healthy' }), c('u', labels, { health: 'unhealthy' }), fakeContainer({ name: 'noip', labels })]);
+    expect(model.http[0]?.servers.map((s) => s.containerName)).toEqual(['h']);
+    expect(notes.find((n) => n.containerName === 'noip')?.reason).toMatch(/no IP address/);
+  });
+
+  it('chooses the network: param/label, default bridge, or says why not', () => {
+    const info = c('n', {});
+    (info.NetworkSettings as unknown as { Networks: Record<string, { IPAddress: string }> }).Networks = { bridge: { IPAddress: '172.17.0.9' }, back: { IPAddress: '10.0.0.5' } };
+    expect(chooseAddress(info, undefined)).toMatchObject({ network: 'bridge', ip: '172.17.0.9' });
+    expect(chooseAddress(info, 'back')).toMatchObject({ network: 'back', ip: '10.0.0.5' });
+    expect(chooseAddress(info, 'front')).toEqual({ error: expect.stringContaining('no address on network "front"') });
+  });
+
+  it('TCP: frontend ports inside the allowed range and not the HTTP port', () => {
+    const { model, notes } = buildModel(
+      [c('db1', { glue_tcp_5432_port: '15432' }), c('db2', { glue_tcp_5432_port: '15432', glue_tcp_5432_weight: '10' }), c('ssh', { glue_tcp_22_port: '22' }), c('web', { glue_tcp_80_port: '8080' })],
+      { tcpPorts: { min: 1024, max: 65535 }, reservedPorts: [8080] },
+    );
+    expect(model.tcp.map((s) => `${s.name}:${s.servers.map((x) => x.name).join(',')}`)).toEqual(['tcp_15432:db1:5432,db2:5432']);
+    expect(notes.find((n) => n.containerName === 'ssh')?.problems[0]?.reason).toMatch(/outside the allowed range/);
+    expect(notes.find((n) => n.containerName === 'web')?.problems[0]?.reason).toMatch(/HTTP frontend/);
+  });
+
+  it('structure ignores servers: joining an existing backend is not structural', () => {
+    const a = buildModel([c('a', { glue_http_80_host: 'x.com' })]).model;
+    const b = buildModel([c('a', { glue_http_80_host: 'x.com' }), c('b', { glue_http_80_host: 'x.com' })]).model;
+    const d = buildModel([c('a', { glue_http_80_host: 'x.com' }), c('b', { glue_http_80_host: 'y.com' })]).model;
+    expect(structureKey(a)).toBe(structureKey(b));
+    expect(structureKey(a)).not.toBe(structureKey(d));
+  });
+});
