@@ -111,7 +111,9 @@ export async function startEtcd(): Promise<EtcdServer> {
     pid: () => child?.pid ?? 0,
     ctl,
     keys: async (prefix) => {
-      const out = JSON.parse(await ctl(['get', '--prefix', prefix, '-w', 'json'])) as { kvs?: { key: string; value?: string; lease?: number | string }[] };
+      // Lease IDs are 64-bit: keep them as strings (JSON.parse would round them).
+      const raw = (await ctl(['get', '--prefix', prefix, '-w', 'json'])).replace(/"lease":(\d+)/g, '"lease":"$1"');
+      const out = JSON.parse(raw) as { kvs?: { key: string; value?: string; lease?: number | string }[] };
       const result: Record<string, EtcdKey> = {};
       for (const kv of out.kvs ?? []) {
         result[Buffer.from(kv.key, 'base64').toString('utf8')] = {
