@@ -253,7 +253,10 @@ export class EtcdSync {
           this.lease = undefined;
         }
         const delay = backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
-        if (this.state !== 'down') {
+        if (this.state !== 'down' && err instanceof HostConflictError) {
+          this.downSince = Date.now();
+          this.o.logger.error({ retryMs: delay }, `etcd: ${err.message}; publishing nothing, retrying with backoff`);
+        } else if (this.state !== 'down') {
           this.downSince = Date.now();
           this.o.logger.warn(
             { err: errorMessage(err), retryMs: delay },
@@ -262,7 +265,6 @@ export class EtcdSync {
         } else {
           this.o.logger.debug({ err: errorMessage(err), retryMs: delay, failures }, 'etcd: still unreachable');
         }
-        if (err instanceof HostConflictError) this.o.logger.error(err.message);
         this.state = 'down';
         this.settleWaiters(false);
         failures += 1;
