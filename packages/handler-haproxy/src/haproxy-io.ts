@@ -37,7 +37,7 @@ export function socketCommand(path: string, command: string, timeoutMs = 5000): 
     let out = '';
     const timer = setTimeout(() => sock.destroy(new Error(`no answer from ${path} within ${timeoutMs} ms to ${JSON.stringify(command)}`)), timeoutMs);
     sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(`${command}\n`));
+    sock.on('connect', () => sock.end(`${command}\n`));
     sock.on('data', (d: string) => (out += d));
     sock.on('error', (err) => {
       clearTimeout(timer);

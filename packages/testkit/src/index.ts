@@ -8,3 +8,4 @@ export { tempDir, waitFor } from './wait.js';
 export type { WaitOptions } from './wait.js';
 export * from './etcd.js';
 export * from './ovs.js';
+export * from './haproxy.js';
