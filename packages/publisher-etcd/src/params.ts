@@ -4,7 +4,7 @@ import { type FieldSelection, parseFields } from './record.js';
 export const DEFAULT_ENDPOINTS = '127.0.0.1:2379';
 export const DEFAULT_TTL_S = 30;
 export const DEFAULT_WRITE_TIMEOUT_S = 5;
-export const DEFAULT_BACKOFF_MAX_S = 10;
+export const DEFAULT_BACKOFF_MAX_S = 5;
 
 export interface PublisherSettings {
   /** etcd client URLs, with scheme. */

@@ -38,6 +38,10 @@ export class Publisher extends BaseHandler {
       throw new ParamError(this.name, first?.key ?? 'params', `${first?.reason ?? 'invalid'}${more}`);
     }
     this.settings = settings;
+    const events = ini.get('handler', 'events', '').split(/[\s,]+/);
+    if (!events.includes('none')) {
+      this.logger.warn(`${this.name}: events= has no "none": keys are reconciled only when a container event comes, not at start-up or after an engine reconnect (use events=all,none)`);
+    }
   }
 
   /** The host id keys are published under, once known (from `host-id` or the engine). */
@@ -50,10 +54,13 @@ export class Publisher extends BaseHandler {
     return this.sync;
   }
 
-  /** Creates the etcd client (reads TLS files) and starts publishing when the host id is known. */
+  /**
+   * Creates the etcd client (reads the TLS files). Publishing starts with the first event (the
+   * start-up `none`), once the engine's containers are known: never with an empty picture that would
+   * sweep the keys of a daemon restarting after a crash.
+   */
   async start(): Promise<void> {
     this.ensureClient();
-    this.ensureSync();
   }
 
   async handle(event: string, containerId: string, context: HandlerContext): Promise<void> {
@@ -69,6 +76,7 @@ export class Publisher extends BaseHandler {
       for (const info of this.agent.containers()) if (isPublished(info)) all.set(info.Id, this.entries(info, sync.host));
       sync.replaceAll(all);
       this.seeded = true;
+      sync.start();
     }
     if (event !== 'none' && containerId !== '') {
       const info = event === 'destroy' ? undefined : (context.container ?? this.agent.inspect(containerId));
@@ -115,7 +123,6 @@ export class Publisher extends BaseHandler {
       engine: () => this.agent.engine(),
       backoffMaxMs: this.settings.backoffMaxMs,
     });
-    this.sync.start();
     this.logger.info({ host, prefix: this.settings.prefix, endpoints: this.settings.endpoints }, `etcd: publishing containers of ${host} under ${this.settings.prefix}`);
     return this.sync;
   }
