@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global AbortController, structuredClone */
 // etcd publisher benchmark, against a private etcd 3.4 (testkit) with 1,000 synthetic containers.
 // Prints figures and ratios against the goals:
 //   start-up: publish 1,000 containers (record + HTTP index), none → all keys in etcd: goal ≤ 2,000 ms
