@@ -70,6 +70,34 @@ describe('etcd outages', () => {
     expect(leases.has(lease!)).toBe(false);
   });
 
+  it('a reader watch rides over the etcd restart and ends equal to the engine', async () => {
+    const reader = new Reader({ endpoints: etcd.endpoint });
+    try {
+      const watch = await reader.watch();
+      expect(watch.byHost('h1').map((r) => r.id).sort()).toEqual(await runningIds(engine));
+      await etcd.kill();
+      const e = await engine.run({ name: 'out-e' });
+      await etcd.restart();
+      await expectPublished(etcd, 'h1', () => runningIds(engine), 30_000);
+      await waitFor(() => watch.byHost('h1').some((r) => r.id === e.id), { timeoutMs: 30_000, what: 'the watch to see out-e' });
+      expect(watch.byHost('h1').map((r) => r.id).sort()).toEqual(await runningIds(engine));
+      await watch.close();
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('engine killed and restarted: after Glue reconnects the keys match the engine', async () => {
+    const keep = await engine.run({ name: 'out-keep', restartPolicy: 'always' });
+    await expectPublished(etcd, 'h1', () => runningIds(engine));
+    await engine.kill();
+    await engine.restart();
+    // out-keep comes back (restart policy), the others stay down: only the `none` after the reconnect can tell.
+    await waitFor(async () => (await runningIds(engine)).includes(keep.id), { timeoutMs: 30_000, what: 'out-keep to restart' });
+    await expectPublished(etcd, 'h1', () => runningIds(engine), 40_000);
+    expect(await runningIds(engine)).toEqual([keep.id]);
+  });
+
   it('etcd down at start-up: Glue starts anyway and publishes once etcd is up', async () => {
     await etcd.kill();
     const glue = await startGlue(engine, publisherConfig(tmp.path, 'h2', { endpoints: etcd.endpoint, 'host-id': 'h2', ttl: '10', 'backoff-max': '1' }));

@@ -90,6 +90,15 @@ describe('Publisher on a real engine and etcd', () => {
     await watch.close();
   });
 
+  it('follows health: starting, then healthy, in the record and in the index', async () => {
+    const hc = await engine.run({ name: 'hc1', labels: { glue_http_80_host: 'health.example.com' }, healthcheck: { test: ['CMD', 'true'], intervalMs: 500 } });
+    await waitFor(async () => (await reader.containers({ host: 'alpha' })).find((r) => r.id === hc.id)?.health === 'healthy', { what: 'health=healthy in etcd', timeoutMs: 20_000 });
+    expect((await reader.serving('health.example.com')).map((e) => e.health)).toEqual(['healthy']);
+    await engine.cli(['rm', '-f', hc.id]);
+    await expectPublished(etcd, 'alpha', () => [web.id]);
+    expect(await reader.serving('health.example.com')).toEqual([]);
+  });
+
   it('a second agent with another host id publishes beside the first without touching its keys', async () => {
     const beta = await startGlue(engine, publisherConfig(tmp.path, 'beta', { endpoints: etcd.endpoint, 'host-id': 'beta', ttl: '10' }, 'DockerGlue.handlers.publishers.distconfig.Publisher'));
     glues.push(beta);
