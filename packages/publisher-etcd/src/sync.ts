@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { backoffDelay, errorMessage, type Logger, sleep } from '@glue/core';
+import { backoffDelay, errorMessage as rawMessage, type Logger, sleep } from '@glue/core';
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
 import { hostPrefix, httpPrefix, ownerKey, parseKey, prefixEnd } from './keys.js';
 import { type OwnerRecord, ownerRecordSchema, RECORD_VERSION } from './schema.js';
@@ -480,6 +480,16 @@ export class EtcdSync {
 
 function putOp(key: string, value: string, lease: string): IRequestOp {
   return { request_put: { key: Buffer.from(key), value: Buffer.from(value), lease } };
+}
+
+/** etcd3 / gRPC errors, said plainly. */
+export function errorMessage(err: unknown): string {
+  const text = rawMessage(err);
+  if (/circuit breaker is open/i.test(text)) return 'etcd unreachable (the client pauses calls for 5 s after 3 failures in a row)';
+  const refused = /ECONNREFUSED ([\d.:[\]a-f]+)/i.exec(text);
+  if (refused) return `connection refused by ${refused[1]!.replace(/\.$/, '')}`;
+  if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(text)) return 'etcd did not answer in time';
+  return text.replace(/\s*Resolution note:\s*$/, '');
 }
 
 function isLeaseNotFound(err: unknown): boolean {

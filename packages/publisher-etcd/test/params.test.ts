@@ -62,3 +62,13 @@ describe('params', () => {
     );
   });
 });
+
+describe('etcd error messages', () => {
+  it('say plainly what went wrong', async () => {
+    const { errorMessage } = await import('../src/sync.js');
+    expect(errorMessage(new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:35407. Resolution note: '))).toBe('connection refused by 127.0.0.1:35407');
+    expect(errorMessage(new Error('Execution prevented because the circuit breaker is open'))).toMatch(/^etcd unreachable/);
+    expect(errorMessage(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'))).toBe('etcd did not answer in time');
+    expect(errorMessage(new Error('etcdserver: permission denied'))).toBe('etcdserver: permission denied');
+  });
+});
