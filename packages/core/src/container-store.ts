@@ -1,6 +1,11 @@
 import type { ContainerInspectInfo } from 'dockerode';
 
-/** The last inspection of every container Glue has seen, kept past `die` and `destroy`. */
+/**
+ * The last inspection of every container Glue has seen, kept past `die` and `destroy`. When a container
+ * stops, the engine's inspection loses its IP addresses; the store keeps the network settings of the
+ * last inspection that had them, so `die`, `stop` and `destroy` handlers can still tell which address
+ * went away (`State` says the container is no longer running).
+ */
 export class ContainerStore {
   private readonly byId = new Map<string, ContainerInspectInfo>();
 
@@ -9,6 +14,11 @@ export class ContainerStore {
   }
 
   set(info: ContainerInspectInfo): void {
+    const previous = this.byId.get(info.Id);
+    if (previous && info.State?.Running !== true && !hasAddress(info) && hasAddress(previous)) {
+      this.byId.set(info.Id, { ...info, NetworkSettings: previous.NetworkSettings });
+      return;
+    }
     this.byId.set(info.Id, info);
   }
 
@@ -34,4 +44,9 @@ export class ContainerStore {
 /** A container's name without the engine's leading slash. */
 export function containerName(info: ContainerInspectInfo | undefined): string {
   return info?.Name?.replace(/^\//, '') ?? '';
+}
+
+/** Whether any of the container's networks gives it an IPv4 or IPv6 address. */
+export function hasAddress(info: ContainerInspectInfo): boolean {
+  return Object.values(info.NetworkSettings?.Networks ?? {}).some((n) => Boolean(n?.IPAddress || n?.GlobalIPv6Address));
 }

@@ -250,7 +250,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     try {
       const info = await this.docker.getContainer(id).inspect();
       this.store.set(info);
-      return info;
+      return this.store.get(info.Id) ?? info;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw err;

@@ -67,6 +67,7 @@ describe('createGlue against a real Docker engine', () => {
     const glue = recordingGlue(seen);
     await glue.start();
     const containers = await Promise.all([1, 2, 3].map((n) => engine.run({ name: `ordered-${n}`, labels: { n: String(n) } })));
+    for (const c of containers) await waitFor(() => seen.some((s) => s.id === c.id && s.event === 'start'), { timeoutMs: 10_000, what: `start of ${c.name}` });
     await Promise.all(containers.map((c) => engine.cli(['rm', '-f', c.id])));
     for (const c of containers) {
       await waitFor(() => seen.some((s) => s.id === c.id && s.event === 'destroy'), { timeoutMs: 20_000, what: `destroy of ${c.name}` });
@@ -77,8 +78,9 @@ describe('createGlue against a real Docker engine', () => {
       expect(order.indexOf('die')).toBeLessThan(order.indexOf('destroy'));
       const destroy = mine.find((s) => s.event === 'destroy');
       expect(destroy?.labels?.['n']).toBe(c.name.split('-')[1]);
-      const start = mine.find((s) => s.event === 'start');
-      expect(start?.ip).toBe(c.ip);
+      expect(mine.find((s) => s.event === 'start')?.ip).toBe(c.ip);
+      expect(mine.find((s) => s.event === 'die')?.ip).toBe(c.ip);
+      expect(destroy?.ip).toBe(c.ip);
     }
     await glue.stop();
   });
