@@ -121,6 +121,14 @@ export class Applier {
     return batch.promise;
   }
 
+  /** Resolves once no apply is running or waiting (tests, embedders). */
+  async settled(): Promise<void> {
+    while (this.running || this.pending) {
+      await (this.running ?? this.pending?.promise)?.catch(() => undefined);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   /** Applies now (no debounce), after any apply in flight. */
   async applyNow(): Promise<void> {
     while (this.running) await this.running.catch(() => undefined);

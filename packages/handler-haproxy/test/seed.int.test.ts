@@ -80,6 +80,7 @@ describe('seed README scenario through HAProxy', () => {
   });
 
   it('a container joining an existing host goes in through the runtime API, without a reload', async () => {
+    await lb.handler.applier.settled();
     const reloads = lb.handler.stats.reloads;
     const runtime = lb.handler.stats.runtimeApplies;
     await engine.run({ name: 'wp1b', labels: { glue_http_80_host: 'wp1.example.com' } });
