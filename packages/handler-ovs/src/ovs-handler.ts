@@ -1,11 +1,27 @@
 import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
 import { EXTERNAL_IDS, type OvsParams, parseParams, type PortSpec, portSpecFor } from './config.js';
-import { oneLine, OvsClient, ovsString } from './ovsdb.js';
+import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
 
 export interface OVSHandlerOptions {
   /** Runs ovs-vsctl, ip, nsenter and ethtool. Default: execa, argument arrays, no shell. */
   runner?: CommandRunner;
+}
+
+/** Containers attached side by side during a reconcile. */
+const RECONCILE_CONCURRENCY = 4;
+
+/** Linux interface names, as the validators allow them. */
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+/** What a reconcile already read: this engine's ports of running containers, and the host's links. */
+interface KnownState {
+  ports: Map<string, OvsInterface>;
+  links: ReadonlySet<string>;
+}
+
+function working(i: OvsInterface): boolean {
+  return i.error === '' && (i.ofport ?? 0) > 0;
 }
 
 /** What one reconcile did. */
@@ -83,8 +99,9 @@ export class OVSHandler extends BaseHandler {
   /**
    * Plugs one container, if it is for this handler. Returns the port name, or undefined when the
    * container is not ours. Idempotent: a port that is there and working is left alone.
+   * `known` (from a reconcile) lets a container whose port is fine cost no command at all.
    */
-  async attach(info: ContainerInspectInfo, signal: AbortSignal): Promise<string | undefined> {
+  async attach(info: ContainerInspectInfo, signal: AbortSignal, known?: KnownState): Promise<string | undefined> {
     const spec = portSpecFor(info, this.settings);
     if (!spec) {
       this.logger.debug({ container: containerName(info) }, 'not for OVS (network mode is not none and no glue_ovs_bridge label, or no bridge): skipped');
@@ -94,25 +111,27 @@ export class OVSHandler extends BaseHandler {
       this.logger.debug({ container: spec.containerName }, 'not running: nothing to attach');
       return undefined;
     }
-    const bridge = await this.ovs.bridge(spec.bridge, signal);
+    const seen = known?.ports.get(spec.hostPort);
+    if (seen && working(seen) && seen.externalIds[EXTERNAL_IDS.container] === spec.containerId && known?.links.has(spec.hostPort)) {
+      this.logger.debug({ container: spec.containerName, port: spec.hostPort }, 'already attached');
+      return spec.hostPort;
+    }
+    const { bridge, interfaces: existing } = await this.ovs.lookup(spec.bridge, { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal);
     if (!bridge) {
       throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`, { handler: this.name });
     }
-    const existing = await this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal);
     const current = existing.find((i) => i.name === spec.hostPort);
-    if (current && current.error === '' && (current.ofport ?? 0) > 0 && (await this.linkExists(spec.hostPort, signal))) {
+    if (current && working(current) && (await this.linkExists(spec.hostPort, signal))) {
       this.logger.debug({ container: spec.containerName, port: spec.hostPort }, 'already attached');
       return spec.hostPort;
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
-    for (const old of existing) await this.removePort(old.name, signal);
-    await this.deleteLink(spec.hostPort, signal);
+    if (existing.length > 0) await this.removePorts(existing.map((p) => p.name), signal);
 
     try {
       await this.build(spec, bridge.datapathType, signal);
     } catch (err) {
-      await this.removePort(spec.hostPort, signal).catch(() => undefined);
-      await this.deleteLink(spec.hostPort, signal).catch(() => undefined);
+      await this.removePorts([spec.hostPort], signal).catch(() => undefined);
       throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, { handler: this.name, cause: err });
     }
     this.logger.info(
@@ -122,25 +141,36 @@ export class OVSHandler extends BaseHandler {
     return spec.hostPort;
   }
 
+  /** veth + namespace setup in two `ip -batch` runs, then add-port and a read-back of the Interface row. */
   private async build(spec: PortSpec, datapathType: string, signal: AbortSignal): Promise<void> {
     const { iface, peer, hostPort, settings: s } = spec;
     const pid = String(spec.pid);
-    const ns = (args: string[]): Promise<CommandResult> => this.must('nsenter', ['-t', pid, '-n', '--', ...args], signal);
-    await this.must('ip', ['link', 'add', hostPort, 'type', 'veth', 'peer', 'name', peer], signal);
-    await this.must('ip', ['link', 'set', 'dev', peer, 'netns', pid], signal);
-    await ns(['ip', 'link', 'set', 'dev', peer, 'name', iface]);
-    if (s.mac) await ns(['ip', 'link', 'set', 'dev', iface, 'address', s.mac]);
-    if (s.mtu) {
-      await ns(['ip', 'link', 'set', 'dev', iface, 'mtu', String(s.mtu)]);
-      await this.must('ip', ['link', 'set', 'dev', hostPort, 'mtu', String(s.mtu)], signal);
+    const host = [
+      `link add ${hostPort} type veth peer name ${peer}`,
+      `link set dev ${peer} netns ${pid}`,
+      ...(s.mtu ? [`link set dev ${hostPort} mtu ${s.mtu}`] : []),
+      `link set dev ${hostPort} up`,
+    ];
+    try {
+      await this.batch(['ip', '-batch', '-'], host, signal);
+    } catch (err) {
+      // A veth left by a crash in the middle of an earlier attach: remove it and try once more.
+      if (!/File exists/.test(errorMessage(err))) throw err;
+      await this.deleteLink(hostPort, signal);
+      await this.batch(['ip', '-batch', '-'], host, signal);
     }
-    if (s.cidr) await ns(['ip', 'addr', 'add', s.cidr, 'dev', iface]);
-    await ns(['ip', 'link', 'set', 'dev', iface, 'up']);
-    if (s.gateway) await ns(['ip', 'route', 'replace', 'default', 'via', s.gateway, 'dev', iface]);
+    const inside = [
+      `link set dev ${peer} name ${iface}`,
+      ...(s.mac ? [`link set dev ${iface} address ${s.mac}`] : []),
+      ...(s.mtu ? [`link set dev ${iface} mtu ${s.mtu}`] : []),
+      ...(s.cidr ? [`addr add ${s.cidr} dev ${iface}`] : []),
+      `link set dev ${iface} up`,
+      ...(s.gateway ? [`route replace default via ${s.gateway} dev ${iface}`] : []),
+    ];
+    await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
     // The userspace (netdev) datapath does not fill in checksums the veth left to offload: TCP dies.
     const txOff = this.settings.txOffload === 'off' || (this.settings.txOffload === 'auto' && datapathType === 'netdev');
-    if (txOff) await ns(['ethtool', '-K', iface, 'tx', 'off']);
-    await this.must('ip', ['link', 'set', 'dev', hostPort, 'up'], signal);
+    if (txOff) await this.must('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-K', iface, 'tx', 'off'], signal);
 
     const engine = this.agent.engine()?.id ?? '';
     const ids = [
@@ -161,12 +191,18 @@ export class OVSHandler extends BaseHandler {
   async detach(containerId: string, signal: AbortSignal): Promise<string[]> {
     if (!/^[0-9a-f]{12,64}$/.test(containerId)) return [];
     const ports = await this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal);
-    for (const p of ports) await this.removePort(p.name, signal);
-    const left = await this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal);
+    if (ports.length === 0) return [];
+    const names = ports.map((p) => p.name);
+    await this.ovs.deletePorts(names.filter((n) => IFNAME.test(n)), signal);
+    // The veths usually went with the container's namespace; delete them while checking the outcome.
+    const [left] = await Promise.all([
+      this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal),
+      Promise.all(names.map((n) => this.deleteLink(n, signal))),
+    ]);
     if (left.length > 0) {
       throw new GlueError('HANDLER_FAILED', `container ${containerId.slice(0, 12)}: ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`, { handler: this.name });
     }
-    if (ports.length > 0) this.logger.info({ container: containerId.slice(0, 12), ports: ports.map((p) => p.name) }, 'removed from OVS');
+    this.logger.info({ container: containerId.slice(0, 12), ports: ports.map((p) => p.name) }, 'removed from OVS');
     return ports.map((p) => p.name);
   }
 
@@ -179,38 +215,61 @@ export class OVSHandler extends BaseHandler {
     const running = this.agent.containers().filter((c) => c.State?.Running);
     const runningIds = new Set(running.map((c) => c.Id));
     const engine = this.agent.engine()?.id;
+    const known: KnownState = { ports: new Map(), links: await this.hostLinks(signal) };
     if (engine) {
+      const stale: string[] = [];
       for (const port of await this.ovs.findInterfaces({ [EXTERNAL_IDS.engine]: engine }, signal)) {
         const owner = port.externalIds[EXTERNAL_IDS.container] ?? '';
-        if (runningIds.has(owner)) continue;
-        await this.removePort(port.name, signal);
-        result.removed.push(port.name);
-        this.logger.info({ port: port.name, container: owner.slice(0, 12) }, 'swept a port whose container is not running');
+        if (runningIds.has(owner)) {
+          known.ports.set(port.name, port);
+          continue;
+        }
+        stale.push(port.name);
+        this.logger.info({ port: port.name, container: owner.slice(0, 12) }, 'sweeping a port whose container is not running');
       }
+      await this.removePorts(stale, signal, known.links);
+      result.removed.push(...stale);
     } else {
       this.logger.warn('engine ID unknown: stale ports not swept');
     }
-    for (const info of running) {
-      if (signal.aborted) break;
-      try {
-        const port = await this.attach(info, signal);
-        if (port) result.attached.push(port);
-      } catch (err) {
-        // One bad container does not keep the others off the bridge.
-        this.logger.error({ container: containerName(info), err: errorMessage(err) }, 'could not attach');
-        result.failed.push({ container: containerName(info), error: errorMessage(err) });
+    // A few at a time: each container has its own veth names, OVS serialises its transactions.
+    const queue = [...running];
+    const worker = async (): Promise<void> => {
+      for (let info = queue.shift(); info && !signal.aborted; info = queue.shift()) {
+        try {
+          const port = await this.attach(info, signal, known);
+          if (port) result.attached.push(port);
+        } catch (err) {
+          // One bad container does not keep the others off the bridge.
+          this.logger.error({ container: containerName(info), err: errorMessage(err) }, 'could not attach');
+          result.failed.push({ container: containerName(info), error: errorMessage(err) });
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, queue.length) }, worker));
     return result;
   }
 
-  private async removePort(name: string, signal: AbortSignal): Promise<void> {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/.test(name)) {
-      this.logger.warn({ port: name }, 'port name is not a Linux interface name: left alone');
-      return;
+  /** Names of the host's network devices, in one `ip` call. */
+  private async hostLinks(signal: AbortSignal): Promise<Set<string>> {
+    const r = await this.must('ip', ['-o', 'link', 'show'], signal);
+    const names = new Set<string>();
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\d+:\s+([^:@\s]+)/.exec(line);
+      if (m) names.add(m[1]!);
     }
-    await this.ovs.deletePort(name, signal);
-    await this.deleteLink(name, signal);
+    return names;
+  }
+
+  /** Ports out of OVS (one transaction), then their host veths (when `links` is known, only those there). */
+  private async removePorts(names: readonly string[], signal: AbortSignal, links?: ReadonlySet<string>): Promise<void> {
+    const valid = names.filter((name) => {
+      if (IFNAME.test(name)) return true;
+      this.logger.warn({ port: name }, 'port name is not a Linux interface name: left alone');
+      return false;
+    });
+    await this.ovs.deletePorts(valid, signal);
+    for (const name of valid) if (!links || links.has(name)) await this.deleteLink(name, signal);
   }
 
   private async linkExists(name: string, signal: AbortSignal): Promise<boolean> {
@@ -220,11 +279,18 @@ export class OVSHandler extends BaseHandler {
 
   /** Deletes a host link; its absence is fine (a veth goes with its peer's namespace). */
   private async deleteLink(name: string, signal: AbortSignal): Promise<void> {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/.test(name)) return;
+    if (!IFNAME.test(name)) return;
     const r = await this.runner('ip', ['link', 'del', 'dev', name], { signal, timeoutMs: this.settings.timeoutMs });
     if (r.exitCode !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
       throw new GlueError('HANDLER_FAILED', `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`, { handler: this.name });
     }
+  }
+
+  /** `ip -batch -` (maybe inside a namespace): one process for several commands; values were validated. */
+  private async batch(argv: string[], lines: string[], signal: AbortSignal): Promise<void> {
+    const [file, ...args] = argv as [string, ...string[]];
+    const r = await this.runner(file, args, { signal, timeoutMs: this.settings.timeoutMs, input: `${lines.join('\n')}\n` });
+    if (r.exitCode !== 0) throw new Error(`\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
   }
 
   private async must(file: string, args: string[], signal: AbortSignal): Promise<CommandResult> {

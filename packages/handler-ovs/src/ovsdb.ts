@@ -93,6 +93,23 @@ export class OvsClient {
     return result;
   }
 
+  /** One ovs-vsctl call: the bridge (if it exists) and the interfaces whose external_ids match. */
+  async lookup(bridge: string, externalIds: Record<string, string>, signal?: AbortSignal): Promise<{ bridge: OvsBridge | undefined; interfaces: OvsInterface[] }> {
+    const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
+    const out = await this.vsctl(
+      ['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(bridge)}`, '--', INTERFACE_COLUMNS, 'find', 'Interface', ...conditions],
+      signal,
+      `looking up bridge ${bridge} and ports`,
+    );
+    const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
+    if (tables.length !== 2) throw new Error(`ovs-vsctl printed ${tables.length} tables for 2 finds: ${oneLine(out.stdout)}`);
+    const row = parseTable(tables[0]!)[0];
+    return {
+      bridge: row ? { name: bridge, datapathType: String(scalar(row.datapath_type) ?? '') } : undefined,
+      interfaces: parseTable(tables[1]!).map(toInterface),
+    };
+  }
+
   async bridge(name: string, signal?: AbortSignal): Promise<OvsBridge | undefined> {
     const out = await this.vsctl(['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(name)}`], signal, `looking up bridge ${name}`);
     const row = parseTable(out.stdout)[0];
@@ -113,8 +130,11 @@ export class OvsClient {
     return row ? toInterface(row) : undefined;
   }
 
-  async deletePort(name: string, signal?: AbortSignal): Promise<void> {
-    await this.vsctl(['--if-exists', 'del-port', name], signal, `removing port ${name}`);
+  /** Removes ports (one transaction); absent ones are fine. */
+  async deletePorts(names: readonly string[], signal?: AbortSignal): Promise<void> {
+    if (names.length === 0) return;
+    const args = names.flatMap((n, i) => [...(i > 0 ? ['--'] : []), '--if-exists', 'del-port', n]);
+    await this.vsctl(args, signal, `removing port${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
   }
 }
 

@@ -10,6 +10,8 @@ export interface CommandResult {
 export interface RunOptions {
   signal?: AbortSignal | undefined;
   timeoutMs?: number | undefined;
+  /** Written to the program's stdin (e.g. `ip -batch -` commands); stdin is closed otherwise. */
+  input?: string | undefined;
 }
 
 /**
@@ -24,7 +26,7 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
 export const execaRunner: CommandRunner = async (file, args, options = {}) => {
   const result = await execa(file, [...args], {
     reject: false,
-    stdin: 'ignore',
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     timeout: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     ...(options.signal ? { cancelSignal: options.signal } : {}),
     maxBuffer: 16 * 1024 * 1024,

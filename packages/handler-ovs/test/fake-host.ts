@@ -27,13 +27,35 @@ export class FakeHost {
   /** Make a command fail: predicate on argv. */
   failWhen: ((argv: string[]) => string | undefined) | undefined;
 
-  readonly runner: CommandRunner = async (file, argsIn) => {
+  /** Lines fed to `ip -batch -`, each recorded as an argv `['ip', ...words]` (prefixed with nsenter's when inside). */
+  readonly runner: CommandRunner = async (file, argsIn, options) => {
     const args = [...argsIn];
+    const batchAt = args.indexOf('-batch');
+    if (batchAt >= 0 && args[batchAt + 1] === '-') {
+      // Like `ip -batch -`: stop at the first failing line and report it.
+      const prefix = [file, ...args.slice(0, batchAt)];
+      for (const [n, line] of (options?.input ?? '').split('\n').filter(Boolean).entries()) {
+        const r = await this.runner(prefix[0]!, [...prefix.slice(1), ...line.split(' ')]);
+        if (r.exitCode !== 0) return { exitCode: 1, stdout: '', stderr: `${r.stderr}\nCommand failed -:${n + 1}` };
+      }
+      return ok();
+    }
     const argv = [file, ...args];
     this.calls.push(argv);
     const failure = this.failWhen?.(argv);
     if (failure) return { exitCode: 1, stdout: '', stderr: failure };
-    if (file === 'ovs-vsctl') return this.vsctl(args.filter((a) => !a.startsWith('--db=') && !a.startsWith('--timeout=')));
+    if (file === 'ovs-vsctl') {
+      // Several commands separated by `--`: run each, print one table per find.
+      const out: string[] = [];
+      const cmds = splitCommands(args.filter((a) => !a.startsWith('--db=') && !a.startsWith('--timeout=') && a !== '--format=json'));
+      for (const [i, cmd] of cmds.entries()) {
+        const r = this.vsctl(cmd, cmds.slice(i + 1));
+        if (r.exitCode !== 0) return r;
+        if (r.stdout) out.push(r.stdout);
+        if (r.stderr) return { exitCode: 0, stdout: out.join('\n'), stderr: r.stderr };
+      }
+      return ok(out.join('\n'));
+    }
     if (file === 'ip') return this.ip(args, this.links, undefined);
     if (file === 'nsenter') {
       const pid = Number(args[1]);
@@ -77,10 +99,11 @@ export class FakeHost {
     return [...this.interfaces].filter(([, i]) => i.bridge === bridge).map(([n]) => n).sort();
   }
 
-  private vsctl(args: string[]): CommandResult {
-    const opts = args.filter((a) => a.startsWith('--') && a !== '--');
+  private vsctl(args: string[], following: string[][]): CommandResult {
+    const opts = args.filter((a) => a.startsWith('--'));
     const rest = args.filter((a) => !opts.includes(a));
     const [cmd, ...cargs] = rest;
+    if (cmd === 'set') return ok(); // applied by add-port below
     const cols = (opts.find((o) => o.startsWith('--columns='))?.slice('--columns='.length) ?? 'name').split(',');
     if (cmd === 'find' && cargs[0] === 'Bridge') {
       const name = unquote((cargs[1] ?? '').replace(/^name=/, ''));
@@ -105,13 +128,12 @@ export class FakeHost {
       return ok();
     }
     if (cmd === 'add-port') {
-      const [bridge, name, ...more] = cargs;
+      const [bridge, name] = cargs;
       if (!this.bridges.has(bridge!)) return fail(`ovs-vsctl: no bridge named ${bridge}`);
       const iface: FakeInterface = this.interfaces.get(name!) ?? { bridge: bridge!, externalIds: {}, error: '' };
       iface.error = this.addPortError || (this.links.has(name!) ? '' : 'could not open network device (No such device)');
-      // `-- set Interface NAME k=v...` and `-- set Port NAME tag=N`
-      const groups = splitCommands(more);
-      for (const g of groups) {
+      // `-- set Interface NAME k=v...` and `-- set Port NAME tag=N` that follow in the same call
+      for (const g of following) {
         if (g[0] !== 'set') continue;
         for (const kv of g.slice(3)) {
           const m = /^external_ids:([\w-]+)=(.*)$/.exec(kv);
@@ -129,6 +151,7 @@ export class FakeHost {
   private ip(args: string[], links: Set<string>, pid: number | undefined): CommandResult {
     const a = args.join(' ');
     let m: RegExpExecArray | null;
+    if (a === '-o link show') return ok([...links].map((l, i) => `${i + 1}: ${l}: <BROADCAST,MULTICAST,UP> mtu 1500`).join('\n'));
     if ((m = /^link add (\S+) type veth peer name (\S+)$/.exec(a))) {
       if (links.has(m[1]!) || links.has(m[2]!)) return fail('RTNETLINK answers: File exists');
       links.add(m[1]!);

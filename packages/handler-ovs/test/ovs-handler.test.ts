@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Agent, type IniDocument, LabelError, ParamError } from '@glue/core';
 import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { OVSHandler } from '../src/index.js';
+import { OVSHandler, portSpecFor } from '../src/index.js';
 import { FakeHost } from './fake-host.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-ovs-unit-'));
@@ -172,7 +172,9 @@ describe('start', () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test', 'ovs-options': '--ipaddress=10.1.0.5/16' });
     const c = running({ name: 'denied', networkMode: 'none', pid: 509 });
     agent.put(c);
-    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/nsenter -t 509 -n -- ip addr add 10\.1\.0\.5\/16 dev eth0` exited 1: RTNETLINK answers: Permission denied/);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(
+      /container denied: could not attach eth0 to br-test: `nsenter -t 509 -n -- ip -batch -` \(.*addr add 10\.1\.0\.5\/16 dev eth0.*\) exited 1: RTNETLINK answers: Permission denied/,
+    );
     expect([...host.links]).toEqual([]);
     expect(host.portsOn('br-test')).toEqual([]);
   });
@@ -242,6 +244,26 @@ describe('none: reconcile', () => {
     expect(host.portsOn('br-test')).toEqual([port]);
     expect(host.interfaces.get(port!)!.error).toBe('');
     expect([...host.nsLinks.get(531)!]).toEqual(['eth0']);
+  });
+
+  it('costs two commands when every port is in place, and a leftover veth from a crash is replaced', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const cs = [601, 602, 603].map((pid) => running({ networkMode: 'none', pid }));
+    for (const c of cs) agent.put(c);
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    expect(host.portsOn('br-test')).toHaveLength(3);
+    const before = host.calls.length;
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    expect(host.calls.slice(before).map((c) => c.slice(0, 4).join(' '))).toEqual(['ip -o link show', 'ovs-vsctl --timeout=15 --format=json --columns=name,ofport,error,external_ids']);
+
+    // a crash between `ip link add` and add-port left the host end of a veth and no port
+    const late = running({ networkMode: 'none', pid: 604 });
+    agent.put(late);
+    const { hostPort } = portSpecFor(late, h.settings)!;
+    host.links.add(hostPort);
+    await h.handle('start', late.Id, contextFor(agent, 'start', late.Id));
+    expect(host.portsOn('br-test')).toContain(hostPort);
+    expect(host.interfaces.get(hostPort)!.error).toBe('');
   });
 
   it('one failing container does not stop the others; the run fails naming it', async () => {
