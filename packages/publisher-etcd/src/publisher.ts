@@ -27,7 +27,8 @@ export class Publisher extends BaseHandler {
   private sync: EtcdSync | undefined;
   private seeded = false;
   private stopped = false;
-  private readonly reported = new Set<string>();
+  /** Label problems already logged, per container (forgotten on destroy). */
+  private readonly reported = new Map<string, Set<string>>();
 
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
     super(agent, iniFile, ini);
@@ -79,6 +80,7 @@ export class Publisher extends BaseHandler {
       sync.start();
     }
     if (event !== 'none' && containerId !== '') {
+      if (event === 'destroy') this.reported.delete(containerId);
       const info = event === 'destroy' ? undefined : (context.container ?? this.agent.inspect(containerId));
       sync.set(containerId, isPublished(info) ? this.entries(info, sync.host) : undefined);
     }
@@ -130,9 +132,11 @@ export class Publisher extends BaseHandler {
   private entries(info: ContainerInspectInfo, host: string): Map<string, string> {
     const { entries, problems } = containerEntries(info, this.settings.prefix, host, this.settings.fields);
     for (const p of problems) {
-      const id = `${info.Id}\0${p.label}\0${p.value}`;
-      if (this.reported.has(id)) continue;
-      this.reported.add(id);
+      const seen = this.reported.get(info.Id) ?? new Set<string>();
+      this.reported.set(info.Id, seen);
+      const id = `${p.label}\0${p.value}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
       const err = new LabelError(containerName(info) || info.Id.slice(0, 12), p.label, p.value, `${p.reason}; published without this route`, { handler: this.name });
       this.logger.warn({ container: info.Id.slice(0, 12), label: p.label }, err.message);
     }

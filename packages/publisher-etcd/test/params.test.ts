@@ -72,3 +72,30 @@ describe('etcd error messages', () => {
     expect(errorMessage(new Error('etcdserver: permission denied'))).toBe('etcdserver: permission denied');
   });
 });
+
+describe('Publisher construction', () => {
+  it('throws a ParamError naming the INI file, the first bad key and the others', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { fakeAgent, writeHandlerIni } = await import('@glue/core/contract');
+    const { ParamError } = await import('@glue/core');
+    const { Publisher } = await import('../src/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'glue-etcd-params-'));
+    try {
+      const ini = writeHandlerIni(dir, 'publish.ini', { ttl: '1', prefix: '/' });
+      let caught: unknown;
+      try {
+        new Publisher(fakeAgent(), ini.path, ini);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ParamError);
+      expect((caught as Error).message).toMatch(/^publish\.ini \[params\] prefix: .*\(and ttl: /);
+      const ok = writeHandlerIni(dir, 'ok.ini', { 'host-id': 'h' });
+      expect(new Publisher(fakeAgent(), ok.path, ok).settings.hostId).toBe('h');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
