@@ -1,5 +1,5 @@
 import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
-import { EXTERNAL_IDS, type OvsParams, parseParams, type PortSpec, portSpecFor } from './config.js';
+import { EXTERNAL_IDS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
 
@@ -104,7 +104,12 @@ export class OVSHandler extends BaseHandler {
   async attach(info: ContainerInspectInfo, signal: AbortSignal, known?: KnownState): Promise<string | undefined> {
     const spec = portSpecFor(info, this.settings);
     if (!spec) {
-      this.logger.debug({ container: containerName(info) }, 'not for OVS (network mode is not none and no glue_ovs_bridge label, or no bridge): skipped');
+      const name = containerName(info);
+      if (wantsOvs(info, this.settings)) {
+        this.logger.warn({ container: name }, 'skipped: no bridge (set ovs-bridge in [params] or a glue_ovs_bridge label)');
+      } else if (Object.keys(info.Config?.Labels ?? {}).some((l) => l.startsWith('glue_ovs_'))) {
+        this.logger.info({ container: name, networkMode: info.HostConfig?.NetworkMode }, 'skipped: has glue_ovs_* labels but neither --network none nor glue_ovs_bridge');
+      }
       return undefined;
     }
     if (!info.State?.Running || spec.pid <= 0) {
@@ -131,7 +136,10 @@ export class OVSHandler extends BaseHandler {
     try {
       await this.build(spec, bridge.datapathType, signal);
     } catch (err) {
-      await this.removePorts([spec.hostPort], signal).catch(() => undefined);
+      // Roll back even when the run was cancelled: a fresh, bounded signal for the clean-up.
+      await this.removePorts([spec.hostPort], AbortSignal.timeout(this.settings.timeoutMs)).catch((e: unknown) => {
+        this.logger.error({ container: spec.containerName, port: spec.hostPort, err: errorMessage(e) }, 'could not roll back a half-built port');
+      });
       throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, { handler: this.name, cause: err });
     }
     this.logger.info(

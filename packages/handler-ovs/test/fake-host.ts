@@ -29,6 +29,7 @@ export class FakeHost {
 
   /** Lines fed to `ip -batch -`, each recorded as an argv `['ip', ...words]` (prefixed with nsenter's when inside). */
   readonly runner: CommandRunner = async (file, argsIn, options) => {
+    if (options?.signal?.aborted) return { exitCode: -1, stdout: '', stderr: 'cancelled' }; // as execa's cancelSignal
     const args = [...argsIn];
     const batchAt = args.indexOf('-batch');
     if (batchAt >= 0 && args[batchAt + 1] === '-') {

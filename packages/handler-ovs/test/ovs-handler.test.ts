@@ -178,6 +178,22 @@ describe('start', () => {
     expect([...host.links]).toEqual([]);
     expect(host.portsOn('br-test')).toEqual([]);
   });
+
+  it('rolls back a half-built port even when the run is cancelled midway', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ name: 'cancelled', networkMode: 'none', pid: 512 });
+    agent.put(c);
+    const abort = new AbortController();
+    host.failWhen = (argv) => {
+      if (!argv.includes('ethtool')) return undefined;
+      abort.abort();
+      return 'cancelled';
+    };
+    const ctx = { ...contextFor(agent, 'start', c.Id), signal: abort.signal };
+    await expect(h.handle('start', c.Id, ctx)).rejects.toThrow(/container cancelled: could not attach/);
+    expect([...host.links]).toEqual([]);
+    expect(host.portsOn('br-test')).toEqual([]);
+  });
 });
 
 describe('die / destroy', () => {
