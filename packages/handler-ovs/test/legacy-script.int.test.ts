@@ -1,4 +1,4 @@
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGlue, type Glue, type HandlerRun } from '@glue/core';
@@ -33,6 +33,22 @@ afterAll(async () => {
   await engine?.stop().catch(() => undefined);
   await ovs?.stop();
   await work?.cleanup();
+});
+
+describe('examples/ovs load as shipped, through the CLI\'s handler resolution', () => {
+  it.each(['docker-glue.d', 'legacy'])('examples/ovs/%s', async (sub) => {
+    const g = createGlue({ dockerUrl: engine.url, configDirs: [fileURLToPath(new URL(`../../../examples/ovs/${sub}/`, import.meta.url))], resolveFrom: [cliEntry] });
+    await g.load();
+    expect(g.handlerNames).toEqual(['ovs.ini']);
+  });
+
+  it('a bad ovs-options value stops loading with the file, key and reason', async () => {
+    const dir = join(work.path, 'bad');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'ovs.ini'), '[handler]\nclass=@glue/handler-ovs#OVSHandler\nevents=start,die,destroy,none\n\n[params]\novs-bridge=br-int\novs-options=--vlan=4095\n');
+    const g = createGlue({ dockerUrl: engine.url, configDirs: [dir], resolveFrom: [cliEntry] });
+    await expect(g.load()).rejects.toThrow(/ovs\.ini:7 \[params\] ovs-options: --vlan="4095": VLAN tag 4095 is not between 0 and 4094/);
+  });
 });
 
 describe("docker-glue's ovs.ini + ovs-handler.sh through the ScriptHandler", () => {
