@@ -125,6 +125,20 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     await ovs.vsctl(['--if-exists', 'del-port', bridge, foreign]);
   });
 
+  it('a container on a Docker network with a glue_ovs_bridge label gets eth1 on the bridge next to its eth0', async () => {
+    const glue = await startGlue();
+    onTestFinished(() => glue.stop());
+    const web = await engine.run({ labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.1.2/24' } });
+    const probe = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.1.3/24' } });
+    await waitFor(async () => (await portsOf(web.id)).length === 1 && (await portsOf(probe.id)).length === 1, { timeoutMs: 20_000, what: 'both ports' });
+    expect(web.ip).not.toBe('');
+    expect(await engine.cli(['exec', web.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth1'])).toContain('10.203.1.2/24');
+    expect(await engine.cli(['exec', web.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain(web.ip);
+    expect((await wget(probe.name, '10.203.1.2')).trim()).toBe(web.name);
+    await engine.cli(['rm', '-f', web.name, probe.name]);
+    await waitFor(async () => (await portsOf(web.id)).length === 0 && (await portsOf(probe.id)).length === 0, { timeoutMs: 20_000, what: 'their ports to go' });
+  });
+
   it('a bad label fails that container with a clear message and plugs nothing', async () => {
     const glue = await startGlue();
     onTestFinished(() => glue.stop());

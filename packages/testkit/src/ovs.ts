@@ -89,21 +89,22 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
       await execa('ip', ['link', 'set', 'dev', name, 'up'], { reject: false });
     },
     ports: async (bridge) => {
-      const names = (await vsctl(['list-ports', bridge])).split('\n').filter(Boolean);
+      // Three reads, each of a whole table, so a port removed meanwhile cannot make one fail.
+      const names = new Set((await vsctl(['list-ports', bridge])).split('\n').filter(Boolean));
+      const table = async (t: string, cols: string): Promise<unknown[][]> => (JSON.parse(await vsctl(['--format=json', `--columns=${cols}`, 'list', t])) as { data: unknown[][] }).data;
+      const tags = new Map((await table('Port', 'name,tag')).map(([n, tag]) => [String(n), typeof tag === 'number' ? tag : undefined]));
       const ports: OvsPort[] = [];
-      for (const name of names) {
-        const row = JSON.parse(await vsctl(['--format=json', '--columns=name,ofport,error,external_ids', 'list', 'Interface', name])) as { data: unknown[][] };
-        const tagOut = (await vsctl(['get', 'Port', name, 'tag'])).trim();
-        const [, ofport, error, ids] = row.data[0] ?? [];
+      for (const [name, ofport, error, ids] of await table('Interface', 'name,ofport,error,external_ids')) {
+        if (!names.has(String(name))) continue;
         ports.push({
-          name,
+          name: String(name),
           ofport: typeof ofport === 'number' ? ofport : -1,
           error: typeof error === 'string' ? error : '',
           externalIds: Object.fromEntries(((ids as [string, [string, string][]] | undefined)?.[1] ?? []).map(([k, v]) => [k, v])),
-          tag: /^\d+$/.test(tagOut) ? Number(tagOut) : undefined,
+          tag: tags.get(String(name)),
         });
       }
-      return ports;
+      return ports.sort((a, b) => a.name.localeCompare(b.name));
     },
     uniqueName: (prefix) => {
       counter += 1;
