@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,38 @@ export interface EtcdServer {
   stop(): Promise<void>;
 }
 
+/** PEM files of a throw-away CA, a server certificate for 127.0.0.1 and a client certificate. */
+export interface TestCerts {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Makes a CA, a server certificate (SAN IP 127.0.0.1, localhost) and a client certificate with openssl, in `dir`. */
+export async function makeTestCerts(dir: string): Promise<TestCerts> {
+  const openssl = requireBinary('openssl');
+  const f = (name: string): string => join(dir, name);
+  const run = async (args: string[]): Promise<void> => void (await execa(openssl, args, { cwd: dir }));
+  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=glue-test-ca']);
+  for (const [who, ext] of [
+    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=glue-test-${who}`]);
+    writeFileSync(f(`${who}.ext`), `${ext}\n`);
+    await run(['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.pem`), '-days', '2', '-extfile', f(`${who}.ext`)]);
+  }
+  return { dir, ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
+export interface StartEtcdOptions {
+  /** Serve clients over TLS with these certificates, and require client certificates signed by the CA. */
+  tls?: TestCerts;
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -53,14 +85,15 @@ export function freePort(): Promise<number> {
  * Starts a private single-member etcd 3.4 on 127.0.0.1 (free client and peer ports, data in a temp
  * dir). Fails loudly, with the apt-get line, when etcd is not installed.
  */
-export async function startEtcd(): Promise<EtcdServer> {
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
   const etcdBin = requireBinary('etcd');
   const etcdctlBin = requireBinary('etcdctl');
   const dir = await mkdtemp(join(tmpdir(), 'glue-etcd-'));
   const clientPort = await freePort();
   let peerPort = await freePort();
   while (peerPort === clientPort) peerPort = await freePort();
-  const url = `http://127.0.0.1:${clientPort}`;
+  const tls = options.tls;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const data = join(dir, 'data');
   const logFile = join(dir, 'etcd.log');
@@ -76,7 +109,9 @@ export async function startEtcd(): Promise<EtcdServer> {
     '--initial-cluster-token', `glue-${clientPort}`,
     '--logger', 'zap',
     '--log-outputs', 'stderr',
+    ...(tls ? ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
   ];
+  const tlsFlags = tls ? [`--cacert=${tls.ca}`, `--cert=${tls.clientCert}`, `--key=${tls.clientKey}`] : [];
   let child: ChildProcess | undefined;
 
   const running = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -89,6 +124,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     await waitFor(
       async () => {
         if (started.exitCode !== null || started.signalCode !== null) throw new Error(`etcd exited (${started.exitCode ?? started.signalCode})`);
+        if (tls) return (await execa(etcdctlBin, [`--endpoints=${url}`, ...tlsFlags, '--dial-timeout=1s', 'endpoint', 'health'], { env: { ETCDCTL_API: '3' }, reject: false })).exitCode === 0;
         const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
         const body = (await res.json()) as { health?: string };
         return body.health === 'true';
@@ -101,7 +137,7 @@ export async function startEtcd(): Promise<EtcdServer> {
   };
 
   const ctl = async (ctlArgs: string[]): Promise<string> =>
-    (await execa(etcdctlBin, [`--endpoints=${url}`, '--dial-timeout=2s', '--command-timeout=5s', ...ctlArgs], { env: { ETCDCTL_API: '3' } })).stdout;
+    (await execa(etcdctlBin, [`--endpoints=${url}`, ...tlsFlags, '--dial-timeout=2s', '--command-timeout=5s', ...ctlArgs], { env: { ETCDCTL_API: '3' } })).stdout;
 
   let stopped = false;
   const server: EtcdServer = {

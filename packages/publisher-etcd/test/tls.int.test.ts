@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
+import { type EtcdServer, makeTestCerts, startEtcd, type TestCerts, tempDir, waitFor } from '@glue/testkit';
+import { Publisher, Reader } from '../src/index.js';
+
+// etcd over TLS with client certificates (mutual TLS), certificates made by openssl for the test.
+let etcd: EtcdServer;
+let certs: TestCerts;
+let tmp: { path: string; cleanup: () => Promise<void> };
+
+beforeAll(async () => {
+  tmp = await tempDir('glue-etcd-tls-');
+  certs = await makeTestCerts(tmp.path);
+  etcd = await startEtcd({ tls: certs });
+});
+
+afterAll(async () => {
+  await etcd?.stop();
+  await tmp?.cleanup();
+});
+
+describe('etcd over mutual TLS', () => {
+  it('publishes with ca-file, cert-file and key-file (endpoints become https://)', async () => {
+    const agent = fakeAgent();
+    const c = fakeContainer({ name: 'tls-web', ip: '10.0.0.7', labels: { glue_http_80_host: 'tls.example.com' } });
+    agent.put(c);
+    const ini = writeHandlerIni(tmp.path, 'tls.ini', { endpoints: etcd.endpoint, 'host-id': 'tls-h', 'ca-file': certs.ca, 'cert-file': certs.clientCert, 'key-file': certs.clientKey, ttl: '10' });
+    const publisher = new Publisher(agent, ini.path, ini);
+    expect(publisher.settings.endpoints).toEqual([`https://${etcd.endpoint}`]);
+    await publisher.start();
+    await publisher.handle('none', '', contextFor(agent, 'none', ''));
+    await waitFor(async () => Object.keys(await etcd.keys('/glue/')).length === 3, { what: 'three keys over TLS' });
+    const reader = new Reader({ endpoints: etcd.endpoint, tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey } });
+    try {
+      expect((await reader.serving('tls.example.com')).map((e) => e.name)).toEqual(['tls-web']);
+    } finally {
+      await reader.close();
+    }
+    await publisher.stop();
+    expect(await etcd.keys('/glue/')).toEqual({});
+  });
+
+  it('without a client certificate etcd refuses, and the publisher reports etcd down without blocking', async () => {
+    const agent = fakeAgent();
+    agent.put(fakeContainer({ name: 'tls-nocert' }));
+    const ini = writeHandlerIni(tmp.path, 'nocert.ini', { endpoints: etcd.endpoint, 'host-id': 'tls-nocert', 'ca-file': certs.ca, ttl: '10', 'write-timeout': '3' });
+    const publisher = new Publisher(agent, ini.path, ini);
+    await publisher.start();
+    try {
+      await publisher.handle('none', '', contextFor(agent, 'none', ''));
+      await waitFor(() => publisher.state?.state === 'down', { what: 'etcd down', timeoutMs: 15_000 });
+      expect(await etcd.keys('/glue/')).toEqual({});
+    } finally {
+      await publisher.stop();
+    }
+  });
+
+  it('a TLS file that cannot be read fails start() with its path', async () => {
+    const ini = writeHandlerIni(tmp.path, 'missing.ini', { endpoints: etcd.endpoint, 'ca-file': `${tmp.path}/nope.pem` });
+    const publisher = new Publisher(fakeAgent(), ini.path, ini);
+    await expect(publisher.start()).rejects.toThrow(/cannot read ca-file .*nope\.pem/);
+    await publisher.stop();
+  });
+});
