@@ -9,7 +9,7 @@ import { errorMessage, GlueError, type Logger } from '@glue/core';
 import { execa } from 'execa';
 import { checkConfig, runtimeCommand, workerPid } from './haproxy-io.js';
 import { ManagedHaproxy } from './managed.js';
-import { type BalancerModel, type Server } from './model.js';
+import { type BalancerModel, type Server, structureKey } from './model.js';
 import { type RenderSettings, Renderer, templateContext } from './template.js';
 
 export type Mode = 'managed' | 'external' | 'file';
@@ -30,6 +30,8 @@ export interface ApplierOptions {
   debounceMs: number;
   /** Longest a request waits for its apply to start, however long the burst. */
   maxDelayMs: number;
+  /** Least time between two reloads: structural changes inside it wait and coalesce. */
+  minReloadIntervalMs: number;
   /** Use the runtime API when only servers change. */
   fastPath: boolean;
   checkTimeoutMs: number;
@@ -89,6 +91,7 @@ export class Applier {
   /** Servers set to maintenance whose `del server` HAProxy refused (connections still open). */
   private readonly draining = new Map<string, { backend: string; server: string }>();
   private tmpCounter = 0;
+  private lastReloadAt = 0;
 
   constructor(private readonly o: ApplierOptions) {
     if (o.mode === 'managed') {
@@ -142,6 +145,13 @@ export class Applier {
 
   private kick(): void {
     if (this.running || !this.due || !this.pending) return;
+    const hold = this.reloadHold();
+    if (hold > 0) {
+      // A structural change too soon after the last reload: let the burst pile up (one reload for all).
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.kick(), hold);
+      return;
+    }
     const batch = this.pending;
     this.pending = undefined;
     this.due = false;
@@ -151,6 +161,18 @@ export class Applier {
         this.running = undefined;
         this.kick();
       });
+  }
+
+  /** How long a structural apply must still wait (min-reload-interval); 0 for a servers-only change. */
+  private reloadHold(): number {
+    if (this.o.minReloadIntervalMs <= 0 || this.o.mode === 'file' || !this.live) return 0;
+    const wait = this.lastReloadAt + this.o.minReloadIntervalMs - Date.now();
+    if (wait <= 0) return 0;
+    try {
+      return structureKey(this.o.compute()) === structureKey(this.live.model) ? 0 : wait;
+    } catch {
+      return 0;
+    }
   }
 
   async stop(): Promise<void> {
@@ -166,7 +188,9 @@ export class Applier {
     const started = performance.now();
     try {
       const text = this.o.renderer.render(templateContext(model, this.o.settings));
-      const structure = this.o.renderer.render(templateContext(withoutServers(model), this.o.settings));
+      // The built-in template's structure is the model's; a user template may put anything anywhere,
+      // so its structure is what it renders without servers.
+      const structure = this.o.renderer.templatePath === undefined ? structureKey(model) : this.o.renderer.render(templateContext(withoutServers(model), this.o.settings));
       this.stats.lastRenderMs = Math.round(performance.now() - started);
       return { text, structure };
     } catch (err) {
@@ -192,24 +216,31 @@ export class Applier {
       await this.retryDrained();
       return;
     }
+    const live = this.live;
+    if (this.o.mode !== 'file' && live && live.structure === structure && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
+      // Only servers changed: runtime API first (routable in milliseconds), then the checked file,
+      // so a restart or the next reload agrees with what HAProxy runs.
+      let ops: number | undefined;
+      try {
+        ops = await this.runtimeApply(live.model, model);
+        await this.retryDrained();
+      } catch (err) {
+        this.o.logger.warn({ err: errorMessage(err) }, `runtime API update failed, reloading instead: ${errorMessage(err)}`);
+      }
+      if (ops !== undefined) {
+        this.stats.runtimeApplies += 1;
+        this.live = { model, structure };
+        this.o.logger.info({ ops, config: this.o.configFile }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
+        await this.writeChecked(text);
+        this.lastText = text;
+        return;
+      }
+    }
     await this.writeChecked(text);
     this.lastText = text;
     if (this.o.mode === 'file') {
       this.live = { model, structure };
       return;
-    }
-    const live = this.live;
-    if (live && live.structure === structure && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
-      try {
-        const ops = await this.runtimeApply(live.model, model);
-        await this.retryDrained();
-        this.stats.runtimeApplies += 1;
-        this.live = { model, structure };
-        this.o.logger.info({ ops, config: this.o.configFile }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
-        return;
-      } catch (err) {
-        this.o.logger.warn({ err: errorMessage(err) }, `runtime API update failed, reloading instead: ${errorMessage(err)}`);
-      }
     }
     this.live = undefined;
     await this.reload();
@@ -257,6 +288,7 @@ export class Applier {
       }
     }
     this.stats.reloads += 1;
+    this.lastReloadAt = Date.now();
     this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, ms: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile}`);
   }
 

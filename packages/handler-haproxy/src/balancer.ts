@@ -41,7 +41,8 @@ export function buildBalancerProgram(): Command {
     .option('--master-socket <path>', 'managed mode: master CLI socket (default <run-dir>/haproxy-master.sock)')
     .option('--no-runtime-api', 'always reload, never use the runtime API fast path')
     .option('--debounce-ms <ms>', 'quiet time that ends a burst of events', String(DEFAULTS.debounceMs))
-    .option('--max-delay-ms <ms>', 'longest an event waits for its apply', String(DEFAULTS.maxDelayMs))
+    .option('--max-delay-ms <ms>', 'longest an event waits for its apply (servers-only changes)', String(DEFAULTS.maxDelayMs))
+    .option('--min-reload-interval-ms <ms>', 'least time between two reloads; structural changes inside it coalesce', String(DEFAULTS.minReloadIntervalMs))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', '\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.')
@@ -95,6 +96,7 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     'runtime-api': raw.runtimeApi === false ? 'off' : 'on',
     'debounce-ms': String(raw.debounceMs),
     'max-delay-ms': String(raw.maxDelayMs),
+    'min-reload-interval-ms': String(raw.minReloadIntervalMs),
   };
   for (const [flag, key] of [['template', 'template'], ['network', 'network'], ['runDir', 'run-dir'], ['runtimeSocket', 'runtime-socket'], ['masterSocket', 'master-socket']] as const) {
     if (typeof raw[flag] === 'string') params[key] = raw[flag];

@@ -49,6 +49,7 @@ export class HAProxyHandler extends BaseHandler {
       settings: { httpBind: o.httpBind, tcpAddress: o.tcpAddress, runtimeSocket: o.runtimeSocket },
       debounceMs: o.debounceMs,
       maxDelayMs: o.maxDelayMs,
+      minReloadIntervalMs: o.minReloadIntervalMs,
       fastPath: o.fastPath,
       checkTimeoutMs: o.checkTimeoutMs,
       reloadTimeoutMs: o.reloadTimeoutMs,

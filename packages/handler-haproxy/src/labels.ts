@@ -72,7 +72,7 @@ export function parseHostList(value: string): Result<string[]> {
   const hosts: string[] = [];
   for (const part of value.split(',')) {
     const h = parseHostname(part.replace(/^ +| +$/g, ''));
-    if (!h.ok) return bad(`${JSON.stringify(part)} ${h.reason}`);
+    if (!h.ok) return bad(value.includes(',') ? `${JSON.stringify(part)} ${h.reason}` : h.reason);
     if (!hosts.includes(h.value)) hosts.push(h.value);
   }
   return ok(hosts);

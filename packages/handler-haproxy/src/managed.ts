@@ -20,6 +20,9 @@ export interface ManagedOptions {
   timeoutMs?: number;
 }
 
+/** HAProxy's [WARNING] lines that are normal life in master-worker mode (reloads, stops, servers set ready). */
+const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)/;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ManagedHaproxy {
@@ -61,7 +64,8 @@ export class ManagedHaproxy {
         this.tail.push(line);
         if (this.tail.length > 30) this.tail.shift();
         if (line.includes('[ALERT]')) logger.error({ haproxy: line }, `haproxy: ${line}`);
-        else if (line.includes('[WARNING]')) logger.warn({ haproxy: line }, `haproxy: ${line}`);
+        else if (line.includes('[WARNING]') && !ROUTINE.test(line)) logger.warn({ haproxy: line }, `haproxy: ${line}`);
+        else if (line.includes('[WARNING]')) logger.info({ haproxy: line }, `haproxy: ${line}`);
         else logger.debug({ haproxy: line }, `haproxy: ${line}`);
       });
     }

@@ -25,13 +25,14 @@ export interface HaproxyOptions {
   fastPath: boolean;
   debounceMs: number;
   maxDelayMs: number;
+  minReloadIntervalMs: number;
   checkTimeoutMs: number;
   reloadTimeoutMs: number;
 }
 
 export const PARAM_KEYS = [
   'mode', 'config-file', 'haproxy', 'reload-command', 'template', 'http-bind', 'tcp-address', 'tcp-ports', 'network',
-  'runtime-socket', 'master-socket', 'run-dir', 'runtime-api', 'debounce-ms', 'max-delay-ms', 'check-timeout', 'reload-timeout',
+  'runtime-socket', 'master-socket', 'run-dir', 'runtime-api', 'debounce-ms', 'max-delay-ms', 'min-reload-interval-ms', 'check-timeout', 'reload-timeout',
 ] as const;
 
 export const DEFAULTS = {
@@ -43,6 +44,7 @@ export const DEFAULTS = {
   tcpPorts: '1024-65535',
   debounceMs: 30,
   maxDelayMs: 300,
+  minReloadIntervalMs: 1000,
 };
 
 const BIND = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|\[[0-9a-fA-F:]+\])?:([1-9][0-9]{0,4})$/;
@@ -146,6 +148,7 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     fastPath: ['on', 'true', '1', 'yes'].includes(fastRaw),
     debounceMs: intParam('debounce-ms', DEFAULTS.debounceMs, 0, 60_000),
     maxDelayMs: intParam('max-delay-ms', DEFAULTS.maxDelayMs, 0, 600_000),
+    minReloadIntervalMs: intParam('min-reload-interval-ms', DEFAULTS.minReloadIntervalMs, 0, 600_000),
     checkTimeoutMs: intParam('check-timeout', 30_000, 1000, 600_000, 1000),
     reloadTimeoutMs: intParam('reload-timeout', 15_000, 1000, 600_000, 1000),
   };

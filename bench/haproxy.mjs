@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// HAProxy handler benchmark (issue 3). Prints figures and ratios against the goals:
+//   render + haproxy -c for 1,000 and 10,000 containers: goal ≤ 1,000 ms for 10,000
+//   event-to-routable latency, `start` event -> first 200 from that container through HAProxy, p50/p95
+//     over GLUE_BENCH_RUNS (default 50) runs: runtime-API path goal p50 ≤ 100 ms, reload path goal p50 ≤ 300 ms
+//   burst: 100 containers (each its own host: every one is a structural change) started at once:
+//     last start -> all routable goal ≤ 2,000 ms; HAProxy reloads goal ≤ 5
+//   peak RSS of the glue-balancer process (VmHWM): goal ≤ 150 MB
+// Live parts run a real dockerd (testkit) and glue-balancer -w --mode managed as a child process.
+// GLUE_BENCH_RUNS, GLUE_BENCH_BURST change the sizes; GLUE_BENCH_SKIP_LIVE=1 runs the render part only.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { buildModel, Renderer, templateContext, checkConfig } = await import(join(root, 'packages/handler-haproxy/dist/index.js'));
+const { startDockerd, freePort, httpGet, requireBinary } = await import(join(root, 'packages/testkit/dist/index.js'));
+
+const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 50);
+const BURST = Number(process.env.GLUE_BENCH_BURST ?? 100);
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const line = (what, value, unit, goal) =>
+  console.log(`${what.padEnd(56)} ${value.toFixed(value < 10 ? 1 : 0).padStart(9)} ${unit.padEnd(3)}${goal === undefined ? '' : ` goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const haproxy = requireBinary('haproxy');
+
+// ---- render + check -------------------------------------------------------------------------
+function inspection(i, hosts) {
+  const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  const labels = { glue_http_80_host: `app${i % hosts}.example.com`, glue_http_80_weight: String(50 + (i % 100)) };
+  if (i % 4 === 1) Object.assign(labels, { glue_http_80_prefix: `api/v${i % 3}`, glue_http_80_strip_prefix: '1' });
+  return {
+    Id: i.toString(16).padStart(64, '0'),
+    Name: `/app-${i}`,
+    Config: { Labels: labels },
+    State: { Running: true, Paused: false, Status: 'running' },
+    HostConfig: { NetworkMode: 'bridge' },
+    NetworkSettings: { IPAddress: ip, Networks: { bridge: { IPAddress: ip } } },
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'glue-bench-haproxy-'));
+const renderer = new Renderer();
+const settings = { httpBind: '127.0.0.1:18999', tcpAddress: '*', runtimeSocket: join(dir, 'rt.sock') };
+for (const [n, hosts] of [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
+  const containers = Array.from({ length: n }, (_, i) => inspection(i, hosts));
+  let best = Infinity;
+  let checkMs = Infinity;
+  let size = 0;
+  for (let round = 0; round < 3; round++) {
+    const t0 = performance.now();
+    const text = renderer.render(templateContext(buildModel(containers).model, settings));
+    const renderMs = performance.now() - t0;
+    const file = join(dir, `bench-${n}.cfg`);
+    writeFileSync(file, text);
+    size = text.length;
+    const r = await checkConfig(haproxy, file, 60_000);
+    if (!r.ok) throw new Error(`haproxy -c failed for ${n}: ${r.output}`);
+    best = Math.min(best, renderMs);
+    checkMs = Math.min(checkMs, r.durationMs);
+  }
+  const label = `${n} containers / ${hosts} hosts`;
+  line(`render (model + template), ${label}`, best, 'ms');
+  line(`haproxy -c, ${label} (${(size / 1e6).toFixed(1)} MB)`, checkMs, 'ms');
+  line(`render + check, ${label}`, best + checkMs, 'ms', n === 10_000 ? 1000 : undefined);
+}
+rmSync(dir, { recursive: true, force: true });
+if (process.env.GLUE_BENCH_SKIP_LIVE) process.exit(0);
+
+// ---- live: real dockerd + glue-balancer (managed HAProxy) ------------------------------------
+const engine = await startDockerd();
+const work = mkdtempSync(join(tmpdir(), 'glue-bench-lb-'));
+let child;
+try {
+  // Pin the test bridge's MAC (see test/hitless.int.test.ts): veths joining must not change it.
+  const mac = readFileSync(`/sys/class/net/${engine.bridge}/address`, 'utf8').trim();
+  spawn('ip', ['link', 'set', engine.bridge, 'address', mac], { stdio: 'ignore' });
+  const port = await freePort();
+  child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const counts = { reloads: 0, runtime: 0 };
+  createInterface({ input: child.stderr }).on('line', (l) => {
+    if (l.includes('HAProxy reloaded')) counts.reloads += 1;
+    else if (l.includes('through the runtime API')) counts.runtime += 1;
+    else if (process.env.GLUE_BENCH_VERBOSE) console.error(l);
+  });
+  const startTimes = new Map();
+  const events = await engine.docker.getEvents({ filters: { type: ['container'], event: ['start'] } });
+  events.on('data', (buf) => {
+    for (const l of buf.toString().split('\n')) {
+      if (!l.trim()) continue;
+      const e = JSON.parse(l);
+      startTimes.set(e.Actor?.Attributes?.name, Number(BigInt(e.timeNano) / 1_000_000n));
+    }
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  const get = (host) => httpGet(url, { host, timeoutMs: 5000 }).catch(() => ({ status: 0, body: '' }));
+  const until = async (host, body, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await get(host);
+      if (r.status === 200 && r.body.trim() === body) return Date.now();
+      if (Date.now() > deadline) throw new Error(`${host} never served ${body}`);
+      await sleep(2);
+    }
+  };
+  await engine.run({ name: 'rt-base', labels: { glue_http_80_host: 'rt.example.com' } });
+  await until('rt.example.com', 'rt-base');
+
+  const runtime = [];
+  const runtimeBefore = counts.reloads;
+  for (let i = 0; i < RUNS; i++) {
+    const name = `rt${i}`;
+    await engine.run({ name, labels: { glue_http_80_host: 'rt.example.com' } });
+    const t = await until('rt.example.com', name);
+    runtime.push(t - startTimes.get(name));
+    await engine.cli(['rm', '-f', name]);
+  }
+  line(`runtime-API path p50 (${RUNS} runs)`, pct(runtime, 50), 'ms', 100);
+  line('runtime-API path p95', pct(runtime, 95), 'ms');
+  line('reloads during the runtime-API runs (expect 0)', counts.reloads - runtimeBefore, '');
+
+  const reload = [];
+  for (let i = 0; i < RUNS; i++) {
+    const name = `rl${i}`;
+    await sleep(1100); // past min-reload-interval: measure one isolated structural change
+    await engine.run({ name, labels: { glue_http_80_host: `${name}.example.com` } });
+    const t = await until(`${name}.example.com`, name);
+    reload.push(t - startTimes.get(name));
+    await engine.cli(['rm', '-f', name]);
+  }
+  line(`reload path p50 (${RUNS} runs)`, pct(reload, 50), 'ms', 300);
+  line('reload path p95', pct(reload, 95), 'ms');
+
+  await sleep(1500);
+  const reloadsBefore = counts.reloads;
+  const names = Array.from({ length: BURST }, (_, i) => `burst${i}`);
+  const t0 = Date.now();
+  await Promise.all(names.map((name) => engine.run({ name, labels: { glue_http_80_host: `${name}.example.com` } })));
+  const lastStart = Math.max(...names.map((n) => startTimes.get(n) ?? 0));
+  let pending = [...names];
+  let allAt = 0;
+  while (pending.length > 0) {
+    const results = await Promise.all(pending.map(async (n) => ((await get(`${n}.example.com`)).body.trim() === n ? undefined : n)));
+    pending = results.filter(Boolean);
+    allAt = Date.now();
+    if (allAt - lastStart > 60_000) throw new Error(`burst: ${pending.length} never routable`);
+    if (pending.length > 0) await sleep(5);
+  }
+  await sleep(1500);
+  line(`burst: ${BURST} containers started in`, lastStart - t0, 'ms');
+  line('burst: last start -> all routable', allAt - lastStart, 'ms', 2000);
+  line('burst: HAProxy reloads', counts.reloads - reloadsBefore, '', 5);
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+  line('glue-balancer peak RSS (VmHWM)', Number(hwm?.[1] ?? 0) / 1024, 'MB', 150);
+  console.log(`(total: ${counts.reloads} reloads, ${counts.runtime} runtime-API applies)`);
+  events.destroy?.();
+} finally {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  await engine.stop();
+  rmSync(work, { recursive: true, force: true });
+}
