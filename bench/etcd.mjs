@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global AbortController, structuredClone */
+/* global AbortController, Buffer, structuredClone */
 // etcd publisher benchmark, against a private etcd 3.4 (testkit) with 1,000 synthetic containers.
 // Prints figures and ratios against the goals:
 //   start-up: publish 1,000 containers (record + HTTP index), none → all keys in etcd: goal ≤ 2,000 ms
@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { IniDocument, silentLogger } = await import(join(root, 'packages/core/dist/index.js'));
-const { Publisher, containerEntries, Reader } = await import(join(root, 'packages/publisher-etcd/dist/index.js'));
+const { Publisher, containerEntries, createEtcdClient, Reader } = await import(join(root, 'packages/publisher-etcd/dist/index.js'));
 const { startEtcd } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const N = Number(process.env.GLUE_BENCH_CONTAINERS ?? 1000);
@@ -116,6 +116,19 @@ try {
   line('steady state: event → keys in etcd, p95', pct(latencies, 95), 'ms', 20);
   line('steady state: Glue CPU per event (user+system)', (cpu.user + cpu.system) / 1000 / EVENTS, 'ms', 2);
   console.log(`${'steady state: events per second, one at a time'.padEnd(52)} ${(EVENTS / (wallMs / 1000)).toFixed(0).padStart(10)}`);
+
+  // The floor: the same write as one bare etcd3 transaction, no Glue around it.
+  const bare = createEtcdClient({ endpoints: [etcd.url] });
+  const value = containerEntries(all[0], '/bench', 'bench-engine').entries.values().next().value;
+  const bareCpu0 = process.cpuUsage();
+  for (let e = 0; e < EVENTS; e++) {
+    await bare.kv.txn({ compare: [], success: [{ request_put: { key: Buffer.from(`/bare/${e % 50}`), value: Buffer.from(value + e) } }], failure: [] });
+  }
+  const bareCpu = process.cpuUsage(bareCpu0);
+  bare.close();
+  const perBare = (bareCpu.user + bareCpu.system) / 1000 / EVENTS;
+  const perEvent = (cpu.user + cpu.system) / 1000 / EVENTS;
+  console.log(`${'  floor: one bare etcd3 txn, CPU per call'.padEnd(52)} ${perBare.toFixed(1).padStart(10)} ms  (publisher / bare ${(perEvent / perBare).toFixed(2)})`);
 
   // Pure record building.
   const reps = 20_000;
