@@ -215,7 +215,8 @@ export function portSpecFor(info: ContainerInspectInfo, params: OvsParams): Port
     const key = labels[LABELS.gateway] !== undefined ? LABELS.gateway : LABELS.ip;
     throw new LabelError(name, key, labels[key] ?? '', cross);
   }
-  const hash = createHash('sha1').update(`${info.Id}/${iface}`).digest('hex').slice(0, 12);
+  // The bridge is part of the name: after a change of bridge the old port is not mistaken for the new one.
+  const hash = createHash('sha1').update(`${info.Id}/${iface}/${bridge}`).digest('hex').slice(0, 12);
   return {
     containerId: info.Id,
     containerName: name,

@@ -16,6 +16,8 @@ export class FakeHost {
   readonly bridges = new Map<string, string>();
   readonly interfaces = new Map<string, FakeInterface>();
   readonly links = new Set<string>();
+  /** Host end of each veth → its peer's current name and namespace (undefined: the host's). */
+  readonly veths = new Map<string, { peer: string; pid: number | undefined }>();
   /** Links inside each container namespace (by PID). */
   readonly nsLinks = new Map<number, Set<string>>();
   /** PIDs whose namespace we may enter. */
@@ -157,6 +159,7 @@ export class FakeHost {
       if (links.has(m[1]!) || links.has(m[2]!)) return fail('RTNETLINK answers: File exists');
       links.add(m[1]!);
       links.add(m[2]!);
+      this.veths.set(m[1]!, { peer: m[2]!, pid: undefined });
       return ok();
     }
     if ((m = /^link set dev (\S+) netns (\d+)$/.exec(a))) {
@@ -164,6 +167,7 @@ export class FakeHost {
       const target = Number(m[2]);
       if (!this.pids.has(target)) return fail(`Invalid "netns" value`);
       links.delete(m[1]!);
+      for (const v of this.veths.values()) if (v.peer === m[1] && v.pid === pid) v.pid = target;
       const ns = this.nsLinks.get(target) ?? new Set<string>();
       ns.add(m[1]!);
       this.nsLinks.set(target, ns);
@@ -174,11 +178,16 @@ export class FakeHost {
       if (links.has(m[2]!)) return fail('RTNETLINK answers: File exists');
       links.delete(m[1]!);
       links.add(m[2]!);
+      for (const v of this.veths.values()) if (v.peer === m[1] && v.pid === pid) v.peer = m[2]!;
       return ok();
     }
     if ((m = /^(?:-o )?link (?:set|show) dev (\S+)/.exec(a))) return links.has(m[1]!) ? ok() : fail(`Device "${m[1]}" does not exist.`);
     if ((m = /^link del dev (\S+)$/.exec(a))) {
       if (!links.delete(m[1]!)) return fail('Cannot find device "' + m[1] + '"');
+      // A veth goes as a pair, wherever its other end lives.
+      const v = this.veths.get(m[1]!);
+      if (v) (v.pid === undefined ? this.links : this.nsLinks.get(v.pid))?.delete(v.peer);
+      this.veths.delete(m[1]!);
       return ok();
     }
     if ((m = /^addr add (\S+) dev (\S+)$/.exec(a)) || (m = /^route replace default via (\S+) dev (\S+)$/.exec(a))) {

@@ -282,6 +282,20 @@ describe('none: reconcile', () => {
     expect(host.interfaces.get(hostPort)!.error).toBe('');
   });
 
+  it('moves a port when the bridge in the params changed', async () => {
+    host.addBridge('br-new');
+    const c = running({ networkMode: 'none', pid: 610 });
+    const first = make({ 'ovs-bridge': 'br-test' });
+    first.agent.put(c);
+    await first.h.handle('none', '', contextFor(first.agent, 'none', ''));
+    expect(host.portsOn('br-test')).toHaveLength(1);
+    const second = make({ 'ovs-bridge': 'br-new' }, first.agent);
+    await second.h.handle('none', '', contextFor(first.agent, 'none', ''));
+    expect(host.portsOn('br-test')).toEqual([]);
+    expect(host.portsOn('br-new')).toHaveLength(1);
+    expect([...host.nsLinks.get(610)!]).toEqual(['eth0']);
+  });
+
   it('one failing container does not stop the others; the run fails naming it', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
     const good = running({ name: 'good', networkMode: 'none', pid: 540 });
