@@ -280,9 +280,13 @@ export class Applier {
       }
       if (this.o.runtimeSocket && before !== undefined) {
         const deadline = Date.now() + this.o.reloadTimeoutMs;
-        while (Date.now() < deadline) {
+        for (;;) {
           const now = await workerPid(this.o.runtimeSocket).catch(() => undefined);
           if (now !== undefined && now !== before) break;
+          if (Date.now() > deadline) {
+            this.o.logger.warn({ socket: this.o.runtimeSocket, pid: before }, `no new HAProxy worker answered on ${this.o.runtimeSocket} after the reload command; going on`);
+            break;
+          }
           await new Promise((r) => setTimeout(r, 20));
         }
       }

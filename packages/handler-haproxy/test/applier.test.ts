@@ -1,0 +1,144 @@
+/**
+ * The Applier against a fake HAProxy runtime socket (records commands, answers like HAProxy 2.6) and
+ * `touch` as the external reload command: which changes take the runtime API, which reload, and how
+ * reloads are spaced. The config files are still checked by the real `haproxy -c`.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeContainer } from '@glue/core/contract';
+import { silentLogger, type ContainerInspectInfo } from '@glue/core';
+import { requireBinary } from '@glue/testkit';
+import { Applier, buildModel, Renderer } from '../src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'glue-applier-'));
+const sock = join(dir, 'rt.sock');
+const marker = join(dir, 'reloaded');
+const commands: string[] = [];
+let refuseDelete = false;
+let pid = 4000;
+let server: Server;
+
+beforeAll(async () => {
+  server = createServer((c) => {
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d.toString();
+      if (!buf.endsWith('\n')) return;
+      const cmd = buf.trim();
+      commands.push(cmd);
+      let answer = '';
+      if (cmd === 'show info') answer = `Name: HAProxy\nPid: ${(pid += 1)}\n`; // a new worker every time: reloads never wait
+      else if (cmd.startsWith('add server')) answer = 'New server registered.\n';
+      else if (cmd.startsWith('del server')) answer = refuseDelete ? 'Server still has connections attached to it, cannot remove it.\n' : 'Server deleted.\n';
+      else if (cmd.includes(' addr ')) answer = 'IP changed\n';
+      c.end(answer);
+    });
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function world() {
+  const containers = new Map<string, ContainerInspectInfo>();
+  const applier = new Applier({
+    mode: 'external',
+    configFile: join(dir, 'haproxy.cfg'),
+    haproxyBin: requireBinary('haproxy'),
+    reloadCommand: ['touch', marker],
+    runtimeSocket: sock,
+    masterSocket: '',
+    renderer: new Renderer(),
+    settings: { httpBind: '127.0.0.1:18084', tcpAddress: '*', runtimeSocket: sock },
+    debounceMs: 5,
+    maxDelayMs: 50,
+    minReloadIntervalMs: 0,
+    fastPath: true,
+    checkTimeoutMs: 30_000,
+    reloadTimeoutMs: 2000,
+    logger: silentLogger(),
+    compute: () => buildModel([...containers.values()]).model,
+    handlerName: 'test',
+  });
+  const put = (name: string, host: string, extra: Record<string, string> = {}, ip = `172.17.0.${containers.size + 2}`) => {
+    const c = fakeContainer({ name, ip, labels: { glue_http_80_host: host, ...extra } });
+    containers.set(name, c);
+    return c;
+  };
+  return { containers, applier, put };
+}
+
+describe('Applier: runtime API or reload', () => {
+  it('structural changes reload; servers-only changes use the runtime API and still write the file', async () => {
+    const { containers, applier, put } = world();
+    put('a1', 'a.example.com');
+    await applier.request();
+    expect(applier.stats.reloads).toBe(1);
+    expect(existsSync(marker)).toBe(true);
+    commands.length = 0;
+
+    put('a2', 'a.example.com', { glue_http_80_weight: '7' });
+    await applier.request();
+    expect(applier.stats.reloads).toBe(1);
+    expect(commands).toEqual(['add server http_a.example.com_' + commands[0]?.split('_')[2]?.split('/')[0] + '/a2:80 172.17.0.3:80 weight 7', expect.stringMatching(/^enable server http_a\.example\.com_[0-9a-f]{8}\/a2:80$/)]);
+    expect(readFileSync(join(dir, 'haproxy.cfg'), 'utf8')).toContain('server a2:80 172.17.0.3:80 weight 7');
+
+    commands.length = 0;
+    put('a2', 'a.example.com', { glue_http_80_weight: '9' }, '172.17.0.30');
+    await applier.request();
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 addr 172.17.0.30 port 80', 'set server http_a.example.com/a2:80 weight 9']);
+
+    commands.length = 0;
+    containers.delete('a2');
+    await applier.request();
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'del server http_a.example.com/a2:80']);
+    expect(applier.stats.reloads).toBe(1);
+
+    put('b1', 'b.example.com');
+    await applier.request();
+    expect(applier.stats.reloads).toBe(2);
+    await applier.stop();
+  });
+
+  it('a server HAProxy will not delete yet stays in maintenance and is deleted on a later apply', async () => {
+    const { containers, applier, put } = world();
+    put('c1', 'c.example.com');
+    put('c2', 'c.example.com');
+    await applier.request();
+    refuseDelete = true;
+    containers.delete('c2');
+    commands.length = 0;
+    await applier.request();
+    expect(commands.filter((c) => c.startsWith('del server')).length).toBeGreaterThanOrEqual(1);
+    refuseDelete = false;
+    commands.length = 0;
+    await applier.request(); // nothing changed: only the retry
+    expect(applier.stats.skipped).toBe(1);
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['del server http_c.example.com/c2:80']);
+    await applier.stop();
+  });
+
+  it('min-reload-interval: structural changes inside it wait and share one reload', async () => {
+    const { applier, put } = world();
+    (applier as unknown as { o: { minReloadIntervalMs: number } }).o.minReloadIntervalMs = 600;
+    put('d1', 'd.example.com');
+    await applier.request();
+    const first = statSync(marker).mtimeMs;
+    const started = Date.now();
+    put('e1', 'e.example.com');
+    const p1 = applier.request();
+    await new Promise((r) => setTimeout(r, 100));
+    put('f1', 'f.example.com');
+    await Promise.all([p1, applier.request()]);
+    expect(applier.stats.reloads).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(statSync(marker).mtimeMs).toBeGreaterThan(first);
+    expect(readFileSync(join(dir, 'haproxy.cfg'), 'utf8')).toContain('f.example.com');
+    await applier.stop();
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '@glue/core';
+import { balancerMain, EXIT } from '../src/index.js';
+
+const run = async (argv: string[]): Promise<{ code: number; stderr: string }> => {
+  let stderr = '';
+  const code = await balancerMain(argv, { stderr: (t) => (stderr += t), logger: silentLogger(), stopSignal: Promise.resolve('SIGTERM') });
+  return { code, stderr };
+};
+
+describe('glue-balancer command line', () => {
+  it('needs exactly one of -1 and -w', async () => {
+    expect(await run([])).toEqual({ code: EXIT.USAGE, stderr: expect.stringContaining('choose a mode: -1 (run once) or -w (watch)') });
+    expect((await run(['-1', '-w'])).code).toBe(EXIT.USAGE);
+  });
+  it('refuses -1 with --mode managed, unknown events and bad params, naming the flag', async () => {
+    expect((await run(['-1', '--mode', 'managed'])).stderr).toMatch(/--mode managed needs -w/);
+    expect((await run(['-w', '--watch-set', 'start,explode'])).stderr).toMatch(/--watch-set: unknown event explode/);
+    expect((await run(['-w', '--http-bind', '80'])).stderr).toMatch(/--http-bind: "80" is not ADDRESS:PORT/);
+    expect((await run(['-w', '--mode', 'sideways'])).code).toBe(EXIT.USAGE);
+  });
+  it('-1 against an engine that is not there exits 1 with the address', async () => {
+    const r = await run(['-1', '--mode', 'file', '--config-file', '/tmp/glue-balancer-unit.cfg', '--docker-url', 'unix:///nonexistent/docker.sock']);
+    expect(r.code).toBe(EXIT.FAILURE);
+    expect(r.stderr).toMatch(/nonexistent\/docker.sock/);
+  });
+});
