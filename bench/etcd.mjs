@@ -4,6 +4,7 @@
 // Prints figures and ratios against the goals:
 //   start-up: publish 1,000 containers (record + HTTP index), none → all keys in etcd: goal ≤ 2,000 ms
 //   steady state, one container event → its keys in etcd (handle() awaits the write): goal p95 ≤ 20 ms
+//   a later none with nothing changed (full reconcile, no writes): goal ≤ 500 ms
 //   CPU of the Glue process per steady-state event: goal ≤ 2 ms
 //   record building alone (pure, per container): goal ≤ 0.1 ms
 //   etcd killed, 100 containers change, etcd back: restart → keys exact: goal ≤ 10,000 ms
@@ -87,6 +88,12 @@ try {
   const sync = publisher.state;
   console.log(`etcd publisher: ${N} containers, ${keys} keys (record + HTTP index + owner) in ${sync.totals.txns} transactions`);
   line(`start-up: publish ${N} containers`, startupMs, 'ms', 2000);
+
+  // A later `none` with nothing changed: a full reconcile that reads the host's keys and writes nothing.
+  const puts0 = sync.totals.puts;
+  t = performance.now();
+  await publisher.handle('none', '', ctx(agent, 'none', ''));
+  line(`none again, nothing changed (reconcile, ${sync.totals.puts - puts0} writes)`, performance.now() - t, 'ms', 500);
 
   // Steady state: restart (new StartedAt) or stop one container at a time; each awaits its write.
   const latencies = [];

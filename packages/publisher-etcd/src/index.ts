@@ -8,6 +8,7 @@ export type { ClientSettings } from './client.js';
 export {
   DEFAULT_BACKOFF_MAX_S,
   DEFAULT_ENDPOINTS,
+  DEFAULT_RESYNC_S,
   DEFAULT_TTL_S,
   DEFAULT_WRITE_TIMEOUT_S,
   parseParams,

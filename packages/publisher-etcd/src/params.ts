@@ -5,6 +5,7 @@ export const DEFAULT_ENDPOINTS = '127.0.0.1:2379';
 export const DEFAULT_TTL_S = 30;
 export const DEFAULT_WRITE_TIMEOUT_S = 5;
 export const DEFAULT_BACKOFF_MAX_S = 5;
+export const DEFAULT_RESYNC_S = 300;
 
 export interface PublisherSettings {
   /** etcd client URLs, with scheme. */
@@ -20,6 +21,8 @@ export interface PublisherSettings {
   /** How long handle() waits for its change to reach etcd (etcd up); 0: never waits. */
   writeTimeoutMs: number;
   backoffMaxMs: number;
+  /** Full reconcile this often even without events (repairs keys changed behind our back); 0: never. */
+  resyncMs: number;
 }
 
 /** One bad param: the key and why. */
@@ -119,6 +122,9 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
   const backoffMax = seconds(get('backoff-max') ?? String(DEFAULT_BACKOFF_MAX_S), 0.1, 3600);
   if (backoffMax === undefined) problems.push({ key: 'backoff-max', reason: `${JSON.stringify(get('backoff-max'))} is not a number of seconds from 0.1 to 3600` });
 
+  const resync = seconds(get('resync-interval') ?? String(DEFAULT_RESYNC_S), 0, 86_400);
+  if (resync === undefined || (resync > 0 && resync < 5)) problems.push({ key: 'resync-interval', reason: `${JSON.stringify(get('resync-interval'))} is not 0 (off) or a number of seconds from 5 to 86400` });
+
   if (problems.length > 0) return { problems };
   return {
     problems,
@@ -133,6 +139,7 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
       deleteOnStop: deleteOnStop!,
       writeTimeoutMs: Math.round(writeTimeout! * 1000),
       backoffMaxMs: Math.round(backoffMax! * 1000),
+      resyncMs: Math.round(resync! * 1000),
     },
   };
 }

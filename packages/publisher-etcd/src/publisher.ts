@@ -124,6 +124,7 @@ export class Publisher extends BaseHandler {
       logger: this.logger,
       engine: () => this.agent.engine(),
       backoffMaxMs: this.settings.backoffMaxMs,
+      resyncMs: this.settings.resyncMs,
     });
     this.logger.info({ host, prefix: this.settings.prefix, endpoints: this.settings.endpoints }, `etcd: publishing containers of ${host} under ${this.settings.prefix}`);
     return this.sync;

@@ -24,6 +24,8 @@ export interface SyncOptions {
   backoffMaxMs?: number;
   /** Deadline of one etcd call. Default 5 s. */
   callTimeoutMs?: number;
+  /** Full reconcile this often, events or not (0 or absent: never). */
+  resyncMs?: number;
 }
 
 export interface SyncStats {
@@ -81,6 +83,7 @@ export class EtcdSync {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private keepaliveBusy = false;
   private suspect = false;
   private downSince = 0;
@@ -171,6 +174,10 @@ export class EtcdSync {
     const every = Math.max(500, Math.floor((this.o.ttlSeconds * 1000) / 3));
     this.keepaliveTimer = setInterval(() => void this.keepalive(), every);
     this.keepaliveTimer.unref();
+    if ((this.o.resyncMs ?? 0) > 0) {
+      this.resyncTimer = setInterval(() => this.requestReconcile(), this.o.resyncMs);
+      this.resyncTimer.unref();
+    }
   }
 
   /**
@@ -185,6 +192,7 @@ export class EtcdSync {
   private async doStop(revoke: boolean): Promise<void> {
     this.abort.abort();
     clearInterval(this.keepaliveTimer);
+    clearInterval(this.resyncTimer);
     this.kick();
     await this.loop;
     this.state = 'stopped';
@@ -316,6 +324,20 @@ export class EtcdSync {
     }
   }
 
+  /** Values of the given keys, read in transactions of bounded size (missing keys are left out). */
+  private async getMany(keys: Buffer[]): Promise<IKeyValue[]> {
+    const out: IKeyValue[] = [];
+    for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
+      const batch = keys.slice(i, i + MAX_TXN_OPS);
+      const res = await this.client.kv.txn(
+        { compare: [], success: batch.map((key) => ({ request_range: { key } })), failure: [] },
+        { deadline: Date.now() + this.callTimeout },
+      );
+      for (const r of res.responses) out.push(...(r.response_range?.kvs ?? []));
+    }
+    return out;
+  }
+
   private async reconcile(): Promise<SyncStats> {
     this.dirty.clear();
     this.needReconcile = false;
@@ -325,11 +347,13 @@ export class EtcdSync {
     }
     const existing = new Map<string, IKeyValue>();
     for (const kv of await this.range(hostPrefix(this.o.prefix, this.host), false)) existing.set(kv.key.toString(), kv);
+    // The index is ordered by virtual host: list its keys only, then read the values of ours.
+    const ownIndex: Buffer[] = [];
     for (const kv of await this.range(httpPrefix(this.o.prefix), true)) {
-      const key = kv.key.toString();
-      const parsed = parseKey(this.o.prefix, key);
-      if (parsed?.kind === 'http' && parsed.host === this.host) existing.set(key, kv);
+      const parsed = parseKey(this.o.prefix, kv.key.toString());
+      if (parsed?.kind === 'http' && parsed.host === this.host) ownIndex.push(kv.key);
     }
+    for (const kv of await this.getMany(ownIndex)) existing.set(kv.key.toString(), kv);
     const oKey = ownerKey(this.o.prefix, this.host);
     const current = existing.get(oKey);
     if (current !== undefined && current.lease !== '0' && current.lease !== this.lease) await this.checkRival(current);

@@ -12,6 +12,7 @@ describe('params', () => {
       hostId: undefined,
       deleteOnStop: true,
       writeTimeoutMs: 5000,
+      resyncMs: 300_000,
       fields: { mode: 'summary' },
     });
   });
@@ -30,6 +31,7 @@ describe('params', () => {
       fields: 'full',
       'delete-on-stop': 'no',
       'write-timeout': '0',
+      'resync-interval': '0',
     });
     expect(problems).toEqual([]);
     expect(settings).toMatchObject({
@@ -42,6 +44,7 @@ describe('params', () => {
       fields: { mode: 'full' },
       deleteOnStop: false,
       writeTimeoutMs: 0,
+      resyncMs: 0,
     });
   });
 
@@ -55,10 +58,11 @@ describe('params', () => {
       'cert-file': '/c.pem',
       fields: 'everything',
       'delete-on-stop': 'maybe',
+      'resync-interval': '1',
     });
     expect(settings).toBeUndefined();
     expect(problems.map((p) => p.key).sort()).toEqual(
-      ['ca-file', 'delete-on-stop', 'endpoints', 'endpoints', 'fields', 'host-id', 'key-file', 'password', 'prefix', 'ttl'].sort(),
+      ['ca-file', 'delete-on-stop', 'endpoints', 'endpoints', 'fields', 'host-id', 'key-file', 'password', 'prefix', 'resync-interval', 'ttl'].sort(),
     );
   });
 });

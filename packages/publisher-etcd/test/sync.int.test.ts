@@ -17,9 +17,9 @@ afterAll(async () => {
   await etcd?.stop();
 });
 
-function makeSync(host: string, engineId: string, ttl = 10): EtcdSync {
+function makeSync(host: string, engineId: string, ttl = 10, resyncMs = 0): EtcdSync {
   const client = createEtcdClient({ endpoints: [etcd.url] });
-  const sync = new EtcdSync({ client, prefix: '/t', host, ttlSeconds: ttl, logger: silentLogger(), engine: () => ({ id: engineId, name: engineId }), backoffMaxMs: 500 });
+  const sync = new EtcdSync({ client, prefix: '/t', host, ttlSeconds: ttl, logger: silentLogger(), engine: () => ({ id: engineId, name: engineId }), backoffMaxMs: 500, resyncMs });
   stops.push(async () => {
     await sync.stop(true);
     client.close();
@@ -119,6 +119,18 @@ describe('EtcdSync on a real etcd', () => {
     expect(keys.sort()).toEqual([containerKey('/t', 'shared', 'x'), ownerKey('/t', 'shared')].sort());
     await rival.stop(true);
     expect(Object.keys(await etcd.keys('/t/hosts/shared/'))).toHaveLength(2);
+  });
+
+  it('the periodic resync repairs keys deleted or changed behind its back', async () => {
+    const sync = makeSync('tamper', 'E-tamper', 10, 1000);
+    const model = new Map([['t1', entriesFor('tamper', 't1', 2)], ['t2', entriesFor('tamper', 't2', 3)]]);
+    for (const [id, e] of model) sync.set(id, e);
+    sync.start();
+    expect(await sync.flushed(10_000)).toBe(true);
+    await etcd.ctl(['del', containerKey('/t', 'tamper', 't1')]);
+    await etcd.ctl(['put', containerKey('/t', 'tamper', 't2'), 'garbage']);
+    await etcd.ctl(['put', containerKey('/t', 'tamper', 'intruder'), '{}']);
+    await expectExactly('tamper', model, 10_000);
   });
 
   it('without revoke, stop() leaves the keys until the TTL', async () => {

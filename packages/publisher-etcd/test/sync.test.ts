@@ -15,6 +15,7 @@ class FakeEtcd {
   private next = 1;
   down = false;
   loseNextResponse = false;
+  writes = 0;
 
   private check(): void {
     if (this.down) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379');
@@ -61,19 +62,27 @@ class FakeEtcd {
           .map(([k, v]) => ({ key: Buffer.from(k), value: keys_only ? Buffer.alloc(0) : v.value, lease: v.lease }));
         return { kvs, more: false, header: { revision: '1' } };
       },
-      txn: async ({ compare, success }: { compare: Array<{ key: Buffer; lease: string }>; success: Array<{ request_put?: { key: Buffer; value: Buffer; lease: string }; request_delete_range?: { key: Buffer } }> }) => {
+      txn: async ({ compare, success }: { compare: Array<{ key: Buffer; lease: string }>; success: Array<{ request_put?: { key: Buffer; value: Buffer; lease: string }; request_delete_range?: { key: Buffer }; request_range?: { key: Buffer } }> }) => {
         this.check();
         for (const c of compare) if (this.store.get(c.key.toString())?.lease !== String(c.lease)) return { succeeded: false, responses: [] };
         for (const op of success) if (op.request_put && !this.leases.has(String(op.request_put.lease))) throw new Error('etcdserver: requested lease not found');
+        const responses: Array<{ response_range?: { kvs: Array<{ key: Buffer; value: Buffer; lease: string }> } }> = [];
         for (const op of success) {
-          if (op.request_put) this.store.set(op.request_put.key.toString(), { value: op.request_put.value, lease: String(op.request_put.lease) });
+          if (op.request_put) {
+            this.writes += 1;
+            this.store.set(op.request_put.key.toString(), { value: op.request_put.value, lease: String(op.request_put.lease) });
+          }
           if (op.request_delete_range) this.store.delete(op.request_delete_range.key.toString());
+          if (op.request_range) {
+            const v = this.store.get(op.request_range.key.toString());
+            responses.push({ response_range: { kvs: v ? [{ key: op.request_range.key, value: v.value, lease: v.lease }] : [] } });
+          } else responses.push({});
         }
         if (this.loseNextResponse) {
           this.loseNextResponse = false;
           throw new Error('4 DEADLINE_EXCEEDED: response lost');
         }
-        return { succeeded: true, responses: [] };
+        return { succeeded: true, responses };
       },
     },
   };
@@ -165,6 +174,11 @@ describe('EtcdSync (in-memory etcd)', () => {
             }
           }
           expect([...have].sort()).toEqual([...want].sort());
+          // A reconcile when all is in place writes nothing.
+          const before = etcd.writes;
+          sync.requestReconcile();
+          for (let i = 0; i < 2000 && !(await sync.flushed(50)); i++) await tick();
+          expect(etcd.writes).toBe(before);
           expect(leases.size).toBe(1);
           expect(etcd.leases.has([...leases][0]!)).toBe(true);
           expect(etcd.store.get(containerKey('/p', 'other', 'x'))?.value.toString()).toBe('x');
