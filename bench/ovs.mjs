@@ -14,7 +14,19 @@ import { promisify } from 'node:util';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { createGlue, IniDocument } = await import(join(root, 'packages/core/dist/index.js'));
 const { startDockerd, startOvs, tempDir } = await import(join(root, 'packages/testkit/dist/index.js'));
-const { OVSHandler } = await import(join(root, 'packages/handler-ovs/dist/index.js'));
+const { OVSHandler, execaRunner } = await import(join(root, 'packages/handler-ovs/dist/index.js'));
+
+// Every command the handler runs, timed, to show where an attach spends its time.
+const commandTimes = new Map();
+const timedRunner = async (file, args, options) => {
+  const t = performance.now();
+  try {
+    return await execaRunner(file, args, options);
+  } finally {
+    const verb = file === 'ovs-vsctl' ? `ovs-vsctl ${args.find((a) => ['find', 'add-port', 'del-port', 'list'].includes(a)) ?? '?'}` : file === 'nsenter' ? `nsenter ${args[4]}` : `${file} ${args.includes('-batch') ? '-batch' : args.slice(0, 2).join(' ')}`;
+    commandTimes.set(verb, [...(commandTimes.get(verb) ?? []), performance.now() - t]);
+  }
+};
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 20);
@@ -36,7 +48,7 @@ try {
   const runs = [];
   const waiters = [];
   const startGlue = async () => {
-    const glue = createGlue({ dockerUrl: engine.url, handlers: [{ name: 'ovs.ini', events: ['start', 'die', 'destroy', 'none'], handler: (agent) => new OVSHandler(agent, doc.path, doc) }] });
+    const glue = createGlue({ dockerUrl: engine.url, handlers: [{ name: 'ovs.ini', events: ['start', 'die', 'destroy', 'none'], handler: (agent) => new OVSHandler(agent, doc.path, doc, { runner: timedRunner }) }] });
     glue.on('handler', (r) => {
       runs.push(r);
       for (const w of [...waiters]) {
@@ -76,6 +88,7 @@ try {
   line('attach on start p95', pct(attach, 95), 'ms', 300);
   line('detach on die p50', pct(detach, 50), 'ms', 150);
   line('detach on die p95', pct(detach, 95), 'ms', 150);
+  for (const [verb, times] of [...commandTimes].sort()) line(`  command ${verb} p50 (n=${times.length})`, pct(times, 50), 'ms');
 
   // start-up reconcile: 20 running containers without ports, 20 stale ports of this engine
   const N = 20;
@@ -116,6 +129,7 @@ try {
   line('reference: ovs-docker add-port p50', pct(add, 50), 'ms');
   line('reference: ovs-docker del-ports p50', pct(del, 50), 'ms');
   line('ratio attach p50 / ovs-docker add-port p50', pct(attach, 50) / pct(add, 50), 'x');
+  console.log(`load average during the run: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (${(await import('node:os')).cpus().length} CPUs)`);
 } finally {
   await engine.stop().catch(() => undefined);
   await ovs.stop();
