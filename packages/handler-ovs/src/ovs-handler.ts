@@ -175,7 +175,14 @@ export class OVSHandler extends BaseHandler {
       `link set dev ${iface} up`,
       ...(s.gateway ? [`route replace default via ${s.gateway} dev ${iface}`] : []),
     ];
-    await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
+    try {
+      await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
+    } catch (err) {
+      if (/File exists[\s\S]*Command failed -:1\b/.test(errorMessage(err))) {
+        throw new Error(`the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`);
+      }
+      throw err;
+    }
     // The userspace (netdev) datapath does not fill in checksums the veth left to offload: TCP dies.
     const txOff = this.settings.txOffload === 'off' || (this.settings.txOffload === 'auto' && datapathType === 'netdev');
     if (txOff) await this.must('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-K', iface, 'tx', 'off'], signal);

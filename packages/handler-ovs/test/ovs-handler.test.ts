@@ -117,6 +117,16 @@ describe('start', () => {
     expect(host.ethtool).toEqual([]); // kernel datapath: offload left on
   });
 
+  it('says so when the container already has the interface name asked for', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test', 'ovs-interface': 'eth0' });
+    const c = running({ name: 'taken', networkMode: 'bridge', pid: 513, labels: { glue_ovs_bridge: 'br-test' } });
+    host.nsLinks.set(513, new Set(['eth0']));
+    agent.put(c);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container taken: could not attach eth0 to br-test: the container already has an interface named eth0 \(choose another with glue_ovs_interface/);
+    expect([...host.nsLinks.get(513)!]).toEqual(['eth0']);
+    expect([...host.links]).toEqual([]);
+  });
+
   it('skips containers that are not for OVS', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
     const web = running({ networkMode: 'bridge', pid: 504 });
