@@ -1,6 +1,7 @@
 #! /bin/bash
 # docker-glue's ovs-handler.sh, for the ScriptHandler: `ovs-handler.sh INI_PATH EVENT CONTAINER_ID`.
-# Needs ovs-docker (openvswitch-common), crudini and the docker CLI (DOCKER_HOST is honoured).
+# Needs ovs-docker (openvswitch-common, which calls uuidgen from uuid-runtime), crudini and the docker CLI
+# (DOCKER_HOST is honoured).
 # Unlike the original it reports failures (non-zero exit) instead of swallowing them.
 # The native @glue/handler-ovs does the same job with validated labels and a start-up sweep.
 set -euo pipefail

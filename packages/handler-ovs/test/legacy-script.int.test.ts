@@ -18,7 +18,7 @@ let work: Awaited<ReturnType<typeof tempDir>>;
 let glue: Glue | undefined;
 
 beforeAll(async () => {
-  for (const bin of ['ovs-docker', 'crudini', 'docker', 'ovs-vsctl']) requireBinary(bin);
+  for (const bin of ['ovs-docker', 'uuidgen', 'crudini', 'docker', 'ovs-vsctl']) requireBinary(bin);
   work = await tempDir('glue-ovs-legacy-');
   engine = await startDockerd();
   ovs = await startOvs();
