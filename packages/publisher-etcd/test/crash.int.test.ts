@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, type EtcdServer, isAlive, startDockerd, startEtcd, stopPid, waitFor } from '@glue/testkit';
@@ -31,6 +32,8 @@ async function kill9(child: ChildProcess): Promise<void> {
 }
 
 beforeAll(async () => {
+  // The agent runs as its own node process from the built package.
+  if (!existsSync(join(import.meta.dirname, '..', 'dist', 'index.js'))) throw new Error('build the package first: pnpm --filter @glue/publisher-etcd build');
   [engine, etcd] = await Promise.all([startDockerd(), startEtcd()]);
 });
 
