@@ -46,7 +46,7 @@ function inspection(i, hosts) {
 const dir = mkdtempSync(join(tmpdir(), 'glue-bench-haproxy-'));
 const renderer = new Renderer();
 const settings = { httpBind: '127.0.0.1:18999', tcpAddress: '*', runtimeSocket: join(dir, 'rt.sock') };
-for (const [n, hosts] of [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
+for (const [n, hosts] of process.env.GLUE_BENCH_SKIP_RENDER ? [] : [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
   const containers = Array.from({ length: n }, (_, i) => inspection(i, hosts));
   let best = Infinity;
   let checkMs = Infinity;
@@ -70,6 +70,7 @@ for (const [n, hosts] of [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
 }
 rmSync(dir, { recursive: true, force: true });
 if (process.env.GLUE_BENCH_SKIP_LIVE) process.exit(0);
+console.log(`load average now: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 
 // ---- live: real dockerd + glue-balancer (managed HAProxy) ------------------------------------
 const engine = await startDockerd();
@@ -80,11 +81,26 @@ try {
   const mac = readFileSync(`/sys/class/net/${engine.bridge}/address`, 'utf8').trim();
   spawn('ip', ['link', 'set', engine.bridge, 'address', mac], { stdio: 'ignore' });
   const port = await freePort();
-  child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const counts = { reloads: 0, runtime: 0 };
+  // Where the time goes, from glue-balancer's own log fields.
+  const phases = { eventAgeMs: [], runtime: { waitedMs: [], renderMs: [], ms: [] }, reload: { waitedMs: [], renderMs: [], checkMs: [], reloadMs: [] } };
+  let collect = false;
   createInterface({ input: child.stderr }).on('line', (l) => {
-    if (l.includes('HAProxy reloaded')) counts.reloads += 1;
-    else if (l.includes('through the runtime API')) counts.runtime += 1;
+    let o = {};
+    try {
+      o = JSON.parse(l);
+    } catch {
+      // not JSON
+    }
+    const keep = (into) => collect && Object.keys(into).forEach((k) => typeof o[k] === 'number' && into[k].push(o[k]));
+    if (l.includes('HAProxy reloaded')) {
+      counts.reloads += 1;
+      keep(phases.reload);
+    } else if (l.includes('through the runtime API')) {
+      counts.runtime += 1;
+      keep(phases.runtime);
+    } else if (typeof o.eventAgeMs === 'number' && o.event === 'start' && collect) phases.eventAgeMs.push(o.eventAgeMs);
     else if (process.env.GLUE_BENCH_VERBOSE) console.error(l);
   });
   const startTimes = new Map();
@@ -110,30 +126,49 @@ try {
   await engine.run({ name: 'rt-base', labels: { glue_http_80_host: 'rt.example.com' } });
   await until('rt.example.com', 'rt-base');
 
+  await sleep(1500);
+  collect = true;
   const runtime = [];
+  const ready = [];
   const runtimeBefore = counts.reloads;
   for (let i = 0; i < RUNS; i++) {
     const name = `rt${i}`;
-    await engine.run({ name, labels: { glue_http_80_host: 'rt.example.com' } });
+    const c = await engine.run({ name, labels: { glue_http_80_host: 'rt.example.com' } });
+    // The floor: when the container itself first answers (busybox sh + httpd starting), polled directly.
+    const direct = (async () => {
+      for (;;) {
+        const r = await httpGet(`http://${c.ip}/`, { timeoutMs: 2000 }).catch(() => undefined);
+        if (r?.status === 200) return Date.now();
+        await sleep(2);
+      }
+    })();
     const t = await until('rt.example.com', name);
     runtime.push(t - startTimes.get(name));
+    ready.push((await direct) - startTimes.get(name));
     await engine.cli(['rm', '-f', name]);
   }
   line(`runtime-API path p50 (${RUNS} runs)`, pct(runtime, 50), 'ms', 100);
   line('runtime-API path p95', pct(runtime, 95), 'ms');
+  line('  (floor: start event -> container answers directly, p50)', pct(ready, 50), 'ms');
   line('reloads during the runtime-API runs (expect 0)', counts.reloads - runtimeBefore, '');
+  const med = (xs) => (xs.length ? pct(xs, 50) : NaN);
+  console.log(`  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.runtime.waitedMs)} ms, render ${med(phases.runtime.renderMs)} ms, apply ${med(phases.runtime.ms)} ms`);
+  phases.eventAgeMs.length = 0;
 
   const reload = [];
   for (let i = 0; i < RUNS; i++) {
     const name = `rl${i}`;
-    await sleep(1100); // past min-reload-interval: measure one isolated structural change
     await engine.run({ name, labels: { glue_http_80_host: `${name}.example.com` } });
     const t = await until(`${name}.example.com`, name);
     reload.push(t - startTimes.get(name));
     await engine.cli(['rm', '-f', name]);
+    while ((await get(`${name}.example.com`)).status !== 503) await sleep(20);
+    await sleep(1100); // past min-reload-interval: measure isolated structural changes
   }
   line(`reload path p50 (${RUNS} runs)`, pct(reload, 50), 'ms', 300);
   line('reload path p95', pct(reload, 95), 'ms');
+  console.log(`  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.reload.waitedMs)} ms, render ${med(phases.reload.renderMs)} ms, haproxy -c ${med(phases.reload.checkMs)} ms, reload until the new worker answers ${med(phases.reload.reloadMs)} ms`);
+  collect = false;
 
   await sleep(1500);
   const reloadsBefore = counts.reloads;

@@ -92,6 +92,8 @@ export class Applier {
   private readonly draining = new Map<string, { backend: string; server: string }>();
   private tmpCounter = 0;
   private lastReloadAt = 0;
+  /** How long the batch being applied waited (debounce, holds): for the log. */
+  private batchAge = 0;
 
   constructor(private readonly o: ApplierOptions) {
     if (o.mode === 'managed') {
@@ -155,6 +157,7 @@ export class Applier {
     const batch = this.pending;
     this.pending = undefined;
     this.due = false;
+    this.batchAge = Date.now() - batch.firstAt;
     this.running = this.apply()
       .then(batch.resolve, batch.reject)
       .finally(() => {
@@ -209,6 +212,7 @@ export class Applier {
   }
 
   private async applyInner(): Promise<void> {
+    const started = performance.now();
     const model = this.o.compute();
     const { text, structure } = this.render(model);
     if (text === this.lastText && this.live !== undefined) {
@@ -230,7 +234,7 @@ export class Applier {
       if (ops !== undefined) {
         this.stats.runtimeApplies += 1;
         this.live = { model, structure };
-        this.o.logger.info({ ops, config: this.o.configFile }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
+        this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
         await this.writeChecked(text);
         this.lastText = text;
         return;
@@ -293,7 +297,7 @@ export class Applier {
     }
     this.stats.reloads += 1;
     this.lastReloadAt = Date.now();
-    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, ms: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile}`);
+    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile}`);
   }
 
   /** Applies server membership, address and weight changes without a reload. Returns the number of changes. */

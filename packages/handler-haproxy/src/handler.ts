@@ -83,6 +83,10 @@ export class HAProxyHandler extends BaseHandler {
       const labels = context?.container?.Config?.Labels ?? {};
       if (!Object.keys(labels).some((k) => k.startsWith('glue_http_') || k.startsWith('glue_tcp_'))) return;
     }
+    if (context?.event.timeNano) {
+      const ageMs = Date.now() - Number(context.event.timeNano / 1_000_000n);
+      this.logger.debug({ event, container: _containerId.slice(0, 12), eventAgeMs: ageMs }, `apply requested ${ageMs} ms after the engine's ${event} event`);
+    }
     await this.applier.request();
   }
 

@@ -4,7 +4,7 @@
  * the master's reload counters so a failed reload is reported instead of assumed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Logger } from '@glue/core';
 import { parseShowProc, socketCommand, workerPid, type ProcInfo } from './haproxy-io.js';
@@ -22,6 +22,18 @@ export interface ManagedOptions {
 
 /** HAProxy's [WARNING] lines that are normal life in master-worker mode (reloads, stops, servers set ready). */
 const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)/;
+
+/** The PID in `pidFile` if it is a live haproxy running `configFile`. */
+function leftoverMaster(pidFile: string, configFile: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim().split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return cmdline.some((a) => a.endsWith('haproxy')) && cmdline.includes(configFile) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +53,12 @@ export class ManagedHaproxy {
     return this.child?.pid ?? 0;
   }
 
+  /** Started, serving, and not being restarted. */
   get running(): boolean {
+    return this.up && this.alive;
+  }
+
+  private get alive(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
@@ -55,7 +72,9 @@ export class ManagedHaproxy {
     this.up = false;
     const { haproxyBin, configFile, masterSocket, logger } = this.options;
     rmSync(masterSocket, { force: true });
-    const child = spawn(haproxyBin, ['-W', '-S', `${masterSocket},mode,600`, '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pidFile = `${masterSocket.replace(/\.sock$/, '')}.pid`;
+    const leftover = leftoverMaster(pidFile, configFile);
+    const child = spawn(haproxyBin, ['-W', '-S', `${masterSocket},mode,600`, '-p', pidFile, '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
@@ -84,7 +103,7 @@ export class ManagedHaproxy {
     });
     const deadline = Date.now() + (this.options.timeoutMs ?? 15_000);
     for (;;) {
-      if (!this.running) throw new Error(`haproxy exited at start-up:\n${this.recentOutput()}`);
+      if (!this.alive) throw new Error(`haproxy exited at start-up:\n${this.recentOutput()}`);
       const proc = await this.showProc().catch(() => undefined);
       const newest = proc?.workers[0];
       if (newest && (await workerPid(this.options.runtimeSocket).catch(() => undefined)) === newest.pid) break;
@@ -95,6 +114,16 @@ export class ManagedHaproxy {
       await sleep(20);
     }
     this.up = true;
+    if (leftover !== undefined && leftover !== child.pid) {
+      // A HAProxy of an earlier Glue that died without stopping it: ours serves now (same ports,
+      // SO_REUSEPORT), so let that one finish its connections and go.
+      logger.warn({ pid: leftover }, `soft-stopping HAProxy master ${leftover} left running on ${configFile} by an earlier Glue`);
+      try {
+        process.kill(leftover, 'SIGUSR1');
+      } catch {
+        // gone meanwhile
+      }
+    }
     logger.info({ pid: this.pid, config: configFile }, `haproxy started in master-worker mode (master pid ${this.pid})`);
   }
 
@@ -118,6 +147,8 @@ export class ManagedHaproxy {
 
   /** Reloads through the master CLI and waits until the new worker answers; throws if HAProxy says the reload failed. */
   async reload(): Promise<void> {
+    const until = Date.now() + (this.options.timeoutMs ?? 15_000);
+    while (!this.running && !this.stopping && Date.now() < until) await sleep(50); // being (re)started
     if (!this.running) throw new Error('haproxy is not running (it is being restarted)');
     const before = await this.showProc();
     if (!before) throw new Error('the haproxy master CLI gave no process list');
@@ -145,7 +176,7 @@ export class ManagedHaproxy {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;
-    if (!child || !this.running) return;
+    if (!child || !this.alive) return;
     const wait = async (ms: number): Promise<boolean> => {
       const done = await Promise.race([this.exited?.then(() => true), sleep(ms).then(() => false)]);
       return done === true;

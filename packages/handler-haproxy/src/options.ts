@@ -42,7 +42,7 @@ export const DEFAULTS = {
   httpBind: '*:80',
   tcpAddress: '*',
   tcpPorts: '1024-65535',
-  debounceMs: 30,
+  debounceMs: 20,
   maxDelayMs: 300,
   minReloadIntervalMs: 1000,
 };
