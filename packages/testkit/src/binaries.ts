@@ -17,6 +17,8 @@ export const APT_PACKAGES: Record<string, string> = {
   ethtool: 'ethtool',
   socat: 'socat',
   ip: 'iproute2',
+  crudini: 'crudini',
+  openssl: 'openssl',
 };
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
