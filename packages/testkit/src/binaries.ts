@@ -18,6 +18,9 @@ export const APT_PACKAGES: Record<string, string> = {
   socat: 'socat',
   ip: 'iproute2',
   crudini: 'crudini',
+  'ovs-docker': 'openvswitch-common',
+  uuidgen: 'uuid-runtime',
+  nsenter: 'util-linux',
   openssl: 'openssl',
 };
 
