@@ -129,6 +129,17 @@ describe('seed README scenario through HAProxy', () => {
     await waitFor(async () => (await body('/', 'health.example.com')) === '200 slow', { timeoutMs: 15_000, what: 'healthy container in rotation' });
   });
 
+  it('takes the address on a user-defined network; a container without an address is skipped with the reason', async () => {
+    await engine.createNetwork('backnet');
+    const c = await engine.run({ name: 'netted', network: 'backnet', labels: { glue_http_80_host: 'net.example.com' } });
+    await waitFor(async () => (await body('/', 'net.example.com')) === '200 netted', { timeoutMs: 10_000, what: 'the container on backnet' });
+    const chosen = lb.logs.find((l) => l.name === 'netted' && l.network === 'backnet');
+    expect(chosen?.msg).toBe(`container netted: using ${c.ip} on network backnet (its only network)`);
+    await engine.run({ name: 'isolated', network: 'none', labels: { glue_http_80_host: 'none.example.com' }, cmd: ['sleep', '3600'] });
+    const skipped = await waitFor(() => lb.logs.find((l) => l.name === 'isolated' && typeof l.reason === 'string'), { timeoutMs: 10_000, what: 'the skip line' });
+    expect(skipped.msg).toMatch(/container isolated is out of rotation: no IP address on any network \(network mode none\)/);
+  });
+
   it('TCP labels give a TCP frontend on the chosen port', async () => {
     await engine.run({ name: 'tcp1', labels: { glue_tcp_80_port: String(tcpPort) } });
     await waitFor(async () => (await httpGet(`http://127.0.0.1:${tcpPort}/`)).body.trim() === 'tcp1', { timeoutMs: 10_000, what: 'the TCP frontend' });
