@@ -112,9 +112,10 @@ export class Applier {
     this.live = { model, structure };
   }
 
-  /** Asks for an apply; resolves when an apply that saw this request finished (rejects if it failed). */
+  /** Asks for an apply; resolves when an apply that saw this request finished (the batch's first request rejects if it failed). */
   request(): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    const first = this.pending === undefined;
     const batch = (this.pending ??= deferred());
     clearTimeout(this.timer);
     const wait = Math.max(0, Math.min(this.o.debounceMs, batch.firstAt + this.o.maxDelayMs - Date.now()));
@@ -123,7 +124,8 @@ export class Applier {
       this.due = true;
       this.kick();
     }, wait);
-    return batch.promise;
+    // A failed apply is reported once, to the request that opened the batch, not once per event.
+    return first ? batch.promise : batch.promise.catch(() => undefined);
   }
 
   /** Resolves once no apply is running or waiting (tests, embedders). */
