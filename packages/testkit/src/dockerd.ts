@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, rmSync, symlinkSync, writeFileSync, closeSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { execa } from 'execa';
 import { requireBinary } from './binaries.js';
+import { safeRead } from './files.js';
 import { isAlive, pidsMentioning, stopPid } from './processes.js';
 import { waitFor } from './wait.js';
 
@@ -173,14 +174,6 @@ async function unmountUnder(dir: string): Promise<void> {
     .filter((m) => m.startsWith(dir))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) await execa('umount', ['-l', m], { reject: false });
-}
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** Imports `glue-test/busybox` from the static busybox: `/bin/*` applets, PATH=/bin, a /www for httpd. */

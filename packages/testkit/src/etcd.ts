@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { requireBinary } from './binaries.js';
+import { safeRead } from './files.js';
 import { isAlive, pidsMentioning, stopPid } from './processes.js';
 import { waitFor } from './wait.js';
 
@@ -189,12 +190,4 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     throw err;
   }
   return server;
-}
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { requireBinary } from './binaries.js';
+import { safeRead } from './files.js';
 import { isAlive, pidsMentioning, stopPid } from './processes.js';
 import { waitFor } from './wait.js';
 
@@ -159,12 +160,4 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
     throw err;
   }
   return sw;
-}
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
