@@ -24,7 +24,7 @@ const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 50);
 const BURST = Number(process.env.GLUE_BENCH_BURST ?? 100);
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const line = (what, value, unit, goal) =>
-  console.log(`${what.padEnd(56)} ${value.toFixed(value < 10 ? 1 : 0).padStart(9)} ${unit.padEnd(3)}${goal === undefined ? '' : ` goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`}`);
+  value === undefined || Number.isNaN(value) ? undefined : console.log(`${what.padEnd(56)} ${value.toFixed(value < 10 ? 1 : 0).padStart(9)} ${unit.padEnd(3)}${goal === undefined ? '' : ` goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const haproxy = requireBinary('haproxy');
 
@@ -101,7 +101,7 @@ try {
       counts.runtime += 1;
       keep(phases.runtime);
     } else if (typeof o.eventAgeMs === 'number' && o.event === 'start' && collect) phases.eventAgeMs.push(o.eventAgeMs);
-    else if (process.env.GLUE_BENCH_VERBOSE) console.error(l);
+    else if (process.env.GLUE_BENCH_VERBOSE || o.level >= 40) console.error(`  glue-balancer: ${o.msg ?? l}`);
   });
   const startTimes = new Map();
   const events = await engine.docker.getEvents({ filters: { type: ['container'], event: ['start'] } });
@@ -147,7 +147,7 @@ try {
     ready.push((await direct) - startTimes.get(name));
     await engine.cli(['rm', '-f', name]);
   }
-  line(`runtime-API path p50 (${RUNS} runs)`, pct(runtime, 50), 'ms', 100);
+  if (RUNS > 0) line(`runtime-API path p50 (${RUNS} runs)`, pct(runtime, 50), 'ms', 100);
   line('runtime-API path p95', pct(runtime, 95), 'ms');
   line('  (floor: start event -> container answers directly, p50)', pct(ready, 50), 'ms');
   line('reloads during the runtime-API runs (expect 0)', counts.reloads - runtimeBefore, '');
@@ -165,9 +165,9 @@ try {
     while ((await get(`${name}.example.com`)).status !== 503) await sleep(20);
     await sleep(1100); // past min-reload-interval: measure isolated structural changes
   }
-  line(`reload path p50 (${RUNS} runs)`, pct(reload, 50), 'ms', 300);
+  if (RUNS > 0) line(`reload path p50 (${RUNS} runs)`, pct(reload, 50), 'ms', 300);
   line('reload path p95', pct(reload, 95), 'ms');
-  console.log(`  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.reload.waitedMs)} ms, render ${med(phases.reload.renderMs)} ms, haproxy -c ${med(phases.reload.checkMs)} ms, reload until the new worker answers ${med(phases.reload.reloadMs)} ms`);
+  console.log(`  breakdown (medians; removals included, held by min-reload-interval): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.reload.waitedMs)} ms, render ${med(phases.reload.renderMs)} ms, haproxy -c ${med(phases.reload.checkMs)} ms, reload until the new worker answers ${med(phases.reload.reloadMs)} ms`);
   collect = false;
 
   await sleep(1500);

@@ -58,6 +58,8 @@ interface Batch {
   resolve: () => void;
   reject: (err: unknown) => void;
   firstAt: number;
+  /** A caller will see this batch's failure (else the Applier logs it itself). */
+  reported: boolean;
 }
 
 function deferred(): Batch {
@@ -69,7 +71,7 @@ function deferred(): Batch {
   });
   // Callers may not wait (fire-and-forget requests): never an unhandled rejection.
   promise.catch(() => undefined);
-  return { promise, resolve, reject, firstAt: Date.now() };
+  return { promise, resolve, reject, firstAt: Date.now(), reported: false };
 }
 
 const withoutServers = (m: BalancerModel): BalancerModel => ({
@@ -92,6 +94,8 @@ export class Applier {
   private readonly draining = new Map<string, { backend: string; server: string }>();
   private tmpCounter = 0;
   private lastReloadAt = 0;
+  private retryDelay = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** How long the batch being applied waited (debounce, holds): for the log. */
   private batchAge = 0;
 
@@ -113,10 +117,11 @@ export class Applier {
   }
 
   /** Asks for an apply; resolves when an apply that saw this request finished (the batch's first request rejects if it failed). */
-  request(): Promise<void> {
+  request(external = true): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    const first = this.pending === undefined;
     const batch = (this.pending ??= deferred());
+    const first = external && !batch.reported;
+    if (first) batch.reported = true;
     clearTimeout(this.timer);
     const wait = Math.max(0, Math.min(this.o.debounceMs, batch.firstAt + this.o.maxDelayMs - Date.now()));
     this.due = false;
@@ -124,7 +129,7 @@ export class Applier {
       this.due = true;
       this.kick();
     }, wait);
-    // A failed apply is reported once, to the request that opened the batch, not once per event.
+    // A failed apply is reported once, to the first caller of the batch, not once per coalesced event.
     return first ? batch.promise : batch.promise.catch(() => undefined);
   }
 
@@ -134,17 +139,6 @@ export class Applier {
       await (this.running ?? this.pending?.promise)?.catch(() => undefined);
       await new Promise((r) => setImmediate(r));
     }
-  }
-
-  /** Applies now (no debounce), after any apply in flight. */
-  async applyNow(): Promise<void> {
-    while (this.running) await this.running.catch(() => undefined);
-    const batch = deferred();
-    this.running = this.apply().then(batch.resolve, batch.reject).finally(() => {
-      this.running = undefined;
-      this.kick();
-    });
-    return batch.promise;
   }
 
   private kick(): void {
@@ -161,11 +155,30 @@ export class Applier {
     this.due = false;
     this.batchAge = Date.now() - batch.firstAt;
     this.running = this.apply()
-      .then(batch.resolve, batch.reject)
+      .then(
+        () => {
+          this.retryDelay = 0;
+          batch.resolve();
+        },
+        (err: unknown) => {
+          if (!batch.reported) this.o.logger.error({ err: errorMessage(err) }, `apply failed: ${errorMessage(err)}`);
+          batch.reject(err);
+          this.scheduleRetry();
+        },
+      )
       .finally(() => {
         this.running = undefined;
         this.kick();
       });
+  }
+
+  /** After a failed apply, try again by itself (backoff 1 s .. 30 s) so a transient failure heals without a new event. */
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    this.retryDelay = Math.min(30_000, this.retryDelay === 0 ? 1000 : this.retryDelay * 2);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.request(false), this.retryDelay);
+    this.retryTimer.unref();
   }
 
   /** How long a structural apply must still wait (min-reload-interval); 0 for a servers-only change. */
@@ -183,6 +196,7 @@ export class Applier {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.retryTimer);
     await this.running?.catch(() => undefined);
     this.pending?.resolve();
     this.pending = undefined;

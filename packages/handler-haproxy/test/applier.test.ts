@@ -3,7 +3,7 @@
  * `touch` as the external reload command: which changes take the runtime API, which reload, and how
  * reloads are spaced. The config files are still checked by the real `haproxy -c`.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,13 +44,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function world() {
+function world(reloadCommand = ['touch', marker]) {
   const containers = new Map<string, ContainerInspectInfo>();
   const applier = new Applier({
     mode: 'external',
     configFile: join(dir, 'haproxy.cfg'),
     haproxyBin: requireBinary('haproxy'),
-    reloadCommand: ['touch', marker],
+    reloadCommand,
     runtimeSocket: sock,
     masterSocket: '',
     renderer: new Renderer(),
@@ -120,6 +120,19 @@ describe('Applier: runtime API or reload', () => {
     await applier.request(); // nothing changed: only the retry
     expect(applier.stats.skipped).toBe(1);
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['del server http_c.example.com/c2:80']);
+    await applier.stop();
+  });
+
+  it('a failed apply is retried by itself with backoff, without a new event', async () => {
+    const okFile = join(dir, 'reload-works');
+    const { applier, put } = world(['test', '-e', okFile]);
+    put('r1', 'r.example.com');
+    await expect(applier.request()).rejects.toThrow(/reload command "test -e .*reload-works" failed \(exit code 1\)/);
+    writeFileSync(okFile, '');
+    const until = Date.now() + 5000;
+    while (applier.stats.reloads === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(applier.stats.reloads).toBe(1);
+    expect(applier.stats.failures).toBe(1);
     await applier.stop();
   });
 
