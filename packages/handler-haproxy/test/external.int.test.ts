@@ -2,11 +2,12 @@
  * external mode: an operator's own HAProxy (master-worker, started by the testkit), reloaded by a
  * configured command; a user template; a broken template keeps the old routes serving.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, freePort, type HaproxyProcess, httpGet, requireBinary, startDockerd, startHaproxy, tally, tempDir, waitFor } from '@glue/testkit';
-import { DEFAULT_TEMPLATE } from '../src/index.js';
+import { silentLogger } from '@glue/core';
+import { balancerMain, DEFAULT_TEMPLATE } from '../src/index.js';
 import { startBalancer, type RunningBalancer } from './helpers.js';
 
 let engine: DockerEngine;
@@ -81,4 +82,16 @@ describe('external mode with a user template', () => {
     await waitFor(async () => (await status('c.example.com')) === '200 c1', { timeoutMs: 15_000, what: 'c1 after the fix' });
     expect(await status('b.example.com')).toMatch(/^200 b[12]$/);
   });
+
+  it('glue-balancer -1 --mode file writes a checked config for the running containers and exits 0', async () => {
+    const out = join(dir.path, 'once.cfg');
+    let stderr = '';
+    const code = await balancerMain(['-1', '--mode', 'file', '--config-file', out, '--docker-url', engine.url, '--http-bind', '127.0.0.1:18085'], { stderr: (t) => (stderr += t), logger: silentLogger() });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toMatch(/^ {4}server a1:80 \S+:80 weight 100$/m);
+    expect(text).toMatch(/^ {4}server c1:80 \S+:80 weight 100$/m);
+  });
 });
+
