@@ -96,6 +96,7 @@ export class Applier {
   private lastReloadAt = 0;
   private retryDelay = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
   /** How long the batch being applied waited (debounce, holds): for the log. */
   private batchAge = 0;
 
@@ -177,6 +178,7 @@ export class Applier {
     if (this.stopped) return;
     this.retryDelay = Math.min(30_000, this.retryDelay === 0 ? 1000 : this.retryDelay * 2);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.drainTimer);
     this.retryTimer = setTimeout(() => void this.request(false), this.retryDelay);
     this.retryTimer.unref();
   }
@@ -377,5 +379,13 @@ export class Applier {
   private async retryDrained(): Promise<void> {
     if (!this.o.runtimeSocket) return;
     for (const { backend, server } of [...this.draining.values()]) await this.tryDelete(backend, server);
+    if (this.draining.size > 0 && !this.drainTimer && !this.stopped) {
+      // Nothing else may happen for a while: come back by ourselves to delete them.
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        void this.request(false);
+      }, 2000);
+      this.drainTimer.unref();
+    }
   }
 }
