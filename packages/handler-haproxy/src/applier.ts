@@ -178,7 +178,6 @@ export class Applier {
     if (this.stopped) return;
     this.retryDelay = Math.min(30_000, this.retryDelay === 0 ? 1000 : this.retryDelay * 2);
     clearTimeout(this.retryTimer);
-    clearTimeout(this.drainTimer);
     this.retryTimer = setTimeout(() => void this.request(false), this.retryDelay);
     this.retryTimer.unref();
   }
@@ -199,6 +198,7 @@ export class Applier {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.drainTimer);
     await this.running?.catch(() => undefined);
     this.pending?.resolve();
     this.pending = undefined;
