@@ -21,7 +21,7 @@ export interface ManagedOptions {
 }
 
 /** HAProxy's [WARNING] lines that are normal life in master-worker mode (reloads, stops, servers set ready). */
-const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)/;
+const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|going DOWN for maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)/;
 
 /** The PID in `pidFile` if it is a live haproxy running `configFile`. */
 function leftoverMaster(pidFile: string, configFile: string): number | undefined {
