@@ -77,9 +77,6 @@ const engine = await startDockerd();
 const work = mkdtempSync(join(tmpdir(), 'glue-bench-lb-'));
 let child;
 try {
-  // Pin the test bridge's MAC (see test/hitless.int.test.ts): veths joining must not change it.
-  const mac = readFileSync(`/sys/class/net/${engine.bridge}/address`, 'utf8').trim();
-  spawn('ip', ['link', 'set', engine.bridge, 'address', mac], { stdio: 'ignore' });
   const port = await freePort();
   child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const counts = { reloads: 0, runtime: 0 };

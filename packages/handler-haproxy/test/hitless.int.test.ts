@@ -2,8 +2,6 @@
  * Hitless: a client sends a steady stream of requests to one route while 50 other containers, each
  * on its own host (so every change is structural and HAProxy reloads), start and stop. Zero failures.
  */
-import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DockerEngine, freePort, httpGet, requireBinary, startDockerd, steadyClient, tempDir, waitFor } from '@glue/testkit';
 import { startBalancer, type RunningBalancer } from './helpers.js';
@@ -17,12 +15,6 @@ let port: number;
 beforeAll(async () => {
   requireBinary('haproxy');
   engine = await startDockerd();
-  // A Linux bridge without an explicit MAC takes the lowest MAC of its ports, so it changes as the
-  // churn containers' veths come and go, and the steady container's ARP entry for the host goes stale
-  // (SYN-ACKs to the old MAC: client timeouts that are not HAProxy's). Docker pins docker0's MAC the
-  // same way; the testkit's bridge does not (yet), so pin it here.
-  const mac = readFileSync(`/sys/class/net/${engine.bridge}/address`, 'utf8').trim();
-  await execa('ip', ['link', 'set', engine.bridge, 'address', mac]);
   dir = await tempDir('glue-lb-hitless-');
   port = await freePort();
   lb = await startBalancer(['--docker-url', engine.url, '--mode', 'managed', '--config-file', `${dir.path}/haproxy.cfg`, '--http-bind', `127.0.0.1:${port}`, '--debounce-ms', '20']);

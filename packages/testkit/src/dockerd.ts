@@ -160,6 +160,11 @@ async function createBridge(): Promise<{ bridge: string; n: number }> {
     const bridge = `gluebr${n}`;
     const add = await execa('ip', ['link', 'add', bridge, 'type', 'bridge'], { reject: false });
     if (add.exitCode !== 0) continue; // taken by another engine: try another number
+    // A Linux bridge without an explicit MAC takes the lowest MAC of its ports, so it would change as
+    // containers' veths come and go and stale ARP entries would time out requests (Docker pins docker0
+    // the same way). A fixed, locally administered MAC per bridge number.
+    const mac = `02:67:6c:75:65:${n.toString(16).padStart(2, '0')}`;
+    await execa('ip', ['link', 'set', bridge, 'address', mac]);
     await execa('ip', ['addr', 'add', `172.31.${n}.1/24`, 'dev', bridge]);
     await execa('ip', ['link', 'set', bridge, 'up']);
     return { bridge, n };

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { requireBinary } from './binaries.js';
 import { httpGet } from './http.js';
 import { stopPid } from './processes.js';
 import { waitFor } from './wait.js';
+import { safeRead } from './files.js';
 
 export interface HaproxyProcess {
   dir: string;
@@ -129,12 +130,4 @@ export async function tally(url: string, host: string, n: number): Promise<Recor
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
-}
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
