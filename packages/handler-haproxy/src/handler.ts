@@ -114,7 +114,7 @@ export class HAProxyHandler extends BaseHandler {
   }
 
   private logNote(n: SkipNote): void {
-    const c = { container: n.containerId.slice(0, 12), name: n.containerName };
+    const c = { container: n.containerId.slice(0, 12), containerName: n.containerName };
     for (const p of n.problems) {
       this.logger.warn({ ...c, label: p.label, value: p.value }, `container ${n.containerName}: label ${p.label}=${JSON.stringify(p.value)} ${p.reason}; that route is dropped, others are unaffected`);
     }

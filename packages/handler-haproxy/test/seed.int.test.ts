@@ -110,7 +110,7 @@ describe('seed README scenario through HAProxy', () => {
 
   it('a crafted label drops only its own route, and the log names container, label and value', async () => {
     await engine.run({ name: 'evil', labels: { glue_http_80_host: 'evil.example.com\n    server x 1.2.3.4:80', glue_http_81_host: 'fine.example.com' }, cmd: ['sh', '-c', 'mkdir -p /www && echo evil > /www/index.html && exec httpd -f -p 81 -h /www'] });
-    const line = await waitFor(() => lb.logs.find((l) => l.name === 'evil' && l.label === 'glue_http_80_host'), { timeoutMs: 10_000, what: 'the log line for evil' });
+    const line = await waitFor(() => lb.logs.find((l) => l.containerName === 'evil' && l.label === 'glue_http_80_host'), { timeoutMs: 10_000, what: 'the log line for evil' });
     expect(line.msg).toContain('container evil: label glue_http_80_host="evil.example.com\\n    server x 1.2.3.4:80"');
     await waitFor(async () => (await body('/', 'fine.example.com')) === '200 evil', { timeoutMs: 10_000, what: 'the valid port of the same container' });
     expect(await body('/', 'wp1.example.com')).toBe('200 wp1');
@@ -133,10 +133,10 @@ describe('seed README scenario through HAProxy', () => {
     await engine.createNetwork('backnet');
     const c = await engine.run({ name: 'netted', network: 'backnet', labels: { glue_http_80_host: 'net.example.com' } });
     await waitFor(async () => (await body('/', 'net.example.com')) === '200 netted', { timeoutMs: 10_000, what: 'the container on backnet' });
-    const chosen = lb.logs.find((l) => l.name === 'netted' && l.network === 'backnet');
+    const chosen = lb.logs.find((l) => l.containerName === 'netted' && l.network === 'backnet');
     expect(chosen?.msg).toBe(`container netted: using ${c.ip} on network backnet (its only network)`);
     await engine.run({ name: 'isolated', network: 'none', labels: { glue_http_80_host: 'none.example.com' }, cmd: ['sleep', '3600'] });
-    const skipped = await waitFor(() => lb.logs.find((l) => l.name === 'isolated' && typeof l.reason === 'string'), { timeoutMs: 10_000, what: 'the skip line' });
+    const skipped = await waitFor(() => lb.logs.find((l) => l.containerName === 'isolated' && typeof l.reason === 'string'), { timeoutMs: 10_000, what: 'the skip line' });
     expect(skipped.msg).toMatch(/container isolated is out of rotation: no IP address on any network \(network mode none\)/);
   });
 
