@@ -4,7 +4,7 @@
  * into exit codes.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, createGlue, createLogger, errorMessage, isKnownEvent, type LogLevel, type Logger } from '@glue/core';
+import { ConfigError, createGlue, createLogger, errorMessage, isKnownEvent, stopSignal, type LogLevel, type Logger } from '@glue/core';
 import { HAProxyHandler } from './handler.js';
 import { DEFAULTS, parseHaproxyParams } from './options.js';
 
@@ -48,18 +48,6 @@ export function buildBalancerProgram(): Command {
     .addHelpText('after', '\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.')
     .exitOverride()
     .allowExcessArguments(false);
-}
-
-function processStopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }
 
 export async function balancerMain(argv: readonly string[], io: Partial<BalancerIo> = {}): Promise<number> {
@@ -124,7 +112,7 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     await glue.start();
     if (handler) io.onReady?.(handler);
     logger.info({ engine: glue.address, config: options.configFile, mode: options.mode }, 'glue-balancer watching Docker events; SIGINT/SIGTERM to stop');
-    const signal = await (io.stopSignal ?? processStopSignal());
+    const signal = await (io.stopSignal ?? stopSignal());
     logger.info({ signal }, 'stopping');
     await glue.stop();
     return EXIT.OK;
