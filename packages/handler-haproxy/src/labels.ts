@@ -130,6 +130,15 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
   const out: ParsedLabels = { http: [], tcp: [], network: undefined, problems: [], rejected: false };
   if (!labels) return out;
   const problem = (label: string, value: string, reason: string): void => void out.problems.push({ label, value, reason });
+  /** A port's optional label: its parsed value, `fallback` when absent, undefined (and reported) when bad. */
+  const optional = <T>(entry: PortLabels, key: string, parse: (value: string) => Result<T>, fallback: T): T | undefined => {
+    const l = entry.values.get(key);
+    if (!l) return fallback;
+    const r = parse(l.value);
+    if (r.ok) return r.value;
+    problem(l.label, l.value, r.reason);
+    return undefined;
+  };
   const httpPorts = new Map<number, PortLabels>();
   const tcpPorts = new Map<number, PortLabels>();
   let listed: Set<number> | undefined;
@@ -196,38 +205,10 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
       problem(host.label, host.value, hosts.reason);
       continue;
     }
-    let prefix = '';
-    let strip = false;
-    let weight = DEFAULT_WEIGHT;
-    let broken = false;
-    const p = entry.values.get('prefix');
-    if (p) {
-      const r = parsePrefix(p.value);
-      if (r.ok) prefix = r.value;
-      else {
-        problem(p.label, p.value, r.reason);
-        broken = true;
-      }
-    }
-    const s = entry.values.get('strip_prefix');
-    if (s) {
-      const r = parseFlag(s.value);
-      if (r.ok) strip = r.value;
-      else {
-        problem(s.label, s.value, r.reason);
-        broken = true;
-      }
-    }
-    const w = entry.values.get('weight');
-    if (w) {
-      const r = parseWeight(w.value);
-      if (r.ok) weight = r.value;
-      else {
-        problem(w.label, w.value, r.reason);
-        broken = true;
-      }
-    }
-    if (broken) continue;
+    const prefix = optional(entry, 'prefix', parsePrefix, '');
+    const strip = optional(entry, 'strip_prefix', parseFlag, false);
+    const weight = optional(entry, 'weight', parseWeight, DEFAULT_WEIGHT);
+    if (prefix === undefined || strip === undefined || weight === undefined) continue;
     for (const h of hosts.value) out.http.push({ host: h, prefix, strip: strip && prefix !== '', weight, port });
   }
   if (listed) {
@@ -249,16 +230,8 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
       problem(fp.label, fp.value, frontend.reason);
       continue;
     }
-    let weight = DEFAULT_WEIGHT;
-    const w = entry.values.get('weight');
-    if (w) {
-      const r = parseWeight(w.value);
-      if (!r.ok) {
-        problem(w.label, w.value, r.reason);
-        continue;
-      }
-      weight = r.value;
-    }
+    const weight = optional(entry, 'weight', parseWeight, DEFAULT_WEIGHT);
+    if (weight === undefined) continue;
     out.tcp.push({ frontendPort: frontend.value, port, weight });
   }
   return out;
