@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Logger } from '@glue/core';
+import { type Logger, sleep } from '@glue/core';
 import { parseShowProc, socketCommand, workerPid, type ProcInfo } from './haproxy-io.js';
 
 export interface ManagedOptions {
@@ -34,8 +34,6 @@ function leftoverMaster(pidFile: string, configFile: string): number | undefined
     return undefined;
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ManagedHaproxy {
   private child: ChildProcess | undefined;

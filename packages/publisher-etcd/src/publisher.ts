@@ -1,6 +1,7 @@
 import {
   type Agent,
   BaseHandler,
+  containerName,
   type ContainerInspectInfo,
   errorMessage,
   GlueError,
@@ -12,7 +13,7 @@ import {
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from './client.js';
 import { parseParams, type PublisherSettings } from './params.js';
-import { containerEntries, containerName, isPublished } from './record.js';
+import { containerEntries, isPublished } from './record.js';
 import { EtcdSync } from './sync.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { ContainerInspectInfo } from '@glue/core';
+import { containerName, type ContainerInspectInfo } from '@glue/core';
 import { containerKey, httpKey } from './keys.js';
 import {
   type ContainerRecord,
@@ -99,10 +99,6 @@ export function httpRoutes(labels: Record<string, string> | null | undefined): {
     }
   }
   return { routes, problems };
-}
-
-export function containerName(info: ContainerInspectInfo): string {
-  return (info.Name ?? '').replace(/^\//, '');
 }
 
 /** Published while the engine says it runs (paused included: it keeps its addresses). */
