@@ -5,14 +5,13 @@
 //   1,000 and 10,000 cached inspections: goal ≤ 20 kB of heap per container
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { createGlue, ContainerStore } = await import(join(root, 'packages/core/dist/index.js'));
 const { startDockerd } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 50);
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const line = (what, value, unit, goal) => console.log(`${what.padEnd(46)} ${value.toFixed(1).padStart(9)} ${unit.padEnd(3)} goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`);
 
 const engine = await startDockerd();
 try {

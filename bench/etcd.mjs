@@ -12,6 +12,7 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { IniDocument, silentLogger } = await import(join(root, 'packages/core/dist/index.js'));
@@ -20,9 +21,6 @@ const { startEtcd } = await import(join(root, 'packages/testkit/dist/index.js'))
 
 const N = Number(process.env.GLUE_BENCH_CONTAINERS ?? 1000);
 const EVENTS = Number(process.env.GLUE_BENCH_EVENTS ?? 500);
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const line = (what, value, unit, goal) =>
-  console.log(`${what.padEnd(52)} ${value.toFixed(value < 1 ? 3 : 1).padStart(10)} ${unit.padEnd(3)} goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`);
 
 function container(i, startedAt = '2026-01-01T00:00:00Z') {
   const id = i.toString(16).padStart(8, '0').repeat(8);

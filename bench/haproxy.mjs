@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { buildModel, Renderer, templateContext, checkConfig } = await import(join(root, 'packages/handler-haproxy/dist/index.js'));
@@ -22,9 +23,6 @@ const { startDockerd, freePort, httpGet, requireBinary } = await import(join(roo
 
 const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 50);
 const BURST = Number(process.env.GLUE_BENCH_BURST ?? 100);
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const line = (what, value, unit, goal) =>
-  value === undefined || Number.isNaN(value) ? undefined : console.log(`${what.padEnd(56)} ${value.toFixed(value < 10 ? 1 : 0).padStart(9)} ${unit.padEnd(3)}${goal === undefined ? '' : ` goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}`}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const haproxy = requireBinary('haproxy');
 

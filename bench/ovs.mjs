@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { createGlue, IniDocument } = await import(join(root, 'packages/core/dist/index.js'));
@@ -30,9 +31,6 @@ const timedRunner = async (file, args, options) => {
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 20);
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const line = (what, value, unit, goal) =>
-  console.log(`${what.padEnd(52)} ${value.toFixed(1).padStart(9)} ${unit.padEnd(3)}${goal ? ` goal ${goal} ${unit}  ratio ${(value / goal).toFixed(2)}` : ''}`);
 
 const engine = await startDockerd();
 const ovs = await startOvs();
