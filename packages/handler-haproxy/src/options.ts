@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ParamError } from '@glue/core';
+import { ParamError, parseBoolean } from '@glue/core';
 import type { Mode } from './applier.js';
 import { parseNetworkName } from './labels.js';
 
@@ -129,8 +129,9 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   if (mode === 'managed' && runtimeSocket === '') fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
   const masterSocket = path('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock'));
 
-  const fastRaw = (get('runtime-api') || 'on').toLowerCase();
-  if (!['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'].includes(fastRaw)) fail('runtime-api', `${JSON.stringify(fastRaw)} is not on or off`);
+  const fastRaw = get('runtime-api') || 'on';
+  const fastPath = parseBoolean(fastRaw);
+  if (fastPath === undefined) fail('runtime-api', `${JSON.stringify(fastRaw.toLowerCase())} is not on or off`);
 
   return {
     mode,
@@ -145,7 +146,7 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     network,
     runtimeSocket,
     masterSocket,
-    fastPath: ['on', 'true', '1', 'yes'].includes(fastRaw),
+    fastPath: fastPath === true,
     debounceMs: intParam('debounce-ms', DEFAULTS.debounceMs, 0, 60_000),
     maxDelayMs: intParam('max-delay-ms', DEFAULTS.maxDelayMs, 0, 600_000),
     minReloadIntervalMs: intParam('min-reload-interval-ms', DEFAULTS.minReloadIntervalMs, 0, 600_000),

@@ -1,3 +1,4 @@
+import { parseBoolean } from '@glue/core';
 import { DEFAULT_PREFIX, normalizePrefix } from './keys.js';
 import { type FieldSelection, parseFields } from './record.js';
 
@@ -32,13 +33,6 @@ export interface ParamProblem {
 }
 
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
-
-function bool(raw: string): boolean | undefined {
-  const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  return undefined;
-}
 
 function seconds(raw: string, min: number, max: number): number | undefined {
   const v = raw.trim();
@@ -113,7 +107,7 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
     problems.push({ key: 'fields', reason: (err as Error).message });
   }
 
-  const deleteOnStop = bool(get('delete-on-stop') ?? 'true');
+  const deleteOnStop = parseBoolean(get('delete-on-stop') ?? 'true');
   if (deleteOnStop === undefined) problems.push({ key: 'delete-on-stop', reason: `${JSON.stringify(get('delete-on-stop'))} is not true or false` });
 
   const writeTimeout = seconds(get('write-timeout') ?? String(DEFAULT_WRITE_TIMEOUT_S), 0, 600);
