@@ -95,6 +95,8 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly store = new ContainerStore();
   private readonly queue = new KeyedQueue();
   private readonly abort = new AbortController();
+  /** One controller per handler run in flight; stop() aborts them all (no listener per run on the daemon's signal). */
+  private readonly runControllers = new Set<AbortController>();
   private readonly watcher: EngineWatcher;
   private entries: HandlerEntry[] = [];
   private loaded = false;
@@ -214,6 +216,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     const bound = this.options.shutdownTimeoutMs ?? 10_000;
     const idle = this.queue.idle();
     this.abort.abort();
+    for (const controller of this.runControllers) controller.abort();
     await this.watching;
     try {
       await withTimeout(idle, bound, 'timeout');
@@ -309,8 +312,8 @@ export class Glue extends EventEmitter<GlueEvents> {
 
   private async runOne(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun> {
     const controller = new AbortController();
-    const onStop = (): void => controller.abort();
-    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    if (this.abort.signal.aborted) controller.abort();
+    this.runControllers.add(controller);
     const context: HandlerContext = { event, container: info, signal: controller.signal };
     const name = containerName(info) || event.attributes.name || '';
     const short = event.id.slice(0, 12);
@@ -339,7 +342,7 @@ export class Glue extends EventEmitter<GlueEvents> {
         );
       }
     } finally {
-      this.abort.signal.removeEventListener('abort', onStop);
+      this.runControllers.delete(controller);
     }
     this.emit('handler', run);
     return run;

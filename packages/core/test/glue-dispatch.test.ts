@@ -251,4 +251,29 @@ describe('Glue dispatch', () => {
     expect(finished).toBe(true);
     expect(stopped).toBe(true);
   });
+
+  it('many containers in flight at once: each run gets its own signal, all aborted by stop(), no listener warning', async () => {
+    const engine = new FakeEngine();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    const signals: AbortSignal[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'a.ini', events: ['start'], handler: { handle: (_e, _id, ctx) => new Promise<void>((resolve) => { signals.push(ctx.signal); ctx.signal.addEventListener('abort', () => resolve()); }) } }],
+    });
+    try {
+      await glue.start();
+      await until(() => engine.streams.length === 1);
+      for (let i = 0; i < 25; i++) engine.emit('start', engine.add().Id);
+      await until(() => signals.length === 25);
+      expect(signals.some((s) => s.aborted)).toBe(false);
+      await glue.stop();
+      expect(signals.every((s) => s.aborted)).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
