@@ -27,3 +27,4 @@ export { ContainerStore, containerName } from './container-store.js';
 export { KeyedQueue } from './keyed-queue.js';
 export { backoffDelay, sleep, withTimeout } from './timing.js';
 export { stopSignal } from './signals.js';
+export { DEFAULT_WEIGHT, describeLabelProblem, isGlueLabel, MAX_WEIGHT, parseFlag, parseHostList, parseHostname, parseLabels, parseNetworkName, parsePort, parsePrefix, parseWeight, type HttpRoute, type LabelProblem, type LabelResult, type ParsedLabels, type TcpRoute } from './labels.js';

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import {
+  describeLabelProblem,
+  isGlueLabel,
+  parseFlag,
+  parseHostList,
+  parseLabels,
+  parseNetworkName,
+  parsePort,
+  parsePrefix,
+  parseWeight,
+} from '../src/index.js';
+
+// The label grammar shared by every handler (moved here from @glue/handler-haproxy).
+describe('label grammar', () => {
+  it('hostnames: lower-cased, no port, no spaces, comma lists', () => {
+    expect(parseHostList('WP1.Example.com')).toEqual({ ok: true, value: ['wp1.example.com'] });
+    expect(parseHostList('a.example.com, b.example.com,a.example.com')).toEqual({ ok: true, value: ['a.example.com', 'b.example.com'] });
+    for (const bad of ['', 'a.example.com:80', 'a b', 'a\nb', '-a.com', 'a..b', 'é.com', 'a.com#x', '*.example.com', 'x'.repeat(64)]) {
+      expect(parseHostList(bad).ok, bad).toBe(false);
+    }
+  });
+
+  it('prefixes: with or without the leading slash, normalised, segment characters only', () => {
+    expect(parsePrefix('dashboard/horizon')).toEqual({ ok: true, value: '/dashboard/horizon' });
+    expect(parsePrefix('/dashboard/horizon/')).toEqual({ ok: true, value: '/dashboard/horizon' });
+    expect(parsePrefix('/')).toEqual({ ok: true, value: '' });
+    for (const bad of ['a//b', 'a b', 'a/../b', "a'b", 'a"b', 'a#b', 'a\nb', 'a%20b', 'a?b', 'ä']) expect(parsePrefix(bad).ok, bad).toBe(false);
+  });
+
+  it('weights: integers 0-256', () => {
+    expect(parseWeight('0')).toEqual({ ok: true, value: 0 });
+    expect(parseWeight('256')).toEqual({ ok: true, value: 256 });
+    for (const bad of ['257', '-1', '1.5', ' 1', '1e2', '', '0x10']) expect(parseWeight(bad).ok, bad).toBe(false);
+  });
+
+  it('reads the seed README labels', () => {
+    const r = parseLabels({ glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'dashboard/horizon', glue_http_80_strip_prefix: '1', other: 'x' });
+    expect(r.problems).toEqual([]);
+    expect(r.http).toEqual([{ host: 'openstack.example.com', prefix: '/dashboard/horizon', strip: true, weight: 100, port: 80 }]);
+  });
+
+  it('several ports and hosts, TCP routes, glue_network', () => {
+    const r = parseLabels({
+      glue_http_80_host: 'a.com,b.com',
+      glue_http_8080_host: 'c.com',
+      glue_http_8080_weight: '7',
+      glue_tcp_5432_port: '15432',
+      glue_tcp_5432_weight: '3',
+      glue_network: 'backnet',
+    });
+    expect(r.problems).toEqual([]);
+    expect(r.http.map((h) => `${h.host}:${h.port}:${h.weight}`)).toEqual(['a.com:80:100', 'b.com:80:100', 'c.com:8080:7']);
+    expect(r.tcp).toEqual([{ frontendPort: 15432, port: 5432, weight: 3 }]);
+    expect(r.network).toBe('backnet');
+  });
+
+  it('a bad value drops only that port, with container-readable problems', () => {
+    const r = parseLabels({ glue_http_80_host: 'ok.com', glue_http_81_host: 'ok.com', glue_http_81_weight: '999', glue_http_82_hots: 'typo.com' });
+    expect(r.http.map((h) => h.port)).toEqual([80]);
+    expect(r.problems).toEqual([
+      { label: 'glue_http_82_hots', value: 'typo.com', reason: expect.stringContaining('unknown label') },
+      { label: 'glue_http_81_weight', value: '999', reason: expect.stringContaining('0-256') },
+    ]);
+  });
+
+  it('glue_http_ports restricts the ports; a bad glue_network rejects the container', () => {
+    const r = parseLabels({ glue_http_ports: '80', glue_http_80_host: 'a.com', glue_http_81_host: 'b.com' });
+    expect(r.http.map((h) => h.host)).toEqual(['a.com']);
+    expect(r.problems[0]?.reason).toMatch(/not in glue_http_ports/);
+    const bad = parseLabels({ glue_http_80_host: 'a.com', glue_network: 'x y' });
+    expect(bad.rejected).toBe(true);
+    expect(bad.http).toEqual([]);
+  });
+
+  it('a prefix-less route ignores strip_prefix; a missing host is reported', () => {
+    expect(parseLabels({ glue_http_80_host: 'a.com', glue_http_80_strip_prefix: 'true' }).http[0]?.strip).toBe(false);
+    expect(parseLabels({ glue_http_80_prefix: 'x' }).problems[0]?.reason).toMatch(/host is missing/);
+  });
+});
+
+describe('label grammar: the rest of the vocabulary', () => {
+  it('ports, flags and network names', () => {
+    expect(parsePort('1')).toEqual({ ok: true, value: 1 });
+    expect(parsePort('65535')).toEqual({ ok: true, value: 65535 });
+    for (const bad of ['0', '65536', '080', ' 80', '8o', '']) expect(parsePort(bad).ok, bad).toBe(false);
+    for (const yes of ['1', 'true', 'YES', 'on']) expect(parseFlag(yes)).toEqual({ ok: true, value: true });
+    for (const no of ['0', 'false', 'No', 'off', '']) expect(parseFlag(no)).toEqual({ ok: true, value: false });
+    expect(parseFlag('maybe')).toEqual({ ok: false, reason: expect.stringContaining('is not a flag') });
+    expect(parseNetworkName('back_net.1')).toEqual({ ok: true, value: 'back_net.1' });
+    for (const bad of ['', '-x', 'a b', 'a/b']) expect(parseNetworkName(bad).ok, bad).toBe(false);
+  });
+
+  it('TCP labels: a missing or bad listen port is reported, the port dropped', () => {
+    const r = parseLabels({ glue_tcp_5432_weight: '3', glue_tcp_6379_port: '99999', glue_tcp_22_port: '2222' });
+    expect(r.tcp).toEqual([{ frontendPort: 2222, port: 22, weight: 100 }]);
+    expect(r.problems.map((p) => p.label)).toEqual(['glue_tcp_5432_weight', 'glue_tcp_6379_port']);
+    expect(r.problems[0]?.reason).toMatch(/glue_tcp_5432_port is missing/);
+  });
+
+  it('a port outside 1-65535 in a label name is an unknown label', () => {
+    const r = parseLabels({ glue_http_99999_host: 'x.example.com', glue_http_80_host: 'ok.example.com' });
+    expect(r.http.map((h) => h.port)).toEqual([80]);
+    expect(r.problems).toEqual([{ label: 'glue_http_99999_host', value: 'x.example.com', reason: expect.stringMatching(/not 1-65535/) }]);
+  });
+
+  it('no labels, other labels: nothing', () => {
+    expect(parseLabels(undefined)).toEqual({ http: [], tcp: [], network: undefined, problems: [], rejected: false });
+    expect(parseLabels({ 'com.example.x': 'y' }).problems).toEqual([]);
+  });
+
+  it('one sentence for a refused label, whichever handler logs it', () => {
+    const r = parseLabels({ glue_http_80_host: 'ok.com', glue_http_80_weight: '999' });
+    expect(r.problems[0] && describeLabelProblem('web1', r.problems[0])).toBe('container web1: label glue_http_80_weight="999" is not a weight (an integer 0-256)');
+    expect(['glue_network', 'glue_http_80_host', 'glue_tcp_1_port'].every(isGlueLabel)).toBe(true);
+    expect(['glue', 'glue_networks', 'x_glue_http_80_host'].some(isGlueLabel)).toBe(false);
+  });
+});
