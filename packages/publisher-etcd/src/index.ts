@@ -32,6 +32,7 @@ export type { FieldSelection, LabelProblem, SummaryField } from './record.js';
 export {
   containerRecordSchema,
   httpEntrySchema,
+  labelProblemSchema,
   ownerRecordSchema,
   RECORD_VERSION,
 } from './schema.js';

@@ -3,11 +3,11 @@ import {
   BaseHandler,
   containerName,
   type ContainerInspectInfo,
+  describeLabelProblem,
   errorMessage,
   GlueError,
   type HandlerContext,
   type IniDocument,
-  LabelError,
   ParamError,
 } from '@glue/core';
 import type { Etcd3 } from 'etcd3';
@@ -139,8 +139,11 @@ export class Publisher extends BaseHandler {
       const id = `${p.label}\0${p.value}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      const err = new LabelError(containerName(info) || info.Id.slice(0, 12), p.label, p.value, `${p.reason}; published without this route`, { handler: this.name });
-      this.logger.warn({ container: info.Id.slice(0, 12), label: p.label }, err.message);
+      const name = containerName(info) || info.Id.slice(0, 12);
+      this.logger.warn(
+        { container: info.Id.slice(0, 12), containerName: name, label: p.label, value: p.value },
+        `${describeLabelProblem(name, p)}; that route is not indexed in etcd (the container is still published, its other routes are indexed)`,
+      );
     }
     return entries;
   }

@@ -1,4 +1,4 @@
-import { containerName, type ContainerInspectInfo } from '@glue/core';
+import { containerName, type ContainerInspectInfo, type LabelProblem, parseLabels } from '@glue/core';
 import { containerKey, httpKey } from './keys.js';
 import {
   type ContainerRecord,
@@ -31,73 +31,26 @@ export function parseFields(raw: string): FieldSelection {
   return { mode: 'summary', fields: new Set(picked as SummaryField[]) };
 }
 
-/** A problem with one container label: the container is still published, only that route is left out. */
-export interface LabelProblem {
-  label: string;
-  value: string;
-  reason: string;
-}
+/** A refused container label (the grammar and the wording are @glue/core's, shared with the HAProxy handler). */
+export type { LabelProblem };
 
-const HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const PATH_PREFIX = /^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/;
-
-/** Reads `glue_http_<port>_host` (comma list), `_prefix`, `_strip_prefix`, `_weight` labels, strictly. */
-export function httpRoutes(labels: Record<string, string> | null | undefined): { routes: HttpRoute[]; problems: LabelProblem[] } {
-  const routes: HttpRoute[] = [];
-  const problems: LabelProblem[] = [];
-  const all = labels ?? {};
-  const ports = new Set<string>();
-  for (const label of Object.keys(all)) {
-    const m = /^glue_http_([^_]+)_(host|prefix|strip_prefix|weight)$/.exec(label);
-    if (m?.[1] !== undefined) ports.add(m[1]);
-  }
-  for (const rawPort of [...ports].sort()) {
-    const hostLabel = `glue_http_${rawPort}_host`;
-    const hostValue = all[hostLabel];
-    if (hostValue === undefined) continue; // prefix/weight without a host: nothing to route
-    const port = Number(rawPort);
-    if (!/^\d{1,5}$/.test(rawPort) || port < 1 || port > 65535) {
-      problems.push({ label: hostLabel, value: hostValue, reason: `port ${JSON.stringify(rawPort)} is not a number from 1 to 65535` });
-      continue;
-    }
-    const prefixLabel = `glue_http_${rawPort}_prefix`;
-    const rawPrefix = (all[prefixLabel] ?? '').trim();
-    if (rawPrefix.length > 1024 || !PATH_PREFIX.test(rawPrefix)) {
-      problems.push({ label: prefixLabel, value: rawPrefix, reason: 'not a URL path prefix (letters, digits and -._~!$&\'()*+,;=:@%/ only)' });
-      continue;
-    }
-    const stripLabel = `glue_http_${rawPort}_strip_prefix`;
-    const rawStrip = (all[stripLabel] ?? '0').trim().toLowerCase();
-    if (!['0', '1', 'true', 'false', 'yes', 'no', ''].includes(rawStrip)) {
-      problems.push({ label: stripLabel, value: rawStrip, reason: 'must be 1 or 0' });
-      continue;
-    }
-    const weightLabel = `glue_http_${rawPort}_weight`;
-    const rawWeight = (all[weightLabel] ?? '100').trim();
-    const weight = Number(rawWeight);
-    if (!/^\d{1,3}$/.test(rawWeight) || weight > 256) {
-      problems.push({ label: weightLabel, value: rawWeight, reason: 'must be a whole number from 0 to 256' });
-      continue;
-    }
-    const vhosts = hostValue.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-    if (vhosts.length === 0) {
-      problems.push({ label: hostLabel, value: hostValue, reason: 'empty host name' });
-      continue;
-    }
-    for (const vhost of vhosts) {
-      if (vhost.length > 253 || !HOSTNAME.test(vhost)) {
-        problems.push({ label: hostLabel, value: hostValue, reason: `${JSON.stringify(vhost)} is not a DNS host name` });
-        continue;
-      }
-      routes.push({
-        port,
-        vhost,
-        prefix: rawPrefix.replace(/^\/+/, ''),
-        stripPrefix: ['1', 'true', 'yes'].includes(rawStrip),
-        weight,
-      });
-    }
-  }
+/**
+ * The HTTP routes of one container, by @glue/core's label grammar: exactly the routes the HAProxy
+ * handler would serve (`glue_http_<port>_host` comma list, `_prefix`, `_strip_prefix`, `_weight`,
+ * `glue_http_ports`, `glue_network`). A route HAProxy would refuse is not indexed either; each problem
+ * names the label, its value and why. TCP labels are not indexed, so their problems are not returned.
+ */
+export function httpRoutes(labels: Readonly<Record<string, string>> | null | undefined): { routes: HttpRoute[]; problems: LabelProblem[] } {
+  const parsed = parseLabels(labels);
+  const routes = parsed.http.map((r) => ({
+    port: r.port,
+    vhost: r.host,
+    // The record keeps its v1 shape: the prefix without its leading '/'.
+    prefix: r.prefix.slice(1),
+    stripPrefix: r.strip,
+    weight: r.weight,
+  }));
+  const problems = parsed.problems.filter((p) => !p.label.startsWith('glue_tcp_'));
   return { routes, problems };
 }
 
@@ -153,7 +106,12 @@ function sortedLabels(labels: Record<string, string> | null | undefined): Record
 }
 
 /** The JSON record of one container, deterministic (same inspection, same bytes). */
-export function containerRecord(info: ContainerInspectInfo, host: string, selection: FieldSelection = DEFAULT_FIELDS, routes?: HttpRoute[]): ContainerRecord {
+export function containerRecord(
+  info: ContainerInspectInfo,
+  host: string,
+  selection: FieldSelection = DEFAULT_FIELDS,
+  parsed: { routes: HttpRoute[]; problems: LabelProblem[] } = httpRoutes(info.Config?.Labels),
+): ContainerRecord {
   const f = selection.fields;
   const record: ContainerRecord = { v: RECORD_VERSION, host, id: info.Id };
   if (f.has('name')) record.name = containerName(info);
@@ -176,7 +134,10 @@ export function containerRecord(info: ContainerInspectInfo, host: string, select
   if (f.has('health')) record.health = (s as { Health?: { Status?: string } } | undefined)?.Health?.Status ?? null;
   if (f.has('networks')) record.networks = networks(info);
   if (f.has('ports')) record.ports = ports(info);
-  if (f.has('http')) record.http = routes ?? httpRoutes(info.Config?.Labels).routes;
+  if (f.has('http')) {
+    record.http = parsed.routes;
+    if (parsed.problems.length > 0) record.labelProblems = parsed.problems.map((p) => ({ label: p.label, value: p.value, reason: p.reason }));
+  }
   if (selection.mode === 'full') record.inspect = info as unknown as Record<string, unknown>;
   return record;
 }
@@ -188,10 +149,11 @@ export function containerEntries(
   host: string,
   selection: FieldSelection = DEFAULT_FIELDS,
 ): { entries: Map<string, string>; problems: LabelProblem[] } {
-  const { routes, problems } = httpRoutes(info.Config?.Labels);
+  const parsed = httpRoutes(info.Config?.Labels);
+  const { routes, problems } = parsed;
   const entries = new Map<string, string>();
   const key = containerKey(prefix, host, info.Id);
-  entries.set(key, JSON.stringify(containerRecord(info, host, selection, routes)));
+  entries.set(key, JSON.stringify(containerRecord(info, host, selection, parsed)));
   const nets = networks(info);
   const addresses: Record<string, string> = {};
   for (const [name, n] of Object.entries(nets)) if (n.ip !== '') addresses[name] = n.ip;

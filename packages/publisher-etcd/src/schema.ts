@@ -29,6 +29,9 @@ export const httpRouteSchema = z.object({
   weight: z.number().int().min(0).max(256),
 });
 
+/** A refused label: its name, its value and why (the same words the HAProxy handler logs). */
+export const labelProblemSchema = z.object({ label: z.string(), value: z.string(), reason: z.string() });
+
 export const stateSchema = z.object({
   status: z.string(),
   running: z.boolean(),
@@ -53,6 +56,8 @@ export const containerRecordSchema = z.object({
   networks: z.record(z.string(), networkSchema).optional(),
   ports: z.array(portSchema).optional(),
   http: z.array(httpRouteSchema).optional(),
+  /** `glue_*` labels refused by the label grammar (with `http`, only when there are some): those routes are not indexed. */
+  labelProblems: z.array(labelProblemSchema).optional(),
   /** The whole `docker inspect`, with `fields=full`. */
   inspect: z.record(z.string(), z.unknown()).optional(),
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
-import type { ContainerInspectInfo } from '@glue/core';
+import { type ContainerInspectInfo, parseLabels } from '@glue/core';
 import fc from 'fast-check';
 import {
   containerEntries,
@@ -81,7 +81,7 @@ describe('HTTP labels', () => {
     ]);
   });
 
-  it('drops only the bad route and says which label and why', () => {
+  it('drops only the bad route and says which label and why, in the words of the shared grammar', () => {
     const { routes, problems } = httpRoutes({
       glue_http_80_host: 'ok.example.com',
       glue_http_99999_host: 'x.example.com',
@@ -93,7 +93,59 @@ describe('HTTP labels', () => {
     });
     expect(routes.map((r) => `${r.port}:${r.vhost}`)).toEqual(['80:ok.example.com']);
     expect(problems.map((p) => p.label).sort()).toEqual(['glue_http_81_host', 'glue_http_82_weight', 'glue_http_83_prefix', 'glue_http_99999_host']);
-    expect(problems.find((p) => p.label === 'glue_http_81_host')?.reason).toMatch(/not a DNS host name/);
+    expect(problems.find((p) => p.label === 'glue_http_81_host')?.reason).toMatch(/is not a hostname/);
+    expect(problems.find((p) => p.label === 'glue_http_82_weight')).toEqual({ label: 'glue_http_82_weight', value: '1000', reason: 'is not a weight (an integer 0-256)' });
+  });
+
+  it('indexes exactly the routes the HAProxy handler would serve (one grammar, @glue/core)', () => {
+    const samples: Record<string, string>[] = [
+      // Accepted by the old, looser etcd grammar; refused by HAProxy, so no longer indexed.
+      { glue_http_80_host: 'a.example.com', glue_http_80_prefix: 'a%20b' },
+      { glue_http_80_host: 'a.example.com', glue_http_80_prefix: 'user@x' },
+      { glue_http_80_host: 'a.example.com', glue_http_80_prefix: 'a:b' },
+      { glue_http_80_host: '*.example.com' },
+      { glue_http_80_host: 'a.example.com', glue_network: 'bad name' },
+      { glue_http_ports: '80', glue_http_80_host: 'a.example.com', glue_http_81_host: 'b.example.com' },
+      { glue_http_80_host: 'a.example.com', glue_http_80_hots: 'typo' },
+      // Refused by the old grammar, accepted by HAProxy: indexed now.
+      { glue_http_80_host: 'a.example.com', glue_http_80_prefix: '/api', glue_http_80_strip_prefix: 'on' },
+      // Fine for both.
+      { glue_http_80_host: 'A.example.com,b.example.com', glue_http_80_prefix: 'x/y/', glue_http_80_weight: '0' },
+    ];
+    for (const labels of samples) {
+      const haproxy = parseLabels(labels);
+      const etcd = httpRoutes(labels);
+      const key = JSON.stringify(labels);
+      expect(etcd.routes.map((r) => `${r.vhost}|/${r.prefix}|${r.stripPrefix}|${r.weight}|${r.port}`), key).toEqual(
+        haproxy.http.map((r) => `${r.host}|/${r.prefix.slice(1)}|${r.strip}|${r.weight}|${r.port}`),
+      );
+      expect(etcd.problems, key).toEqual(haproxy.problems);
+    }
+    expect(httpRoutes({ glue_http_80_host: 'a.example.com', glue_http_80_prefix: 'a%20b' })).toEqual({
+      routes: [],
+      problems: [{ label: 'glue_http_80_prefix', value: 'a%20b', reason: expect.stringContaining('is not a path prefix') }],
+    });
+  });
+
+  it('strip_prefix takes every flag word; it is off without a prefix, as in HAProxy', () => {
+    expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_prefix: 'p', glue_http_80_strip_prefix: 'on' }).routes[0]?.stripPrefix).toBe(true);
+    expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_strip_prefix: '1' }).routes[0]?.stripPrefix).toBe(false);
+  });
+
+  it('leaves TCP labels out of the HTTP index and its problems', () => {
+    expect(httpRoutes({ glue_http_80_host: 'a.com', glue_tcp_5432_port: 'x' })).toEqual({
+      routes: [{ port: 80, vhost: 'a.com', prefix: '', stripPrefix: false, weight: 100 }],
+      problems: [],
+    });
+  });
+
+  it('writes refused labels into the container record', () => {
+    const c = fakeContainer({ id: ID, name: 'p', labels: { glue_http_80_host: 'a.com', glue_http_81_host: 'b.com', glue_http_81_prefix: 'a%b' } });
+    const r = containerRecord(c, 'h');
+    expect(containerRecordSchema.parse(r)).toEqual(r);
+    expect(r.http?.map((x) => x.port)).toEqual([80]);
+    expect(r.labelProblems).toEqual([{ label: 'glue_http_81_prefix', value: 'a%b', reason: expect.stringContaining('is not a path prefix') }]);
+    expect(containerRecord(richContainer(), 'h').labelProblems).toBeUndefined();
   });
 });
 
