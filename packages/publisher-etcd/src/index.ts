@@ -1,7 +1,7 @@
 export { Publisher, EtcdPublisher } from './publisher.js';
 export { Reader } from './reader.js';
 export type { ContainerChange, ContainerWatch, ReaderOptions, WatchOptions } from './reader.js';
-export { EtcdSync, HostConflictError, MAX_TXN_BYTES, MAX_TXN_OPS } from './sync.js';
+export { CREDENTIAL_LOG_EVERY_MS, credentialProblem, EtcdSync, HostConflictError, MAX_TXN_BYTES, MAX_TXN_OPS } from './sync.js';
 export type { SyncOptions, SyncState, SyncStats } from './sync.js';
 export { createEtcdClient } from './client.js';
 export type { ClientSettings } from './client.js';

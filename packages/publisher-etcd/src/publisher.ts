@@ -126,6 +126,9 @@ export class Publisher extends BaseHandler {
       engine: () => this.agent.engine(),
       backoffMaxMs: this.settings.backoffMaxMs,
       resyncMs: this.settings.resyncMs,
+      endpoints: this.settings.endpoints,
+      user: this.settings.auth?.username,
+      configFile: this.iniFile,
     });
     this.logger.info({ host, prefix: this.settings.prefix, endpoints: this.settings.endpoints }, `etcd: publishing containers of ${host} under ${this.settings.prefix}`);
     return this.sync;

@@ -26,6 +26,26 @@ export interface SyncOptions {
   callTimeoutMs?: number;
   /** Full reconcile this often, events or not (0 or absent: never). */
   resyncMs?: number;
+  /** For the credential error line: the endpoints, the etcd user and the INI file that names them. */
+  endpoints?: readonly string[];
+  user?: string | undefined;
+  configFile?: string;
+}
+
+/** A credential error is logged at most this often while it does not change. */
+export const CREDENTIAL_LOG_EVERY_MS = 60_000;
+
+/**
+ * etcd's own words when it refuses the credentials (wrong password, unknown user, missing
+ * permission), or undefined for any other error. Retrying sooner does not fix these.
+ */
+export function credentialProblem(err: unknown): string | undefined {
+  const text = `${(err as Error | undefined)?.name ?? ''} ${rawMessage(err)}`;
+  const m = /etcdserver: (authentication failed[^\n]*|permission denied|user name not found|user name is empty|authentication is not enabled|invalid auth token|invalid auth management)/i.exec(text);
+  if (m) return m[1]!.replace(/[\s.]+$/, '');
+  if (/EtcdPermissionDeniedError|PERMISSION_DENIED/.test(text)) return 'permission denied';
+  if (/EtcdAuthenticationFailedError|UNAUTHENTICATED/.test(text)) return 'authentication failed';
+  return undefined;
 }
 
 export interface SyncStats {
@@ -88,7 +108,10 @@ export class EtcdSync {
   private suspect = false;
   private downSince = 0;
   private stopping: Promise<void> | undefined;
+  private credentialLogged: { problem: string; at: number } | undefined;
   state: SyncState = 'starting';
+  /** etcd's words while it refuses our credentials (`authentication failed…`, `permission denied`), else undefined. */
+  credentialError: string | undefined;
   /** Totals since start, for logs and benchmarks. */
   readonly totals: SyncStats = { puts: 0, deletes: 0, txns: 0 };
   /** Called after each successful pass (tests, benchmarks). */
@@ -243,13 +266,18 @@ export class EtcdSync {
         this.totals.puts += stats.puts;
         this.totals.deletes += stats.deletes;
         this.totals.txns += stats.txns;
-        if (this.state === 'down') {
+        if (this.state === 'down' && this.credentialError !== undefined) {
+          const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
+          this.o.logger.info({ ...stats, downSeconds: Number(secs), user: this.o.user }, `etcd: credentials accepted again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`);
+        } else if (this.state === 'down') {
           const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
           this.o.logger.info({ ...stats, downSeconds: Number(secs) }, `etcd: reachable again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`);
         } else if (full) {
           this.o.logger.info({ ...stats, keys: this.size }, `etcd: ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted, ${this.size} keys)`);
         }
         this.state = 'up';
+        this.credentialError = undefined;
+        this.credentialLogged = undefined;
         failures = 0;
         this.settleWaiters(true);
         this.onSynced?.({ ...stats, full });
@@ -260,12 +288,18 @@ export class EtcdSync {
           this.o.logger.warn({ lease: this.lease }, `etcd: lease ${this.lease} lost; granting a new one and publishing again`);
           this.lease = undefined;
         }
-        const delay = backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
-        if (this.state !== 'down' && err instanceof HostConflictError) {
-          this.downSince = Date.now();
+        const credentials = credentialProblem(err);
+        // Wrong credentials are not an outage: retrying fast does not help, so retry at backoff-max
+        // (the password may be fixed on the etcd side without restarting Glue).
+        const delay = credentials !== undefined ? (this.o.backoffMaxMs ?? 10_000) : backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
+        if (this.state !== 'down') this.downSince = Date.now();
+        this.credentialError = credentials;
+        if (credentials !== undefined) {
+          this.logCredentials(credentials, delay);
+        } else if (this.state !== 'down' && err instanceof HostConflictError) {
           this.o.logger.error({ retryMs: delay }, `etcd: ${err.message}; publishing nothing, retrying with backoff`);
-        } else if (this.state !== 'down') {
-          this.downSince = Date.now();
+        } else if (this.state !== 'down' || this.credentialLogged !== undefined) {
+          this.credentialLogged = undefined;
           this.o.logger.warn(
             { err: errorMessage(err), retryMs: delay },
             `etcd: cannot publish ${this.host}: ${errorMessage(err)}; Glue keeps running, retrying with backoff (changes are kept)`,
@@ -279,6 +313,30 @@ export class EtcdSync {
         await sleep(delay, signal);
       }
     }
+  }
+
+  /**
+   * One error line naming the endpoints, the user, etcd's words and where to fix it; repeated at most
+   * once per CREDENTIAL_LOG_EVERY_MS while etcd's answer stays the same, at once when it changes.
+   */
+  private logCredentials(problem: string, retryMs: number): void {
+    const now = Date.now();
+    const last = this.credentialLogged;
+    if (last !== undefined && last.problem === problem && now - last.at < CREDENTIAL_LOG_EVERY_MS) {
+      this.o.logger.debug({ err: problem, retryMs }, 'etcd: credentials still refused');
+      return;
+    }
+    this.credentialLogged = { problem, at: now };
+    const endpoints = (this.o.endpoints ?? []).join(',') || 'etcd';
+    const user = this.o.user === undefined ? 'no user (user= is not set)' : `user ${JSON.stringify(this.o.user)}`;
+    const where = this.o.configFile ?? 'the INI file';
+    const hint = /permission denied/i.test(problem)
+      ? `grant ${this.o.user === undefined ? 'the user' : JSON.stringify(this.o.user)} a role with readwrite on ${this.o.prefix}/ (etcdctl role grant-permission <role> --prefix=true readwrite ${this.o.prefix}/), or check user= in ${where} [params]`
+      : `check user and password in ${where} [params]`;
+    this.o.logger.error(
+      { endpoints: this.o.endpoints, user: this.o.user, err: problem, retryMs },
+      `etcd: ${endpoints} refused ${user}: ${problem}; ${hint}. Publishing nothing for ${this.host}; retrying every ${retryMs / 1000} s (fixing it on the etcd side needs no restart); this line repeats at most once a minute`,
+    );
   }
 
   private ownerValue(): string {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { silentLogger } from '@glue/core';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger } from '@glue/core';
 import type { Etcd3 } from 'etcd3';
-import { containerKey, EtcdSync, httpKey, ownerKey } from '../src/index.js';
+import { containerKey, credentialProblem, EtcdSync, httpKey, ownerKey } from '../src/index.js';
 
 /**
  * An in-memory etcd with what EtcdSync uses: range, txn with a lease compare, leases. It can be
@@ -14,10 +15,15 @@ class FakeEtcd {
   readonly leases = new Set<string>();
   private next = 1;
   down = false;
+  /** An error etcd answers every call with while set (e.g. wrong credentials). */
+  refuse: string | undefined;
+  calls = 0;
   loseNextResponse = false;
   writes = 0;
 
   private check(): void {
+    this.calls += 1;
+    if (this.refuse !== undefined) throw new Error(this.refuse);
     if (this.down) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379');
   }
 
@@ -206,5 +212,68 @@ describe('EtcdSync (in-memory etcd)', () => {
     expect(etcd.store.get(containerKey('/p', 'me', 'a'))?.value.toString()).toBe('a@1');
     await sync.stop(false);
     expect(etcd.store.has(containerKey('/p', 'me', 'a'))).toBe(true);
+  });
+
+  it('wrong credentials: one error line naming endpoints, user, etcd\'s words and the INI file; retried at backoff-max, not repeated', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string });
+        done();
+      },
+    });
+    const etcd = new FakeEtcd();
+    etcd.refuse = '3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password';
+    const sync = new EtcdSync({
+      client: etcd.client as unknown as Etcd3,
+      prefix: '/p',
+      host: 'me',
+      ttlSeconds: 600,
+      logger: createLogger({ level: 'info', destination: sink }),
+      engine: () => undefined,
+      backoffInitialMs: 1,
+      backoffMaxMs: 20,
+      endpoints: ['http://127.0.0.1:2379', 'http://127.0.0.1:2380'],
+      user: 'glue',
+      configFile: '/etc/glue/publish.ini',
+    });
+    sync.set('a', entries('me', 'a', 1));
+    sync.start();
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const errors = lines.filter((l) => l.level === 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]?.msg).toMatch(/^etcd: http:\/\/127\.0\.0\.1:2379,http:\/\/127\.0\.0\.1:2380 refused user "glue": authentication failed, invalid user ID or password; check user and password in \/etc\/glue\/publish\.ini \[params\]/);
+      expect(lines.filter((l) => l.level === 40)).toEqual([]);
+      // Retried at backoff-max (20 ms), not at the initial 1 ms: a handful of calls, not hundreds.
+      expect(etcd.calls).toBeGreaterThan(3);
+      expect(etcd.calls).toBeLessThan(40);
+      expect(sync.state).toBe('down');
+      expect(sync.credentialError).toMatch(/authentication failed/);
+
+      // etcd's answer changes: logged again at once.
+      etcd.refuse = '7 PERMISSION_DENIED: etcdserver: permission denied';
+      await new Promise((r) => setTimeout(r, 100));
+      const denied = lines.filter((l) => l.level === 50);
+      expect(denied).toHaveLength(2);
+      expect(denied[1]?.msg).toMatch(/refused user "glue": permission denied; grant "glue" a role with readwrite on \/p\//);
+
+      // Fixed on the etcd side: published without a restart.
+      etcd.refuse = undefined;
+      for (let i = 0; i < 2000 && !(await sync.flushed(50)); i++) await tick();
+      expect(etcd.store.get(containerKey('/p', 'me', 'a'))?.value.toString()).toBe('a@1');
+      expect(sync.credentialError).toBeUndefined();
+      expect(lines.at(-1)?.msg).toMatch(/credentials accepted again/);
+    } finally {
+      await sync.stop(true);
+    }
+  });
+
+  it('tells credential errors from outages', () => {
+    expect(credentialProblem(new Error('3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password'))).toBe('authentication failed, invalid user ID or password');
+    expect(credentialProblem(new Error('7 PERMISSION_DENIED: etcdserver: permission denied'))).toBe('permission denied');
+    expect(credentialProblem(new Error('etcdserver: user name not found'))).toBe('user name not found');
+    expect(credentialProblem(new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:2379'))).toBeUndefined();
+    expect(credentialProblem(new Error('4 DEADLINE_EXCEEDED'))).toBeUndefined();
   });
 });
