@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@glue/core';
 import { contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
-import { type EtcdServer, startEtcd, tempDir, waitFor } from '@glue/testkit';
+import { type EtcdServer, requireBinary, startEtcd, tempDir, waitFor } from '@glue/testkit';
 import { Publisher, Reader } from '../src/index.js';
 
 // etcd with authentication on: a user limited to /glue/ publishes; a wrong password fails without
@@ -66,4 +69,90 @@ describe('etcd with authentication', () => {
       await publisher.stop();
     }
   });
+
+  it('a wrong password: one clear error line, nothing published; fixed with etcdctl user passwd, it publishes without a restart', async () => {
+    await etcd.ctl([ROOT, 'user', 'add', 'fixme', '--new-user-password=right']);
+    await etcd.ctl([ROOT, 'user', 'grant-role', 'fixme', 'glue']);
+    const log = captureLog();
+    const agent = fakeAgent({ logger: log.logger });
+    const c = fakeContainer({ name: 'auth-fix', ip: '10.0.0.6', labels: { glue_http_80_host: 'fix.example.com' } });
+    agent.put(c);
+    const ini = writeHandlerIni(tmp.path, 'fix.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-fix', user: 'fixme', password: 'typo', ttl: '10', 'write-timeout': '1', 'backoff-max': '1' });
+    const publisher = new Publisher(agent, ini.path, ini);
+    await publisher.start();
+    try {
+      // handle() returns (other handlers are not held up); the publisher keeps retrying in the background.
+      await publisher.handle('none', '', contextFor(agent, 'none', ''));
+      await waitFor(() => log.errors().length > 0, { what: 'the credential error line' });
+      const line = log.errors()[0]!;
+      expect(line.msg).toContain(`etcd: http://${etcd.endpoint} refused user "fixme": authentication failed`);
+      expect(line.msg).toContain(`check user and password in ${ini.path} [params]`);
+      expect(line).toMatchObject({ user: 'fixme', endpoints: [`http://${etcd.endpoint}`], err: expect.stringContaining('authentication failed') });
+      expect(JSON.stringify(log.lines)).not.toContain('typo');
+      // Several retries later (backoff-max=1 s): still nothing in etcd, and the line was not repeated.
+      await new Promise((r) => setTimeout(r, 3500));
+      expect(await keysAsRoot('/glue/hosts/auth-fix/')).toEqual([]);
+      expect(log.errors()).toHaveLength(1);
+      expect(log.lines.filter((l) => l.level === 40 && /etcd/.test(l.msg))).toEqual([]);
+
+      await passwd('fixme', 'typo');
+      await waitFor(async () => (await keysAsRoot('/glue/')).some((k) => k.includes('/auth-fix/')), { what: 'the keys after the password fix', timeoutMs: 20_000 });
+      expect((await keysAsRoot('/glue/')).filter((k) => k.includes('auth-fix'))).toEqual(
+        [`/glue/hosts/auth-fix/containers/${c.Id}`, '/glue/hosts/auth-fix/owner', `/glue/http/fix.example.com/auth-fix/${c.Id}/80`].sort(),
+      );
+      expect(log.lines.some((l) => /credentials accepted again/.test(l.msg))).toBe(true);
+    } finally {
+      await publisher.stop();
+    }
+  });
+
+  it('permission denied: one error line with a grant hint; granting the role publishes without a restart', async () => {
+    await etcd.ctl([ROOT, 'user', 'add', 'noperm', '--new-user-password=pw']);
+    const log = captureLog();
+    const agent = fakeAgent({ logger: log.logger });
+    agent.put(fakeContainer({ name: 'auth-perm' }));
+    const ini = writeHandlerIni(tmp.path, 'perm.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-perm', user: 'noperm', password: 'pw', ttl: '10', 'write-timeout': '1', 'backoff-max': '1' });
+    const publisher = new Publisher(agent, ini.path, ini);
+    await publisher.start();
+    try {
+      await publisher.handle('none', '', contextFor(agent, 'none', ''));
+      await waitFor(() => log.errors().length > 0, { what: 'the permission error line' });
+      expect(log.errors()[0]?.msg).toMatch(/refused user "noperm": permission denied; grant "noperm" a role with readwrite on \/glue\//);
+      expect(await keysAsRoot('/glue/hosts/auth-perm/')).toEqual([]);
+      await etcd.ctl([ROOT, 'user', 'grant-role', 'noperm', 'glue']);
+      await waitFor(async () => (await keysAsRoot('/glue/hosts/auth-perm/')).length === 2, { what: 'the keys after the grant', timeoutMs: 20_000 });
+      expect(log.errors()).toHaveLength(1);
+    } finally {
+      await publisher.stop();
+    }
+  });
 });
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A logger whose JSON lines the test can read. */
+function captureLog(): { logger: ReturnType<typeof createLogger>; lines: LogLine[]; errors: () => LogLine[] } {
+  const lines: LogLine[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as LogLine);
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', destination }), lines, errors: () => lines.filter((l) => l.level >= 50) };
+}
+
+/** `etcdctl user passwd` as root, the new password on stdin (as an operator would fix it). */
+function passwd(user: string, password: string): Promise<void> {
+  const bin = requireBinary('etcdctl');
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin, [`--endpoints=${etcd.url}`, ROOT, 'user', 'passwd', user, '--interactive=false'], { env: { ETCDCTL_API: '3' }, timeout: 10_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`etcdctl user passwd ${user}: ${err.message} ${stderr}`)) : /Password updated/.test(stdout) ? resolve() : reject(new Error(`etcdctl user passwd ${user}: ${stdout} ${stderr}`)),
+    );
+    child.stdin?.end(`${password}\n`);
+  });
+}
