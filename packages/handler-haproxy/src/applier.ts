@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { checkConfig, runtimeCommand, workerPid } from './haproxy-io.js';
 import { ManagedHaproxy } from './managed.js';
 import { type BalancerModel, type Server, structureKey } from './model.js';
+import { assertMapToken, type HostSlot, hostMapText, mapChanges, placeModel, planSlots, sameAssignment, type SlotPlan, slotHosts } from './slots.js';
 import { type RenderSettings, Renderer, templateContext } from './template.js';
 
 export type Mode = 'managed' | 'external' | 'file';
@@ -34,6 +35,13 @@ export interface ApplierOptions {
   minReloadIntervalMs: number;
   /** Use the runtime API when only servers change. */
   fastPath: boolean;
+  /**
+   * Host map file ('' = host-only routes use ACL rules, every new host reloads). Always written beside
+   * the config; the runtime API adds/deletes its entries when the rendered config uses it.
+   */
+  hostMap?: string;
+  /** Free host slots each reload declares: new hosts that can join without a reload. */
+  spareBackends?: number;
   checkTimeoutMs: number;
   reloadTimeoutMs: number;
   logger: Logger;
@@ -79,6 +87,18 @@ const withoutServers = (m: BalancerModel): BalancerModel => ({
   tcp: m.tcp.map((s) => ({ ...s, servers: [] })),
 });
 
+/** A model rendered with its slot placement: everything an apply compares and writes. */
+interface Prepared {
+  /** Host-only backends renamed to their slots. */
+  model: BalancerModel;
+  plan: SlotPlan;
+  text: string;
+  /** The host map file's content ('' without a host map). */
+  mapText: string;
+  /** What needs a reload when it changes. */
+  structure: string;
+}
+
 export class Applier {
   readonly stats: ApplierStats = { applies: 0, skipped: 0, reloads: 0, runtimeApplies: 0, failures: 0, lastCheckMs: 0, lastRenderMs: 0 };
   readonly managed: ManagedHaproxy | undefined;
@@ -88,7 +108,9 @@ export class Applier {
   private running: Promise<void> | undefined;
   private stopped = false;
   /** What HAProxy runs now (undefined: unknown, the next apply reloads). */
-  private live: { model: BalancerModel; structure: string } | undefined;
+  private live: Prepared | undefined;
+  /** The slot plan last written: hosts keep their slots across renders, reloads and failures. */
+  private plan: SlotPlan | undefined;
   private lastText: string | undefined;
   /** Servers set to maintenance whose `del server` HAProxy refused (connections still open). */
   private readonly draining = new Map<string, { backend: string; server: string }>();
@@ -109,12 +131,14 @@ export class Applier {
   /** Managed mode: writes the current config and starts HAProxy on it. */
   async start(): Promise<void> {
     if (!this.managed) return;
-    const model = this.o.compute();
-    const { text, structure } = this.render(model);
-    await this.writeChecked(text);
-    this.lastText = text;
+    const p = this.prepare(this.o.compute(), true);
+    await this.write(p);
     await this.managed.start();
-    this.live = { model, structure };
+    this.live = p;
+  }
+
+  private get hostMap(): string {
+    return this.o.hostMap ?? '';
   }
 
   /** Asks for an apply; resolves when an apply that saw this request finished (the batch's first request rejects if it failed). */
@@ -188,7 +212,7 @@ export class Applier {
     const wait = this.lastReloadAt + this.o.minReloadIntervalMs - Date.now();
     if (wait <= 0) return 0;
     try {
-      return structureKey(this.o.compute()) === structureKey(this.live.model) ? 0 : wait;
+      return this.prepare(this.o.compute(), false).structure === this.live.structure ? 0 : wait;
     } catch {
       return 0;
     }
@@ -205,15 +229,31 @@ export class Applier {
     await this.managed?.stop();
   }
 
-  private render(model: BalancerModel): { text: string; structure: string } {
+  /**
+   * Places host-only routes in slots (keeping every host's slot; `refresh` declares a fresh pool of
+   * spares, for a reload) and renders.
+   */
+  private prepare(model: BalancerModel, refresh: boolean): Prepared {
     const started = performance.now();
+    const hostMap = this.hostMap;
+    const settings = { ...this.o.settings, hostMap };
     try {
-      const text = this.o.renderer.render(templateContext(model, this.o.settings));
-      // The built-in template's structure is the model's; a user template may put anything anywhere,
-      // so its structure is what it renders without servers.
-      const structure = this.o.renderer.templatePath === undefined ? structureKey(model) : this.o.renderer.render(templateContext(withoutServers(model), this.o.settings));
+      const plan = hostMap ? planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, refresh) : { declared: 0, assignment: new Map<string, number>() };
+      const placed = hostMap ? placeModel(model, plan) : { model, slots: [] as HostSlot[] };
+      const text = this.o.renderer.render(templateContext(model, settings, placed));
+      // The built-in template's structure is the model's (host-only routes: only how many slots it
+      // declares); a user template may put anything anywhere, so its structure is what it renders
+      // without servers.
+      let structure: string;
+      if (this.o.renderer.templatePath === undefined) {
+        const key = hostMap ? structureKey({ http: placed.model.http.filter((b) => b.prefix !== ''), tcp: placed.model.tcp }) : structureKey(placed.model);
+        structure = `${key}\0${plan.declared}`;
+      } else {
+        const bare = withoutServers(model);
+        structure = this.o.renderer.render(templateContext(bare, settings, hostMap ? placeModel(bare, plan) : undefined));
+      }
       this.stats.lastRenderMs = Math.round(performance.now() - started);
-      return { text, structure };
+      return { model: placed.model, plan, text, mapText: hostMap ? hostMapText(plan) : '', structure };
     } catch (err) {
       throw new GlueError('HANDLER_FAILED', `cannot render the HAProxy template ${this.o.renderer.templatePath ?? '(built-in)'}: ${errorMessage(err)}; HAProxy keeps the old config`, { handler: this.o.handlerName, cause: err });
     }
@@ -232,58 +272,80 @@ export class Applier {
   private async applyInner(): Promise<void> {
     const started = performance.now();
     const model = this.o.compute();
-    const { text, structure } = this.render(model);
-    if (text === this.lastText && this.live !== undefined) {
+    let p = this.prepare(model, this.o.mode === 'file');
+    if (`${p.text}\0${p.mapText}` === this.lastText && this.live !== undefined) {
       this.stats.skipped += 1;
       await this.retryDrained();
       return;
     }
     const live = this.live;
-    if (this.o.mode !== 'file' && live && live.structure === structure && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
-      // Only servers changed: runtime API first (routable in milliseconds), then the checked file,
-      // so a restart or the next reload agrees with what HAProxy runs.
+    // Host map entries can only change at run time when the running config routes through the map.
+    const mapOk = sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
+    if (this.o.mode !== 'file' && live && live.structure === p.structure && mapOk && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
+      // Only servers and host map entries changed: runtime API first (routable in milliseconds), then
+      // the checked file and map, so a restart or the next reload agrees with what HAProxy runs.
       let ops: number | undefined;
       try {
-        ops = await this.runtimeApply(live.model, model);
+        ops = await this.runtimeApply(live, p);
         await this.retryDrained();
       } catch (err) {
         this.o.logger.warn({ err: errorMessage(err) }, `runtime API update failed, reloading instead: ${errorMessage(err)}`);
       }
       if (ops !== undefined) {
         this.stats.runtimeApplies += 1;
-        this.live = { model, structure };
+        this.live = p;
         this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
-        await this.writeChecked(text);
-        this.lastText = text;
+        await this.write(p);
         return;
       }
     }
-    await this.writeChecked(text);
-    this.lastText = text;
+    // A reload (or file mode): declare a fresh pool of spare slots.
+    if (this.o.mode !== 'file') p = this.prepare(model, true);
+    await this.write(p);
     if (this.o.mode === 'file') {
-      this.live = { model, structure };
+      this.live = p;
       return;
     }
     this.live = undefined;
     await this.reload();
     this.draining.clear();
-    this.live = { model, structure };
+    this.live = p;
   }
 
-  private async writeChecked(text: string): Promise<void> {
+  /** Writes the checked config and the host map; remembers the slot plan. */
+  private async write(p: Prepared): Promise<void> {
+    await this.writeChecked(p.text, p.mapText);
+    this.plan = p.plan;
+    this.lastText = `${p.text}\0${p.mapText}`;
+  }
+
+  /**
+   * Temp files beside the targets, `haproxy -c` on the temp config (pointed at the temp map, so the
+   * check sees the map it will run with and the old files stay intact if it fails), then atomic
+   * renames: the map first, then the config.
+   */
+  private async writeChecked(text: string, mapText: string): Promise<void> {
     const file = this.o.configFile;
+    const hostMap = this.hostMap;
     this.tmpCounter += 1;
     const tmp = join(dirname(file), `.${basename(file)}.glue-${process.pid}-${this.tmpCounter}.tmp`);
+    const tmpMap = hostMap ? join(dirname(hostMap), `.${basename(hostMap)}.glue-${process.pid}-${this.tmpCounter}.tmp`) : '';
     try {
-      await writeFile(tmp, text, { mode: 0o644 });
+      if (hostMap) await writeFile(tmpMap, mapText, { mode: 0o644 });
+      const checked = hostMap ? text.split(hostMap).join(tmpMap) : text;
+      await writeFile(tmp, checked, { mode: 0o644 });
       const check = await checkConfig(this.o.haproxyBin, tmp, this.o.checkTimeoutMs);
       this.stats.lastCheckMs = check.durationMs;
       if (!check.ok) {
-        throw new GlueError('HANDLER_FAILED', `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${check.output.split(tmp).join(file)}`, { handler: this.o.handlerName, file });
+        const output = hostMap ? check.output.split(tmpMap).join(hostMap) : check.output;
+        throw new GlueError('HANDLER_FAILED', `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`, { handler: this.o.handlerName, file });
       }
+      if (checked !== text) await writeFile(tmp, text, { mode: 0o644 });
+      if (hostMap) await rename(tmpMap, hostMap);
       await rename(tmp, file);
     } finally {
       await rm(tmp, { force: true });
+      if (tmpMap) await rm(tmpMap, { force: true });
     }
   }
 
@@ -318,15 +380,30 @@ export class Applier {
     this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile}`);
   }
 
-  /** Applies server membership, address and weight changes without a reload. Returns the number of changes. */
-  private async runtimeApply(before: BalancerModel, after: BalancerModel): Promise<number> {
+  /**
+   * Applies server membership, address and weight changes, and hosts joining or leaving their slots,
+   * without a reload. Order: hosts that go stop routing (`del map`), servers are added and enabled,
+   * new hosts start routing to their ready slot (`add map`), then old servers drain and go.
+   * Returns the number of changes.
+   */
+  private async runtimeApply(beforeState: Prepared, afterState: Prepared): Promise<number> {
+    const before = beforeState.model;
+    const after = afterState.model;
     const sock = this.o.runtimeSocket;
     const cmd = (c: string, ok?: RegExp): Promise<string> => runtimeCommand(sock, c, ok);
     const groups = (m: BalancerModel): Map<string, Server[]> => new Map([...m.http.map((b) => [b.name, b.servers] as const), ...m.tcp.map((s) => [s.name, s.servers] as const)]);
     const old = groups(before);
+    const map = this.hostMap ? mapChanges(beforeState.plan, afterState.plan) : { del: [], add: [] };
     let ops = 0;
+    for (const host of map.del) {
+      await cmd(`del map ${this.hostMap} ${assertMapToken(host, 'host')}`);
+      ops += 1;
+    }
     const removals: Array<{ backend: string; server: string }> = [];
-    for (const [backend, servers] of groups(after)) {
+    const current = groups(after);
+    // Backends that lost every route (a host gone from its slot): all their servers go.
+    for (const [backend, servers] of old) if (!current.has(backend)) for (const s of servers) removals.push({ backend, server: s.name });
+    for (const [backend, servers] of current) {
       const was = new Map((old.get(backend) ?? []).map((s) => [s.name, s]));
       for (const s of servers) {
         const id = `${backend}/${s.name}`;
@@ -355,6 +432,10 @@ export class Applier {
         }
       }
       for (const name of was.keys()) removals.push({ backend, server: name });
+    }
+    for (const [host, slot] of map.add) {
+      await cmd(`add map ${this.hostMap} ${assertMapToken(host, 'host')} ${assertMapToken(slot, 'slot')}`);
+      ops += 1;
     }
     for (const r of removals) {
       await cmd(`set server ${r.backend}/${r.server} state maint`);

@@ -40,6 +40,8 @@ export function buildBalancerProgram(): Command {
     .option('--runtime-socket <path>', 'HAProxy runtime API socket (managed: default <run-dir>/haproxy-runtime.sock; external: none)')
     .option('--master-socket <path>', 'managed mode: master CLI socket (default <run-dir>/haproxy-master.sock)')
     .option('--no-runtime-api', 'always reload, never use the runtime API fast path')
+    .option('--spare-backends <n>', 'free host slots each reload declares: new hosts join through the runtime API while one is free (0: only freed slots)', String(DEFAULTS.spareBackends))
+    .option('--host-map <file>', 'host map file for host-only routes, or none for one ACL rule per host (default: <config name>.hosts.map beside the config)')
     .option('--debounce-ms <ms>', 'quiet time that ends a burst of events', String(DEFAULTS.debounceMs))
     .option('--max-delay-ms <ms>', 'longest an event waits for its apply (servers-only changes)', String(DEFAULTS.maxDelayMs))
     .option('--min-reload-interval-ms <ms>', 'least time between two reloads; structural changes inside it coalesce', String(DEFAULTS.minReloadIntervalMs))
@@ -85,8 +87,9 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     'debounce-ms': String(raw.debounceMs),
     'max-delay-ms': String(raw.maxDelayMs),
     'min-reload-interval-ms': String(raw.minReloadIntervalMs),
+    'spare-backends': String(raw.spareBackends),
   };
-  for (const [flag, key] of [['template', 'template'], ['network', 'network'], ['runDir', 'run-dir'], ['runtimeSocket', 'runtime-socket'], ['masterSocket', 'master-socket']] as const) {
+  for (const [flag, key] of [['template', 'template'], ['network', 'network'], ['runDir', 'run-dir'], ['runtimeSocket', 'runtime-socket'], ['masterSocket', 'master-socket'], ['hostMap', 'host-map']] as const) {
     if (typeof raw[flag] === 'string') params[key] = raw[flag];
   }
   let options;

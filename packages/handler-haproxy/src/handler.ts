@@ -51,6 +51,8 @@ export class HAProxyHandler extends BaseHandler {
       maxDelayMs: o.maxDelayMs,
       minReloadIntervalMs: o.minReloadIntervalMs,
       fastPath: o.fastPath,
+      hostMap: o.hostMap,
+      spareBackends: o.spareBackends,
       checkTimeoutMs: o.checkTimeoutMs,
       reloadTimeoutMs: o.reloadTimeoutMs,
       logger: this.logger,

@@ -1,7 +1,7 @@
 export { HAProxyHandler } from './handler.js';
 export { Applier } from './applier.js';
 export type { ApplierOptions, ApplierStats, Mode } from './applier.js';
-export { DEFAULTS, PARAM_KEYS, parseHaproxyParams } from './options.js';
+export { DEFAULTS, defaultHostMap, PARAM_KEYS, parseHaproxyParams } from './options.js';
 export type { HaproxyOptions } from './options.js';
 export { DEFAULT_WEIGHT, MAX_WEIGHT, parseFlag, parseHostList, parseHostname, parseLabels, parsePort, parsePrefix, parseWeight } from './labels.js';
 export type { HttpRoute, LabelProblem, ParsedLabels, TcpRoute } from './labels.js';
@@ -14,3 +14,5 @@ export type { CheckResult, ProcInfo } from './haproxy-io.js';
 export { ManagedHaproxy } from './managed.js';
 export { balancerMain, buildBalancerProgram, DEFAULT_WATCH_SET, EXIT } from './balancer.js';
 export type { BalancerIo } from './balancer.js';
+export { assertMapToken, hostMapText, mapChanges, placeModel, planSlots, SLOT_PREFIX, slotHosts, slotName } from './slots.js';
+export type { HostSlot, SlotPlan } from './slots.js';

@@ -3,7 +3,7 @@
  * Staged: read every key, validate each against its grammar, throw a ParamError naming the key.
  */
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ParamError, parseBoolean } from '@glue/core';
 import type { Mode } from './applier.js';
 import { parseNetworkName } from './labels.js';
@@ -23,6 +23,10 @@ export interface HaproxyOptions {
   runtimeSocket: string;
   masterSocket: string;
   fastPath: boolean;
+  /** Host map file for host-only routes; '' = one ACL rule per host (every new host reloads). */
+  hostMap: string;
+  /** Free host slots each reload declares (new hosts join without a reload while one is free). */
+  spareBackends: number;
   debounceMs: number;
   maxDelayMs: number;
   minReloadIntervalMs: number;
@@ -32,7 +36,7 @@ export interface HaproxyOptions {
 
 export const PARAM_KEYS = [
   'mode', 'config-file', 'haproxy', 'reload-command', 'template', 'http-bind', 'tcp-address', 'tcp-ports', 'network',
-  'runtime-socket', 'master-socket', 'run-dir', 'runtime-api', 'debounce-ms', 'max-delay-ms', 'min-reload-interval-ms', 'check-timeout', 'reload-timeout',
+  'runtime-socket', 'master-socket', 'run-dir', 'runtime-api', 'host-map', 'spare-backends', 'debounce-ms', 'max-delay-ms', 'min-reload-interval-ms', 'check-timeout', 'reload-timeout',
 ] as const;
 
 export const DEFAULTS = {
@@ -45,7 +49,13 @@ export const DEFAULTS = {
   debounceMs: 20,
   maxDelayMs: 300,
   minReloadIntervalMs: 1000,
+  spareBackends: 32,
 };
+
+/** `<config dir>/<config name without .cfg>.hosts.map`. */
+export function defaultHostMap(configFile: string): string {
+  return join(dirname(configFile), `${basename(configFile).replace(/\.cfg$/, '')}.hosts.map`);
+}
 
 const BIND = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|\[[0-9a-fA-F:]+\])?:([1-9][0-9]{0,4})$/;
 const ADDRESS = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|::|\[[0-9a-fA-F:]+\])$/;
@@ -133,6 +143,10 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   const fastPath = parseBoolean(fastRaw);
   if (fastPath === undefined) fail('runtime-api', `${JSON.stringify(fastRaw.toLowerCase())} is not on or off`);
 
+  const mapRaw = get('host-map');
+  const hostMap = mapRaw === 'none' ? '' : mapRaw ? path('host-map', mapRaw) : defaultHostMap(configFile);
+  if (hostMap === configFile) fail('host-map', 'must not be the config file');
+
   return {
     mode,
     configFile,
@@ -147,6 +161,8 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     runtimeSocket,
     masterSocket,
     fastPath: fastPath === true,
+    hostMap,
+    spareBackends: intParam('spare-backends', DEFAULTS.spareBackends, 0, 10_000),
     debounceMs: intParam('debounce-ms', DEFAULTS.debounceMs, 0, 60_000),
     maxDelayMs: intParam('max-delay-ms', DEFAULTS.maxDelayMs, 0, 600_000),
     minReloadIntervalMs: intParam('min-reload-interval-ms', DEFAULTS.minReloadIntervalMs, 0, 600_000),

@@ -7,6 +7,7 @@
 import { dirname, resolve } from 'node:path';
 import nunjucks from 'nunjucks';
 import type { BalancerModel, HttpBackend, TcpService } from './model.js';
+import { type HostSlot, placeModel, planSlots, slotHosts } from './slots.js';
 
 /** What a template sees. Documented in docs/haproxy.md. */
 export interface TemplateContext {
@@ -19,8 +20,19 @@ export interface TemplateContext {
   http: {
     /** `addr:port` the HTTP frontend binds, or '' for no HTTP frontend. */
     bind: string;
-    /** Sorted by host, then longest prefix first: the order the `use_backend` rules must keep. */
+    /**
+     * Sorted by host, then longest prefix first: the order the `use_backend` rules must keep. With a
+     * host map, host-only routes are named after their slot (`glue_host_<n>`).
+     */
     backends: Array<HttpBackend & { stripRegex: string }>;
+    /** The routes with a prefix (they need `use_backend ... if` rules), same order. */
+    prefixBackends: Array<HttpBackend & { stripRegex: string }>;
+    /** Path of the host map file (`<host> glue_host_<n>` lines), or '' when host-only routes use ACL rules. */
+    hostMap: string;
+    /** Every declared slot (used ones with their host and servers, then spares with host ''); [] without a host map. */
+    slots: HostSlot[];
+    /** How many declared slots are free (new hosts that can join without a reload). */
+    spareSlots: number;
   };
   tcp: {
     /** Address the TCP frontends bind (`*` for all). */
@@ -52,16 +64,28 @@ frontend glue_http
 {%- for b in http.backends %}
 {%- if b.prefix %}
     use_backend {{ b.name }} if { var(txn.glue_host) -m str {{ b.host }} } { path -m str {{ b.prefix }} } || { var(txn.glue_host) -m str {{ b.host }} } { path -m beg {{ b.prefix }}/ }
-{%- else %}
+{%- elif not http.hostMap %}
     use_backend {{ b.name }} if { var(txn.glue_host) -m str {{ b.host }} }
 {%- endif %}
 {%- endfor %}
+{%- if http.hostMap %}
+    use_backend %[var(txn.glue_host),map({{ http.hostMap }},glue_no_route)]
+{%- endif %}
     default_backend glue_no_route
 
 backend glue_no_route
     mode http
     http-request deny deny_status 503
-{% for b in http.backends %}
+{% for s in http.slots %}
+backend {{ s.name }}
+    mode http
+    balance roundrobin
+{%- for v in s.servers %}
+    server {{ v.name }} {{ v.address }}:{{ v.port }} weight {{ v.weight }}
+{%- endfor %}
+{% endfor %}
+{%- for b in http.backends %}
+{%- if b.prefix or not http.hostMap %}
 backend {{ b.name }}
     mode http
     balance roundrobin
@@ -71,7 +95,8 @@ backend {{ b.name }}
 {%- for s in b.servers %}
     server {{ s.name }} {{ s.address }}:{{ s.port }} weight {{ s.weight }}
 {%- endfor %}
-{% endfor %}
+{% endif %}
+{%- endfor %}
 {%- endif %}
 {%- for t in tcp.services %}
 frontend glue_tcp_in_{{ t.port }}
@@ -94,6 +119,10 @@ export interface RenderSettings {
   runtimeSocket: string;
   hardStopAfter?: string;
   maxReloads?: number;
+  /** Host map file: host-only routes go through slots and the map. '' or absent: one ACL rule per host. */
+  hostMap?: string;
+  /** Free slots to declare when no slot plan is given. */
+  spareBackends?: number;
 }
 
 /** `^/a/b/?(.*)$`: turns `/a/b/x?q` into `/x?q` (replace-path leaves the query alone) and `/a/b` into `/`. */
@@ -101,11 +130,25 @@ export function stripRegex(prefix: string): string {
   return `^${prefix.replace(/\./g, '\\.')}/?(.*)$`;
 }
 
-export function templateContext(model: BalancerModel, settings: RenderSettings): TemplateContext {
+/**
+ * The context for `model`. With `settings.hostMap`, host-only routes are placed in slots: `placed`
+ * is the Applier's stable placement (placeModel); without it a fresh plan is made.
+ */
+export function templateContext(model: BalancerModel, settings: RenderSettings, placed?: { model: BalancerModel; slots: HostSlot[] }): TemplateContext {
+  const hostMap = settings.hostMap ?? '';
+  const p = hostMap ? (placed ?? placeModel(model, planSlots(slotHosts(model), undefined, settings.spareBackends ?? 0, true))) : { model, slots: [] };
+  const backends = p.model.http.map((b) => ({ ...b, stripRegex: stripRegex(b.prefix) }));
   return {
     global: { runtimeSocket: settings.runtimeSocket, hardStopAfter: settings.hardStopAfter ?? '30s', maxReloads: settings.maxReloads ?? 50 },
-    http: { bind: settings.httpBind, backends: model.http.map((b) => ({ ...b, stripRegex: stripRegex(b.prefix) })) },
-    tcp: { address: settings.tcpAddress, services: model.tcp },
+    http: {
+      bind: settings.httpBind,
+      backends,
+      prefixBackends: backends.filter((b) => b.prefix !== ''),
+      hostMap,
+      slots: p.slots,
+      spareSlots: p.slots.filter((s) => s.host === '').length,
+    },
+    tcp: { address: settings.tcpAddress, services: p.model.tcp },
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Hitless: a client sends a steady stream of requests to one route while 50 other containers, each
- * on its own host (so every change is structural and HAProxy reloads), start and stop. Zero failures.
+ * on its own host, start and stop. With no spare host slots every new host is structural and
+ * HAProxy reloads (removals go through the runtime API). Zero failures.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DockerEngine, freePort, httpGet, requireBinary, startDockerd, steadyClient, tempDir, waitFor } from '@glue/testkit';
@@ -17,7 +18,7 @@ beforeAll(async () => {
   engine = await startDockerd();
   dir = await tempDir('glue-lb-hitless-');
   port = await freePort();
-  lb = await startBalancer(['--docker-url', engine.url, '--mode', 'managed', '--config-file', `${dir.path}/haproxy.cfg`, '--http-bind', `127.0.0.1:${port}`, '--debounce-ms', '20']);
+  lb = await startBalancer(['--docker-url', engine.url, '--mode', 'managed', '--config-file', `${dir.path}/haproxy.cfg`, '--http-bind', `127.0.0.1:${port}`, '--debounce-ms', '20', '--spare-backends', '0']);
 });
 
 afterAll(async () => {
