@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   describeLabelProblem,
   isGlueLabel,
@@ -114,5 +115,41 @@ describe('label grammar: the rest of the vocabulary', () => {
     expect(r.problems[0] && describeLabelProblem('web1', r.problems[0])).toBe('container web1: label glue_http_80_weight="999" is not a weight (an integer 0-256)');
     expect(['glue_network', 'glue_http_80_host', 'glue_tcp_1_port'].every(isGlueLabel)).toBe(true);
     expect(['glue', 'glue_networks', 'x_glue_http_80_host'].some(isGlueLabel)).toBe(false);
+  });
+});
+
+describe('label grammar (property)', () => {
+  const nasty = fc.constantFrom('\n', ' ', '\t', '#', '"', "'", '\\', '%', '$', ';', '/', '.', '-', ':', ',', '@', '*', 'é', '\u0000', 'a', 'B', '1', '0', '_', '~');
+  const value = fc.oneof(fc.string({ unit: nasty, maxLength: 16 }), fc.constantFrom('a.example.com', 'x/y', '/', '7', '256', 'on', 'net1'));
+  const key = fc.oneof(
+    fc.tuple(fc.constantFrom('80', '8080', '0', '99999', 'x'), fc.constantFrom('host', 'prefix', 'strip_prefix', 'weight', 'hots')).map(([p, k]) => `glue_http_${p}_${k}`),
+    fc.tuple(fc.constantFrom('5432', '22'), fc.constantFrom('port', 'weight')).map(([p, k]) => `glue_tcp_${p}_${k}`),
+    fc.constantFrom('glue_network', 'glue_http_ports', 'other'),
+  );
+  it('whatever the labels, what comes out is in the safe shapes, and every dropped label is reported', () => {
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 8 }), (labels) => {
+        const r = parseLabels(labels);
+        for (const h of r.http) {
+          expect(h.host).toMatch(/^[a-z0-9.-]{1,253}$/);
+          expect(h.prefix).toMatch(/^(\/[A-Za-z0-9._~-]+)*$/);
+          expect(h.port >= 1 && h.port <= 65535 && h.weight >= 0 && h.weight <= 256).toBe(true);
+          expect(h.strip && h.prefix === '').toBe(false);
+        }
+        for (const t of r.tcp) expect(t.frontendPort >= 1 && t.frontendPort <= 65535 && t.weight >= 0 && t.weight <= 256).toBe(true);
+        if (r.rejected) expect(r.http.length + r.tcp.length).toBe(0);
+        for (const p of r.problems) {
+          expect(isGlueLabel(p.label)).toBe(true);
+          expect(describeLabelProblem('c', p)).toContain(p.label);
+        }
+        // Nothing is silently dropped: a glue_http host label that gives no route has a problem (or a problem elsewhere on its port).
+        for (const [k, v] of Object.entries(labels)) {
+          const m = /^glue_http_(\d+)_host$/.exec(k);
+          if (!m || r.http.some((h) => h.port === Number(m[1]))) continue;
+          expect(r.problems.length, `${k}=${JSON.stringify(v)}`).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -127,6 +127,20 @@ describe('HTTP labels', () => {
     });
   });
 
+  it('agrees with the HAProxy grammar on any labels (property)', () => {
+    const key = fc.tuple(fc.constantFrom('80', '81', '0', '70000'), fc.constantFrom('host', 'prefix', 'strip_prefix', 'weight', 'hots')).map(([p, k]) => `glue_http_${p}_${k}`);
+    const value = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('a.example.com', 'B.example.com,c.example.com', '*.example.com', 'x/y', 'a%20b', 'on', '1', '256', '257'));
+    fc.assert(
+      fc.property(fc.dictionary(fc.oneof(key, fc.constantFrom('glue_network', 'glue_http_ports', 'glue_tcp_5432_port')), value, { maxKeys: 6 }), (labels) => {
+        const haproxy = parseLabels(labels);
+        const etcd = httpRoutes(labels);
+        expect(etcd.routes).toEqual(haproxy.http.map((r) => ({ port: r.port, vhost: r.host, prefix: r.prefix.replace(/^\//, ''), stripPrefix: r.strip, weight: r.weight })));
+        expect(etcd.problems).toEqual(haproxy.problems.filter((p) => !p.label.startsWith('glue_tcp_')));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('strip_prefix takes every flag word; it is off without a prefix, as in HAProxy', () => {
     expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_prefix: 'p', glue_http_80_strip_prefix: 'on' }).routes[0]?.stripPrefix).toBe(true);
     expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_strip_prefix: '1' }).routes[0]?.stripPrefix).toBe(false);
