@@ -63,7 +63,9 @@ describe("docker-glue's ovs.ini + ovs-handler.sh through the ScriptHandler", () 
 
     const c = await engine.run({ network: 'none' });
     const ports = async (): Promise<string[]> => (await ovs.ports(bridge)).filter((p) => p.externalIds.container_id === c.id).map((p) => p.name);
-    await waitFor(async () => (await ports()).length === 1, { timeoutMs: 30_000, what: 'the port ovs-docker adds' });
+    // ovs-docker adds the OVS port first and configures the address after: wait for the script to finish.
+    await waitFor(() => runs.some((r) => r.event === 'start' && r.containerId === c.id), { timeoutMs: 30_000, what: 'the start run of ovs-handler.sh' });
+    expect(await ports()).toHaveLength(1);
     expect(await engine.cli(['exec', c.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain('10.204.0.2/24');
     expect(await engine.cli(['exec', c.name, 'cat', '/sys/class/net/eth0/mtu'])).toBe('1450');
 
