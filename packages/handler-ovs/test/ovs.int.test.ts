@@ -64,6 +64,9 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     const a = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.2/24', glue_ovs_vlan: '20' } });
     const b = await engine.run({ network: 'none', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.0.3/24', glue_ovs_vlan: '20', glue_ovs_mtu: '1400' } });
     await waitFor(async () => (await portsOf(a.id)).length === 1 && (await portsOf(b.id)).length === 1, { timeoutMs: 20_000, what: 'both ports on the bridge' });
+    // The port row is visible as soon as ovs-vsctl commits; ofport comes when ovs-vswitchd has caught up,
+    // which the handler waits for: wait for both start runs before reading the row.
+    await waitFor(() => [a.id, b.id].every((id) => runs.some((r) => r.event === 'start' && r.containerId === id)), { timeoutMs: 20_000, what: 'both start runs' });
 
     const ports = await ovs.ports(bridge);
     const pa = ports.find((p) => p.externalIds.container_id === a.id)!;
