@@ -88,6 +88,10 @@ try {
   const port = await freePort();
   child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', SPARE, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const counts = { reloads: 0, runtime: 0 };
+  /** When glue-balancer logged a start event. */
+  const startSeen = [];
+  /** Every apply's time, for the burst's timeline. */
+  const applies = [];
   // Where the time goes, from glue-balancer's own log fields.
   const phases = { eventAgeMs: [], runtime: { waitedMs: [], renderMs: [], ms: [] }, reload: { waitedMs: [], renderMs: [], checkMs: [], reloadMs: [] } };
   let collect = false;
@@ -99,13 +103,17 @@ try {
       // not JSON
     }
     const keep = (into) => collect && Object.keys(into).forEach((k) => typeof o[k] === 'number' && into[k].push(o[k]));
+    if (l.includes('HAProxy reloaded') || l.includes('through the runtime API')) applies.push({ at: Date.now(), reload: l.includes('HAProxy reloaded'), ops: o.ops });
     if (l.includes('HAProxy reloaded')) {
       counts.reloads += 1;
       keep(phases.reload);
     } else if (l.includes('through the runtime API')) {
       counts.runtime += 1;
       keep(phases.runtime);
-    } else if (typeof o.eventAgeMs === 'number' && o.event === 'start' && collect) phases.eventAgeMs.push(o.eventAgeMs);
+    } else if (typeof o.eventAgeMs === 'number' && o.event === 'start') {
+      if (collect) phases.eventAgeMs.push(o.eventAgeMs);
+      startSeen.push(Date.now());
+    }
     else if (process.env.GLUE_BENCH_VERBOSE || o.level >= 40) console.error(`  glue-balancer: ${o.msg ?? l}`);
   });
   const startTimes = new Map();
@@ -211,6 +219,10 @@ try {
   line('burst: last start -> all routable', allAt - lastStart, 'ms', 2000);
   line('burst: HAProxy reloads', counts.reloads - reloadsBefore, '', 5);
   console.log(`  (burst: spare-backends ${SPARE}, ${counts.runtime - runtimeBefore2} runtime-API applies)`);
+  const lastEvent = Math.max(0, ...startSeen);
+  if (lastEvent) console.log(`  (last start event seen by glue-balancer ${lastEvent - lastStart} ms after the engine's timestamp)`);
+  const tail = applies.filter((a) => a.at >= lastStart - 5000).map((a) => `${a.reload ? 'reload' : `runtime(${a.ops})`}@${a.at - lastStart}ms`);
+  console.log(`  (applies from 5 s before the last start, relative to it: ${tail.join(', ')})`);
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
   line('glue-balancer peak RSS (VmHWM)', Number(hwm?.[1] ?? 0) / 1024, 'MB', 150);
   console.log(`(total: ${counts.reloads} reloads, ${counts.runtime} runtime-API applies)`);

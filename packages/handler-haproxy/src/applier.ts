@@ -212,7 +212,7 @@ export class Applier {
     const wait = this.lastReloadAt + this.o.minReloadIntervalMs - Date.now();
     if (wait <= 0) return 0;
     try {
-      return this.prepare(this.o.compute(), false).structure === this.live.structure ? 0 : wait;
+      return this.prepare(this.o.compute(), false, false).structure === this.live.structure ? 0 : wait;
     } catch {
       return 0;
     }
@@ -233,19 +233,21 @@ export class Applier {
    * Places host-only routes in slots (keeping every host's slot; `refresh` declares a fresh pool of
    * spares, for a reload) and renders.
    */
-  private prepare(model: BalancerModel, refresh: boolean): Prepared {
+  private prepare(model: BalancerModel, refresh: boolean, withText = true): Prepared {
     const started = performance.now();
     const hostMap = this.hostMap;
     const settings = { ...this.o.settings, hostMap };
     try {
       const plan = hostMap ? planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, refresh) : { declared: 0, assignment: new Map<string, number>() };
       const placed = hostMap ? placeModel(model, plan) : { model, slots: [] as HostSlot[] };
-      const text = this.o.renderer.render(templateContext(model, settings, placed));
+      // The structure alone (min-reload-interval holds) needs no render of the built-in template.
+      const builtIn = this.o.renderer.templatePath === undefined;
+      const text = withText || !builtIn ? this.o.renderer.render(templateContext(model, settings, placed)) : '';
       // The built-in template's structure is the model's (host-only routes: only how many slots it
       // declares); a user template may put anything anywhere, so its structure is what it renders
       // without servers.
       let structure: string;
-      if (this.o.renderer.templatePath === undefined) {
+      if (builtIn) {
         const key = hostMap ? structureKey({ http: placed.model.http.filter((b) => b.prefix !== ''), tcp: placed.model.tcp }) : structureKey(placed.model);
         structure = `${key}\0${plan.declared}`;
       } else {
@@ -300,7 +302,10 @@ export class Applier {
       }
     }
     // A reload (or file mode): declare a fresh pool of spare slots.
-    if (this.o.mode !== 'file') p = this.prepare(model, true);
+    if (this.o.mode !== 'file') {
+      const fresh = planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, true);
+      if (this.hostMap && fresh.declared !== p.plan.declared) p = this.prepare(model, true);
+    }
     await this.write(p);
     if (this.o.mode === 'file') {
       this.live = p;
