@@ -3,7 +3,7 @@
  * routing host-only routes through the map; the Applier turning new and removed hosts into runtime
  * API commands (fake runtime socket; `touch` as the reload command) until the pool runs out.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,7 +149,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function world(spareBackends: number, name: string) {
+function world(spareBackends: number, name: string, template?: string) {
   const containers = new Map<string, ContainerInspectInfo>();
   const configFile = join(dir, `${name}.cfg`);
   const hostMap = join(dir, `${name}.hosts.map`);
@@ -160,7 +160,7 @@ function world(spareBackends: number, name: string) {
     reloadCommand: ['touch', join(dir, `${name}.reloaded`)],
     runtimeSocket: sock,
     masterSocket: '',
-    renderer: new Renderer(),
+    renderer: new Renderer(template),
     settings: { httpBind: '127.0.0.1:18086', tcpAddress: '*', runtimeSocket: sock },
     hostMap,
     spareBackends,
@@ -251,6 +251,35 @@ describe('Applier with host slots', () => {
     expect(commands).toContain(`add map ${hostMap} two.com glue_host_0`);
     await applier.stop();
   });
+});
+
+describe('Applier with a user template', () => {
+  const head = 'global\n    stats socket {{ global.runtimeSocket }} mode 600 level admin\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind {{ http.bind }}\n    http-request set-var(txn.glue_host) req.hdr(host),lower\n';
+  const slots = '{% for s in http.slots %}\nbackend {{ s.name }}\n{%- for v in s.servers %}\n    server {{ v.name }} {{ v.address }}:{{ v.port }}\n{%- endfor %}\n{% endfor %}';
+  const cases: Array<[string, string, number]> = [
+    // Routes through the map, declares every slot: a new host is a runtime change.
+    ['map', `${head}    use_backend %[var(txn.glue_host),map({{ http.hostMap }})]\n${slots}`, 1],
+    // Declares the slots but never uses the map (no path in the text): Glue's rule says reload.
+    ['nomap', `${head}    default_backend glue_host_0\n${slots}`, 2],
+    // One rule per host (a template written before host slots): the text changes, so it reloads.
+    ['acl', `${head}{% for b in http.backends %}\n    use_backend {{ b.name }} if { var(txn.glue_host) -m str {{ b.host }} }\n{%- endfor %}\n{% for b in http.backends %}\nbackend {{ b.name }}\n{%- for v in b.servers %}\n    server {{ v.name }} {{ v.address }}:{{ v.port }}\n{%- endfor %}\n{% endfor %}`, 2],
+  ];
+  for (const [name, text, reloads] of cases) {
+    it(`${name}: a new host ${reloads === 1 ? 'joins through the runtime API' : 'reloads'}`, async () => {
+      const file = join(dir, `${name}.njk`);
+      writeFileSync(file, text);
+      const { applier, put, hostMap } = world(2, `user-${name}`, file);
+      put('u1', { glue_http_80_host: 'u1.com' });
+      await applier.request();
+      commands.length = 0;
+      put('u2', { glue_http_80_host: 'u2.com' });
+      await applier.request();
+      expect(applier.stats.reloads).toBe(reloads);
+      expect(commands.some((c) => c.startsWith('add map'))).toBe(reloads === 1);
+      expect(readFileSync(hostMap, 'utf8')).toBe('u1.com glue_host_0\nu2.com glue_host_1\n');
+      await applier.stop();
+    });
+  }
 });
 
 function readdirTmp(): string[] {
