@@ -552,7 +552,13 @@ export class EtcdSync {
         this.requestReconcile();
       }
     } catch (err) {
-      if (!this.suspect) this.o.logger.warn({ lease, err: errorMessage(err) }, `etcd: lease keepalive failed: ${errorMessage(err)}`);
+      if (credentialProblem(err) !== undefined) {
+        // The password or the role changed on the etcd side while publishing: let the loop find out,
+        // say so in the credential error line and retry at backoff-max.
+        if (!this.suspect) this.requestReconcile();
+      } else if (!this.suspect) {
+        this.o.logger.warn({ lease, err: errorMessage(err) }, `etcd: lease keepalive failed: ${errorMessage(err)}`);
+      }
       this.suspect = true;
     } finally {
       this.keepaliveBusy = false;

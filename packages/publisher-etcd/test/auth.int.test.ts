@@ -101,6 +101,15 @@ describe('etcd with authentication', () => {
         [`/glue/hosts/auth-fix/containers/${c.Id}`, '/glue/hosts/auth-fix/owner', `/glue/http/fix.example.com/auth-fix/${c.Id}/80`].sort(),
       );
       expect(log.lines.some((l) => /credentials accepted again/.test(l.msg))).toBe(true);
+
+      // The password changes on the etcd side while publishing (etcd 3.4 still renews the lease on the
+      // old token): the next write is refused and the same error line says so.
+      await passwd('fixme', 'rotated');
+      const c2 = fakeContainer({ name: 'auth-fix2', ip: '10.0.0.9', labels: { glue_http_80_host: 'fix.example.com' } });
+      agent.put(c2);
+      await publisher.handle('start', c2.Id, contextFor(agent, 'start', c2.Id));
+      await waitFor(() => log.errors().length === 2, { what: 'the credential error line after the password changed', timeoutMs: 20_000 });
+      expect(log.errors()[1]?.msg).toContain('refused user "fixme": authentication failed');
     } finally {
       await publisher.stop();
     }

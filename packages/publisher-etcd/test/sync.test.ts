@@ -269,6 +269,44 @@ describe('EtcdSync (in-memory etcd)', () => {
     }
   });
 
+  it('credentials refused while publishing (found by the keepalive): the same error line, and publishing resumes once fixed', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string });
+        done();
+      },
+    });
+    const etcd = new FakeEtcd();
+    const sync = new EtcdSync({
+      client: etcd.client as unknown as Etcd3,
+      prefix: '/p',
+      host: 'me',
+      ttlSeconds: 600,
+      logger: createLogger({ level: 'info', destination: sink }),
+      engine: () => undefined,
+      backoffInitialMs: 1,
+      backoffMaxMs: 20,
+      user: 'glue',
+    });
+    sync.set('a', entries('me', 'a', 1));
+    sync.start();
+    try {
+      for (let i = 0; i < 2000 && !(await sync.flushed(50)); i++) await tick();
+      etcd.refuse = '3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password';
+      await (sync as unknown as { keepalive(): Promise<void> }).keepalive();
+      for (let i = 0; i < 200 && sync.credentialError === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([expect.stringMatching(/refused user "glue": authentication failed/)]);
+      expect(lines.filter((l) => l.level === 40)).toEqual([]);
+      etcd.refuse = undefined;
+      sync.set('b', entries('me', 'b', 1));
+      for (let i = 0; i < 2000 && !(await sync.flushed(50)); i++) await tick();
+      expect(etcd.store.get(containerKey('/p', 'me', 'b'))?.value.toString()).toBe('b@1');
+    } finally {
+      await sync.stop(true);
+    }
+  });
+
   it('tells credential errors from outages', () => {
     expect(credentialProblem(new Error('3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password'))).toBe('authentication failed, invalid user ID or password');
     expect(credentialProblem(new Error('7 PERMISSION_DENIED: etcdserver: permission denied'))).toBe('permission denied');
