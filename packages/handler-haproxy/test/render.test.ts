@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { requireBinary } from '@glue/testkit';
-import { buildModel, checkConfig, Renderer, stripRegex, templateContext } from '../src/index.js';
+import { buildModel, checkConfig, hostMapText, planSlots, Renderer, slotHosts, stripRegex, templateContext } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-haproxy-render-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -131,6 +131,27 @@ describe('label values cannot add or change a directive (property)', () => {
         if (alone.length === empty.length) expect(added).toBe(0);
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('with a host map too: known line shapes only, and map lines are `<hostname> glue_host_<n>`', () => {
+    const mapShapes = [
+      /^ {4}use_backend %\[var\(txn\.glue_host\),map\(\/etc\/haproxy\/h\.map,glue_no_route\)\]$/,
+      /^backend glue_host_\d+$/,
+    ];
+    fc.assert(
+      fc.property(labels, (crafted) => {
+        const containers = [...SEED, crafted].map((l, i) => fakeContainer({ name: `c${i}`, ip: `172.17.0.${i + 2}`, labels: l }));
+        const model = buildModel(containers).model;
+        const text = renderer.render(templateContext(model, { ...settings, hostMap: '/etc/haproxy/h.map', spareBackends: 2 }));
+        for (const line of directives(text)) {
+          if (![...LINE_SHAPES, ...mapShapes].some((re) => re.test(line))) throw new Error(`unexpected line ${JSON.stringify(line)} from labels ${JSON.stringify(crafted)}`);
+        }
+        for (const line of hostMapText(planSlots(slotHosts(model), undefined, 2, true)).split('\n').filter(Boolean)) {
+          expect(line).toMatch(/^[a-z0-9][a-z0-9.-]* glue_host_\d+$/);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 
