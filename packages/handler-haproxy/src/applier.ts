@@ -42,6 +42,12 @@ export interface ApplierOptions {
   hostMap?: string;
   /** Free host slots each reload declares: new hosts that can join without a reload. */
   spareBackends?: number;
+  /**
+   * How long a removed server stays in maintenance before `del server` (default 30 s). HAProxy 2.6
+   * lets a server be deleted while a stream still retries a connection to it and then crashes when
+   * that stream comes back (haproxy#2298, fixed in 2.9): outlast `retries` x `timeout connect`.
+   */
+  deleteGraceMs?: number;
   checkTimeoutMs: number;
   reloadTimeoutMs: number;
   logger: Logger;
@@ -113,7 +119,7 @@ export class Applier {
   private plan: SlotPlan | undefined;
   private lastText: string | undefined;
   /** Servers set to maintenance whose `del server` HAProxy refused (connections still open). */
-  private readonly draining = new Map<string, { backend: string; server: string }>();
+  private readonly draining = new Map<string, { backend: string; server: string; notBefore: number }>();
   private tmpCounter = 0;
   private lastReloadAt = 0;
   private retryDelay = 0;
@@ -442,10 +448,13 @@ export class Applier {
       await cmd(`add map ${this.hostMap} ${assertMapToken(host, 'host')} ${assertMapToken(slot, 'slot')}`);
       ops += 1;
     }
+    const grace = this.o.deleteGraceMs ?? 30_000;
     for (const r of removals) {
       await cmd(`set server ${r.backend}/${r.server} state maint`);
       ops += 1;
-      await this.tryDelete(r.backend, r.server);
+      // In maintenance it takes no new traffic; it is deleted once the grace period is over.
+      this.draining.set(`${r.backend}/${r.server}`, { ...r, notBefore: Date.now() + grace });
+      if (grace <= 0) await this.tryDelete(r.backend, r.server);
     }
     return ops;
   }
@@ -456,21 +465,22 @@ export class Applier {
       await runtimeCommand(this.o.runtimeSocket, `del server ${id}`, /Server deleted/);
       this.draining.delete(id);
     } catch (err) {
-      // In maintenance it takes no new traffic; HAProxy refuses deletion while connections remain.
-      this.draining.set(id, { backend, server });
+      // HAProxy refuses deletion while connections remain: try again later.
       this.o.logger.debug({ server: id, err: errorMessage(err) }, `server ${id} drained but not yet deletable; will retry`);
     }
   }
 
   private async retryDrained(): Promise<void> {
     if (!this.o.runtimeSocket) return;
-    for (const { backend, server } of [...this.draining.values()]) await this.tryDelete(backend, server);
+    const now = Date.now();
+    for (const { backend, server, notBefore } of [...this.draining.values()]) if (notBefore <= now) await this.tryDelete(backend, server);
     if (this.draining.size > 0 && !this.drainTimer && !this.stopped) {
       // Nothing else may happen for a while: come back by ourselves to delete them.
+      const next = Math.min(...[...this.draining.values()].map((d) => d.notBefore));
       this.drainTimer = setTimeout(() => {
         this.drainTimer = undefined;
         void this.request(false);
-      }, 2000);
+      }, Math.max(2000, next - Date.now()));
       this.drainTimer.unref();
     }
   }

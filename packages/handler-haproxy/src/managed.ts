@@ -23,6 +23,8 @@ export interface ManagedOptions {
 /** HAProxy's [WARNING] lines that are normal life in master-worker mode (reloads, stops, servers set ready). */
 const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|going DOWN for maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)/;
 
+const SLOT_EMPTIED = /backend 'glue_host_\d+' has no server available!$/;
+
 /** The PID in `pidFile` if it is a live haproxy running `configFile`. */
 function leftoverMaster(pidFile: string, configFile: string): number | undefined {
   try {
@@ -80,7 +82,8 @@ export class ManagedHaproxy {
         if (line.trim() === '') return;
         this.tail.push(line);
         if (this.tail.length > 30) this.tail.shift();
-        if (line.includes('[ALERT]')) logger.error({ haproxy: line }, `haproxy: ${line}`);
+        // A host slot emptied by Glue (the host left the map first): routine, not an alert.
+        if (line.includes('[ALERT]') && !SLOT_EMPTIED.test(line)) logger.error({ haproxy: line }, `haproxy: ${line}`);
         else if (line.includes('[WARNING]') && !ROUTINE.test(line)) logger.warn({ haproxy: line }, `haproxy: ${line}`);
         else if (line.includes('[WARNING]')) logger.info({ haproxy: line }, `haproxy: ${line}`);
         else logger.debug({ haproxy: line }, `haproxy: ${line}`);

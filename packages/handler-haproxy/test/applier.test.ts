@@ -59,6 +59,7 @@ function world(reloadCommand = ['touch', marker]) {
     maxDelayMs: 50,
     minReloadIntervalMs: 0,
     fastPath: true,
+    deleteGraceMs: 0,
     checkTimeoutMs: 30_000,
     reloadTimeoutMs: 2000,
     logger: silentLogger(),

@@ -149,7 +149,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function world(spareBackends: number, name: string, template?: string) {
+function world(spareBackends: number, name: string, template?: string, deleteGraceMs = 0) {
   const containers = new Map<string, ContainerInspectInfo>();
   const configFile = join(dir, `${name}.cfg`);
   const hostMap = join(dir, `${name}.hosts.map`);
@@ -168,6 +168,7 @@ function world(spareBackends: number, name: string, template?: string) {
     maxDelayMs: 50,
     minReloadIntervalMs: 0,
     fastPath: true,
+    deleteGraceMs,
     checkTimeoutMs: 30_000,
     reloadTimeoutMs: 2000,
     logger: silentLogger(),
@@ -249,6 +250,22 @@ describe('Applier with host slots', () => {
     expect(readFileSync(hostMap, 'utf8')).toBe('two.com glue_host_0\n');
     expect(commands).toContain(`del map ${hostMap} one.com`);
     expect(commands).toContain(`add map ${hostMap} two.com glue_host_0`);
+    await applier.stop();
+  });
+});
+
+describe('Applier: removed servers', () => {
+  it('stay in maintenance for the grace period, then are deleted without a new event', async () => {
+    const { containers, applier, put } = world(1, 'grace', undefined, 400);
+    put('g1', { glue_http_80_host: 'g.com' });
+    await applier.request();
+    containers.delete('g1');
+    commands.length = 0;
+    await applier.request();
+    expect(commands.filter((c) => !c.startsWith('show'))).toEqual([`del map ${join(dir, 'grace.hosts.map')} g.com`, 'set server glue_host_0/g1:80 state maint']);
+    const until = Date.now() + 5000;
+    while (!commands.includes('del server glue_host_0/g1:80') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(commands).toContain('del server glue_host_0/g1:80');
     await applier.stop();
   });
 });
