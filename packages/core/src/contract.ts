@@ -8,12 +8,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateHandlerIni } from './config-loader.js';
 import { fakeAgent, fakeContainer, type FakeAgent } from './fake-agent.js';
 import { type Handler, type HandlerClass, type HandlerContext, isHandlerClass } from './handler.js';
 import { IniDocument } from './ini-document.js';
 import { type GlueEvent, noneEvent } from './events.js';
+import { createLogger, type Logger, type LogLevel } from './logger.js';
 
 export { fakeAgent, fakeContainer };
 export type { FakeAgent, FakeContainerSpec } from './fake-agent.js';
@@ -40,6 +42,37 @@ export function writeHandlerIni(dir: string, name: string, params: Record<string
   const text = `${lines.join('\n')}\n`;
   writeFileSync(file, text);
   return new IniDocument(file, text);
+}
+
+/** One JSON log line, as pino writes it. */
+export interface CapturedLogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface CapturedLogger {
+  logger: Logger;
+  /** Every line so far, in order. */
+  lines: CapturedLogLine[];
+  /** The lines at level error (50) and above. */
+  errors: () => CapturedLogLine[];
+}
+
+/**
+ * A logger whose lines a test can read and assert on (what an operator would see).
+ * `GLUE_TEST_LOG=1` also copies them to stderr.
+ */
+export function captureLogger(level: LogLevel = 'debug'): CapturedLogger {
+  const lines: CapturedLogLine[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as CapturedLogLine);
+      if (process.env.GLUE_TEST_LOG) process.stderr.write(chunk);
+      done();
+    },
+  });
+  return { logger: createLogger({ level, destination }), lines, errors: () => lines.filter((l) => l.level >= 50) };
 }
 
 /** A handler context for a direct handle() call in tests. */

@@ -4,7 +4,6 @@
  * reloads are spaced. The config files are still checked by the real `haproxy -c`.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,35 +11,19 @@ import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
 import { Applier, buildModel, Renderer } from '../src/index.js';
+import { type FakeRuntime, fakeRuntime } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-applier-'));
 const sock = join(dir, 'rt.sock');
 const marker = join(dir, 'reloaded');
-const commands: string[] = [];
-let refuseDelete = false;
-let pid = 4000;
-let server: Server;
-
+let runtime: FakeRuntime;
+let commands: string[] = [];
 beforeAll(async () => {
-  server = createServer((c) => {
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      if (!buf.endsWith('\n')) return;
-      const cmd = buf.trim();
-      commands.push(cmd);
-      let answer = '';
-      if (cmd === 'show info') answer = `Name: HAProxy\nPid: ${(pid += 1)}\n`; // a new worker every time: reloads never wait
-      else if (cmd.startsWith('add server')) answer = 'New server registered.\n';
-      else if (cmd.startsWith('del server')) answer = refuseDelete ? 'Server still has connections attached to it, cannot remove it.\n' : 'Server deleted.\n';
-      else if (cmd.includes(' addr ')) answer = 'IP changed\n';
-      c.end(answer);
-    });
-  });
-  await new Promise<void>((r) => server.listen(sock, r));
+  runtime = await fakeRuntime(sock, 4000);
+  commands = runtime.commands;
 });
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await runtime.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -111,12 +94,12 @@ describe('Applier: runtime API or reload', () => {
     put('c1', 'c.example.com');
     put('c2', 'c.example.com');
     await applier.request();
-    refuseDelete = true;
+    runtime.refuseDelete = true;
     containers.delete('c2');
     commands.length = 0;
     await applier.request();
     expect(commands.filter((c) => c.startsWith('del server')).length).toBeGreaterThanOrEqual(1);
-    refuseDelete = false;
+    runtime.refuseDelete = false;
     commands.length = 0;
     // No new event: the Applier comes back by itself (every 2 s) to delete it.
     const until = Date.now() + 5000;

@@ -1,5 +1,5 @@
-import { Writable } from 'node:stream';
-import { createLogger } from '@glue/core';
+import { createServer } from 'node:net';
+import { captureLogger } from '@glue/core/contract';
 import { balancerMain, type HAProxyHandler } from '../src/index.js';
 
 export interface RunningBalancer {
@@ -12,15 +12,7 @@ export interface RunningBalancer {
 
 /** Runs `glue-balancer -w ...args` in this process, as the bin would, with a captured log. */
 export async function startBalancer(args: string[]): Promise<RunningBalancer> {
-  const logs: RunningBalancer['logs'] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line));
-      if (process.env.GLUE_TEST_LOG) process.stderr.write(chunk);
-      done();
-    },
-  });
-  const logger = createLogger({ level: 'debug', destination: sink });
+  const { logger, lines: logs } = captureLogger();
   let stop!: (s: string) => void;
   const stopSignal = new Promise<string>((r) => (stop = r));
   let stderr = '';
@@ -36,4 +28,39 @@ export async function startBalancer(args: string[]): Promise<RunningBalancer> {
       return exit;
     },
   };
+}
+
+export interface FakeRuntime {
+  /** Every command received, trimmed, in order. */
+  commands: string[];
+  /** When set, `del server` is refused as HAProxy refuses a server with connections attached. */
+  refuseDelete: boolean;
+  close: () => Promise<void>;
+}
+
+/**
+ * A fake HAProxy runtime socket at `path` that records commands and answers like HAProxy 2.6.
+ * `show info` reports a new worker PID every time, so reloads never wait for one.
+ */
+export async function fakeRuntime(path: string, firstPid = 4000): Promise<FakeRuntime> {
+  let pid = firstPid;
+  const runtime: FakeRuntime = { commands: [], refuseDelete: false, close: async () => {} };
+  const server = createServer((c) => {
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d.toString();
+      if (!buf.endsWith('\n')) return;
+      const cmd = buf.trim();
+      runtime.commands.push(cmd);
+      let answer = '';
+      if (cmd === 'show info') answer = `Name: HAProxy\nPid: ${(pid += 1)}\n`;
+      else if (cmd.startsWith('add server')) answer = 'New server registered.\n';
+      else if (cmd.startsWith('del server')) answer = runtime.refuseDelete ? 'Server still has connections attached to it, cannot remove it.\n' : 'Server deleted.\n';
+      else if (cmd.includes(' addr ')) answer = 'IP changed\n';
+      c.end(answer);
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  runtime.close = () => new Promise<void>((r) => server.close(() => r()));
+  return runtime;
 }

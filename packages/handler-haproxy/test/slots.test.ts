@@ -4,7 +4,6 @@
  * API commands (fake runtime socket; `touch` as the reload command) until the pool runs out.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -13,6 +12,7 @@ import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
 import { Applier, assertMapToken, buildModel, hostMapText, mapChanges, placeModel, planSlots, Renderer, templateContext } from '../src/index.js';
+import { type FakeRuntime, fakeRuntime } from './helpers.js';
 
 describe('planSlots', () => {
   it('keeps a host in its slot while it exists; new hosts take the lowest free slot', () => {
@@ -124,28 +124,14 @@ describe('built-in template with a host map', () => {
 // ---- the Applier: new and removed hosts through the runtime API ------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'glue-slots-'));
 const sock = join(dir, 'rt.sock');
-const commands: string[] = [];
-let server: Server;
+let runtime: FakeRuntime;
+let commands: string[] = [];
 beforeAll(async () => {
-  let pid = 7000;
-  server = createServer((c) => {
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      if (!buf.endsWith('\n')) return;
-      const cmd = buf.trim();
-      commands.push(cmd);
-      let answer = '';
-      if (cmd === 'show info') answer = `Name: HAProxy\nPid: ${(pid += 1)}\n`;
-      else if (cmd.startsWith('add server')) answer = 'New server registered.\n';
-      else if (cmd.startsWith('del server')) answer = 'Server deleted.\n';
-      c.end(answer);
-    });
-  });
-  await new Promise<void>((r) => server.listen(sock, r));
+  runtime = await fakeRuntime(sock, 7000);
+  commands = runtime.commands;
 });
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await runtime.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

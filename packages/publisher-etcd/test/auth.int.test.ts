@@ -1,8 +1,6 @@
 import { execFile } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@glue/core';
-import { contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
+import { captureLogger, contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
 import { type EtcdServer, requireBinary, startEtcd, tempDir, waitFor } from '@glue/testkit';
 import { Publisher, Reader } from '../src/index.js';
 
@@ -73,7 +71,7 @@ describe('etcd with authentication', () => {
   it('a wrong password: one clear error line, nothing published; fixed with etcdctl user passwd, it publishes without a restart', async () => {
     await etcd.ctl([ROOT, 'user', 'add', 'fixme', '--new-user-password=right']);
     await etcd.ctl([ROOT, 'user', 'grant-role', 'fixme', 'glue']);
-    const log = captureLog();
+    const log = captureLogger();
     const agent = fakeAgent({ logger: log.logger });
     const c = fakeContainer({ name: 'auth-fix', ip: '10.0.0.6', labels: { glue_http_80_host: 'fix.example.com' } });
     agent.put(c);
@@ -117,7 +115,7 @@ describe('etcd with authentication', () => {
 
   it('permission denied: one error line with a grant hint; granting the role publishes without a restart', async () => {
     await etcd.ctl([ROOT, 'user', 'add', 'noperm', '--new-user-password=pw']);
-    const log = captureLog();
+    const log = captureLogger();
     const agent = fakeAgent({ logger: log.logger });
     agent.put(fakeContainer({ name: 'auth-perm' }));
     const ini = writeHandlerIni(tmp.path, 'perm.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-perm', user: 'noperm', password: 'pw', ttl: '10', 'write-timeout': '1', 'backoff-max': '1' });
@@ -136,24 +134,6 @@ describe('etcd with authentication', () => {
     }
   });
 });
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-/** A logger whose JSON lines the test can read. */
-function captureLog(): { logger: ReturnType<typeof createLogger>; lines: LogLine[]; errors: () => LogLine[] } {
-  const lines: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as LogLine);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'debug', destination }), lines, errors: () => lines.filter((l) => l.level >= 50) };
-}
 
 /** `etcdctl user passwd` as root, the new password on stdin (as an operator would fix it). */
 function passwd(user: string, password: string): Promise<void> {

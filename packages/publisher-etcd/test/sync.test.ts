@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Writable } from 'node:stream';
-import { createLogger, silentLogger } from '@glue/core';
+import { silentLogger } from '@glue/core';
+import { captureLogger } from '@glue/core/contract';
 import type { Etcd3 } from 'etcd3';
 import { containerKey, credentialProblem, EtcdSync, httpKey, ownerKey } from '../src/index.js';
 
@@ -224,13 +224,7 @@ describe('EtcdSync (in-memory etcd)', () => {
   });
 
   it('wrong credentials: one error line naming endpoints, user, etcd\'s words and the INI file; retried at backoff-max, not repeated', async () => {
-    const lines: Array<{ level: number; msg: string }> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string });
-        done();
-      },
-    });
+    const { logger, lines } = captureLogger('info');
     const etcd = new FakeEtcd();
     etcd.refuse = '3 INVALID_ARGUMENT: etcdserver: authentication failed, invalid user ID or password';
     const sync = new EtcdSync({
@@ -238,7 +232,7 @@ describe('EtcdSync (in-memory etcd)', () => {
       prefix: '/p',
       host: 'me',
       ttlSeconds: 600,
-      logger: createLogger({ level: 'info', destination: sink }),
+      logger,
       engine: () => undefined,
       backoffInitialMs: 1,
       backoffMaxMs: 200,
@@ -280,20 +274,14 @@ describe('EtcdSync (in-memory etcd)', () => {
   });
 
   it('credentials refused while publishing (found by the keepalive): the same error line, and publishing resumes once fixed', async () => {
-    const lines: Array<{ level: number; msg: string }> = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string });
-        done();
-      },
-    });
+    const { logger, lines } = captureLogger('info');
     const etcd = new FakeEtcd();
     const sync = new EtcdSync({
       client: etcd.client as unknown as Etcd3,
       prefix: '/p',
       host: 'me',
       ttlSeconds: 600,
-      logger: createLogger({ level: 'info', destination: sink }),
+      logger,
       engine: () => undefined,
       backoffInitialMs: 1,
       backoffMaxMs: 20,
