@@ -1,6 +1,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { type Agent, BaseHandler, GlueError, type HandlerContext, IniDocument } from '@glue/core';
+import { type Agent, BaseHandler, describeLabelProblem, GlueError, type HandlerContext, IniDocument } from '@glue/core';
 import { Applier, type ApplierStats } from './applier.js';
 import { type BalancerModel, buildModel, type SkipNote } from './model.js';
 import { type HaproxyOptions, parseHaproxyParams } from './options.js';
@@ -118,7 +118,7 @@ export class HAProxyHandler extends BaseHandler {
   private logNote(n: SkipNote): void {
     const c = { container: n.containerId.slice(0, 12), containerName: n.containerName };
     for (const p of n.problems) {
-      this.logger.warn({ ...c, label: p.label, value: p.value }, `container ${n.containerName}: label ${p.label}=${JSON.stringify(p.value)} ${p.reason}; that route is dropped, others are unaffected`);
+      this.logger.warn({ ...c, label: p.label, value: p.value }, `${describeLabelProblem(n.containerName, p)}; that route is dropped, others are unaffected`);
     }
     if (n.reason) this.logger.info({ ...c, reason: n.reason }, `container ${n.containerName} is out of rotation: ${n.reason}`);
     else if (n.address) this.logger.info({ ...c, ...n.address }, `container ${n.containerName}: using ${n.address.ip} on network ${n.address.network} (${n.address.why})`);
