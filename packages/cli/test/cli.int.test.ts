@@ -130,6 +130,8 @@ describe('glue CLI against a real Docker engine', () => {
     expect(result.stderr).toMatch(/a\.ini:3 \[handler\] events: .*explode/);
     expect(result.stderr).toMatch(/a\.ini:4 \[handler\] enabled: .*maybe/);
     expect(result.stderr).toMatch(/b\.ini.*\[handler\]/);
+    // a.ini and b.ini are structurally bad: c.ini's class is still loaded and its problem reported with them.
+    expect(result.stderr).toMatch(/c\.ini:2 \[handler\] class: .*@nobody\/not-installed/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(log)).toBe(false);
   });

@@ -154,20 +154,41 @@ export async function resolveConfigDirs(dirs: readonly string[] | undefined, cwd
   ]);
 }
 
+/** What reading the config dirs found: the valid handler configs and every problem of the others. */
+export interface ReadConfigsResult {
+  /** Configs of the files without structural problems, in the order handlers run. */
+  configs: HandlerConfig[];
+  /** Every structural problem of every file (unreadable, unparsable, bad [handler] keys, name clashes). */
+  problems: ConfigProblem[];
+  /** Every `*.ini` file found, in the order handlers run. */
+  files: string[];
+}
+
 /**
- * Reads every `*.ini` of the dirs, in file-name order (then dir order), and validates them all.
- * Throws one ConfigError listing every problem of every file; one bad file never hides another's.
+ * Reads every `*.ini` of the dirs and validates them all, without throwing for a bad file: the
+ * caller can still load the classes of the valid ones so all problems are reported together.
+ * Handlers run in file-name order across all dirs; two files with the same name in different dirs
+ * would be two handlers with one name in logs and errors, so that is a problem too.
  */
-export async function loadHandlerConfigs(dirs: readonly string[]): Promise<HandlerConfig[]> {
+export async function readHandlerConfigs(dirs: readonly string[]): Promise<ReadConfigsResult> {
   const files: string[] = [];
   for (const dir of dirs) {
     const names = (await readdir(dir)).filter((n) => n.endsWith('.ini')).sort();
     for (const n of names) files.push(join(dir, n));
   }
+  // Stable: equal names keep dir order, so the clash below names the first one.
   files.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
   const problems: ConfigProblem[] = [];
   const configs: HandlerConfig[] = [];
+  const firstByName = new Map<string, string>();
   for (const file of files) {
+    const name = basename(file);
+    const first = firstByName.get(name);
+    if (first !== undefined) {
+      problems.push({ file, message: `same handler name as ${first}: handlers are named by file name, rename one of them` });
+      continue;
+    }
+    firstByName.set(name, file);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -186,10 +207,20 @@ export async function loadHandlerConfigs(dirs: readonly string[]): Promise<Handl
     problems.push(...result.problems);
     if (result.config) configs.push(result.config);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
   if (files.length === 0) {
-    throw new ConfigError([{ file: dirs.join(', '), message: 'no *.ini handler files found' }]);
+    problems.push({ file: dirs.join(', '), message: 'no *.ini handler files found' });
   }
+  return { configs, problems, files };
+}
+
+/**
+ * Reads every `*.ini` of the dirs, in file-name order across all dirs, and validates them all.
+ * Throws one ConfigError listing every structural problem of every file; one bad file never hides
+ * another's. (`createGlue` uses readHandlerConfigs so class and [params] problems join the list.)
+ */
+export async function loadHandlerConfigs(dirs: readonly string[]): Promise<HandlerConfig[]> {
+  const { configs, problems } = await readHandlerConfigs(dirs);
+  if (problems.length > 0) throw new ConfigError(problems);
   return configs;
 }
 

@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import { type HandlerConfig, loadHandlerConfigs, matchesEvent, resolveConfigDirs, DEFAULT_HANDLER_TIMEOUT_MS } from './config-loader.js';
+import { type HandlerConfig, matchesEvent, readHandlerConfigs, resolveConfigDirs, DEFAULT_HANDLER_TIMEOUT_MS } from './config-loader.js';
 import { ContainerStore, containerName } from './container-store.js';
 import { createDocker, dockerEndpoint } from './docker-connect.js';
 import { EngineWatcher } from './engine-watcher.js';
-import { ConfigError, errorMessage, GlueError } from './errors.js';
+import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './errors.js';
 import { type GlueEvent, NONE, noneEvent } from './events.js';
 import type { Agent, Handler, HandlerContext } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
@@ -154,9 +154,21 @@ export class Glue extends EventEmitter<GlueEvents> {
     if (this.loaded) return;
     const o = this.options;
     const fromIni = o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
-    const configs = o.configs ?? (fromIni ? await loadHandlerConfigs(await resolveConfigDirs(o.configDirs, o.cwd)) : []);
-    const { handlers, problems } = await loadHandlers(configs, this.agent, o.resolveFrom ?? []);
-    if (problems.length > 0) throw new ConfigError(problems);
+    // Structural problems do not stop here: the classes and [params] of every valid file are still
+    // checked, so one ConfigError reports every problem of every file at once.
+    let configs: readonly HandlerConfig[] = o.configs ?? [];
+    let files: readonly string[] = configs.map((c) => c.file);
+    const problems: ConfigProblem[] = [];
+    if (o.configs === undefined && fromIni) {
+      const read = await readHandlerConfigs(await resolveConfigDirs(o.configDirs, o.cwd));
+      configs = read.configs;
+      files = read.files;
+      problems.push(...read.problems);
+    }
+    const loaded = await loadHandlers(configs, this.agent, o.resolveFrom ?? []);
+    problems.push(...loaded.problems);
+    if (problems.length > 0) throw new ConfigError(byFileOrder(problems, files));
+    const handlers = loaded.handlers;
     this.entries = handlers.map(({ config, instance }) => ({
       name: config.name,
       file: config.file,
@@ -347,6 +359,15 @@ export class Glue extends EventEmitter<GlueEvents> {
     this.emit('handler', run);
     return run;
   }
+}
+
+/** Problems grouped by file, files in the order handlers run (stable within a file). */
+function byFileOrder(problems: readonly ConfigProblem[], files: readonly string[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem): number => {
+    const i = files.indexOf(p.file);
+    return i === -1 ? files.length : i;
+  };
+  return problems.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map(({ p }) => p);
 }
 
 export function createGlue(options: GlueOptions = {}): Glue {

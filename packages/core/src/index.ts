@@ -8,10 +8,11 @@ export {
   loadHandlerConfigs,
   matchesEvent,
   parseBoolean,
+  readHandlerConfigs,
   resolveConfigDirs,
   validateHandlerIni,
 } from './config-loader.js';
-export type { HandlerConfig } from './config-loader.js';
+export type { HandlerConfig, ReadConfigsResult } from './config-loader.js';
 export { IniDocument } from './ini-document.js';
 export { CLASS_ALIASES, loadHandlerClass, loadHandlers, parseClassSpec } from './handler-loader.js';
 export type { ClassSpec, LoadedHandler } from './handler-loader.js';

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, IniDocument, loadHandlerConfigs, matchesEvent, parseBoolean, resolveConfigDirs, validateHandlerIni } from '../src/index.js';
+import { ConfigError, createGlue, IniDocument, loadHandlerConfigs, matchesEvent, parseBoolean, resolveConfigDirs, validateHandlerIni } from '../src/index.js';
 
 const dirs: string[] = [];
 function fixture(files: Record<string, string>): string {
@@ -93,6 +93,32 @@ describe('loadHandlerConfigs', () => {
     const problems = (err as ConfigError).problems;
     expect(problems.map((p) => p.file.split('/').pop())).toEqual(['a.ini', 'b.ini']);
     expect((err as ConfigError).message).toMatch(/a\.ini:3 \[handler\] events: unknown event "bogus"/);
+  });
+
+  it('rejects two files with the same name in different dirs (one handler name, two handlers)', async () => {
+    const a = fixture({ 'x.ini': '[handler]\nclass=x#X\nevents=start\n' });
+    const b = fixture({ 'x.ini': '[handler]\nclass=x#X\nevents=die\n' });
+    const err = await loadHandlerConfigs([a, b]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([expect.objectContaining({ file: join(b, 'x.ini'), message: expect.stringContaining(join(a, 'x.ini')) as unknown })]);
+  });
+
+  it('createGlue().load(): a structurally bad file does not hide class and [params] problems of the others', async () => {
+    const dir = fixture({
+      'a.ini': '[handler]\nclass=./h.mjs#Good\nevents=start,explode\n',
+      'b.ini': '[params]\nx=1\n',
+      'c.ini': '[handler]\nclass=@nobody/not-installed#Nope\nevents=start\n',
+      'd.ini': '[handler]\nclass=./h.mjs#Picky\nevents=start\n',
+      'e.ini': '[handler]\nclass=./h.mjs#Good\nevents=start\n',
+      'h.mjs': "export class Good { handle() {} }\nexport class Picky { constructor() { throw new Error('picky params'); } handle() {} }\n",
+    });
+    const err = await createGlue({ configDirs: [dir] }).load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.map((p) => p.file.split('/').pop())).toEqual(['a.ini', 'b.ini', 'c.ini', 'd.ini']);
+    expect(problems[2]).toMatchObject({ section: 'handler', key: 'class', line: 2 });
+    expect((err as ConfigError).message).toMatch(/c\.ini:2 \[handler\] class: .*@nobody\/not-installed/);
+    expect((err as ConfigError).message).toMatch(/d\.ini: .*picky params/);
   });
 
   it('says so when a dir has no *.ini', async () => {
