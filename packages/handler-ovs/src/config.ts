@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type ContainerInspectInfo, containerName, LabelError, parseBoolean } from '@glue/core';
+import { type ContainerInspectInfo, containerName, type GlueErrorOptions, LabelError, parseBoolean } from '@glue/core';
 import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan, parseIPv4 } from './validate.js';
 
 /** Labels a container can carry to choose (or override) how it is plugged. */
@@ -185,18 +185,33 @@ export function wantsOvs(info: ContainerInspectInfo, params: OvsParams): boolean
 }
 
 /**
- * What to build for a container, from params and its labels. Undefined when the container is not
- * for this handler (or has no bridge at all). Throws a LabelError naming container, label and value.
+ * Why a network mode cannot get an OVS port, or undefined when it can. With `host` the container's
+ * namespace is the host's: the veth would be renamed, addressed and given the default route on the
+ * host itself. `container:<id>` shares another container's namespace, which is not this one's to change.
  */
-export function portSpecFor(info: ContainerInspectInfo, params: OvsParams): PortSpec | undefined {
+export function networkModeProblem(mode: string | undefined): string | undefined {
+  if (mode === 'host') return 'network mode host: the container uses the host\'s network namespace, which Glue will not rename, address or re-route (run it with --network none or a Docker network)';
+  if (mode?.startsWith('container:')) return `network mode ${mode}: the container shares another container's network namespace; label that container instead`;
+  return undefined;
+}
+
+/**
+ * What to build for a container, from params and its labels. Undefined when the container is not
+ * for this handler (or has no bridge at all). Throws a LabelError naming container, label and value
+ * (tagged with `tag`: the handler and INI file), also for a container in the host's network namespace
+ * or another container's.
+ */
+export function portSpecFor(info: ContainerInspectInfo, params: OvsParams, tag: GlueErrorOptions = {}): PortSpec | undefined {
   if (!wantsOvs(info, params)) return undefined;
   const name = containerName(info) || info.Id.slice(0, 12);
   const labels = info.Config?.Labels ?? {};
+  const modeProblem = networkModeProblem(info.HostConfig?.NetworkMode);
+  if (modeProblem) throw new LabelError(name, LABELS.bridge, labels[LABELS.bridge] ?? '', modeProblem, tag);
   const label = (key: string, fn: (v: string) => string | undefined): string | undefined => {
     const raw = labels[key];
     if (raw === undefined) return undefined;
     const reason = fn(raw);
-    if (reason) throw new LabelError(name, key, raw, reason);
+    if (reason) throw new LabelError(name, key, raw, reason, tag);
     return raw;
   };
   const bridge = label(LABELS.bridge, checkBridgeName) ?? params.bridge;
@@ -213,7 +228,7 @@ export function portSpecFor(info: ContainerInspectInfo, params: OvsParams): Port
   if (cross) {
     // Blame the label that brought the conflict in (the gateway if both came from labels).
     const key = labels[LABELS.gateway] !== undefined ? LABELS.gateway : LABELS.ip;
-    throw new LabelError(name, key, labels[key] ?? '', cross);
+    throw new LabelError(name, key, labels[key] ?? '', cross, tag);
   }
   // The bridge is part of the name: after a change of bridge the old port is not mistaken for the new one.
   const hash = createHash('sha1').update(`${info.Id}/${iface}/${bridge}`).digest('hex').slice(0, 12);

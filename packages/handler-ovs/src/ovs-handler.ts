@@ -1,3 +1,4 @@
+import { readlink } from 'node:fs/promises';
 import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
 import { EXTERNAL_IDS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
@@ -6,6 +7,11 @@ import { type CommandResult, type CommandRunner, execaRunner, formatCommand } fr
 export interface OVSHandlerOptions {
   /** Runs ovs-vsctl, ip, nsenter and ethtool. Default: execa, argument arrays, no shell. */
   runner?: CommandRunner;
+  /**
+   * The network namespace of a PID (`'self'`: Glue's own), to refuse plugging a process that shares
+   * Glue's namespace. Default: readlink /proc/PID/ns/net. Replaced in tests that model the host.
+   */
+  netnsOf?: (pid: number | 'self') => Promise<string | undefined>;
 }
 
 /** Containers attached side by side during a reconcile. */
@@ -18,6 +24,11 @@ const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 interface KnownState {
   ports: Map<string, OvsInterface>;
   links: ReadonlySet<string>;
+}
+
+/** The network namespace of a process (`net:[4026531840]`), or undefined when /proc cannot tell. */
+async function procNetns(pid: number | 'self'): Promise<string | undefined> {
+  return readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
 }
 
 function working(i: OvsInterface): boolean {
@@ -44,6 +55,7 @@ export class OVSHandler extends BaseHandler {
   readonly settings: OvsParams;
   private readonly runner: CommandRunner;
   private readonly ovs: OvsClient;
+  private readonly netnsOf: (pid: number | 'self') => Promise<string | undefined>;
 
   constructor(agent: Agent, iniFile: string, ini: IniDocument, options: OVSHandlerOptions = {}) {
     super(agent, iniFile, ini);
@@ -55,6 +67,7 @@ export class OVSHandler extends BaseHandler {
     }
     this.settings = params;
     this.runner = options.runner ?? execaRunner;
+    this.netnsOf = options.netnsOf ?? procNetns;
     this.ovs = new OvsClient(this.runner, params.db, params.timeoutMs);
   }
 
@@ -129,6 +142,10 @@ export class OVSHandler extends BaseHandler {
     if (current && working(current) && (await this.linkExists(spec.hostPort, signal))) {
       this.logger.debug({ container: spec.containerName, port: spec.hostPort }, 'already attached');
       return spec.hostPort;
+    }
+    // Labels said it is the container's own namespace; make sure it is not ours (the host's) after all.
+    if (await this.sharesOurNetns(spec.pid)) {
+      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`, { handler: this.name });
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
     if (existing.length > 0) await this.removePorts(existing.map((p) => p.name), signal);
@@ -285,6 +302,12 @@ export class OVSHandler extends BaseHandler {
     });
     await this.ovs.deletePorts(valid, signal);
     for (const name of valid) if (!links || links.has(name)) await this.deleteLink(name, signal);
+  }
+
+  /** True when the process is in Glue's own network namespace; unknown counts as not (nsenter fails then). */
+  private async sharesOurNetns(pid: number): Promise<boolean> {
+    const [theirs, ours] = await Promise.all([this.netnsOf(pid), this.netnsOf('self')]);
+    return theirs !== undefined && theirs === ours;
   }
 
   private async linkExists(name: string, signal: AbortSignal): Promise<boolean> {

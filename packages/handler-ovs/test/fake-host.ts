@@ -26,6 +26,13 @@ export class FakeHost {
   addPortError = '';
   /** ethtool calls seen: `iface tx off` per pid. */
   readonly ethtool: string[] = [];
+  /** PIDs that live in the host's network namespace (a `--network host` container). */
+  readonly hostNetnsPids = new Set<number>();
+  /** Like readlink /proc/PID/ns/net: the host's namespace for 'self' and hostNetnsPids, one per other PID. */
+  readonly netnsOf = async (pid: number | 'self'): Promise<string | undefined> => {
+    if (pid === 'self' || this.hostNetnsPids.has(pid)) return 'net:[4026531840]';
+    return this.pids.has(pid) ? `net:[${pid}]` : undefined;
+  };
   /** Make a command fail: predicate on argv. */
   failWhen: ((argv: string[]) => string | undefined) | undefined;
 

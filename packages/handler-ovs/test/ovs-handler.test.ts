@@ -18,7 +18,7 @@ beforeEach(() => {
 
 function make(params: Record<string, string>, agent = fakeAgent()): { h: OVSHandler; agent: ReturnType<typeof fakeAgent> } {
   const ini = writeHandlerIni(dir, 'ovs.ini', params);
-  return { h: new OVSHandler(agent, ini.path, ini, { runner: host.runner }), agent };
+  return { h: new OVSHandler(agent, ini.path, ini, { runner: host.runner, netnsOf: host.netnsOf }), agent };
 }
 
 function running(spec: Parameters<typeof fakeContainer>[0] & { pid: number }): ReturnType<typeof fakeContainer> {
@@ -31,7 +31,7 @@ const contractHost = new FakeHost();
 contractHost.addBridge('br-test');
 class ContractOVSHandler extends OVSHandler {
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
-    super(agent, iniFile, ini, { runner: contractHost.runner });
+    super(agent, iniFile, ini, { runner: contractHost.runner, netnsOf: contractHost.netnsOf });
   }
 }
 handlerContractSuite({ name: 'OVSHandler', handlerClass: ContractOVSHandler, params: { 'ovs-bridge': 'br-test' } });
@@ -158,6 +158,30 @@ describe('start', () => {
       expect((err as Error).message).toContain(`container bad-${label}: label ${label}=${JSON.stringify(value)}:`);
     }
     expect(host.calls).toEqual([]);
+  });
+
+  it.each(['host', `container:${'c'.repeat(64)}`])('refuses a labelled container with network mode %s: LabelError, nothing run', async (mode) => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ name: 'hostnet', networkMode: mode, pid: 514, labels: { glue_ovs_bridge: 'br-test', glue_ovs_ip: '10.0.0.2/24', glue_ovs_gateway: '10.0.0.1' } });
+    host.hostNetnsPids.add(514);
+    agent.put(c);
+    const err = await h.handle('start', c.Id, contextFor(agent, 'start', c.Id)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LabelError);
+    expect((err as LabelError).label).toBe('glue_ovs_bridge');
+    expect((err as Error).message).toContain(`container hostnet: label glue_ovs_bridge="br-test": network mode ${mode}:`);
+    expect(host.calls).toEqual([]);
+    expect(() => portSpecFor(c, h.settings)).toThrow(LabelError);
+  });
+
+  it('refuses a process in Glue\'s own network namespace even when the network mode does not say so', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ name: 'sneaky', networkMode: 'bridge', pid: 515, labels: { glue_ovs_bridge: 'br-test' } });
+    host.hostNetnsPids.add(515);
+    agent.put(c);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container sneaky: process 515 is in Glue's own network namespace \(network mode bridge\): refusing/);
+    expect(host.calls.filter((x) => x[0] !== 'ovs-vsctl')).toEqual([]);
+    expect([...host.links]).toEqual([]);
+    expect(host.portsOn('br-test')).toEqual([]);
   });
 
   it('a missing bridge is a clear error', async () => {

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { createGlue, type Glue, type HandlerRun, IniDocument } from '@glue/core';
 import { type DockerEngine, type OvsSwitch, requireBinary, startDockerd, startOvs, tempDir, waitFor } from '@glue/testkit';
@@ -53,6 +54,8 @@ async function startGlue(): Promise<Glue> {
 async function portsOf(containerId: string): Promise<string[]> {
   return (await ovs.ports(bridge)).filter((p) => p.externalIds.container_id === containerId).map((p) => p.name);
 }
+
+const ip = async (args: string[]): Promise<string> => (await execa('ip', args)).stdout;
 
 // busybox-static's `wget -T` crashes (SIGSEGV): bound it with busybox `timeout` instead.
 const wget = (from: string, ip: string): Promise<string> => engine.cli(['exec', from, 'timeout', '10', 'wget', '-q', '-O', '-', `http://${ip}/`]);
@@ -140,6 +143,23 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     expect((await wget(probe.name, '10.203.1.2')).trim()).toBe(web.name);
     await engine.cli(['rm', '-f', web.name, probe.name]);
     await waitFor(async () => (await portsOf(web.id)).length === 0 && (await portsOf(probe.id)).length === 0, { timeoutMs: 20_000, what: 'their ports to go' });
+  });
+
+  it('refuses a --network host container with a glue_ovs_bridge label: the host keeps its routes and addresses', async () => {
+    const glue = await startGlue();
+    onTestFinished(() => glue.stop());
+    const before = runs.length;
+    const routeBefore = await ip(['route', 'show', 'default']);
+    const hostnet = await engine.run({ network: 'host', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.2.9/24', glue_ovs_gateway: '10.203.2.1' }, cmd: ['sleep', '300'] });
+    onTestFinished(() => engine.cli(['rm', '-f', hostnet.name]).then(() => undefined));
+    await waitFor(() => runs.slice(before).some((r) => r.event === 'start' && r.containerId === hostnet.id), { timeoutMs: 20_000, what: 'the start run' });
+    const run = runs.slice(before).find((r) => r.event === 'start' && r.containerId === hostnet.id)!;
+    expect(run.ok).toBe(false);
+    expect(String(run.error)).toContain(`container ${hostnet.name}: label glue_ovs_bridge="${bridge}": network mode host:`);
+    expect(await portsOf(hostnet.id)).toEqual([]);
+    expect(await ip(['route', 'show', 'default'])).toBe(routeBefore);
+    expect(await ip(['-o', 'addr', 'show'])).not.toContain('10.203.2.9');
+    await glue.stop();
   });
 
   it('a bad label fails that container with a clear message and plugs nothing', async () => {
