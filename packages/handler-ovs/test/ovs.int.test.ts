@@ -56,6 +56,8 @@ async function portsOf(containerId: string): Promise<string[]> {
 }
 
 const ip = async (args: string[]): Promise<string> => (await execa('ip', args)).stdout;
+/** `ip link show dev NAME` succeeds: the link is on the host. */
+const linkExists = async (name: string): Promise<boolean> => (await execa('ip', ['link', 'show', 'dev', name], { reject: false })).exitCode === 0;
 
 // busybox-static's `wget -T` crashes (SIGSEGV): bound it with busybox `timeout` instead.
 const wget = (from: string, ip: string): Promise<string> => engine.cli(['exec', from, 'timeout', '10', 'wget', '-q', '-O', '-', `http://${ip}/`]);
@@ -86,10 +88,20 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     expect((await wget(a.name, '10.203.0.3')).trim()).toBe(b.name);
     expect((await wget(b.name, '10.203.0.2')).trim()).toBe(a.name);
 
+    // The port is the host end of the veth: both are on the host while the container runs.
+    const [vethA] = await portsOf(a.id);
+    const [vethB] = await portsOf(b.id);
+    expect(await linkExists(vethA!)).toBe(true);
+    expect(await linkExists(vethB!)).toBe(true);
+
     await engine.cli(['stop', '-t', '1', b.name]);
     await waitFor(async () => (await portsOf(b.id)).length === 0, { timeoutMs: 20_000, what: `${b.name}'s port to go` });
+    await waitFor(() => runs.some((r) => r.event === 'die' && r.containerId === b.id), { timeoutMs: 20_000, what: `${b.name}'s die run` });
+    expect(await linkExists(vethB!)).toBe(false);
     await engine.cli(['rm', '-f', a.name]);
     await waitFor(async () => (await portsOf(a.id)).length === 0, { timeoutMs: 20_000, what: `${a.name}'s port to go` });
+    await waitFor(() => runs.some((r) => r.event === 'die' && r.containerId === a.id), { timeoutMs: 20_000, what: `${a.name}'s die run` });
+    expect(await linkExists(vethA!)).toBe(false);
     expect((await ovs.ports(bridge)).map((p) => p.name)).toEqual([]);
 
     // A restart of a stopped container plugs it again.
@@ -101,8 +113,12 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
   });
 
   it('at start-up sweeps ports left by a crash and plugs containers that started while Glue was down', async () => {
-    // A port from a crash: its container is long gone.
+    // A port from a crash: its container is long gone, the host end of its veth is still there.
     const stale = ovs.uniqueName('govs');
+    const stalePeer = ovs.uniqueName('govp');
+    await ip(['link', 'add', stale, 'type', 'veth', 'peer', 'name', stalePeer]);
+    onTestFinished(() => execa('ip', ['link', 'del', 'dev', stale], { reject: false }).then(() => undefined));
+    await ip(['link', 'set', 'dev', stale, 'up']);
     await ovs.vsctl(['add-port', bridge, stale, '--', 'set', 'Interface', stale, `external_ids:container_id="${'d'.repeat(64)}"`, 'external_ids:container_iface=eth0', `external_ids:glue_engine="${engineId}"`]);
     // A port this engine's Glue does not own (another host's): left alone.
     const foreign = ovs.uniqueName('govf');
@@ -116,16 +132,20 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     await waitFor(async () => (await portsOf(c.id)).length === 1 && (await portsOf(d.id)).length === 1, { timeoutMs: 20_000, what: 'running containers plugged at start-up' });
     const names = (await ovs.ports(bridge)).map((p) => p.name);
     expect(names).not.toContain(stale);
+    expect(await linkExists(stale)).toBe(false);
+    expect(await linkExists(stalePeer)).toBe(false);
     expect(names).toContain(foreign);
     expect((await wget(c.name, '10.203.0.5')).trim()).toBe(d.name);
 
     // Glue stops; d is removed meanwhile; the next Glue leaves no stale port behind.
     await glue.stop();
+    const [vethD] = await portsOf(d.id);
     await engine.cli(['rm', '-f', d.name]);
     expect(await portsOf(d.id)).toHaveLength(1);
     const again = await startGlue();
     onTestFinished(() => again.stop());
     await waitFor(async () => (await portsOf(d.id)).length === 0, { timeoutMs: 20_000, what: `${d.name}'s stale port swept` });
+    expect(await linkExists(vethD!)).toBe(false);
     expect(await portsOf(c.id)).toHaveLength(1);
     await again.stop();
     await ovs.vsctl(['--if-exists', 'del-port', bridge, foreign]);
