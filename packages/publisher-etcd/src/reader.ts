@@ -1,3 +1,4 @@
+import { backoffDelay, sleep } from '@glue/core';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { type ClientSettings, createEtcdClient } from './client.js';
 import { DEFAULT_PREFIX, hostsPrefix, httpPrefix, normalizePrefix, parseKey, prefixEnd } from './keys.js';
@@ -36,7 +37,11 @@ export interface ContainerWatch {
 
 export interface WatchOptions {
   onChange?: (change: ContainerChange) => void;
-  /** A value that is not a valid record (skipped), or a watch error (the watch reconnects by itself). */
+  /**
+   * A value that is not a valid record (skipped), or a watch etcd cancelled (e.g. its revision was
+   * compacted after a long disconnect). The watch recovers by itself: it lists again, reports the
+   * difference through `onChange` and watches on.
+   */
   onError?: (err: Error, key?: string) => void;
 }
 
@@ -49,7 +54,8 @@ export class Reader {
   readonly prefix: string;
   private readonly client: Etcd3;
   private readonly ownsClient: boolean;
-  private readonly watchers = new Set<Watcher>();
+  /** close() of every open watch. */
+  private readonly watches = new Set<() => Promise<void>>();
 
   constructor(options: ReaderOptions = {}) {
     this.prefix = normalizePrefix(options.prefix ?? DEFAULT_PREFIX);
@@ -115,53 +121,110 @@ export class Reader {
 
   /**
    * Lists the containers and then follows every change from that revision on, so nothing falls
-   * between the list and the watch. `containers()` of the result is always current.
+   * between the list and the watch. `containers()` of the result is always current: the etcd client
+   * resumes the watch after a disconnect by itself, and when etcd cancels it (its revision was
+   * compacted during a long disconnect, or etcd dropped it) the reader reports the cancel through
+   * `onError`, lists again, reports what changed meanwhile through `onChange` and watches on from the
+   * new revision (retrying with backoff while etcd is unreachable).
    */
   async watch(options: WatchOptions = {}): Promise<ContainerWatch> {
     const base = hostsPrefix(this.prefix);
-    const { kvs, revision } = await this.range(base);
-    const live = new Map<string, ContainerRecord>();
-    for (const kv of kvs) {
-      const key = kv.key.toString();
-      if (parseKey(this.prefix, key)?.kind !== 'container') continue;
-      const record = parseValue(containerRecordSchema, kv);
-      if (record) live.set(key, record);
-    }
-    const watcher = await this.client.watch().prefix(base).startRevision(String(BigInt(revision) + 1n)).create();
-    this.watchers.add(watcher);
-    watcher.on('put', (kv) => {
-      const key = kv.key.toString();
-      if (parseKey(this.prefix, key)?.kind !== 'container') return;
-      const record = parseValue(containerRecordSchema, kv);
-      if (!record) {
-        options.onError?.(new Error(`invalid container record at ${key}`), key);
+    const live = new Map<string, { record: ContainerRecord; modRevision: string }>();
+    const abort = new AbortController();
+    let watcher: Watcher | undefined;
+    let recovering: Promise<void> | undefined;
+
+    /** Lists again and reports the difference to what the watch held; returns the list's revision. */
+    const relist = async (report: boolean): Promise<string> => {
+      const { kvs, revision } = await this.range(base);
+      const seen = new Set<string>();
+      for (const kv of kvs) {
+        const key = kv.key.toString();
+        if (parseKey(this.prefix, key)?.kind !== 'container') continue;
+        const record = parseValue(containerRecordSchema, kv);
+        if (!record) continue;
+        seen.add(key);
+        const before = live.get(key);
+        if (before?.modRevision === kv.mod_revision) continue;
+        live.set(key, { record, modRevision: kv.mod_revision });
+        if (report) options.onChange?.({ type: 'put', key, record });
+      }
+      for (const [key, { record }] of [...live]) {
+        if (seen.has(key)) continue;
+        live.delete(key);
+        if (report) options.onChange?.({ type: 'delete', key, host: record.host, id: record.id });
+      }
+      return revision;
+    };
+
+    const follow = async (revision: string): Promise<void> => {
+      const w = await this.client.watch().prefix(base).startRevision(String(BigInt(revision) + 1n)).create();
+      if (abort.signal.aborted) {
+        await w.cancel().catch(() => undefined);
         return;
       }
-      live.set(key, record);
-      options.onChange?.({ type: 'put', key, record });
-    });
-    watcher.on('delete', (kv) => {
-      const key = kv.key.toString();
-      const parsed = parseKey(this.prefix, key);
-      if (parsed?.kind !== 'container') return;
-      live.delete(key);
-      options.onChange?.({ type: 'delete', key, host: parsed.host, id: parsed.id });
-    });
-    watcher.on('error', (err) => options.onError?.(err));
+      watcher = w;
+      w.on('put', (kv) => {
+        const key = kv.key.toString();
+        if (parseKey(this.prefix, key)?.kind !== 'container') return;
+        const record = parseValue(containerRecordSchema, kv);
+        if (!record) {
+          options.onError?.(new Error(`invalid container record at ${key}`), key);
+          return;
+        }
+        live.set(key, { record, modRevision: kv.mod_revision });
+        options.onChange?.({ type: 'put', key, record });
+      });
+      w.on('delete', (kv) => {
+        const key = kv.key.toString();
+        const parsed = parseKey(this.prefix, key);
+        if (parsed?.kind !== 'container') return;
+        live.delete(key);
+        options.onChange?.({ type: 'delete', key, host: parsed.host, id: parsed.id });
+      });
+      // etcd3 emits `error` on a watcher only when etcd cancelled it; the client then forgets it.
+      w.on('error', (err: Error) => {
+        if (watcher !== w || abort.signal.aborted) return;
+        watcher = undefined;
+        w.removeAllListeners('put');
+        w.removeAllListeners('delete');
+        options.onError?.(new Error(`watch on ${base} cancelled by etcd (${err.message}); listing again and watching on`, { cause: err }));
+        recovering ??= recover().finally(() => (recovering = undefined));
+      });
+    };
+
+    const recover = async (): Promise<void> => {
+      for (let attempt = 0; !abort.signal.aborted; attempt += 1) {
+        try {
+          await follow(await relist(true));
+          return;
+        } catch (err) {
+          if (abort.signal.aborted) return;
+          options.onError?.(new Error(`watch on ${base}: cannot list and watch again (${(err as Error).message}); retrying`, { cause: err }));
+          await sleep(backoffDelay(attempt, 200, 5000), abort.signal);
+        }
+      }
+    };
+
+    await follow(await relist(false));
+    const close = async (): Promise<void> => {
+      abort.abort();
+      this.watches.delete(close);
+      const w = watcher;
+      watcher = undefined;
+      await w?.cancel().catch(() => undefined);
+    };
+    this.watches.add(close);
     return {
-      containers: () => [...live.values()],
-      byHost: (host) => [...live.values()].filter((r) => r.host === host),
-      close: async () => {
-        this.watchers.delete(watcher);
-        await watcher.cancel();
-      },
+      containers: () => [...live.values()].map((v) => v.record),
+      byHost: (host) => [...live.values()].map((v) => v.record).filter((r) => r.host === host),
+      close,
     };
   }
 
   /** Cancels the watches and closes the client if the reader made it. */
   async close(): Promise<void> {
-    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)));
-    this.watchers.clear();
+    await Promise.all([...this.watches].map((close) => close()));
     if (this.ownsClient) this.client.close();
   }
 
