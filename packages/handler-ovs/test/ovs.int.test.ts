@@ -67,7 +67,7 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     const glue = await startGlue();
     onTestFinished(() => glue.stop());
     const a = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.2/24', glue_ovs_vlan: '20' } });
-    const b = await engine.run({ network: 'none', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.0.3/24', glue_ovs_vlan: '20', glue_ovs_mtu: '1400' } });
+    const b = await engine.run({ network: 'none', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.0.3/24', glue_ovs_vlan: '20', glue_ovs_mtu: '1400', glue_ovs_mac: '02:00:0a:cb:00:03', glue_ovs_gateway: '10.203.0.1' } });
     await waitFor(async () => (await portsOf(a.id)).length === 1 && (await portsOf(b.id)).length === 1, { timeoutMs: 20_000, what: 'both ports on the bridge' });
     // The port row is visible as soon as ovs-vsctl commits; ofport comes when ovs-vswitchd has caught up,
     // which the handler waits for: wait for both start runs before reading the row.
@@ -84,6 +84,13 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     const addr = await engine.cli(['exec', b.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth0']);
     expect(addr).toContain('10.203.0.3/24');
     expect(await engine.cli(['exec', b.name, 'cat', '/sys/class/net/eth0/mtu'])).toBe('1400');
+    expect(await engine.cli(['exec', b.name, 'cat', '/sys/class/net/eth0/address'])).toBe('02:00:0a:cb:00:03');
+    expect(await engine.cli(['exec', b.name, 'ip', 'route', 'show', 'default'])).toMatch(/^default via 10\.203\.0\.1 dev eth0\b/);
+    // netdev bridge, tx-offload=auto: TX checksumming off inside both containers (ethtool from the host, in their namespace).
+    for (const c of [a, b]) {
+      const pid = await engine.cli(['inspect', '-f', '{{.State.Pid}}', c.name]);
+      expect((await execa('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-k', 'eth0'])).stdout).toMatch(/^tx-checksumming: off$/m);
+    }
 
     expect((await wget(a.name, '10.203.0.3')).trim()).toBe(b.name);
     expect((await wget(b.name, '10.203.0.2')).trim()).toBe(a.name);
