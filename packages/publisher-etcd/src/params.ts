@@ -32,6 +32,45 @@ export interface ParamProblem {
   reason: string;
 }
 
+/** Every `[params]` key the publisher reads; any other key is refused (a typo must not fall back to a default). */
+export const KNOWN_PARAMS = [
+  'endpoints',
+  'prefix',
+  'ttl',
+  'host-id',
+  'user',
+  'password',
+  'ca-file',
+  'cert-file',
+  'key-file',
+  'fields',
+  'delete-on-stop',
+  'write-timeout',
+  'backoff-max',
+  'resync-interval',
+] as const;
+
+/** The known key `key` was probably meant as (`host_id` -> `host-id`, `endpoint` -> `endpoints`), if any. */
+function meant(key: string): string | undefined {
+  const k = key.toLowerCase().replace(/_/g, '-');
+  let best: { name: string; d: number } | undefined;
+  for (const name of KNOWN_PARAMS) {
+    const d = distance(k, name);
+    if (d <= 2 && (best === undefined || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j += 1) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
 
 function seconds(raw: string, min: number, max: number): number | undefined {
@@ -44,6 +83,12 @@ function seconds(raw: string, min: number, max: number): number | undefined {
 /** Validates `[params]`; returns the settings or every problem found. */
 export function parseParams(params: Record<string, string>): { settings?: PublisherSettings; problems: ParamProblem[] } {
   const problems: ParamProblem[] = [];
+  const known = new Set<string>(KNOWN_PARAMS);
+  for (const key of Object.keys(params)) {
+    if (known.has(key)) continue;
+    const guess = meant(key);
+    problems.push({ key, reason: `unknown key${guess !== undefined ? ` (did you mean ${guess}?)` : ''}; known keys: ${KNOWN_PARAMS.join(', ')}` });
+  }
   const get = (k: string): string | undefined => {
     const v = params[k];
     return v === undefined ? undefined : v.trim();

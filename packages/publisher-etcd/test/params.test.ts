@@ -67,6 +67,35 @@ describe('params', () => {
   });
 });
 
+describe('unknown params', () => {
+  it('are refused, every one, with the known keys and a likely meaning', () => {
+    const { settings, problems } = parseParams({ endpoint: '10.0.0.1:2379', host_id: 'web-01', ttl: '1', colour: 'blue' });
+    expect(settings).toBeUndefined();
+    expect(problems.map((p) => p.key).sort()).toEqual(['colour', 'endpoint', 'host_id', 'ttl']);
+    const reason = (k: string): string => problems.find((p) => p.key === k)?.reason ?? '';
+    expect(reason('endpoint')).toMatch(/^unknown key \(did you mean endpoints\?\); known keys: endpoints, prefix, ttl, host-id, /);
+    expect(reason('host_id')).toMatch(/did you mean host-id\?/);
+    expect(reason('colour')).toMatch(/^unknown key; known keys: .*resync-interval$/);
+  });
+
+  it('name the INI file and the key in the error the daemon reports', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { fakeAgent, writeHandlerIni } = await import('@glue/core/contract');
+    const { ParamError } = await import('@glue/core');
+    const { Publisher } = await import('../src/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'glue-etcd-params-'));
+    try {
+      const ini = writeHandlerIni(dir, 'publish.ini', { endpoint: '10.0.0.1:2379', 'host-id': 'h' });
+      expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(ParamError);
+      expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(/^publish\.ini \[params\] endpoint: unknown key \(did you mean endpoints\?\); known keys: endpoints, /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('etcd error messages', () => {
   it('say plainly what went wrong', async () => {
     const { errorMessage } = await import('../src/sync.js');
