@@ -37,8 +37,10 @@ function working(i: OvsInterface): boolean {
 
 /** What one reconcile did. */
 export interface ReconcileResult {
+  /** Stale ports swept (gone from the database after del-port). */
   removed: string[];
   attached: string[];
+  /** Containers that could not be attached, and stale ports still there after del-port (by owner). */
   failed: { container: string; error: string }[];
 }
 
@@ -100,7 +102,7 @@ export class OVSHandler extends BaseHandler {
         const result = await this.reconcile(signal);
         if (result.failed.length > 0) {
           const list = result.failed.map((f) => `${f.container}: ${f.error}`).join('; ');
-          throw new GlueError('HANDLER_FAILED', `reconcile: ${result.failed.length} container(s) could not be attached: ${list}`, { handler: this.name });
+          throw new GlueError('HANDLER_FAILED', `reconcile: ${result.failed.length} container(s) could not be attached or swept: ${list}`, { handler: this.name });
         }
         return;
       }
@@ -148,15 +150,25 @@ export class OVSHandler extends BaseHandler {
       throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`, { handler: this.name });
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
-    if (existing.length > 0) await this.removePorts(existing.map((p) => p.name), signal);
+    if (existing.length > 0) {
+      const left = await this.removePorts(existing.map((p) => p.name), signal);
+      if (left.length > 0) {
+        throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: old ports still on the bridge after del-port: ${left.join(', ')}`, { handler: this.name });
+      }
+    }
 
     try {
       await this.build(spec, bridge.datapathType, signal);
     } catch (err) {
       // Roll back even when the run was cancelled: a fresh, bounded signal for the clean-up.
-      await this.removePorts([spec.hostPort], AbortSignal.timeout(this.settings.timeoutMs)).catch((e: unknown) => {
-        this.logger.error({ container: spec.containerName, port: spec.hostPort, err: errorMessage(e) }, 'could not roll back a half-built port');
-      });
+      await this.removePorts([spec.hostPort], AbortSignal.timeout(this.settings.timeoutMs)).then(
+        (left) => {
+          if (left.length > 0) this.logger.error({ container: spec.containerName, port: spec.hostPort }, 'could not roll back a half-built port: still on the bridge after del-port');
+        },
+        (e: unknown) => {
+          this.logger.error({ container: spec.containerName, port: spec.hostPort, err: errorMessage(e) }, 'could not roll back a half-built port');
+        },
+      );
       throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, { handler: this.name, cause: err });
     }
     this.logger.info(
@@ -249,18 +261,26 @@ export class OVSHandler extends BaseHandler {
     const engine = this.agent.engine()?.id;
     const known: KnownState = { ports: new Map(), links: await this.hostLinks(signal) };
     if (engine) {
-      const stale: string[] = [];
+      const stale = new Map<string, string>();
       for (const port of await this.ovs.findInterfaces({ [EXTERNAL_IDS.engine]: engine }, signal)) {
         const owner = port.externalIds[EXTERNAL_IDS.container] ?? '';
         if (runningIds.has(owner)) {
           known.ports.set(port.name, port);
           continue;
         }
-        stale.push(port.name);
+        stale.set(port.name, owner);
         this.logger.info({ port: port.name, container: owner.slice(0, 12) }, 'sweeping a port whose container is not running');
       }
-      await this.removePorts(stale, signal, known.links);
-      result.removed.push(...stale);
+      // del-port can exit 0 and leave the port: what is still there after the sweep is a failure.
+      const left = new Set(await this.removePorts([...stale.keys()], signal, known.links));
+      for (const [name, owner] of stale) {
+        if (!left.has(name)) {
+          result.removed.push(name);
+          continue;
+        }
+        this.logger.error({ port: name, container: owner.slice(0, 12) }, 'stale port still on the bridge after del-port');
+        result.failed.push({ container: owner.slice(0, 12) || '(unknown)', error: `stale port ${name} still on the bridge after del-port` });
+      }
     } else {
       this.logger.warn('engine ID unknown: stale ports not swept');
     }
@@ -293,15 +313,21 @@ export class OVSHandler extends BaseHandler {
     return names;
   }
 
-  /** Ports out of OVS (one transaction), then their host veths (when `links` is known, only those there). */
-  private async removePorts(names: readonly string[], signal: AbortSignal, links?: ReadonlySet<string>): Promise<void> {
+  /**
+   * Ports out of OVS (one transaction), read back (del-port can exit 0 and leave them), then the host
+   * veths of those gone (when `links` is known, only those there). Returns the ports still present.
+   */
+  private async removePorts(names: readonly string[], signal: AbortSignal, links?: ReadonlySet<string>): Promise<string[]> {
     const valid = names.filter((name) => {
       if (IFNAME.test(name)) return true;
       this.logger.warn({ port: name }, 'port name is not a Linux interface name: left alone');
       return false;
     });
+    if (valid.length === 0) return [];
     await this.ovs.deletePorts(valid, signal);
-    for (const name of valid) if (!links || links.has(name)) await this.deleteLink(name, signal);
+    const left = new Set(await this.ovs.present(valid, signal));
+    for (const name of valid) if (!left.has(name) && (!links || links.has(name))) await this.deleteLink(name, signal);
+    return [...left];
   }
 
   /** True when the process is in Glue's own network namespace; unknown counts as not (nsenter fails then). */

@@ -130,6 +130,16 @@ export class OvsClient {
     return row ? toInterface(row) : undefined;
   }
 
+  /** Which of these interfaces are in the database, in one call (one `find` per name). */
+  async present(names: readonly string[], signal?: AbortSignal): Promise<string[]> {
+    if (names.length === 0) return [];
+    const args = names.flatMap((n, i) => [...(i > 0 ? ['--'] : []), '--columns=name', 'find', 'Interface', `name=${ovsString(n)}`]);
+    const out = await this.vsctl(['--format=json', ...args], signal, `checking port${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
+    const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
+    if (tables.length !== names.length) throw new Error(`ovs-vsctl printed ${tables.length} tables for ${names.length} finds: ${oneLine(out.stdout)}`);
+    return names.filter((_, i) => parseTable(tables[i]!).length > 0);
+  }
+
   /** Removes ports (one transaction); absent ones are fine. */
   async deletePorts(names: readonly string[], signal?: AbortSignal): Promise<void> {
     if (names.length === 0) return;

@@ -24,6 +24,8 @@ export class FakeHost {
   readonly pids = new Set<number>();
   /** Set to make add-port succeed (exit 0) but leave this error on the interface. */
   addPortError = '';
+  /** Ports whose del-port exits 0 but leaves them in the database. */
+  readonly delPortIgnored = new Set<string>();
   /** ethtool calls seen: `iface tx off` per pid. */
   readonly ethtool: string[] = [];
   /** PIDs that live in the host's network namespace (a `--network host` container). */
@@ -134,7 +136,7 @@ export class FakeHost {
     if (cmd === 'del-port') {
       const name = cargs[0]!;
       if (!this.interfaces.has(name) && !opts.includes('--if-exists')) return fail(`ovs-vsctl: no port named ${name}`);
-      this.interfaces.delete(name);
+      if (!this.delPortIgnored.has(name)) this.interfaces.delete(name);
       return ok();
     }
     if (cmd === 'add-port') {

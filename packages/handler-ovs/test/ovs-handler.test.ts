@@ -280,6 +280,20 @@ describe('none: reconcile', () => {
     expect(host.interfaces.get(ports.find((p) => p.startsWith('glv'))!)!.externalIds.container_id).toBe(live.Id);
   });
 
+  it('does not trust del-port in the sweep: a stale port still there afterwards fails the run, its veth is kept', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    host.addStalePort('glvstuck0000001', 'br-test', { container_id: 'd'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' }, true);
+    host.addStalePort('glvgone00000001', 'br-test', { container_id: 'e'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' }, true);
+    host.delPortIgnored.add('glvstuck0000001');
+    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(/reconcile: 1 container\(s\) could not be attached or swept: dddddddddddd: stale port glvstuck0000001 still on the bridge after del-port/);
+    expect(host.portsOn('br-test')).toEqual(['glvstuck0000001']);
+    expect(host.links.has('glvgone00000001')).toBe(false);
+    expect(host.links.has('glvstuck0000001')).toBe(true);
+    const result = await h.reconcile(new AbortController().signal);
+    expect(result.removed).toEqual([]);
+    expect(result.failed).toEqual([{ container: 'dddddddddddd', error: 'stale port glvstuck0000001 still on the bridge after del-port' }]);
+  });
+
   it('re-plugs a running container whose veth went away while Glue was down', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
     const c = running({ networkMode: 'none', pid: 530 });
@@ -336,7 +350,7 @@ describe('none: reconcile', () => {
     const bad = running({ name: 'bad', networkMode: 'none', pid: 541, labels: { glue_ovs_vlan: 'x' } });
     agent.put(bad);
     agent.put(good);
-    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(/1 container\(s\) could not be attached: bad: container bad: label glue_ovs_vlan="x"/);
+    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(/1 container\(s\) could not be attached or swept: bad: container bad: label glue_ovs_vlan="x"/);
     expect(host.portsOn('br-test')).toHaveLength(1);
   });
 });
