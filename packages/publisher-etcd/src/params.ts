@@ -44,6 +44,7 @@ export const KNOWN_PARAMS = [
   'cert-file',
   'key-file',
   'fields',
+  'publish-env',
   'delete-on-stop',
   'write-timeout',
   'backoff-max',
@@ -151,6 +152,11 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
   } catch (err) {
     problems.push({ key: 'fields', reason: (err as Error).message });
   }
+
+  const publishEnv = parseBoolean(get('publish-env') ?? 'false');
+  if (publishEnv === undefined) problems.push({ key: 'publish-env', reason: `${JSON.stringify(get('publish-env'))} is not true or false` });
+  else if (publishEnv && fields.mode !== 'full') problems.push({ key: 'publish-env', reason: 'only applies with fields=full (the summary never holds the environment)' });
+  else if (publishEnv) fields = { ...fields, publishEnv: true };
 
   const deleteOnStop = parseBoolean(get('delete-on-stop') ?? 'true');
   if (deleteOnStop === undefined) problems.push({ key: 'delete-on-stop', reason: `${JSON.stringify(get('delete-on-stop'))} is not true or false` });

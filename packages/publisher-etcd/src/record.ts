@@ -13,8 +13,12 @@ import {
 export const SUMMARY_FIELDS = ['name', 'image', 'labels', 'state', 'health', 'networks', 'ports', 'http'] as const;
 export type SummaryField = (typeof SUMMARY_FIELDS)[number];
 
-/** `summary` (every summary field), `full` (summary plus the whole inspection) or a pick of summary fields. */
-export type FieldSelection = { mode: 'summary' | 'full'; fields: ReadonlySet<SummaryField> };
+/**
+ * `summary` (every summary field), `full` (summary plus the whole inspection) or a pick of summary
+ * fields. `publishEnv` keeps `Config.Env` in the full inspection; without it (the default) the
+ * environment, often holding secrets, is left out.
+ */
+export type FieldSelection = { mode: 'summary' | 'full'; fields: ReadonlySet<SummaryField>; publishEnv?: boolean };
 
 export const DEFAULT_FIELDS: FieldSelection = { mode: 'summary', fields: new Set(SUMMARY_FIELDS) };
 
@@ -105,6 +109,13 @@ function sortedLabels(labels: Record<string, string> | null | undefined): Record
   return out;
 }
 
+/** The inspection as published by `fields=full`: without `Config.Env` unless `publish-env=yes`. */
+function fullInspection(info: ContainerInspectInfo, publishEnv: boolean): Record<string, unknown> {
+  if (publishEnv || info.Config?.Env === undefined) return info as unknown as Record<string, unknown>;
+  const { Env: _env, ...config } = info.Config;
+  return { ...(info as unknown as Record<string, unknown>), Config: config };
+}
+
 /** The JSON record of one container, deterministic (same inspection, same bytes). */
 export function containerRecord(
   info: ContainerInspectInfo,
@@ -138,7 +149,7 @@ export function containerRecord(
     record.http = parsed.routes;
     if (parsed.problems.length > 0) record.labelProblems = parsed.problems.map((p) => ({ label: p.label, value: p.value, reason: p.reason }));
   }
-  if (selection.mode === 'full') record.inspect = info as unknown as Record<string, unknown>;
+  if (selection.mode === 'full') record.inspect = fullInspection(info, selection.publishEnv === true);
   return record;
 }
 

@@ -209,6 +209,20 @@ describe('container records', () => {
     expect(() => parseFields('name,secrets')).toThrow(/unknown field "secrets"/);
   });
 
+  it('leave the environment (Config.Env, often secrets) out of the full inspection unless publish-env', () => {
+    const info = richContainer();
+    info.Config!.Env = ['PATH=/usr/bin', 'DB_PASSWORD=hunter2'];
+    const full = containerRecord(info, 'h', parseFields('full'));
+    const inspect = full.inspect as { Id: string; Config: Record<string, unknown> };
+    expect(inspect.Id).toBe(ID);
+    expect(inspect.Config).not.toHaveProperty('Env');
+    expect(inspect.Config.Labels).toEqual(info.Config!.Labels);
+    expect(JSON.stringify(containerEntries(info, '/glue', 'h', parseFields('full')).entries.get(containerKey('/glue', 'h', ID)))).not.toContain('hunter2');
+    expect(info.Config!.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
+    const withEnv = containerRecord(info, 'h', { ...parseFields('full'), publishEnv: true });
+    expect((withEnv.inspect as { Config: { Env: string[] } }).Config.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
+  });
+
   it('give one index entry per route, pointing at the container key', () => {
     const { entries } = containerEntries(richContainer(), '/glue', 'web-01');
     expect([...entries.keys()]).toEqual([containerKey('/glue', 'web-01', ID), httpKey('/glue', 'shop.example.com', 'web-01', ID, 80)]);

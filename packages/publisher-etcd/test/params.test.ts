@@ -67,6 +67,16 @@ describe('params', () => {
   });
 });
 
+describe('publish-env', () => {
+  it('is off by default and only goes with fields=full', () => {
+    expect(parseParams({ fields: 'full' }).settings?.fields.publishEnv).toBeUndefined();
+    expect(parseParams({ fields: 'full', 'publish-env': 'yes' }).settings?.fields).toMatchObject({ mode: 'full', publishEnv: true });
+    expect(parseParams({ fields: 'full', 'publish-env': 'no' }).settings?.fields.publishEnv).toBeUndefined();
+    expect(parseParams({ 'publish-env': 'yes' }).problems).toEqual([{ key: 'publish-env', reason: expect.stringMatching(/only applies with fields=full/) }]);
+    expect(parseParams({ fields: 'full', 'publish-env': 'perhaps' }).problems.map((p) => p.key)).toEqual(['publish-env']);
+  });
+});
+
 describe('unknown params', () => {
   it('are refused, every one, with the known keys and a likely meaning', () => {
     const { settings, problems } = parseParams({ endpoint: '10.0.0.1:2379', host_id: 'web-01', ttl: '1', colour: 'blue' });
