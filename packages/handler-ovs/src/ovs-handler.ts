@@ -1,5 +1,5 @@
 import { readlink } from 'node:fs/promises';
-import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
+import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type GlueErrorOptions, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
 import { EXTERNAL_IDS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
@@ -58,6 +58,8 @@ export class OVSHandler extends BaseHandler {
   private readonly runner: CommandRunner;
   private readonly ovs: OvsClient;
   private readonly netnsOf: (pid: number | 'self') => Promise<string | undefined>;
+  /** On every error this handler raises: its name (INI file name) and INI file. */
+  private readonly tag: Pick<GlueErrorOptions, 'handler' | 'file'>;
 
   constructor(agent: Agent, iniFile: string, ini: IniDocument, options: OVSHandlerOptions = {}) {
     super(agent, iniFile, ini);
@@ -70,12 +72,13 @@ export class OVSHandler extends BaseHandler {
     this.settings = params;
     this.runner = options.runner ?? execaRunner;
     this.netnsOf = options.netnsOf ?? procNetns;
-    this.ovs = new OvsClient(this.runner, params.db, params.timeoutMs);
+    this.tag = { handler: this.name, file: this.iniFile };
+    this.ovs = new OvsClient(this.runner, params.db, params.timeoutMs, this.tag);
   }
 
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const signal = context?.signal ?? this.agent.signal;
-    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, { handler: this.name });
+    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
     if (event !== 'start' && event !== 'die' && event !== 'destroy' && event !== 'none') return;
     // Core runs `none` and container events side by side: one change to OVS at a time here.
     const run = this.chain.then(() => this.dispatch(event, containerId, context, signal));
@@ -86,11 +89,11 @@ export class OVSHandler extends BaseHandler {
   private chain: Promise<void> = Promise.resolve();
 
   private async dispatch(event: string, containerId: string, context: HandlerContext | undefined, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, { handler: this.name });
+    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
     switch (event) {
       case 'start': {
         const info = context?.container ?? this.agent.inspect(containerId) ?? (await this.agent.refresh(containerId));
-        if (!info) throw new GlueError('HANDLER_FAILED', `start of ${containerId.slice(0, 12)}: the container is gone`, { handler: this.name });
+        if (!info) throw new GlueError('HANDLER_FAILED', `start of ${containerId.slice(0, 12)}: the container is gone`, this.tag);
         await this.attach(info, signal);
         return;
       }
@@ -102,7 +105,7 @@ export class OVSHandler extends BaseHandler {
         const result = await this.reconcile(signal);
         if (result.failed.length > 0) {
           const list = result.failed.map((f) => `${f.container}: ${f.error}`).join('; ');
-          throw new GlueError('HANDLER_FAILED', `reconcile: ${result.failed.length} container(s) could not be attached or swept: ${list}`, { handler: this.name });
+          throw new GlueError('HANDLER_FAILED', `reconcile: ${result.failed.length} container(s) could not be attached or swept: ${list}`, this.tag);
         }
         return;
       }
@@ -117,7 +120,7 @@ export class OVSHandler extends BaseHandler {
    * `known` (from a reconcile) lets a container whose port is fine cost no command at all.
    */
   async attach(info: ContainerInspectInfo, signal: AbortSignal, known?: KnownState): Promise<string | undefined> {
-    const spec = portSpecFor(info, this.settings);
+    const spec = portSpecFor(info, this.settings, this.tag);
     if (!spec) {
       const name = containerName(info);
       if (wantsOvs(info, this.settings)) {
@@ -138,7 +141,7 @@ export class OVSHandler extends BaseHandler {
     }
     const { bridge, interfaces: existing } = await this.ovs.lookup(spec.bridge, { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal);
     if (!bridge) {
-      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`, { handler: this.name });
+      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`, this.tag);
     }
     const current = existing.find((i) => i.name === spec.hostPort);
     if (current && working(current) && (await this.linkExists(spec.hostPort, signal))) {
@@ -147,13 +150,13 @@ export class OVSHandler extends BaseHandler {
     }
     // Labels said it is the container's own namespace; make sure it is not ours (the host's) after all.
     if (await this.sharesOurNetns(spec.pid)) {
-      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`, { handler: this.name });
+      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`, this.tag);
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
     if (existing.length > 0) {
       const left = await this.removePorts(existing.map((p) => p.name), signal);
       if (left.length > 0) {
-        throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: old ports still on the bridge after del-port: ${left.join(', ')}`, { handler: this.name });
+        throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: old ports still on the bridge after del-port: ${left.join(', ')}`, this.tag);
       }
     }
 
@@ -169,7 +172,7 @@ export class OVSHandler extends BaseHandler {
           this.logger.error({ container: spec.containerName, port: spec.hostPort, err: errorMessage(e) }, 'could not roll back a half-built port');
         },
       );
-      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, { handler: this.name, cause: err });
+      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, { ...this.tag, cause: err });
     }
     this.logger.info(
       { container: spec.containerName, bridge: spec.bridge, port: spec.hostPort, iface: spec.iface, ip: spec.settings.cidr, vlan: spec.settings.vlan },
@@ -208,7 +211,7 @@ export class OVSHandler extends BaseHandler {
       await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
     } catch (err) {
       if (/File exists[\s\S]*Command failed -:1\b/.test(errorMessage(err))) {
-        throw new Error(`the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`);
+        throw this.fail(`the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`);
       }
       throw err;
     }
@@ -227,8 +230,8 @@ export class OVSHandler extends BaseHandler {
     const added = await this.ovs.vsctl(args, signal, `adding port ${hostPort}`);
     // Exit 0 is not enough: OVS reports a device it could not open in the Interface's error column.
     const row = await this.ovs.getInterface(hostPort, signal);
-    if (!row) throw new Error(`ovs-vsctl add-port exited 0 but ${hostPort} is not in the database (${oneLine(added.stderr)})`);
-    if (row.error !== '' || row.ofport === -1) throw new Error(`OVS cannot use ${hostPort}: ${row.error || 'ofport -1'}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`);
+    if (!row) throw this.fail(`ovs-vsctl add-port exited 0 but ${hostPort} is not in the database (${oneLine(added.stderr)})`);
+    if (row.error !== '' || row.ofport === -1) throw this.fail(`OVS cannot use ${hostPort}: ${row.error || 'ofport -1'}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`);
   }
 
   /** Removes every port tagged with this container, and their veths. Idempotent. */
@@ -244,7 +247,7 @@ export class OVSHandler extends BaseHandler {
       Promise.all(names.map((n) => this.deleteLink(n, signal))),
     ]);
     if (left.length > 0) {
-      throw new GlueError('HANDLER_FAILED', `container ${containerId.slice(0, 12)}: ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`, { handler: this.name });
+      throw new GlueError('HANDLER_FAILED', `container ${containerId.slice(0, 12)}: ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`, this.tag);
     }
     this.logger.info({ container: containerId.slice(0, 12), ports: ports.map((p) => p.name) }, 'removed from OVS');
     return ports.map((p) => p.name);
@@ -346,7 +349,7 @@ export class OVSHandler extends BaseHandler {
     if (!IFNAME.test(name)) return;
     const r = await this.runner('ip', ['link', 'del', 'dev', name], { signal, timeoutMs: this.settings.timeoutMs });
     if (r.exitCode !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
-      throw new GlueError('HANDLER_FAILED', `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`, { handler: this.name });
+      throw new GlueError('HANDLER_FAILED', `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`, this.tag);
     }
   }
 
@@ -354,12 +357,16 @@ export class OVSHandler extends BaseHandler {
   private async batch(argv: string[], lines: string[], signal: AbortSignal): Promise<void> {
     const [file, ...args] = argv as [string, ...string[]];
     const r = await this.runner(file, args, { signal, timeoutMs: this.settings.timeoutMs, input: `${lines.join('\n')}\n` });
-    if (r.exitCode !== 0) throw new Error(`\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
+    if (r.exitCode !== 0) throw this.fail(`\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
+  }
+
+  private fail(message: string, cause?: unknown): GlueError {
+    return new GlueError('HANDLER_FAILED', message, cause === undefined ? this.tag : { ...this.tag, cause });
   }
 
   private async must(file: string, args: string[], signal: AbortSignal): Promise<CommandResult> {
     const r = await this.runner(file, args, { signal, timeoutMs: this.settings.timeoutMs });
-    if (r.exitCode !== 0) throw new Error(`\`${formatCommand(file, args)}\` exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
+    if (r.exitCode !== 0) throw this.fail(`\`${formatCommand(file, args)}\` exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
     return r;
   }
 }

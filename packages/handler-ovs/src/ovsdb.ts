@@ -1,4 +1,4 @@
-import { GlueError } from '@glue/core';
+import { GlueError, type GlueErrorOptions } from '@glue/core';
 import { type CommandResult, type CommandRunner, formatCommand } from './runner.js';
 
 /** One row of `ovs-vsctl --format=json find/list Interface`, the columns this handler reads. */
@@ -77,7 +77,22 @@ export class OvsClient {
     private readonly runner: CommandRunner,
     private readonly db: string | undefined,
     private readonly timeoutMs: number,
+    /** Put on every error: the handler (INI file name) and its file. */
+    private readonly tag: Pick<GlueErrorOptions, 'handler' | 'file'> = {},
   ) {}
+
+  private fail(message: string, cause?: unknown): GlueError {
+    return new GlueError('HANDLER_FAILED', message, cause === undefined ? this.tag : { ...this.tag, cause });
+  }
+
+  /** parseTable, with an unreadable answer raised as a tagged error. */
+  private parse(stdout: string, what: string): Record<string, OvsdbValue>[] {
+    try {
+      return parseTable(stdout);
+    } catch (err) {
+      throw this.fail(`${what}: cannot read ovs-vsctl's answer (${err instanceof Error ? err.message : String(err)}): ${oneLine(stdout)}`, err);
+    }
+  }
 
   private base(): string[] {
     return [...(this.db ? [`--db=${this.db}`] : []), `--timeout=${Math.max(1, Math.ceil(this.timeoutMs / 1000))}`];
@@ -88,7 +103,7 @@ export class OvsClient {
     const full = [...this.base(), ...args];
     const result = await this.runner('ovs-vsctl', full, { signal, timeoutMs: this.timeoutMs + 2000 });
     if (result.exitCode !== 0) {
-      throw new GlueError('HANDLER_FAILED', `${what}: \`${formatCommand('ovs-vsctl', full)}\` exited ${result.exitCode}: ${oneLine(result.stderr || result.stdout)}`);
+      throw this.fail(`${what}: \`${formatCommand('ovs-vsctl', full)}\` exited ${result.exitCode}: ${oneLine(result.stderr || result.stdout)}`);
     }
     return result;
   }
@@ -102,11 +117,11 @@ export class OvsClient {
       `looking up bridge ${bridge} and ports`,
     );
     const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
-    if (tables.length !== 2) throw new Error(`ovs-vsctl printed ${tables.length} tables for 2 finds: ${oneLine(out.stdout)}`);
-    const row = parseTable(tables[0]!)[0];
+    if (tables.length !== 2) throw this.fail(`ovs-vsctl printed ${tables.length} tables for 2 finds: ${oneLine(out.stdout)}`);
+    const row = this.parse(tables[0]!, `looking up bridge ${bridge}`)[0];
     return {
       bridge: row ? { name: bridge, datapathType: String(scalar(row.datapath_type) ?? '') } : undefined,
-      interfaces: parseTable(tables[1]!).map(toInterface),
+      interfaces: this.parse(tables[1]!, 'looking up ports').map(toInterface),
     };
   }
 
@@ -121,12 +136,12 @@ export class OvsClient {
   async findInterfaces(externalIds: Record<string, string>, signal?: AbortSignal): Promise<OvsInterface[]> {
     const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
     const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', ...conditions], signal, 'looking up ports');
-    return parseTable(out.stdout).map(toInterface);
+    return this.parse(out.stdout, 'looking up ports').map(toInterface);
   }
 
   async getInterface(name: string, signal?: AbortSignal): Promise<OvsInterface | undefined> {
     const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', `name=${ovsString(name)}`], signal, `looking up port ${name}`);
-    const row = parseTable(out.stdout)[0];
+    const row = this.parse(out.stdout, `looking up port ${name}`)[0];
     return row ? toInterface(row) : undefined;
   }
 
@@ -136,8 +151,8 @@ export class OvsClient {
     const args = names.flatMap((n, i) => [...(i > 0 ? ['--'] : []), '--columns=name', 'find', 'Interface', `name=${ovsString(n)}`]);
     const out = await this.vsctl(['--format=json', ...args], signal, `checking port${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
     const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
-    if (tables.length !== names.length) throw new Error(`ovs-vsctl printed ${tables.length} tables for ${names.length} finds: ${oneLine(out.stdout)}`);
-    return names.filter((_, i) => parseTable(tables[i]!).length > 0);
+    if (tables.length !== names.length) throw this.fail(`ovs-vsctl printed ${tables.length} tables for ${names.length} finds: ${oneLine(out.stdout)}`);
+    return names.filter((_, i) => this.parse(tables[i]!, `checking port ${names[i]}`).length > 0);
   }
 
   /** Removes ports (one transaction); absent ones are fine. */

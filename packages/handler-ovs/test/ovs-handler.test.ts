@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Agent, type IniDocument, LabelError, ParamError } from '@glue/core';
+import { type Agent, GlueError, type IniDocument, LabelError, ParamError } from '@glue/core';
 import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OVSHandler, portSpecFor } from '../src/index.js';
@@ -227,6 +227,39 @@ describe('start', () => {
     await expect(h.handle('start', c.Id, ctx)).rejects.toThrow(/container cancelled: could not attach/);
     expect([...host.links]).toEqual([]);
     expect(host.portsOn('br-test')).toEqual([]);
+  });
+});
+
+describe('errors name the handler and its INI file', () => {
+  it('LabelErrors, failed commands in a reconcile and in an attach', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const tag = { handler: 'ovs.ini', file: join(dir, 'ovs.ini') };
+    const bad = running({ name: 'bad', networkMode: 'none', pid: 701, labels: { glue_ovs_mtu: 'x' } });
+    agent.put(bad);
+    const labelErr = await h.handle('start', bad.Id, contextFor(agent, 'start', bad.Id)).catch((e: unknown) => e);
+    expect(labelErr).toBeInstanceOf(LabelError);
+    expect(labelErr).toMatchObject({ ...tag, container: 'bad', label: 'glue_ovs_mtu' });
+
+    host.failWhen = (argv) => (argv.join(' ') === 'ip -o link show' ? 'Cannot open netlink socket: Permission denied' : undefined);
+    const linksErr = await h.reconcile(new AbortController().signal).catch((e: unknown) => e);
+    expect(linksErr).toBeInstanceOf(GlueError);
+    expect(linksErr).toMatchObject(tag);
+    expect((linksErr as Error).message).toMatch(/`ip -o link show` exited 1: Cannot open netlink socket/);
+
+    host.failWhen = (argv) => (argv[0] === 'ovs-vsctl' ? 'ovs-vsctl: database connection failed' : undefined);
+    const good = running({ name: 'good', networkMode: 'none', pid: 702 });
+    agent.put(good);
+    const vsctlErr = await h.handle('start', good.Id, contextFor(agent, 'start', good.Id)).catch((e: unknown) => e);
+    expect(vsctlErr).toBeInstanceOf(GlueError);
+    expect(vsctlErr).toMatchObject(tag);
+
+    host.failWhen = (argv) => (argv.includes('addr') ? 'RTNETLINK answers: Permission denied' : undefined);
+    const { h: h2, agent: a2 } = make({ 'ovs-bridge': 'br-test', 'ovs-options': '--ipaddress=10.1.0.5/16' });
+    a2.put(good);
+    const batchErr = await h2.handle('start', good.Id, contextFor(a2, 'start', good.Id)).catch((e: unknown) => e);
+    expect(batchErr).toMatchObject(tag);
+    expect((batchErr as Error).cause).toBeInstanceOf(GlueError);
+    expect((batchErr as Error).cause).toMatchObject(tag);
   });
 });
 

@@ -1,3 +1,4 @@
+import { GlueError } from '@glue/core';
 import { describe, expect, it } from 'vitest';
 import { OvsClient, parseTable, toInterface } from '../src/ovsdb.js';
 import type { CommandRunner } from '../src/runner.js';
@@ -38,6 +39,19 @@ describe('OvsClient', () => {
     await expect(new OvsClient(runner, 'unix:/x/db.sock', 5000).deletePorts(['p1', 'p2'])).rejects.toThrow(
       /removing ports p1, p2: `ovs-vsctl --db=unix:\/x\/db.sock --timeout=5 --if-exists del-port p1 -- --if-exists del-port p2` exited 1: ovs-vsctl: unix:\/x\/db.sock: database connection failed/,
     );
+  });
+
+  it('errors carry the handler and INI file, also for an answer it cannot read', async () => {
+    const tag = { handler: 'ovs.ini', file: '/etc/glue.d/ovs.ini' };
+    const failing = recorder({ exitCode: 1, stderr: 'ovs-vsctl: no bridge named br0' });
+    const err = await new OvsClient(failing.runner, undefined, 5000, tag).deletePorts(['p1']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GlueError);
+    expect(err).toMatchObject(tag);
+    const garbled = recorder({ exitCode: 0, stdout: 'not json' });
+    const err2 = await new OvsClient(garbled.runner, undefined, 5000, tag).findInterfaces({ container_id: 'x' }).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(GlueError);
+    expect(err2).toMatchObject(tag);
+    expect((err2 as Error).message).toMatch(/^looking up ports: cannot read ovs-vsctl's answer/);
   });
 
   it('lookup reads the bridge and the interfaces from one call', async () => {
