@@ -39,7 +39,10 @@ export interface GlueOptions {
   resolveFrom?: readonly string[];
   /** How long `none` waits to coalesce a burst of triggers. Default 200 ms. */
   noneDebounceMs?: number;
-  /** How long stop() waits for handlers in flight. Default 10 s. */
+  /**
+   * How long stop() lets handlers in flight (and events already queued) finish before it aborts their
+   * `ctx.signal` and the agent's signal. Default 10 s.
+   */
   shutdownTimeoutMs?: number;
   engine?: { backoffInitialMs?: number; backoffMaxMs?: number; watchdogMs?: number; callTimeoutMs?: number };
   /** Working dir for relative config dirs. */
@@ -79,6 +82,9 @@ interface HandlerEntry {
   instance: Handler;
 }
 
+/** After the shutdown bound ran out and runs were cancelled, how long stop() waits for them to end. */
+const ABORT_GRACE_MS = 2_000;
+
 /** Actions after which Glue re-inspects the container before running handlers. */
 const STATEFUL = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'health_status']);
 
@@ -94,8 +100,11 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly docker: Dockerode;
   private readonly store = new ContainerStore();
   private readonly queue = new KeyedQueue();
+  /** The agent's signal: aborted once stop() has given handlers in flight their time (or when they are done). */
   private readonly abort = new AbortController();
-  /** One controller per handler run in flight; stop() aborts them all (no listener per run on the daemon's signal). */
+  /** Stops the engine watcher: aborted as soon as stop() is called, so no new events come in. */
+  private readonly watchAbort = new AbortController();
+  /** One controller per handler run in flight; aborted only when the shutdown bound runs out (no listener per run on the daemon's signal). */
   private readonly runControllers = new Set<AbortController>();
   private readonly watcher: EngineWatcher;
   private entries: HandlerEntry[] = [];
@@ -122,7 +131,7 @@ export class Glue extends EventEmitter<GlueEvents> {
       address: this.address,
       store: this.store,
       logger: this.logger,
-      signal: this.abort.signal,
+      signal: this.watchAbort.signal,
       onEvent: (event) => this.dispatch(event),
       onSynced: (first) => {
         this.emit('synced', { first });
@@ -200,7 +209,11 @@ export class Glue extends EventEmitter<GlueEvents> {
       throw new GlueError('ENGINE_UNREACHABLE', `cannot reach the Docker engine at ${this.address}: ${errorMessage(err)}`, { cause: err });
     }
     await this.startHandlers();
-    const runs = await this.runHandlers(noneEvent(), undefined);
+    // Through the queue, so a stop() meanwhile waits for the run in flight like in watch mode.
+    let runs: HandlerRun[] = [];
+    await this.queue.push('', async () => {
+      runs = await this.runHandlers(noneEvent(), undefined);
+    });
     await this.stop();
     return { runs, failed: runs.filter((r) => !r.ok).length };
   }
@@ -215,25 +228,39 @@ export class Glue extends EventEmitter<GlueEvents> {
     this.watching = this.watcher.run();
   }
 
-  /** Stops taking events, lets handlers in flight finish (bounded), calls stop hooks. Idempotent. */
+  /**
+   * Stops taking events and starting handler runs, lets the runs in flight finish (up to
+   * `shutdownTimeoutMs`, then their `ctx.signal` aborts), calls stop hooks. Idempotent. Called while
+   * `runOnce()` is going, it ends that run early too (the `none` handlers not started yet are skipped).
+   */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
   }
 
   private async doStop(): Promise<void> {
+    // 1. Stop taking events: the watcher closes the stream, dispatch() drops anything still arriving.
     this.accepting = false;
     clearTimeout(this.noneTimer);
     this.releaseStartup?.();
+    this.watchAbort.abort();
     const bound = this.options.shutdownTimeoutMs ?? 10_000;
-    const idle = this.queue.idle();
+    const deadline = performance.now() + bound;
+    await this.watching;
+    // 2. Let the runs in flight finish, up to the bound (queued events start no new run, see runHandlers).
+    let drained = true;
+    try {
+      await withTimeout(this.queue.idle(), Math.max(0, deadline - performance.now()), 'timeout');
+    } catch {
+      drained = false;
+    }
+    // 3. Only now tell handlers to give up: the runs still going see their ctx.signal abort.
     this.abort.abort();
     for (const controller of this.runControllers) controller.abort();
-    await this.watching;
-    try {
-      await withTimeout(idle, bound, 'timeout');
-    } catch {
-      this.logger.warn({ inFlight: this.queue.size, waitedMs: bound }, 'shutdown: handlers still running after the bound; stopping anyway');
+    if (!drained) {
+      this.logger.warn({ inFlight: this.queue.size, waitedMs: bound }, 'shutdown: handlers still running after the bound; cancelling them');
+      // A cancelled run (a script getting SIGTERM) gets a moment to end before the stop hooks.
+      await withTimeout(this.queue.idle(), Math.min(bound, ABORT_GRACE_MS), 'timeout').catch(() => undefined);
     }
     for (const e of this.entries) {
       if (!e.instance.stop) continue;
@@ -277,6 +304,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     this.emit('event', event);
     void this.queue.push(event.id, async () => {
       if (this.startupNone) await this.startupNone;
+      if (!this.accepting) return;
       let info = this.store.get(event.id);
       if (STATEFUL.has(event.action)) {
         try {
@@ -317,6 +345,8 @@ export class Glue extends EventEmitter<GlueEvents> {
     const runs: HandlerRun[] = [];
     for (const entry of this.entries) {
       if (!matchesEvent(entry.events, event.action)) continue;
+      // Once stop() was called no new run starts: the runs already going are the ones it waits for.
+      if (!this.accepting) break;
       runs.push(await this.runOne(entry, event, info));
     }
     return runs;

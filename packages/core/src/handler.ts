@@ -23,7 +23,10 @@ export interface Agent {
   triggerNone(): void;
   /** The engine's `docker info` Name and ID, once connected. */
   engine(): { id: string; name: string } | undefined;
-  /** Aborted when the daemon stops: long operations should give up. */
+  /**
+   * Aborted when the daemon has stopped: after stop() let the handlers in flight finish, or when its
+   * shutdown bound ran out. Long operations should give up then.
+   */
   readonly signal: AbortSignal;
 }
 
@@ -32,7 +35,10 @@ export interface HandlerContext {
   readonly event: GlueEvent;
   /** The container's last inspection (undefined for `none` or a container never seen). */
   readonly container: ContainerInspectInfo | undefined;
-  /** Aborted when the handler run times out or the daemon stops. */
+  /**
+   * Aborted when the handler run times out, or when the daemon stops and this run is still going after
+   * the shutdown bound (a stop lets runs in flight finish first).
+   */
   readonly signal: AbortSignal;
 }
 

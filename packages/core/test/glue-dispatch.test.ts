@@ -252,7 +252,34 @@ describe('Glue dispatch', () => {
     expect(stopped).toBe(true);
   });
 
-  it('many containers in flight at once: each run gets its own signal, all aborted by stop(), no listener warning', async () => {
+  it('stop() does not abort the signals of runs in flight while they finish within the bound', async () => {
+    const engine = new FakeEngine();
+    const seen: { run: boolean; agent: boolean }[] = [];
+    let agentSignal: AbortSignal | undefined;
+    const glue = createGlue({
+      docker: engine.docker,
+      shutdownTimeoutMs: 5_000,
+      handlers: [{
+        name: 'a.ini',
+        events: ['start'],
+        handler: (agent) => {
+          agentSignal = agent.signal;
+          return { handle: async (_e, _id, ctx) => { await new Promise((r) => setTimeout(r, 300)); seen.push({ run: ctx.signal.aborted, agent: agent.signal.aborted }); } };
+        },
+      }],
+    });
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    engine.emit('start', engine.add().Id);
+    await new Promise((r) => setTimeout(r, 30));
+    const t0 = Date.now();
+    await glue.stop();
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(seen).toEqual([{ run: false, agent: false }]);
+    expect(agentSignal?.aborted).toBe(true);
+  });
+
+  it('many containers in flight at once: each run gets its own signal, aborted only when the shutdown bound runs out, no listener warning', async () => {
     const engine = new FakeEngine();
     const warnings: string[] = [];
     const onWarning = (w: Error): void => void warnings.push(w.name);
@@ -260,6 +287,7 @@ describe('Glue dispatch', () => {
     const signals: AbortSignal[] = [];
     const glue = createGlue({
       docker: engine.docker,
+      shutdownTimeoutMs: 300,
       handlers: [{ name: 'a.ini', events: ['start'], handler: { handle: (_e, _id, ctx) => new Promise<void>((resolve) => { signals.push(ctx.signal); ctx.signal.addEventListener('abort', () => resolve()); }) } }],
     });
     try {
@@ -268,7 +296,13 @@ describe('Glue dispatch', () => {
       for (let i = 0; i < 25; i++) engine.emit('start', engine.add().Id);
       await until(() => signals.length === 25);
       expect(signals.some((s) => s.aborted)).toBe(false);
-      await glue.stop();
+      const t0 = Date.now();
+      const stopping = glue.stop();
+      await new Promise((r) => setTimeout(r, 150));
+      // Within the bound the runs are left alone.
+      expect(signals.some((s) => s.aborted)).toBe(false);
+      await stopping;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
       expect(signals.every((s) => s.aborted)).toBe(true);
       await new Promise((r) => setImmediate(r));
       expect(warnings).not.toContain('MaxListenersExceededWarning');
