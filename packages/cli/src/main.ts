@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { CommanderError } from 'commander';
 import { ConfigError, createGlue, errorMessage, GlueError, stopSignal, type Logger } from '@glue/core';
 import { cliLogger } from './log.js';
@@ -41,8 +42,18 @@ async function run(options: CliOptions, logger: Logger, stopSignal: Promise<stri
     resolveFrom: [import.meta.url],
   });
   if (options.mode === 'once') {
-    const result = await glue.runOnce();
-    return result.failed > 0 ? EXIT.FAILURE : EXIT.OK;
+    // A signal ends the run early: the none handler in flight finishes (bounded), no further one starts.
+    let signalled: string | undefined;
+    const interrupted = stopSignal.then(async (signal) => {
+      signalled = signal;
+      logger.info({ signal }, 'stopping: letting the handler in flight finish, starting no more');
+      await glue.stop();
+      return signal;
+    });
+    const outcome = await Promise.race([glue.runOnce(), interrupted]);
+    if (signalled !== undefined) return signalExitCode(signalled);
+    if (typeof outcome === 'string') return signalExitCode(outcome);
+    return outcome.failed > 0 ? EXIT.FAILURE : EXIT.OK;
   }
   await glue.start();
   logger.info({ engine: glue.address }, 'watching Docker events; SIGINT/SIGTERM to stop');
@@ -51,6 +62,12 @@ async function run(options: CliOptions, logger: Logger, stopSignal: Promise<stri
   await glue.stop();
   logger.info('stopped');
   return EXIT.OK;
+}
+
+/** The shell's convention for "ended by a signal": 128 + its number (SIGINT 130, SIGTERM 143). */
+export function signalExitCode(signal: string): number {
+  const n = (osConstants.signals as Record<string, number | undefined>)[signal];
+  return n === undefined ? EXIT.FAILURE : 128 + n;
 }
 
 function reportFatal(err: unknown, logger: Logger, stderr: (t: string) => void): number {

@@ -33,7 +33,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-format <format>', 'log format: json (one object a line) or pretty').choices(['json', 'pretty']).default('pretty'))
     .version(VERSION, '--version', 'print the version')
     .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', '\nExit codes: 0 done (or stopped by SIGINT/SIGTERM), 1 engine unreachable with -1 or a handler failed with -1, 2 bad usage or configuration.')
+    .addHelpText('after', '\nExit codes: 0 done (-w: also when stopped by SIGINT/SIGTERM), 1 engine unreachable with -1 or a handler failed with -1, 2 bad usage or configuration, 130/143 -1 stopped early by SIGINT/SIGTERM.')
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .allowExcessArguments(false);

@@ -1,4 +1,5 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary, startDockerd, tempDir, waitFor, type DockerEngine } from '@glue/testkit';
@@ -115,6 +116,76 @@ describe('glue CLI against a real Docker engine', () => {
       await waitFor(() => has(log, c.id, 'die'), { timeoutMs: 20_000, what: 'later events still handled' });
     } finally {
       expect(await glue.stop()).toBe(0);
+    }
+  });
+
+  /** A config dir with scripts that write `began EVENT ID`, sleep 2 s, then write `finished EVENT ID`. */
+  function slowDir(name: string, inis: Record<string, string>): string {
+    const dir = join(tmp.path, name);
+    mkdirSync(join(dir, 'handler-scripts'), { recursive: true });
+    writeFileSync(join(dir, 'handler-scripts', 'slow.sh'), '#!/bin/sh\necho "began $2 $3" >> "$GLUE_TEST_LOG"\nsleep 2\necho "finished $2 $3" >> "$GLUE_TEST_LOG"\n');
+    writeFileSync(join(dir, 'handler-scripts', 'after.sh'), '#!/bin/sh\necho "after $2 $3" >> "$GLUE_TEST_LOG"\n');
+    chmodSync(join(dir, 'handler-scripts', 'slow.sh'), 0o755);
+    chmodSync(join(dir, 'handler-scripts', 'after.sh'), 0o755);
+    for (const [file, text] of Object.entries(inis)) writeFileSync(join(dir, file), text);
+    return dir;
+  }
+  const lines = (log: string): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
+
+  it('SIGTERM while a script runs: the script finishes and writes its line, then exit 0', async () => {
+    const dir = slowDir('graceful.d', { 'slow.ini': '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\n[params]\nscript=handler-scripts/slow.sh\n' });
+    const log = join(tmp.path, 'graceful.log');
+    const glue = startGlue(['-w', '-c', dir, '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    try {
+      await waitFor(() => glue.logs().some((l) => /watching Docker events/.test(String(l['msg']))), { timeoutMs: 20_000, what: 'glue watching' });
+      const c = await engine.run({ name: 'graceful' });
+      await waitFor(() => lines(log).includes(`began start ${c.id}`), { timeoutMs: 20_000, what: 'the script started' });
+      const t0 = Date.now();
+      glue.child.kill('SIGTERM');
+      expect(await glue.exited).toBe(0);
+      expect(lines(log)).toContain(`finished start ${c.id}`);
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      expect(glue.logs().some((l) => l['handler'] === 'slow.ini' && l['level'] === 30 && l['event'] === 'start' && typeof l['durationMs'] === 'number')).toBe(true);
+    } finally {
+      await glue.stop();
+    }
+  });
+
+  it('-1 stops on SIGINT: the none handler in flight finishes, the next one does not start, exit 130', async () => {
+    const dir = slowDir('once-int.d', {
+      '10-slow.ini': '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=none\n[params]\nscript=handler-scripts/slow.sh\n',
+      '20-after.ini': '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=none\n[params]\nscript=handler-scripts/after.sh\n',
+    });
+    const log = join(tmp.path, 'once-int.log');
+    const glue = startGlue(['-1', '-c', dir, '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    try {
+      await waitFor(() => lines(log).some((l) => l.startsWith('began none')), { timeoutMs: 20_000, what: 'the none script started' });
+      const t0 = Date.now();
+      glue.child.kill('SIGINT');
+      expect(await glue.exited).toBe(130);
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      expect(lines(log).filter((l) => l !== '').map((l) => l.split(' ')[0])).toEqual(['began', 'finished']);
+    } finally {
+      await glue.stop();
+    }
+  });
+
+  it('-1 stops on SIGTERM before the engine answers: exit 143 at once', async () => {
+    // A TCP port that accepts but never answers: the snapshot would wait for its call timeout.
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const glue = startGlue(['-1', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', `tcp://127.0.0.1:${port}`], { GLUE_TEST_LOG: join(tmp.path, 'never.log') });
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(glue.child.exitCode).toBeNull();
+      const t0 = Date.now();
+      glue.child.kill('SIGTERM');
+      expect(await glue.exited).toBe(143);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+    } finally {
+      await glue.stop();
+      server.close();
     }
   });
 
