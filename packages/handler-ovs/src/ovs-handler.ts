@@ -1,6 +1,7 @@
 import { readlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type GlueErrorOptions, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
-import { EXTERNAL_IDS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
+import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
 
@@ -16,6 +17,11 @@ export interface OVSHandlerOptions {
 
 /** Containers attached side by side during a reconcile. */
 const RECONCILE_CONCURRENCY = 4;
+
+/** How long an attach waits for ovs-vswitchd to give a new port its ofport (it can lag add-port on netdev). */
+const OFPORT_WAIT_MS = 2000;
+
+const KNOWN_LABELS: readonly string[] = Object.values(LABELS);
 
 /** Linux interface names, as the validators allow them. */
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
@@ -87,6 +93,19 @@ export class OVSHandler extends BaseHandler {
   }
 
   private chain: Promise<void> = Promise.resolve();
+  /** Containers already warned about unknown glue_ovs_* labels (forgotten on destroy). */
+  private readonly labelsWarned = new Set<string>();
+
+  /** Once per container: glue_ovs_* labels this handler does not know (a typo is ignored otherwise). */
+  private warnUnknownLabels(info: ContainerInspectInfo): void {
+    if (this.labelsWarned.has(info.Id)) return;
+    const unknown = Object.keys(info.Config?.Labels ?? {}).filter((l) => l.startsWith('glue_ovs_') && !KNOWN_LABELS.includes(l));
+    if (unknown.length === 0) return;
+    this.labelsWarned.add(info.Id);
+    for (const label of unknown) {
+      this.logger.warn({ container: containerName(info) || info.Id.slice(0, 12), label, known: KNOWN_LABELS }, `unknown label ${label}: ignored (known: ${KNOWN_LABELS.join(', ')})`);
+    }
+  }
 
   private async dispatch(event: string, containerId: string, context: HandlerContext | undefined, signal: AbortSignal): Promise<void> {
     if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
@@ -99,6 +118,7 @@ export class OVSHandler extends BaseHandler {
       }
       case 'die':
       case 'destroy':
+        if (event === 'destroy') this.labelsWarned.delete(containerId);
         await this.detach(containerId, signal);
         return;
       case 'none': {
@@ -120,6 +140,7 @@ export class OVSHandler extends BaseHandler {
    * `known` (from a reconcile) lets a container whose port is fine cost no command at all.
    */
   async attach(info: ContainerInspectInfo, signal: AbortSignal, known?: KnownState): Promise<string | undefined> {
+    this.warnUnknownLabels(info);
     const spec = portSpecFor(info, this.settings, this.tag);
     if (!spec) {
       const name = containerName(info);
@@ -228,10 +249,17 @@ export class OVSHandler extends BaseHandler {
     const args = ['--may-exist', 'add-port', spec.bridge, hostPort, '--', 'set', 'Interface', hostPort, ...ids];
     if (s.vlan !== undefined) args.push('--', 'set', 'Port', hostPort, `tag=${s.vlan}`);
     const added = await this.ovs.vsctl(args, signal, `adding port ${hostPort}`);
-    // Exit 0 is not enough: OVS reports a device it could not open in the Interface's error column.
-    const row = await this.ovs.getInterface(hostPort, signal);
+    // Exit 0 is not enough: OVS reports a device it could not open in the Interface's error column, and
+    // a port without an ofport carries no traffic. ovs-vswitchd can assign it a little after add-port.
+    const deadline = Date.now() + Math.min(OFPORT_WAIT_MS, this.settings.timeoutMs);
+    let row = await this.ovs.getInterface(hostPort, signal);
+    for (let delay = 10; row && row.error === '' && row.ofport === undefined && Date.now() < deadline; delay = Math.min(delay * 2, 200)) {
+      await sleep(delay, undefined, { signal });
+      row = await this.ovs.getInterface(hostPort, signal);
+    }
     if (!row) throw this.fail(`ovs-vsctl add-port exited 0 but ${hostPort} is not in the database (${oneLine(added.stderr)})`);
-    if (row.error !== '' || row.ofport === -1) throw this.fail(`OVS cannot use ${hostPort}: ${row.error || 'ofport -1'}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`);
+    if (row.error === '' && row.ofport === undefined) throw this.fail(`OVS gave ${hostPort} no ofport within ${Math.min(OFPORT_WAIT_MS, this.settings.timeoutMs)} ms of add-port`);
+    if (row.error !== '' || row.ofport === undefined || row.ofport <= 0) throw this.fail(`OVS cannot use ${hostPort}: ${row.error || `ofport ${row.ofport ?? 'unset'}`}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`);
   }
 
   /** Removes every port tagged with this container, and their veths. Idempotent. */

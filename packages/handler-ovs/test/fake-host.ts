@@ -2,6 +2,8 @@ import type { CommandResult, CommandRunner } from '../src/runner.js';
 
 interface FakeInterface {
   bridge: string;
+  /** Reads left that see no ofport yet (ovs-vswitchd catching up); Infinity: never assigned. */
+  ofportLag?: number;
   externalIds: Record<string, string>;
   tag?: number;
   error: string;
@@ -24,6 +26,8 @@ export class FakeHost {
   readonly pids = new Set<number>();
   /** Set to make add-port succeed (exit 0) but leave this error on the interface. */
   addPortError = '';
+  /** Reads of a port just added that see an empty ofport (Infinity: it never gets one). */
+  ofportLag = 0;
   /** Ports whose del-port exits 0 but leaves them in the database. */
   readonly delPortIgnored = new Set<string>();
   /** ethtool calls seen: `iface tx off` per pid. */
@@ -130,7 +134,11 @@ export class FakeHost {
       });
       const rows = [...this.interfaces]
         .filter(([n, i]) => conds.every((c) => (c.key === undefined ? n === c.value : i.externalIds[c.key] === c.value)))
-        .map(([n, i]) => ({ name: n, ofport: i.error ? -1 : 1, error: i.error ? i.error : ['set', []], external_ids: ['map', Object.entries(i.externalIds)] }));
+        .map(([n, i]) => {
+          const lagging = !i.error && (i.ofportLag ?? 0) > 0;
+          if (lagging) i.ofportLag = i.ofportLag! - 1;
+          return { name: n, ofport: i.error ? -1 : lagging ? ['set', []] : 1, error: i.error ? i.error : ['set', []], external_ids: ['map', Object.entries(i.externalIds)] };
+        });
       return ok(table(cols, rows));
     }
     if (cmd === 'del-port') {
@@ -144,6 +152,7 @@ export class FakeHost {
       if (!this.bridges.has(bridge!)) return fail(`ovs-vsctl: no bridge named ${bridge}`);
       const iface: FakeInterface = this.interfaces.get(name!) ?? { bridge: bridge!, externalIds: {}, error: '' };
       iface.error = this.addPortError || (this.links.has(name!) ? '' : 'could not open network device (No such device)');
+      iface.ofportLag = this.ofportLag;
       // `-- set Interface NAME k=v...` and `-- set Port NAME tag=N` that follow in the same call
       for (const g of following) {
         if (g[0] !== 'set') continue;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Agent, GlueError, type IniDocument, LabelError, ParamError } from '@glue/core';
-import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
+import { captureLogger, contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OVSHandler, portSpecFor } from '../src/index.js';
 import { FakeHost } from './fake-host.js';
@@ -199,6 +199,42 @@ describe('start', () => {
     await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container flaky: could not attach eth0 to br-test: OVS cannot use glv[0-9a-f]+: could not add network device/);
     expect(host.portsOn('br-test')).toEqual([]);
     expect([...host.links]).toEqual([]);
+  });
+
+  it('waits briefly for the ofport OVS assigns after add-port', async () => {
+    host.ofportLag = 3;
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ name: 'slow', networkMode: 'none', pid: 516 });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    expect(host.portsOn('br-test')).toHaveLength(1);
+    expect(host.calls.filter((x) => x.includes('name=' + JSON.stringify(host.portsOn('br-test')[0])))).toHaveLength(4);
+  });
+
+  it('a port that never gets an ofport fails the attach (bounded wait) and is rolled back', async () => {
+    host.ofportLag = Infinity;
+    const { h, agent } = make({ 'ovs-bridge': 'br-test', timeout: '0.3' });
+    const c = running({ name: 'noport', networkMode: 'none', pid: 517 });
+    agent.put(c);
+    const t = Date.now();
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container noport: could not attach eth0 to br-test: OVS gave glv[0-9a-f]{12} no ofport within 300 ms of add-port/);
+    expect(Date.now() - t).toBeLessThan(2000);
+    expect(host.portsOn('br-test')).toEqual([]);
+    expect([...host.links]).toEqual([]);
+  });
+
+  it('warns once per container about unknown glue_ovs_* labels, naming the known ones', async () => {
+    const log = captureLogger();
+    const agent = fakeAgent({ logger: log.logger });
+    const { h } = make({ 'ovs-bridge': 'br-test' }, agent);
+    const c = running({ name: 'typo', networkMode: 'none', pid: 518, labels: { glue_ovs_ipaddr: '10.0.0.2/24', glue_ovs_ip: '10.0.0.3/24' } });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    const warnings = log.lines.filter((l) => l.msg.startsWith('unknown label'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ container: 'typo', label: 'glue_ovs_ipaddr' });
+    expect(warnings[0]!.msg).toContain('glue_ovs_ip, glue_ovs_gateway');
   });
 
   it('a failing step inside the namespace rolls back the veth', async () => {
