@@ -70,6 +70,9 @@ export function signalExitCode(signal: string): number {
   return n === undefined ? EXIT.FAILURE : 128 + n;
 }
 
+/** Errors an operator fixes in the command line or the config: exit 2. */
+const USAGE_CODES: ReadonlySet<string> = new Set(['CONFIG_INVALID', 'HANDLER_LOAD', 'INVALID_PARAM', 'ENGINE_CONFIG']);
+
 function reportFatal(err: unknown, logger: Logger, stderr: (t: string) => void): number {
   logger.flush?.();
   if (err instanceof ConfigError) {
@@ -82,7 +85,7 @@ function reportFatal(err: unknown, logger: Logger, stderr: (t: string) => void):
   }
   if (err instanceof GlueError) {
     stderr(`glue: ${err.message}\n`);
-    return err.code === 'CONFIG_INVALID' || err.code === 'HANDLER_LOAD' || err.code === 'INVALID_PARAM' ? EXIT.USAGE : EXIT.FAILURE;
+    return USAGE_CODES.has(err.code) ? EXIT.USAGE : EXIT.FAILURE;
   }
   stderr(`glue: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return EXIT.FAILURE;

@@ -228,6 +228,19 @@ describe('glue CLI against a real Docker engine', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('a bad --docker-url or Docker TLS setting: one line, no stack trace, exit 2', async () => {
+    const scheme = await runGlue(['-1', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', 'ftp://x']);
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^glue: invalid Docker address "ftp:\/\/x" \(--docker-url\): unsupported scheme ftp/)]);
+    const home = join(tmp.path, 'no-docker-home');
+    mkdirSync(home);
+    // DOCKER_CERT_PATH unset: Glue looks in ~/.docker, which does not exist here.
+    expect(process.env['DOCKER_CERT_PATH']).toBeUndefined();
+    const tls = await runGlue(['-w', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', 'tcp://127.0.0.1:2376'], { HOME: home, DOCKER_TLS_VERIFY: '1' });
+    expect(tls.code).toBe(2);
+    expect(tls.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^glue: Docker TLS \(DOCKER_TLS_VERIFY is set\): cannot read .*no-docker-home\/\.docker\/ca\.pem: no such file; set DOCKER_CERT_PATH/)]);
+  });
+
   it('with neither -1 nor -w: usage on stderr, exit 2', async () => {
     const result = await runGlue([]);
     expect(result.code).toBe(2);

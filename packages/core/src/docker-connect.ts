@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import { errorMessage, GlueError } from './errors.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -17,19 +18,22 @@ export interface DockerEndpoint {
  */
 export function dockerEndpoint(url: string | undefined, env: NodeJS.ProcessEnv = process.env): DockerEndpoint {
   const raw = (url ?? env.DOCKER_HOST ?? '').trim() || `unix://${DEFAULT_DOCKER_SOCKET}`;
+  const from = url !== undefined ? '--docker-url' : env.DOCKER_HOST !== undefined && env.DOCKER_HOST.trim() !== '' ? 'DOCKER_HOST' : 'default';
+  const bad = (why: string, cause?: unknown): GlueError =>
+    new GlueError('ENGINE_CONFIG', `invalid Docker address ${JSON.stringify(raw)} (${from}): ${why}; use unix:///path/docker.sock or tcp://host:port`, { cause });
   if (raw.startsWith('/')) return { address: `unix://${raw}`, options: { socketPath: raw } };
   let parsed: URL;
   try {
     parsed = new URL(raw);
-  } catch {
-    throw new Error(`invalid Docker address ${JSON.stringify(raw)}: use unix:///path/docker.sock or tcp://host:port`);
+  } catch (err) {
+    throw bad('not a URL', err);
   }
   if (parsed.protocol === 'unix:') {
     const socketPath = decodeURIComponent(parsed.pathname);
     return { address: `unix://${socketPath}`, options: { socketPath } };
   }
   if (parsed.protocol !== 'tcp:' && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new Error(`invalid Docker address ${JSON.stringify(raw)}: unsupported scheme ${parsed.protocol}`);
+    throw bad(`unsupported scheme ${parsed.protocol.replace(/:$/, '')}`);
   }
   const tlsVerify = (env.DOCKER_TLS_VERIFY ?? '') !== '' && env.DOCKER_TLS_VERIFY !== '0';
   const tls = tlsVerify || parsed.protocol === 'https:';
@@ -37,12 +41,15 @@ export function dockerEndpoint(url: string | undefined, env: NodeJS.ProcessEnv =
   const options: Dockerode.DockerOptions = { host: parsed.hostname, port, protocol: tls ? 'https' : 'http' };
   if (tls) {
     const certPath = env.DOCKER_CERT_PATH ?? join(homedir(), '.docker');
-    try {
-      options.ca = readFileSync(join(certPath, 'ca.pem'));
-      options.cert = readFileSync(join(certPath, 'cert.pem'));
-      options.key = readFileSync(join(certPath, 'key.pem'));
-    } catch (err) {
-      throw new Error(`Docker TLS: cannot read ca.pem/cert.pem/key.pem in ${certPath} (DOCKER_CERT_PATH): ${(err as Error).message}`);
+    const why = tlsVerify ? 'DOCKER_TLS_VERIFY is set' : `${parsed.protocol.replace(/:$/, '')}:// address`;
+    for (const [field, file] of [['ca', 'ca.pem'], ['cert', 'cert.pem'], ['key', 'key.pem']] as const) {
+      const path = join(certPath, file);
+      try {
+        options[field] = readFileSync(path);
+      } catch (err) {
+        const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err);
+        throw new GlueError('ENGINE_CONFIG', `Docker TLS (${why}): cannot read ${path}: ${reason}; set DOCKER_CERT_PATH to the directory with ca.pem, cert.pem and key.pem`, { cause: err });
+      }
     }
   }
   return { address: `${tls ? 'https' : 'tcp'}://${parsed.hostname}:${port}`, options };

@@ -8,6 +8,8 @@ export type GlueErrorCode =
   | 'HANDLER_FAILED'
   | 'HANDLER_TIMEOUT'
   | 'ENGINE_UNREACHABLE'
+  /** The Docker address or TLS settings cannot be used (bad URL or scheme, unreadable certificates). */
+  | 'ENGINE_CONFIG'
   | 'INVALID_LABEL'
   | 'INVALID_PARAM';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeAgent } from '../src/fake-agent.js';
-import { dockerEndpoint, IniDocument, loadHandlers, parseClassSpec, validateHandlerIni, type HandlerConfig } from '../src/index.js';
+import { dockerEndpoint, GlueError, IniDocument, loadHandlers, parseClassSpec, validateHandlerIni, type HandlerConfig } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-loader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,7 +74,24 @@ describe('dockerEndpoint', () => {
     expect(dockerEndpoint('unix:///run/d.sock', {}).options).toEqual({ socketPath: '/run/d.sock' });
     expect(dockerEndpoint(undefined, { DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toMatchObject({ address: 'tcp://127.0.0.1:2375', options: { host: '127.0.0.1', port: 2375, protocol: 'http' } });
     expect(dockerEndpoint(undefined, {}).address).toBe('unix:///var/run/docker.sock');
-    expect(() => dockerEndpoint('ftp://x', {})).toThrow(/unsupported scheme/);
-    expect(() => dockerEndpoint('tcp://127.0.0.1:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' })).toThrow(/DOCKER_CERT_PATH/);
+  });
+
+  it('a bad address or unreadable TLS files is a GlueError ENGINE_CONFIG naming the input', () => {
+    const thrown = (f: () => unknown): GlueError => {
+      try {
+        f();
+      } catch (err) {
+        return err as GlueError;
+      }
+      throw new Error('did not throw');
+    };
+    const scheme = thrown(() => dockerEndpoint('ftp://x', {}));
+    expect(scheme).toBeInstanceOf(GlueError);
+    expect(scheme).toMatchObject({ code: 'ENGINE_CONFIG' });
+    expect(scheme.message).toMatch(/"ftp:\/\/x" \(--docker-url\): unsupported scheme ftp/);
+    expect(thrown(() => dockerEndpoint(undefined, { DOCKER_HOST: 'tcp://[bad' })).message).toMatch(/\(DOCKER_HOST\): not a URL/);
+    const tls = thrown(() => dockerEndpoint('tcp://127.0.0.1:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }));
+    expect(tls).toMatchObject({ code: 'ENGINE_CONFIG' });
+    expect(tls.message).toMatch(/DOCKER_TLS_VERIFY is set.*\/nonexistent\/ca\.pem: no such file.*DOCKER_CERT_PATH/);
   });
 });
