@@ -4,6 +4,7 @@ import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, erro
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
+import { checkInterfaceName } from './validate.js';
 
 export interface OVSHandlerOptions {
   /** Runs ovs-vsctl, ip, nsenter and ethtool. Default: execa, argument arrays, no shell. */
@@ -23,8 +24,8 @@ const OFPORT_WAIT_MS = 2000;
 
 const KNOWN_LABELS: readonly string[] = Object.values(LABELS);
 
-/** Linux interface names, as the validators allow them. */
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+/** A Linux interface name as the validators allow it: only such names reach `ip` and `ovs-vsctl`. */
+const isInterfaceName = (name: string): boolean => checkInterfaceName(name) === undefined;
 
 /** What a reconcile already read: this engine's ports of running containers, and the host's links. */
 interface KnownState {
@@ -268,7 +269,7 @@ export class OVSHandler extends BaseHandler {
     const ports = await this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal);
     if (ports.length === 0) return [];
     const names = ports.map((p) => p.name);
-    await this.ovs.deletePorts(names.filter((n) => IFNAME.test(n)), signal);
+    await this.ovs.deletePorts(names.filter((n) => isInterfaceName(n)), signal);
     // The veths usually went with the container's namespace; delete them while checking the outcome.
     const [left] = await Promise.all([
       this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal),
@@ -350,7 +351,7 @@ export class OVSHandler extends BaseHandler {
    */
   private async removePorts(names: readonly string[], signal: AbortSignal, links?: ReadonlySet<string>): Promise<string[]> {
     const valid = names.filter((name) => {
-      if (IFNAME.test(name)) return true;
+      if (isInterfaceName(name)) return true;
       this.logger.warn({ port: name }, 'port name is not a Linux interface name: left alone');
       return false;
     });
@@ -374,7 +375,7 @@ export class OVSHandler extends BaseHandler {
 
   /** Deletes a host link; its absence is fine (a veth goes with its peer's namespace). */
   private async deleteLink(name: string, signal: AbortSignal): Promise<void> {
-    if (!IFNAME.test(name)) return;
+    if (!isInterfaceName(name)) return;
     const r = await this.runner('ip', ['link', 'del', 'dev', name], { signal, timeoutMs: this.settings.timeoutMs });
     if (r.exitCode !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
       throw new GlueError('HANDLER_FAILED', `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`, this.tag);

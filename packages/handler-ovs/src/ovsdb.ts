@@ -125,13 +125,6 @@ export class OvsClient {
     };
   }
 
-  async bridge(name: string, signal?: AbortSignal): Promise<OvsBridge | undefined> {
-    const out = await this.vsctl(['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(name)}`], signal, `looking up bridge ${name}`);
-    const row = parseTable(out.stdout)[0];
-    if (!row) return undefined;
-    return { name, datapathType: String(scalar(row.datapath_type) ?? '') };
-  }
-
   /** Interfaces whose external_ids hold all the given pairs. */
   async findInterfaces(externalIds: Record<string, string>, signal?: AbortSignal): Promise<OvsInterface[]> {
     const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
