@@ -60,10 +60,17 @@ const ok = <T>(value: T): LabelResult<T> => ({ ok: true, value });
 const bad = <T>(reason: string): LabelResult<T> => ({ ok: false, reason });
 
 /** A hostname (RFC 1123 labels), matched case-insensitively: returned lower-cased. */
+/** A-Z to a-z, nothing else touched. */
+function asciiLower(value: string): string {
+  return value.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
 export function parseHostname(value: string): LabelResult<string> {
   if (value.length === 0) return bad('is empty');
   if (value.length > 253) return bad('is longer than 253 characters');
-  const host = value.toLowerCase();
+  // Lower-case ASCII only, after nothing else is left: String#toLowerCase maps some non-ASCII letters
+  // to ASCII (the Kelvin sign U+212A becomes "k"), which would let them through the grammar below.
+  const host = asciiLower(value);
   const labels = host.split('.');
   for (const l of labels) {
     if (!HOST_LABEL.test(l)) return bad('is not a hostname (letters, digits, "-" and "." only, labels of 1-63 characters, no port)');
@@ -108,7 +115,7 @@ export function parseWeight(value: string): LabelResult<number> {
 }
 
 export function parseFlag(value: string): LabelResult<boolean> {
-  const v = value.toLowerCase();
+  const v = asciiLower(value);
   if (TRUE.has(v)) return ok(true);
   if (FALSE.has(v)) return ok(false);
   return bad('is not a flag (1/true/yes/on or 0/false/no/off)');

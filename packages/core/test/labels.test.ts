@@ -17,7 +17,7 @@ describe('label grammar', () => {
   it('hostnames: lower-cased, no port, no spaces, comma lists', () => {
     expect(parseHostList('WP1.Example.com')).toEqual({ ok: true, value: ['wp1.example.com'] });
     expect(parseHostList('a.example.com, b.example.com,a.example.com')).toEqual({ ok: true, value: ['a.example.com', 'b.example.com'] });
-    for (const bad of ['', 'a.example.com:80', 'a b', 'a\nb', '-a.com', 'a..b', 'é.com', 'a.com#x', '*.example.com', 'x'.repeat(64)]) {
+    for (const bad of ['', 'a.example.com:80', 'a b', 'a\nb', '-a.com', 'a..b', 'é.com', 'a.com#x', '*.example.com', 'x'.repeat(64), '\u212Aube.example.com', 'example.\u212A', 'straße.de', '\u0130nfo.com']) {
       expect(parseHostList(bad).ok, bad).toBe(false);
     }
   });
@@ -87,6 +87,7 @@ describe('label grammar: the rest of the vocabulary', () => {
     for (const bad of ['0', '65536', '080', ' 80', '8o', '']) expect(parsePort(bad).ok, bad).toBe(false);
     for (const yes of ['1', 'true', 'YES', 'on']) expect(parseFlag(yes)).toEqual({ ok: true, value: true });
     for (const no of ['0', 'false', 'No', 'off', '']) expect(parseFlag(no)).toEqual({ ok: true, value: false });
+    expect(parseFlag('\u212A').ok).toBe(false);
     expect(parseFlag('maybe')).toEqual({ ok: false, reason: expect.stringContaining('is not a flag') });
     expect(parseNetworkName('back_net.1')).toEqual({ ok: true, value: 'back_net.1' });
     for (const bad of ['', '-x', 'a b', 'a/b']) expect(parseNetworkName(bad).ok, bad).toBe(false);
