@@ -3,7 +3,7 @@
  * -> reload (or, when only servers changed, the runtime API). Requests are coalesced (debounce with an
  * upper bound on delay) and applies never overlap.
  */
-import { rm, rename, writeFile } from 'node:fs/promises';
+import { readFile, rm, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, GlueError, type Logger } from '@glue/core';
 import { execa } from 'execa';
@@ -11,9 +11,13 @@ import { checkConfig, runtimeCommand, workerPid } from './haproxy-io.js';
 import { ManagedHaproxy } from './managed.js';
 import { type BalancerModel, type Server, structureKey } from './model.js';
 import { assertMapToken, type HostSlot, hostMapText, mapChanges, placeModel, planSlots, sameAssignment, type SlotPlan, slotHosts } from './slots.js';
+import { boundPorts, TcpGuard } from './tcp-guard.js';
 import { type RenderSettings, Renderer, templateContext } from './template.js';
 
 export type Mode = 'managed' | 'external' | 'file';
+
+/** A reload failed on TCP ports that cannot be bound; those services are now left out: apply again. */
+class BindRetry extends Error {}
 
 export interface ApplierOptions {
   mode: Mode;
@@ -55,6 +59,13 @@ export interface ApplierOptions {
   compute: () => BalancerModel;
   /** Called to name the handler in errors. */
   handlerName: string;
+  /**
+   * Probe the ports of new TCP frontends before a reload and leave out the taken ones (default true).
+   * Off, only HAProxy's "cannot bind socket" alert of a failed reload leaves them out (tests of that path).
+   */
+  bindProbe?: boolean;
+  /** First retry of a TCP port left out because it could not be bound (default 5 s, doubling to 60 s). */
+  tcpRetryMs?: number;
 }
 
 export interface ApplierStats {
@@ -127,10 +138,23 @@ export class Applier {
   private drainTimer: NodeJS.Timeout | undefined;
   /** How long the batch being applied waited (debounce, holds): for the log. */
   private batchAge = 0;
+  /** TCP services whose port cannot be bound: left out (the other routes apply) until it can. */
+  private readonly tcpGuard: TcpGuard | undefined;
+  /** Ports the config HAProxy runs binds (undefined: not known yet). */
+  private bound: Set<number> | undefined;
 
   constructor(private readonly o: ApplierOptions) {
     if (o.mode === 'managed') {
       this.managed = new ManagedHaproxy({ haproxyBin: o.haproxyBin, configFile: o.configFile, masterSocket: o.masterSocket, runtimeSocket: o.runtimeSocket, logger: o.logger, timeoutMs: o.reloadTimeoutMs });
+    }
+    if (o.mode !== 'file') {
+      this.tcpGuard = new TcpGuard({
+        address: o.settings.tcpAddress,
+        logger: o.logger,
+        onRetry: () => void this.request(false),
+        ...(o.bindProbe !== undefined ? { probe: o.bindProbe } : {}),
+        ...(o.tcpRetryMs !== undefined ? { minRetryMs: o.tcpRetryMs } : {}),
+      });
     }
   }
 
@@ -140,7 +164,19 @@ export class Applier {
     const p = this.prepare(this.o.compute(), true);
     await this.write(p);
     await this.managed.start();
+    this.bound = boundPorts(p.text);
     this.live = p;
+  }
+
+  /** TCP ports left out because they cannot be bound (tests, status). */
+  get excludedTcpPorts(): number[] {
+    return this.tcpGuard?.ports ?? [];
+  }
+
+  /** The desired model without the TCP services whose port cannot be bound. */
+  private desired(): BalancerModel {
+    const full = this.o.compute();
+    return this.tcpGuard ? this.tcpGuard.filter(full) : full;
   }
 
   private get hostMap(): string {
@@ -218,7 +254,7 @@ export class Applier {
     const wait = this.lastReloadAt + this.o.minReloadIntervalMs - Date.now();
     if (wait <= 0) return 0;
     try {
-      return this.prepare(this.o.compute(), false, false).structure === this.live.structure ? 0 : wait;
+      return this.prepare(this.desired(), false, false).structure === this.live.structure ? 0 : wait;
     } catch {
       return 0;
     }
@@ -229,6 +265,7 @@ export class Applier {
     clearTimeout(this.timer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.drainTimer);
+    this.tcpGuard?.stop();
     await this.running?.catch(() => undefined);
     this.pending?.resolve();
     this.pending = undefined;
@@ -278,8 +315,29 @@ export class Applier {
   }
 
   private async applyInner(): Promise<void> {
+    const full = this.o.compute();
+    // A reload HAProxy fails because a TCP frontend's port cannot be bound: that service is left out
+    // and the rest applied again at once (each round leaves out at least one more, so this ends).
+    for (;;) {
+      try {
+        await this.applyModel(full);
+        return;
+      } catch (err) {
+        if (!(err instanceof BindRetry)) throw err;
+      }
+    }
+  }
+
+  private async applyModel(full: BalancerModel): Promise<void> {
     const started = performance.now();
-    const model = this.o.compute();
+    const guard = this.tcpGuard;
+    let model = full;
+    if (guard) {
+      if (this.bound === undefined) this.bound = boundPorts(await readFile(this.o.configFile, 'utf8').catch(() => ''));
+      guard.filter(full);
+      await guard.review(full, this.bound, false);
+      model = guard.filter(full);
+    }
     let p = this.prepare(model, this.o.mode === 'file');
     if (`${p.text}\0${p.mapText}` === this.lastText && this.live !== undefined) {
       this.stats.skipped += 1;
@@ -307,7 +365,12 @@ export class Applier {
         return;
       }
     }
-    // A reload (or file mode): declare a fresh pool of spare slots.
+    // A reload (or file mode). A port left out earlier may be free again: a reload is coming anyway.
+    if (guard && (await guard.review(full, this.bound, true))) {
+      model = guard.filter(full);
+      p = this.prepare(model, false);
+    }
+    // Declare a fresh pool of spare slots.
     if (this.o.mode !== 'file') {
       const fresh = planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, true);
       if (this.hostMap && fresh.declared !== p.plan.declared) p = this.prepare(model, true);
@@ -318,7 +381,13 @@ export class Applier {
       return;
     }
     this.live = undefined;
-    await this.reload();
+    try {
+      await this.reload();
+    } catch (err) {
+      if (guard && guard.fromReloadFailure(model, errorMessage(err)) > 0) throw new BindRetry();
+      throw err;
+    }
+    this.bound = boundPorts(p.text);
     this.draining.clear();
     this.live = p;
   }

@@ -21,7 +21,10 @@ export interface ManagedOptions {
 }
 
 /** HAProxy's [WARNING] lines that are normal life in master-worker mode (reloads, stops, servers set ready). */
-const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|going DOWN for maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)/;
+const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|going DOWN for maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)|(Paused|Resumed) frontend/;
+
+/** How many of HAProxy's last lines are kept (a reload of a big config prints one line per proxy). */
+const TAIL = 200;
 
 const SLOT_EMPTIED = /backend 'glue_host_\d+' has no server available!$/;
 
@@ -42,6 +45,8 @@ export class ManagedHaproxy {
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly tail: string[] = [];
+  /** Lines HAProxy printed so far (the tail keeps the last TAIL of them). */
+  private lines = 0;
   private exited: Promise<void> | undefined;
   private restarts = 0;
   private up = false;
@@ -64,7 +69,13 @@ export class ManagedHaproxy {
 
   /** HAProxy's last lines on stderr/stdout: shown when it fails. */
   recentOutput(): string {
-    return this.tail.join('\n');
+    return this.tail.slice(-30).join('\n');
+  }
+
+  /** The lines HAProxy printed since `mark` (a value of `lines`), as far as the tail still has them. */
+  private outputSince(mark: number): string {
+    const n = Math.min(this.lines - mark, this.tail.length);
+    return n > 0 ? this.tail.slice(-n).join('\n') : '';
   }
 
   async start(): Promise<void> {
@@ -81,7 +92,8 @@ export class ManagedHaproxy {
       createInterface({ input: stream }).on('line', (line) => {
         if (line.trim() === '') return;
         this.tail.push(line);
-        if (this.tail.length > 30) this.tail.shift();
+        this.lines += 1;
+        if (this.tail.length > TAIL) this.tail.shift();
         // A host slot emptied by Glue (the host left the map first): routine, not an alert.
         if (line.includes('[ALERT]') && !SLOT_EMPTIED.test(line)) logger.error({ haproxy: line }, `haproxy: ${line}`);
         else if (line.includes('[WARNING]') && !ROUTINE.test(line)) logger.warn({ haproxy: line }, `haproxy: ${line}`);
@@ -153,6 +165,7 @@ export class ManagedHaproxy {
     if (!this.running) throw new Error('haproxy is not running (it is being restarted)');
     const before = await this.showProc();
     if (!before) throw new Error('the haproxy master CLI gave no process list');
+    const mark = this.lines;
     await socketCommand(this.options.masterSocket, 'reload', 5000).catch(() => '');
     const deadline = Date.now() + (this.options.timeoutMs ?? 15_000);
     let after: ProcInfo | undefined;
@@ -162,7 +175,12 @@ export class ManagedHaproxy {
       if (after && after.reloads > before.reloads) break;
       if (Date.now() > deadline) throw new Error(`haproxy did not report the reload within ${this.options.timeoutMs ?? 15_000} ms`);
     }
-    if (after.failed > before.failed) throw new Error(`haproxy failed to load the new config; it keeps serving the old one:\n${this.recentOutput()}`);
+    if (after.failed > before.failed) {
+      // The master's alerts (which listener it could not bind, ...) may still be on their way to us.
+      const until = Date.now() + 500;
+      while (!/Loading failure/.test(this.outputSince(mark)) && Date.now() < until) await sleep(10);
+      throw new Error(`haproxy failed to load the new config; it keeps serving the old one:\n${this.outputSince(mark) || this.recentOutput()}`);
+    }
     const newest = after.workers[0];
     if (!newest) throw new Error('haproxy has no worker after the reload');
     for (;;) {

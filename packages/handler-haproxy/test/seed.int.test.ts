@@ -3,6 +3,7 @@
  * managed mode on a loopback port: wp1, wp2, openstack with two prefixes; then removal, weights,
  * pause, health gating, a bad label, the runtime API fast path and a TCP service.
  */
+import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, freePort, httpGet, requireBinary, startDockerd, tally, tempDir, waitFor } from '@glue/testkit';
 import { startBalancer, type RunningBalancer } from './helpers.js';
@@ -140,9 +141,44 @@ describe('seed README scenario through HAProxy', () => {
     expect(skipped.msg).toMatch(/container isolated is out of rotation: no IP address on any network \(network mode none\)/);
   });
 
+  it('the query string reaches the backend after the prefix is stripped', async () => {
+    // A busybox httpd CGI that answers with the request URI it received.
+    const cgi = '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$REQUEST_URI"\n';
+    await engine.run({
+      name: 'echo-uri',
+      labels: { glue_http_80_host: 'uri.example.com', glue_http_80_prefix: 'app', glue_http_80_strip_prefix: 'true' },
+      env: [`GLUE_CGI=${cgi}`],
+      cmd: ['sh', '-c', 'mkdir -p /www/cgi-bin && printf "%s" "$GLUE_CGI" > /www/cgi-bin/uri && chmod +x /www/cgi-bin/uri && exec httpd -f -p 80 -h /www'],
+    });
+    await waitFor(async () => (await get('/app/cgi-bin/uri', 'uri.example.com')).status === 200, { timeoutMs: 10_000, what: 'the echo-uri route' });
+    expect(await body('/app/cgi-bin/uri?a=1', 'uri.example.com')).toBe('200 /cgi-bin/uri?a=1');
+    expect(await body('/app/cgi-bin/uri?a=1&b=x%20y', 'uri.example.com')).toBe('200 /cgi-bin/uri?a=1&b=x%20y');
+  });
+
   it('TCP labels give a TCP frontend on the chosen port', async () => {
     await engine.run({ name: 'tcp1', labels: { glue_tcp_80_port: String(tcpPort) } });
     await waitFor(async () => (await httpGet(`http://127.0.0.1:${tcpPort}/`)).body.trim() === 'tcp1', { timeoutMs: 10_000, what: 'the TCP frontend' });
+  });
+
+  it('a TCP port another program holds leaves only that service out; it comes back once the port is free', async () => {
+    const busyPort = await freePort();
+    const occupier: Server = createServer((c) => c.end('occupier\n'));
+    await new Promise<void>((r) => occupier.listen(busyPort, '127.0.0.1', () => r()));
+    try {
+      await engine.run({ name: 'tcp-busy', labels: { glue_tcp_80_port: String(busyPort) } });
+      await engine.run({ name: 'after-busy', labels: { glue_http_80_host: 'after-busy.example.com' } });
+      await waitFor(async () => (await body('/', 'after-busy.example.com')) === '200 after-busy', { timeoutMs: 15_000, what: 'the HTTP route started after the busy TCP one' });
+      const line = await waitFor(() => lb.logs.find((l) => l.containerName === 'tcp-busy' && l.label === 'glue_tcp_80_port'), { timeoutMs: 10_000, what: 'the log line for tcp-busy' });
+      expect(line.value).toBe(String(busyPort));
+      expect(line.msg).toContain(`container tcp-busy label glue_tcp_80_port=${busyPort}`);
+      expect(line.msg).toMatch(/in use by another program \(EADDRINUSE\)/);
+      // Server-only changes of other routes still go through.
+      await engine.run({ name: 'after-busy2', labels: { glue_http_80_host: 'after-busy.example.com' } });
+      await waitFor(async () => (await tally(url('/'), 'after-busy.example.com', 4))['after-busy2'] === 2, { timeoutMs: 10_000, what: 'after-busy2 in rotation' });
+    } finally {
+      await new Promise((r) => occupier.close(r));
+    }
+    await waitFor(async () => (await httpGet(`http://127.0.0.1:${busyPort}/`).catch(() => undefined))?.body.trim() === 'tcp-busy', { timeoutMs: 20_000, what: 'the TCP frontend on the freed port' });
   });
 
   it('stops HAProxy with glue-balancer', async () => {
