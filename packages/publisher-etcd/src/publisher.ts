@@ -12,9 +12,24 @@ import {
 } from '@glue/core';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from './client.js';
-import { parseParams, type PublisherSettings } from './params.js';
+import { argvRunsOnce } from './once.js';
+import { DEFAULT_WRITE_TIMEOUT_S, parseParams, type PublisherSettings } from './params.js';
 import { containerEntries, isPublished } from './record.js';
 import { EtcdSync } from './sync.js';
+
+/**
+ * `glue -1` could not get the containers into etcd: the run fails (exit code 1) instead of reporting
+ * success for keys that are not there. Names the endpoints, the INI file and etcd's answer.
+ */
+export class EtcdPublishError extends GlueError {
+  readonly endpoints: readonly string[];
+
+  constructor(handler: string, file: string, endpoints: readonly string[], message: string) {
+    super('HANDLER_FAILED', message, { handler, file });
+    this.name = 'EtcdPublishError';
+    this.endpoints = endpoints;
+  }
+}
 
 /**
  * Publishes the engine's running containers to etcd for service discovery (the original's
@@ -28,6 +43,8 @@ export class Publisher extends BaseHandler {
   private sync: EtcdSync | undefined;
   private seeded = false;
   private stopped = false;
+  /** `glue -1`: the `none` waits for etcd and fails if it is not reached; the keys outlive the run. */
+  private once = false;
   /** Label problems already logged, per container (forgotten on destroy). */
   private readonly reported = new Map<string, Set<string>>();
 
@@ -63,6 +80,13 @@ export class Publisher extends BaseHandler {
    */
   async start(): Promise<void> {
     this.ensureClient();
+    // Glue.runOnce() inventories the engine before start(); the watch mode starts handlers first.
+    this.once = this.agent.engine() !== undefined && argvRunsOnce(process.argv.slice(2));
+  }
+
+  /** Whether this publisher runs under `glue -1` (known after start()). */
+  get runsOnce(): boolean {
+    return this.once;
   }
 
   async handle(event: string, containerId: string, context: HandlerContext): Promise<void> {
@@ -85,21 +109,50 @@ export class Publisher extends BaseHandler {
       const info = event === 'destroy' ? undefined : (context.container ?? this.agent.inspect(containerId));
       sync.set(containerId, isPublished(info) ? this.entries(info, sync.host) : undefined);
     }
+    if (this.once) {
+      await this.confirm(sync, context.signal);
+      return;
+    }
     const synced = await sync.flushed(this.settings.writeTimeoutMs, context.signal);
     if (!synced && sync.state === 'up') {
       this.logger.warn({ event, container: containerId.slice(0, 12) }, `etcd: ${event} not in etcd after ${this.settings.writeTimeoutMs} ms; still retrying in the background`);
     }
   }
 
-  /** Stops publishing; with `delete-on-stop` (default) revokes the lease so every key goes at once. */
+  /**
+   * Stops publishing; with `delete-on-stop` (default) revokes the lease so every key goes at once.
+   * Under `glue -1` the lease is never revoked: the keys stay until the TTL runs out (publishing them
+   * only to delete them as the run exits would be pointless).
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     try {
-      await this.sync?.stop(this.settings.deleteOnStop);
+      await this.sync?.stop(this.settings.deleteOnStop && !this.once);
     } finally {
       this.client?.close();
     }
+  }
+
+  /**
+   * Run-once: waits (bounded by `write-timeout`, 5 s when it is 0) until the keys are in etcd, riding
+   * over failed attempts; throws an EtcdPublishError if they are not, so `glue -1` exits non-zero.
+   */
+  private async confirm(sync: EtcdSync, signal: AbortSignal): Promise<void> {
+    const bound = this.settings.writeTimeoutMs > 0 ? this.settings.writeTimeoutMs : DEFAULT_WRITE_TIMEOUT_S * 1000;
+    if (await sync.flushed(bound, signal, { throughOutages: true })) {
+      this.logger.info({ host: sync.host, ttl: this.settings.ttlSeconds }, `etcd: ${sync.host} published (run once)`);
+      return;
+    }
+    const endpoints = this.settings.endpoints.join(',');
+    const why = signal.aborted ? 'the run was stopped' : (sync.lastError ?? `no answer within ${bound / 1000} s`);
+    throw new EtcdPublishError(
+      this.name,
+      this.iniFile,
+      this.settings.endpoints,
+      `[${this.name}] etcd: the containers of ${sync.host} did not reach etcd at ${endpoints} within ${bound / 1000} s (${why}); ` +
+        `glue -1 cannot vouch for any key. Check that etcd is up and endpoints (and user/password, TLS files) in ${this.iniFile} [params]`,
+    );
   }
 
   private ensureClient(): Etcd3 {

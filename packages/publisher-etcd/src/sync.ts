@@ -74,6 +74,8 @@ class LeaseLostError extends Error {
 
 interface Waiter {
   target: number;
+  /** Keeps waiting through failed writes (until its timeout or the stop). */
+  patient: boolean;
   resolve: (synced: boolean) => void;
 }
 
@@ -110,6 +112,8 @@ export class EtcdSync {
   private stopping: Promise<void> | undefined;
   private credentialLogged: { problem: string; at: number } | undefined;
   state: SyncState = 'starting';
+  /** Why the last write or reconcile failed (plain words), until one succeeds again. */
+  lastError: string | undefined;
   /** etcd's words while it refuses our credentials (`authentication failed…`, `permission denied`), else undefined. */
   credentialError: string | undefined;
   /** Totals since start, for logs and benchmarks. */
@@ -166,13 +170,15 @@ export class EtcdSync {
   }
 
   /**
-   * Resolves true once every change made before the call is in etcd; false at once when etcd is down,
-   * after `timeoutMs`, or when `signal` aborts. The change stays queued either way.
+   * Resolves true once every change made before the call is in etcd; false at once when etcd is down
+   * (unless `throughOutages`: then it keeps waiting while the loop retries), after `timeoutMs`, on stop,
+   * or when `signal` aborts. The change stays queued either way.
    */
-  flushed(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  flushed(timeoutMs: number, signal?: AbortSignal, options: { throughOutages?: boolean } = {}): Promise<boolean> {
     const target = this.changes;
+    const patient = options.throughOutages === true;
     if (this.synced >= target) return Promise.resolve(true);
-    if (this.state === 'down' || this.state === 'stopped' || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    if ((this.state === 'down' && !patient) || this.state === 'stopped' || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       let done = false;
       const finish = (value: boolean): void => {
@@ -185,7 +191,7 @@ export class EtcdSync {
       };
       const onAbort = (): void => finish(false);
       const timer = setTimeout(() => finish(false), timeoutMs);
-      const waiter: Waiter = { target, resolve: finish };
+      const waiter: Waiter = { target, patient, resolve: finish };
       this.waiters.push(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -245,7 +251,9 @@ export class EtcdSync {
 
   private settleWaiters(ok: boolean): void {
     // resolve() removes the waiter from the list.
-    for (const w of [...this.waiters]) if (!ok || w.target <= this.synced) w.resolve(ok);
+    for (const w of [...this.waiters]) {
+      if (ok ? w.target <= this.synced : !w.patient || this.state === 'stopped') w.resolve(ok);
+    }
   }
 
   private async run(): Promise<void> {
@@ -276,6 +284,7 @@ export class EtcdSync {
           this.o.logger.info({ ...stats, keys: this.size }, `etcd: ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted, ${this.size} keys)`);
         }
         this.state = 'up';
+        this.lastError = undefined;
         this.credentialError = undefined;
         this.credentialLogged = undefined;
         failures = 0;
@@ -294,6 +303,7 @@ export class EtcdSync {
         const delay = credentials !== undefined ? (this.o.backoffMaxMs ?? 10_000) : backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
         if (this.state !== 'down') this.downSince = Date.now();
         this.credentialError = credentials;
+        this.lastError = credentials ?? errorMessage(err);
         if (credentials !== undefined) {
           this.logCredentials(credentials, delay);
         } else if (this.state !== 'down' && err instanceof HostConflictError) {
