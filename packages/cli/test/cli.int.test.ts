@@ -1,9 +1,43 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary, startDockerd, tempDir, waitFor, type DockerEngine } from '@glue/testkit';
 import { EXAMPLES, runGlue, startGlue } from './glue-process.js';
+
+/** A unix socket that forwards to `target` while open; close() refuses connections and cuts the live ones. */
+async function socketProxy(path: string, target: string): Promise<{ path: string; open: () => Promise<void>; close: () => Promise<void> }> {
+  const live = new Set<Socket>();
+  let server: Server | undefined;
+  const open = async (): Promise<void> => {
+    if (server) return;
+    const s = createServer((client) => {
+      const upstream = connect(target);
+      live.add(client).add(upstream);
+      const drop = (): void => {
+        client.destroy();
+        upstream.destroy();
+        live.delete(client);
+        live.delete(upstream);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => s.once('error', reject).listen(path, resolve));
+    server = s;
+  };
+  const close = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    for (const sock of live) sock.destroy();
+    live.clear();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+  await open();
+  return { path, open, close };
+}
 
 /** Lines `container_id=[..] status=[..]` written by the original test-handler.sh. */
 function recorded(log: string): { id: string; status: string; option: string }[] {
@@ -62,24 +96,59 @@ describe('glue CLI against a real Docker engine', () => {
     expect(recorded(log).map((r) => r.status)).toEqual(['none']);
   });
 
-  it('keeps watching through an engine kill and restart: missed starts and later events are handled', async () => {
+  it('keeps watching through an engine kill and restart: a container started before Glue is back, and later events, are handled', async () => {
     const log = join(tmp.path, 'restart.log');
     const survivor = await engine.run({ name: 'survivor', restartPolicy: 'always' });
-    const glue = startGlue(['-w', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    // Glue talks to the engine through a socket this test can close: while it is closed the engine is
+    // up again and starts a container, so Glue can only learn of it from the replay/resync on reconnect.
+    const proxy = await socketProxy(join(tmp.path, 'proxied-docker.sock'), engine.socket);
+    const glue = startGlue(['-w', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', `unix://${proxy.path}`, '--log-format', 'json'], { GLUE_TEST_LOG: log });
     try {
       await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'start-up none' });
+      await proxy.close();
       await engine.kill();
-      // While the engine is down Glue logs its retries; it must not exit.
+      // While the engine is away Glue logs its retries; it must not exit.
       await waitFor(() => glue.logs().some((l) => /reconnect|unreachable|lost|retry/i.test(String(l['msg']))), { timeoutMs: 20_000, what: 'a log line about the lost engine' });
       expect(glue.child.exitCode).toBeNull();
       await engine.restart();
-      const late = await engine.run({ name: 'while-reconnecting' });
-      // The restart=always container comes back up and the new one starts: both handled.
-      await waitFor(() => has(log, late.id, 'start'), { timeoutMs: 45_000, what: 'start of the container started around the restart' });
+      const late = await engine.run({ name: 'while-away' });
+      await waitFor(async () => (await engine.cli(['inspect', '-f', '{{.State.Running}}', survivor.id])).trim() === 'true', { timeoutMs: 30_000, what: 'the restart=always container back up' });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(has(log, late.id, 'start')).toBe(false);
+      await proxy.open();
+      // Both starts happened while Glue could not see the engine: handled from the replay/resync.
+      await waitFor(() => has(log, late.id, 'start'), { timeoutMs: 45_000, what: 'start of the container started while Glue was away' });
       await waitFor(() => has(log, survivor.id, 'start'), { timeoutMs: 45_000, what: 'start of the restart=always container after the engine restart' });
       await engine.cli(['stop', '-t', '1', late.id]);
-      await waitFor(() => has(log, late.id, 'die'), { timeoutMs: 20_000, what: 'die after the restart' });
+      await waitFor(() => has(log, late.id, 'die'), { timeoutMs: 20_000, what: 'die after the reconnect' });
+      expect(recorded(log).filter((r) => r.id === late.id && r.status === 'start')).toHaveLength(1);
       expect(glue.stderr()).not.toMatch(/\n\s+at /); // never a stack trace
+    } finally {
+      expect(await glue.stop()).toBe(0);
+      await proxy.close();
+    }
+  });
+
+  it('the original dotted class name DockerGlue.handlers.exec.ScriptHandler runs test-handler.sh end to end', async () => {
+    const root = join(tmp.path, 'dotted');
+    mkdirSync(join(root, 'docker-glue.d'), { recursive: true });
+    mkdirSync(join(root, 'handler-scripts'));
+    // The seed README's test.ini: the dotted class, all + none, the demo option read back by the script with crudini.
+    writeFileSync(join(root, 'docker-glue.d', 'test.ini'), '[handler]\nclass=DockerGlue.handlers.exec.ScriptHandler\nevents=all,none\nenabled=1\ntriggers-none=0\n\n[params]\nscript=test-handler.sh\ndemo-option=some value\n');
+    cpSync(join(EXAMPLES, 'handler-scripts', 'test-handler.sh'), join(root, 'handler-scripts', 'test-handler.sh'));
+    const log = join(tmp.path, 'dotted.log');
+    const glue = startGlue(['-w', '-c', join(root, 'docker-glue.d'), '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
+    try {
+      await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'the none event at start-up' });
+      const c = await engine.run({ name: 'dotted-pair' });
+      await waitFor(() => has(log, c.id, 'start'), { timeoutMs: 20_000, what: 'start recorded' });
+      await engine.cli(['stop', '-t', '1', c.id]);
+      await engine.cli(['rm', c.id]);
+      await waitFor(() => has(log, c.id, 'destroy'), { timeoutMs: 20_000, what: 'destroy recorded' });
+      const mine = recorded(log).filter((r) => r.id === c.id).map((r) => r.status);
+      expect(mine.indexOf('start')).toBeLessThan(mine.indexOf('die'));
+      expect(mine.indexOf('die')).toBeLessThan(mine.indexOf('destroy'));
+      expect(recorded(log).every((r) => r.option === 'some value')).toBe(true);
     } finally {
       expect(await glue.stop()).toBe(0);
     }
