@@ -158,14 +158,47 @@ export class Applier {
     }
   }
 
-  /** Managed mode: writes the current config and starts HAProxy on it. */
+  /**
+   * Managed mode: starts HAProxy. Glue's core starts handlers before its first container listing, so
+   * the model is still empty here: when the config file of an earlier run is on disk and still passes
+   * `haproxy -c`, HAProxy starts on it (a HAProxy left running by that run hands over without a gap in
+   * routing) and the first apply reloads it with the current containers; otherwise on the empty config.
+   */
   async start(): Promise<void> {
     if (!this.managed) return;
+    const previous = await this.lastGoodConfig();
+    if (previous !== undefined) {
+      try {
+        await this.managed.start();
+        this.bound = boundPorts(previous);
+        this.o.logger.info({ config: this.o.configFile }, `HAProxy started on the last good config ${this.o.configFile}; the first apply reloads it with the current containers`);
+        return;
+      } catch (err) {
+        await this.managed.stop();
+        this.o.logger.warn({ config: this.o.configFile, err: errorMessage(err) }, `HAProxy did not start on the last good config ${this.o.configFile}, starting it with an empty one: ${errorMessage(err)}`);
+      }
+    }
     const p = this.prepare(this.o.compute(), true);
     await this.write(p);
     await this.managed.start();
     this.bound = boundPorts(p.text);
     this.live = p;
+  }
+
+  /** The config file on disk if it passes `haproxy -c` (with the host map beside it), else undefined. */
+  private async lastGoodConfig(): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.o.configFile, 'utf8');
+    } catch {
+      return undefined;
+    }
+    // Written for other sockets (the params changed): HAProxy would not answer where Glue waits for it.
+    if (!text.includes(this.o.runtimeSocket)) return undefined;
+    const check = await checkConfig(this.o.haproxyBin, this.o.configFile, this.o.checkTimeoutMs);
+    if (check.ok) return text;
+    this.o.logger.warn({ config: this.o.configFile, haproxy: check.output }, `the config ${this.o.configFile} left by an earlier run fails haproxy -c, HAProxy starts with an empty one:\n${check.output}`);
+    return undefined;
   }
 
   /** TCP ports left out because they cannot be bound (tests, status). */
