@@ -381,8 +381,10 @@ export class Applier {
     // Host map entries can only change at run time when the running config routes through the map.
     const mapOk = sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
     if (this.o.mode !== 'file' && live && live.structure === p.structure && mapOk && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
-      // Only servers and host map entries changed: runtime API first (routable in milliseconds), then
-      // the checked file and map, so a restart or the next reload agrees with what HAProxy runs.
+      // Only servers and host map entries changed: check the new files first (a config HAProxy would
+      // refuse never reaches it), then the runtime API (routable in milliseconds), then the renames,
+      // so a restart or the next reload agrees with what HAProxy runs.
+      const staged = await this.stage(p.text, p.mapText);
       let ops: number | undefined;
       try {
         ops = await this.runtimeApply(live, p);
@@ -393,10 +395,17 @@ export class Applier {
       if (ops !== undefined) {
         this.stats.runtimeApplies += 1;
         this.live = p;
-        this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
-        await this.write(p);
+        try {
+          await staged.commit();
+        } finally {
+          await staged.discard();
+        }
+        this.plan = p.plan;
+        this.lastText = `${p.text}\0${p.mapText}`;
+        this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
         return;
       }
+      await staged.discard();
     }
     // A reload (or file mode). A port left out earlier may be free again: a reload is coming anyway.
     if (guard && (await guard.review(full, this.bound, true))) {
@@ -432,20 +441,35 @@ export class Applier {
     this.lastText = `${p.text}\0${p.mapText}`;
   }
 
-  /**
-   * Temp files beside the targets, `haproxy -c` on the temp config (pointed at the temp map, so the
-   * check sees the map it will run with and the old files stay intact if it fails), then atomic
-   * renames: the map first, then the config.
-   */
+  /** Temp files, `haproxy -c`, renames; the temp files never outlive it. */
   private async writeChecked(text: string, mapText: string): Promise<void> {
+    const staged = await this.stage(text, mapText);
+    try {
+      await staged.commit();
+    } finally {
+      await staged.discard();
+    }
+  }
+
+  /**
+   * Temp files beside the targets and `haproxy -c` on the temp config (pointed at the temp map, so the
+   * check sees the map it will run with and the old files stay intact if it fails). Throws with
+   * HAProxy's words if it is rejected (the temp files removed). `commit` renames the map, then the
+   * config, over the old ones (atomic); `discard` removes what is left.
+   */
+  private async stage(text: string, mapText: string): Promise<{ commit: () => Promise<void>; discard: () => Promise<void> }> {
     const file = this.o.configFile;
     const hostMap = this.hostMap;
     this.tmpCounter += 1;
     const tmp = join(dirname(file), `.${basename(file)}.glue-${process.pid}-${this.tmpCounter}.tmp`);
     const tmpMap = hostMap ? join(dirname(hostMap), `.${basename(hostMap)}.glue-${process.pid}-${this.tmpCounter}.tmp`) : '';
+    const discard = async (): Promise<void> => {
+      await rm(tmp, { force: true });
+      if (tmpMap) await rm(tmpMap, { force: true });
+    };
+    const checked = hostMap ? text.split(hostMap).join(tmpMap) : text;
     try {
       if (hostMap) await writeFile(tmpMap, mapText, { mode: 0o644 });
-      const checked = hostMap ? text.split(hostMap).join(tmpMap) : text;
       await writeFile(tmp, checked, { mode: 0o644 });
       const check = await checkConfig(this.o.haproxyBin, tmp, this.o.checkTimeoutMs);
       this.stats.lastCheckMs = check.durationMs;
@@ -453,13 +477,16 @@ export class Applier {
         const output = hostMap ? check.output.split(tmpMap).join(hostMap) : check.output;
         throw new GlueError('HANDLER_FAILED', `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`, { handler: this.o.handlerName, file });
       }
+    } catch (err) {
+      await discard();
+      throw err;
+    }
+    const commit = async (): Promise<void> => {
       if (checked !== text) await writeFile(tmp, text, { mode: 0o644 });
       if (hostMap) await rename(tmpMap, hostMap);
       await rename(tmp, file);
-    } finally {
-      await rm(tmp, { force: true });
-      if (tmpMap) await rm(tmpMap, { force: true });
-    }
+    };
+    return { commit, discard };
   }
 
   private async reload(): Promise<void> {

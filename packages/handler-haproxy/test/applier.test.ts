@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
-import { Applier, buildModel, Renderer } from '../src/index.js';
+import { Applier, buildModel, DEFAULT_TEMPLATE, Renderer } from '../src/index.js';
 import { type FakeRuntime, fakeRuntime } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-applier-'));
@@ -27,7 +27,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function world(reloadCommand = ['touch', marker]) {
+function world(reloadCommand = ['touch', marker], renderer = new Renderer()) {
   const containers = new Map<string, ContainerInspectInfo>();
   const applier = new Applier({
     mode: 'external',
@@ -36,7 +36,7 @@ function world(reloadCommand = ['touch', marker]) {
     reloadCommand,
     runtimeSocket: sock,
     masterSocket: '',
-    renderer: new Renderer(),
+    renderer,
     settings: { httpBind: '127.0.0.1:18084', tcpAddress: '*', runtimeSocket: sock },
     debounceMs: 5,
     maxDelayMs: 50,
@@ -86,6 +86,23 @@ describe('Applier: runtime API or reload', () => {
     put('b1', 'b.example.com');
     await applier.request();
     expect(applier.stats.reloads).toBe(2);
+    await applier.stop();
+  });
+
+  it('a servers-only change whose config fails haproxy -c sends nothing to the runtime API', async () => {
+    // A user template that prints a keyword HAProxy refuses on servers of weight 7.
+    const template = join(dir, 'weight7.cfg.njk');
+    writeFileSync(template, DEFAULT_TEMPLATE.split('weight {{ s.weight }}').join('weight {{ s.weight }}{% if s.weight == 7 %} no-such-keyword{% endif %}'));
+    const { applier, put } = world(['touch', marker], new Renderer(template));
+    put('g1', 'g.example.com');
+    await applier.request();
+    const reloads = applier.stats.reloads;
+    commands.length = 0;
+    put('g2', 'g.example.com', { glue_http_80_weight: '7' });
+    await expect(applier.request()).rejects.toThrow(/haproxy -c rejected the new config[\s\S]*no-such-keyword/);
+    expect(commands).toEqual([]);
+    expect(readFileSync(join(dir, 'haproxy.cfg'), 'utf8')).not.toContain('g2:80');
+    expect(applier.stats.reloads).toBe(reloads);
     await applier.stop();
   });
 
