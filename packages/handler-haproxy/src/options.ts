@@ -3,6 +3,7 @@
  * Staged: read every key, validate each against its grammar, throw a ParamError naming the key.
  */
 import { existsSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ParamError, parseBoolean } from '@glue/core';
 import type { Mode } from './applier.js';
@@ -117,7 +118,10 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   }
 
   const tcpAddress = get('tcp-address') || DEFAULTS.tcpAddress;
-  if (!ADDRESS.test(tcpAddress)) fail('tcp-address', `${JSON.stringify(tcpAddress)} is not an address (* or an IPv4 address)`);
+  const v6 = /^\[(.*)\]$/.exec(tcpAddress)?.[1];
+  if (!ADDRESS.test(tcpAddress) || (v6 === undefined && tcpAddress !== '*' && tcpAddress !== '::' && !isIPv4(tcpAddress)) || (v6 !== undefined && !isIPv6(v6))) {
+    fail('tcp-address', `${JSON.stringify(tcpAddress)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`);
+  }
   const rangeRaw = get('tcp-ports') || DEFAULTS.tcpPorts;
   const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(rangeRaw);
   const min = Number(range?.[1]);

@@ -27,6 +27,9 @@ describe('params', () => {
     expect(o.runtimeSocket).toBe('/srv/glue/run/haproxy-runtime.sock');
     expect(o.masterSocket).toBe('/srv/glue/run/haproxy-master.sock');
   });
+  it('tcp-address takes *, IPv4, :: and bracketed IPv6', () => {
+    for (const v of ['*', '127.0.0.1', '::', '[::1]', '[fd00::5]']) expect(parseHaproxyParams('lb.ini', { 'tcp-address': v }, '/').tcpAddress).toBe(v);
+  });
   it('rejects bad values with the key named', () => {
     const bad: Array<[Record<string, string>, RegExp]> = [
       [{ mode: 'magic' }, /\[params\] mode: "magic" is not managed/],
@@ -35,6 +38,9 @@ describe('params', () => {
       [{ 'tcp-ports': '10-1' }, /tcp-ports/],
       [{ 'template': '/nonexistent.njk' }, /template: \/nonexistent.njk does not exist/],
       [{ colour: 'blue' }, /colour: unknown param/],
+      [{ 'tcp-address': 'localhost' }, /tcp-address: "localhost" is not an address \(\*, an IPv4 address, :: or a bracketed IPv6 address like \[::1\]\)/],
+      [{ 'tcp-address': '300.1.1.1' }, /tcp-address: "300.1.1.1" is not an address/],
+      [{ 'tcp-address': '[::1' }, /tcp-address/],
     ];
     for (const [params, re] of bad) {
       expect(() => parseHaproxyParams('lb.ini', params, '/')).toThrow(ParamError);
