@@ -54,14 +54,16 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
   const problems: ConfigProblem[] = [];
   const at = (section: string, key?: string) => ({ file, section, key, line: doc.lineOf(section, key) });
 
+  // Python's ConfigParser (docker-glue) refused both; `ini` would silently merge sections and keep one value.
+  for (const dup of doc.duplicateSections) {
+    problems.push({ file, section: dup.section, line: dup.lines[1], message: `section written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); merge them into one` });
+  }
+  for (const dup of doc.duplicates) {
+    problems.push({ ...at(dup.section, dup.key), message: `written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); keep one` });
+  }
   if (!doc.hasSection('handler')) {
     problems.push({ file, message: 'missing [handler] section (it needs at least class= and events=)' });
     return { problems };
-  }
-  for (const dup of doc.duplicates) {
-    if (dup.section === 'handler') {
-      problems.push({ ...at('handler', dup.key), message: `written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); keep one` });
-    }
   }
   for (const key of Object.keys(doc.section('handler'))) {
     if (!HANDLER_KEYS.has(key)) {

@@ -12,6 +12,8 @@ export class IniDocument {
   private readonly lines: Map<string, number>;
   /** Keys written more than once in one section: `section\0key` -> lines. */
   readonly duplicates: ReadonlyArray<{ section: string; key: string; lines: number[] }>;
+  /** Section headers written more than once (`ini` would merge them silently), with their lines. */
+  readonly duplicateSections: ReadonlyArray<{ section: string; lines: number[] }>;
 
   constructor(path: string, text: string) {
     this.path = path;
@@ -31,6 +33,7 @@ export class IniDocument {
     const scanned = scanLines(text);
     this.lines = scanned.lines;
     this.duplicates = scanned.duplicates;
+    this.duplicateSections = scanned.duplicateSections;
   }
 
   sections(): string[] {
@@ -83,9 +86,11 @@ function keepInlineHashes(text: string): string {
 function scanLines(text: string): {
   lines: Map<string, number>;
   duplicates: Array<{ section: string; key: string; lines: number[] }>;
+  duplicateSections: Array<{ section: string; lines: number[] }>;
 } {
   const lines = new Map<string, number>();
   const seen = new Map<string, number[]>();
+  const headers = new Map<string, number[]>();
   let section = '';
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();
@@ -95,6 +100,7 @@ function scanLines(text: string): {
     if (header?.[1] !== undefined) {
       section = header[1].trim();
       if (!lines.has(`[${section}]`)) lines.set(`[${section}]`, n);
+      headers.set(section, [...(headers.get(section) ?? []), n]);
       return;
     }
     const eq = line.indexOf('=');
@@ -109,5 +115,6 @@ function scanLines(text: string): {
       const [section = '', key = ''] = id.split('\0');
       return { section, key, lines: at };
     });
-  return { lines, duplicates };
+  const duplicateSections = [...headers.entries()].filter(([, at]) => at.length > 1).map(([section, at]) => ({ section, lines: at }));
+  return { lines, duplicates, duplicateSections };
 }

@@ -63,6 +63,15 @@ describe('validateHandlerIni', () => {
     expect(check('[handler]\nclass=a#B\nevents=start\nevents=die\n').problems[0]?.message).toMatch(/written 2 times \(lines 3, 4\)/);
     expect(check('[params]\nx=1\n').problems[0]?.message).toMatch(/missing \[handler\] section/);
   });
+
+  it('rejects a section written twice and a key written twice in [params] (ConfigParser refused both)', () => {
+    const { problems } = check('[handler]\nclass=a#B\nevents=start\n[params]\nx=1\n[handler]\nenabled=1\n[params]\nx=2\n');
+    expect(problems.map((p) => `${p.line} [${p.section}] ${p.key ?? ''}: ${p.message}`)).toEqual([
+      '6 [handler] : section written 2 times (lines 1, 6); merge them into one',
+      '8 [params] : section written 2 times (lines 4, 8); merge them into one',
+      '5 [params] x: written 2 times (lines 5, 9); keep one',
+    ]);
+  });
 });
 
 describe('matchesEvent', () => {
