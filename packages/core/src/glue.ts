@@ -108,6 +108,8 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly runControllers = new Set<AbortController>();
   private readonly watcher: EngineWatcher;
   private entries: HandlerEntry[] = [];
+  /** Handlers whose start hook ran (or that have none): the ones stop() calls the stop hook of, once. */
+  private readonly handlersStarted = new Set<HandlerEntry>();
   private loaded = false;
   private started = false;
   private stopping: Promise<void> | undefined;
@@ -183,17 +185,18 @@ export class Glue extends EventEmitter<GlueEvents> {
       file: config.file,
       events: config.events,
       triggersNone: config.triggersNone,
-      timeoutMs: config.timeoutMs,
+      timeoutMs: runBound(config.timeoutMs, instance),
       instance,
     }));
     for (const h of o.handlers ?? []) {
+      const instance = typeof h.handler === 'function' ? h.handler(this.agent) : h.handler;
       this.entries.push({
         name: h.name,
         file: undefined,
         events: new Set(h.events),
         triggersNone: h.triggersNone ?? false,
-        timeoutMs: h.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
-        instance: typeof h.handler === 'function' ? h.handler(this.agent) : h.handler,
+        timeoutMs: runBound(h.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS, instance),
+        instance,
       });
     }
     this.loaded = true;
@@ -262,14 +265,7 @@ export class Glue extends EventEmitter<GlueEvents> {
       // A cancelled run (a script getting SIGTERM) gets a moment to end before the stop hooks.
       await withTimeout(this.queue.idle(), Math.min(bound, ABORT_GRACE_MS), 'timeout').catch(() => undefined);
     }
-    for (const e of this.entries) {
-      if (!e.instance.stop) continue;
-      try {
-        await withTimeout(Promise.resolve(e.instance.stop()), bound, `stop() took over ${bound} ms`);
-      } catch (err) {
-        this.logger.error({ handler: e.name, file: e.file, err: errorMessage(err) }, `[${e.name}] stop failed: ${errorMessage(err)}`);
-      }
-    }
+    for (const e of this.entries) await this.stopHandler(e);
   }
 
   /** Waits until no event is queued or being handled (tests and embedders). */
@@ -277,14 +273,29 @@ export class Glue extends EventEmitter<GlueEvents> {
     return this.queue.idle();
   }
 
+  /** Calls the start hooks in order; if one fails, the stop hooks of those already started run (in reverse) before it throws. */
   private async startHandlers(): Promise<void> {
+    const started: HandlerEntry[] = [];
     for (const e of this.entries) {
-      if (!e.instance.start) continue;
       try {
-        await e.instance.start();
+        await e.instance.start?.();
+        started.push(e);
+        this.handlersStarted.add(e);
       } catch (err) {
+        for (const done of started.reverse()) await this.stopHandler(done);
         throw new GlueError('HANDLER_FAILED', `[${e.name}] start failed: ${errorMessage(err)}`, { handler: e.name, file: e.file, cause: err });
       }
+    }
+  }
+
+  /** Calls the stop hook of a started handler, at most once, bounded; a failure is logged. */
+  private async stopHandler(e: HandlerEntry): Promise<void> {
+    if (!this.handlersStarted.delete(e) || !e.instance.stop) return;
+    const bound = this.options.shutdownTimeoutMs ?? 10_000;
+    try {
+      await withTimeout(Promise.resolve(e.instance.stop()), bound, `stop() took over ${bound} ms`);
+    } catch (err) {
+      this.logger.error({ handler: e.name, file: e.file, err: errorMessage(err) }, `[${e.name}] stop failed: ${errorMessage(err)}`);
     }
   }
 
@@ -389,6 +400,12 @@ export class Glue extends EventEmitter<GlueEvents> {
     this.emit('handler', run);
     return run;
   }
+}
+
+/** Glue's bound on one run: the configured one, raised to the handler's own `runTimeoutMs` if that is longer. */
+function runBound(configuredMs: number, instance: Handler): number {
+  const own = instance.runTimeoutMs;
+  return typeof own === 'number' && Number.isFinite(own) && own > configuredMs ? own : configuredMs;
 }
 
 /** Problems grouped by file, files in the order handlers run (stable within a file). */

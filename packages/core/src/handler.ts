@@ -49,6 +49,12 @@ export interface Handler {
   start?(): Promise<void> | void;
   /** Called once on shutdown, after events in flight finished (or the bound ran out). */
   stop?(): Promise<void> | void;
+  /**
+   * The longest one run can take by the handler's own limit, cleanup included (handler-exec: its
+   * `[params] timeout` plus the time to kill the script). Glue's per-run bound (`[handler] timeout`,
+   * default 60 s) is raised to this, so Glue never gives up on a run the handler still allows.
+   */
+  readonly runTimeoutMs?: number;
 }
 
 export type HandlerClass = new (agent: Agent, iniFile: string, ini: IniDocument) => Handler;

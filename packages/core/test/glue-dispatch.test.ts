@@ -235,6 +235,51 @@ describe('Glue dispatch', () => {
     );
   });
 
+  it("a handler's own runTimeoutMs raises Glue's per-run bound; without it the configured bound applies", async () => {
+    const engine = new FakeEngine();
+    const slow = (extra: Partial<Handler>): Handler => ({ handle: () => new Promise<void>((r) => setTimeout(r, 250)), ...extra });
+    const runs: HandlerRun[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        { name: 'own.ini', events: ['start'], timeoutMs: 100, handler: slow({ runTimeoutMs: 1_000 }) },
+        { name: 'plain.ini', events: ['start'], timeoutMs: 100, handler: slow({}) },
+      ],
+    });
+    glues.push(glue);
+    glue.on('handler', (run) => runs.push(run));
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    engine.emit('start', engine.add().Id);
+    await until(() => runs.length === 2);
+    expect(runs.map((r) => [r.handler, r.ok, r.timedOut])).toEqual([['own.ini', true, false], ['plain.ini', false, true]]);
+  });
+
+  it('a failing start hook stops the handlers already started, once, and start() rejects naming the handler', async () => {
+    const engine = new FakeEngine();
+    const hooks: string[] = [];
+    const hooked = (name: string, fail = false): Handler => ({
+      handle: () => undefined,
+      start: () => {
+        hooks.push(`start ${name}`);
+        if (fail) throw new Error('no backend');
+      },
+      stop: () => void hooks.push(`stop ${name}`),
+    });
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        { name: 'a.ini', events: ['start'], handler: hooked('a') },
+        { name: 'b.ini', events: ['start'], handler: hooked('b') },
+        { name: 'c.ini', events: ['start'], handler: hooked('c', true) },
+        { name: 'd.ini', events: ['start'], handler: hooked('d') },
+      ],
+    });
+    await expect(glue.start()).rejects.toThrow(/\[c\.ini\] start failed: no backend/);
+    await glue.stop();
+    expect(hooks).toEqual(['start a', 'start b', 'start c', 'stop b', 'stop a']);
+  });
+
   it('stop() waits for handlers in flight and calls stop hooks', async () => {
     const engine = new FakeEngine();
     let finished = false;

@@ -4,6 +4,8 @@ import { execa } from 'execa';
 import { findScript } from './script-path.js';
 
 export const DEFAULT_SCRIPT_TIMEOUT_S = 30;
+/** After SIGTERM, how long a script's process group has before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
 
 /**
  * Runs `script INI_PATH EVENT CONTAINER_ID` on each event, exactly as docker-glue did, without a shell.
@@ -12,6 +14,8 @@ export const DEFAULT_SCRIPT_TIMEOUT_S = 30;
 export class ScriptHandler extends BaseHandler {
   readonly script: string;
   readonly timeoutMs: number;
+  /** Glue's per-run bound is raised to this: the script's timeout, the SIGTERM-to-SIGKILL grace, and a margin. */
+  readonly runTimeoutMs: number;
 
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
     super(agent, iniFile, ini);
@@ -26,6 +30,7 @@ export class ScriptHandler extends BaseHandler {
       throw new ParamError(this.name, 'timeout', `${JSON.stringify(rawTimeout)} is not a positive number of seconds`);
     }
     this.timeoutMs = Math.round(seconds * 1000);
+    this.runTimeoutMs = this.timeoutMs + KILL_GRACE_MS + 1_000;
   }
 
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
@@ -42,7 +47,7 @@ export class ScriptHandler extends BaseHandler {
     const killGroup = (why: 'timeout' | 'cancelled'): void => {
       ended ??= why;
       signalGroup(child.pid, 'SIGTERM');
-      setTimeout(() => signalGroup(child.pid, 'SIGKILL'), 2000).unref();
+      setTimeout(() => signalGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS).unref();
     };
     const timer = setTimeout(() => killGroup('timeout'), this.timeoutMs);
     const onAbort = (): void => killGroup('cancelled');

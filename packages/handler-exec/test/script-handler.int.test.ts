@@ -74,4 +74,23 @@ describe('ScriptHandler on a real engine', () => {
     await new Promise((r) => setTimeout(r, 5_500));
     expect(existsSync(marker)).toBe(false); // the script's background child died with it
   });
+
+  it("a [params] timeout longer than Glue's [handler] timeout wins: the script is not cut off at the shorter bound", async () => {
+    await glue?.stop();
+    const conf = join(tmp.path, 'long.d');
+    mkdirSync(conf);
+    const out = join(tmp.path, 'long.log');
+    writeFileSync(join(conf, 'long.sh'), `#!/bin/sh\nsleep 1.5\necho "$2 $3" >> ${out}\n`);
+    chmodSync(join(conf, 'long.sh'), 0o755);
+    writeFileSync(join(conf, 'long.ini'), '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\ntimeout=0.5\n[params]\nscript=long.sh\ntimeout=5\n');
+    const runs: HandlerRun[] = [];
+    glue = createGlue({ configDirs: [conf], dockerUrl: engine.url, logger: createLogger({ level: 'silent' }), resolveFrom: [import.meta.url] });
+    glue.on('handler', (r) => runs.push(r));
+    await glue.start();
+    const c = await engine.run({ name: 'long-runner' });
+    const run = await waitFor(() => runs.find((r) => r.event === 'start' && r.containerId === c.id), { timeoutMs: 20_000, what: 'the start run' });
+    expect(run).toMatchObject({ ok: true, timedOut: false });
+    expect(run.durationMs).toBeGreaterThanOrEqual(1_400);
+    expect(readFileSync(out, 'utf8')).toContain(`start ${c.id}`);
+  });
 });

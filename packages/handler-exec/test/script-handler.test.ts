@@ -70,6 +70,9 @@ describe('ScriptHandler', () => {
     expect(() => new ScriptHandler(agent, none.path, none)).toThrow(ParamError);
     const missing = writeHandlerIni(dir, 'missing.ini', { script: 'nope.sh' });
     expect(() => new ScriptHandler(agent, missing.path, missing)).toThrow(/missing\.ini \[params\] script: "nope\.sh" not found/);
+    const long = writeHandlerIni(dir, 'long.ini', { script: 'record.sh', timeout: '90' });
+    // Glue raises its own per-run bound to this: timeout + 2 s SIGTERM-to-SIGKILL grace + 1 s.
+    expect(new ScriptHandler(agent, long.path, long).runTimeoutMs).toBe(93_000);
     const t = writeHandlerIni(dir, 't.ini', { script: 'record.sh', timeout: 'soon' });
     expect(() => new ScriptHandler(agent, t.path, t)).toThrow(/\[params\] timeout: "soon"/);
   });
