@@ -3,7 +3,7 @@
  * -> reload (or, when only servers changed, the runtime API). Requests are coalesced (debounce with an
  * upper bound on delay) and applies never overlap.
  */
-import { readFile, rm, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, GlueError, type Logger } from '@glue/core';
 import { execa } from 'execa';
@@ -18,6 +18,15 @@ export type Mode = 'managed' | 'external' | 'file';
 
 /** A reload failed on TCP ports that cannot be bound; those services are now left out: apply again. */
 class BindRetry extends Error {}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface ApplierOptions {
   mode: Mode;
@@ -142,6 +151,7 @@ export class Applier {
   private readonly tcpGuard: TcpGuard | undefined;
   /** Ports the config HAProxy runs binds (undefined: not known yet). */
   private bound: Set<number> | undefined;
+  private tempsSwept = false;
 
   constructor(private readonly o: ApplierOptions) {
     if (o.mode === 'managed') {
@@ -165,6 +175,7 @@ export class Applier {
    * routing) and the first apply reloads it with the current containers; otherwise on the empty config.
    */
   async start(): Promise<void> {
+    await this.sweepTemps();
     if (!this.managed) return;
     const previous = await this.lastGoodConfig();
     if (previous !== undefined) {
@@ -199,6 +210,30 @@ export class Applier {
     if (check.ok) return text;
     this.o.logger.warn({ config: this.o.configFile, haproxy: check.output }, `the config ${this.o.configFile} left by an earlier run fails haproxy -c, HAProxy starts with an empty one:\n${check.output}`);
     return undefined;
+  }
+
+  /** Removes `.<name>.glue-<pid>-<n>.tmp` files that runs which are gone left beside the config and the host map. */
+  private async sweepTemps(): Promise<void> {
+    if (this.tempsSwept) return;
+    this.tempsSwept = true;
+    const targets = [this.o.configFile, ...(this.hostMap ? [this.hostMap] : [])];
+    for (const target of targets) {
+      const dir = dirname(target);
+      const prefix = `.${basename(target)}.glue-`;
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+        const pid = /^(\d+)-\d+\.tmp$/.exec(name.slice(prefix.length))?.[1];
+        if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+        await rm(join(dir, name), { force: true });
+        this.o.logger.info({ file: join(dir, name) }, `removed ${join(dir, name)}, left by Glue process ${pid} which is gone`);
+      }
+    }
   }
 
   /** TCP ports left out because they cannot be bound (tests, status). */
@@ -348,6 +383,7 @@ export class Applier {
   }
 
   private async applyInner(): Promise<void> {
+    await this.sweepTemps();
     const full = this.o.compute();
     // A reload HAProxy fails because a TCP frontend's port cannot be bound: that service is left out
     // and the rest applied again at once (each round leaves out at least one more, so this ends).

@@ -3,7 +3,8 @@
  * `touch` as the external reload command: which changes take the runtime API, which reload, and how
  * reloads are spaced. The config files are still checked by the real `haproxy -c`.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +104,19 @@ describe('Applier: runtime API or reload', () => {
     expect(commands).toEqual([]);
     expect(readFileSync(join(dir, 'haproxy.cfg'), 'utf8')).not.toContain('g2:80');
     expect(applier.stats.reloads).toBe(reloads);
+    await applier.stop();
+  });
+
+  it('removes temp files that Glue processes which are gone left beside the config, keeps live ones', async () => {
+    const dead = spawnSync('true').pid;
+    const names = [`.haproxy.cfg.glue-${dead}-7.tmp`, `.haproxy.cfg.glue-${process.ppid}-2.tmp`, `.haproxy.cfg.glue-${process.pid}-900.tmp`, '.other.cfg.glue-1-1.tmp'];
+    for (const n of names) writeFileSync(join(dir, n), 'half-written');
+    const { applier, put } = world();
+    put('t1', 't.example.com');
+    await applier.request();
+    const left = readdirSync(dir).filter((n) => n.endsWith('.tmp'));
+    expect(left.sort()).toEqual(names.slice(1).sort());
+    for (const n of names.slice(1)) rmSync(join(dir, n));
     await applier.stop();
   });
 
