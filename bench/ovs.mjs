@@ -31,11 +31,13 @@ const timedRunner = async (file, args, options) => {
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 20);
+const NEXT_TIMEOUT_MS = Number(process.env.GLUE_BENCH_RUN_TIMEOUT_MS ?? 60_000);
 
 const engine = await startDockerd();
 const ovs = await startOvs();
 const work = await tempDir('glue-bench-ovs-');
 const bridge = ovs.uniqueName('govb');
+let glue;
 try {
   await ovs.addBridge(bridge);
   const engineId = (await engine.docker.info()).ID;
@@ -58,10 +60,25 @@ try {
     await glue.start();
     return glue;
   };
-  const next = (match) => {
+  // Waits for a handler run; one that never comes fails the bench after NEXT_TIMEOUT_MS instead of hanging it.
+  const next = (match, what = String(match)) => {
     const found = runs.find(match);
     if (found) return Promise.resolve(found);
-    return new Promise((resolve) => waiters.push({ match, resolve }));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = waiters.indexOf(waiter);
+        if (i >= 0) waiters.splice(i, 1);
+        reject(new Error(`no handler run ${what} within ${NEXT_TIMEOUT_MS} ms (${runs.length} runs seen)`));
+      }, NEXT_TIMEOUT_MS);
+      waiters.push(waiter);
+    });
   };
   const check = (r) => {
     if (!r.ok) throw new Error(`${r.event} ${r.containerName} failed: ${String(r.error)}`);
@@ -69,16 +86,16 @@ try {
   };
 
   // attach / detach, one container at a time
-  let glue = await startGlue();
-  await next((r) => r.event === 'none');
+  glue = await startGlue();
+  await next((r) => r.event === 'none', 'none at start-up');
   const attach = [];
   const detach = [];
   for (let i = 0; i < RUNS; i++) {
     const c = await engine.run({ network: 'none', labels: { glue_ovs_ip: `10.205.${i >> 8}.${(i % 250) + 2}/16` }, cmd: ['sleep', '300'] });
-    attach.push(check(await next((r) => r.event === 'start' && r.containerId === c.id)).durationMs);
+    attach.push(check(await next((r) => r.event === 'start' && r.containerId === c.id, `start of ${c.name}`)).durationMs);
     await engine.cli(['rm', '-f', c.id]);
-    detach.push(check(await next((r) => r.event === 'die' && r.containerId === c.id)).durationMs);
-    await next((r) => r.event === 'destroy' && r.containerId === c.id);
+    detach.push(check(await next((r) => r.event === 'die' && r.containerId === c.id, `die of ${c.name}`)).durationMs);
+    await next((r) => r.event === 'destroy' && r.containerId === c.id, `destroy of ${c.name}`);
   }
   await glue.stop();
   console.log(`ovs: ${RUNS} containers attached and removed one at a time (userspace bridge)`);
@@ -98,13 +115,13 @@ try {
   }
   const before = runs.length;
   glue = await startGlue();
-  const none = check(await next((r, idx = runs.indexOf(r)) => idx >= before && r.event === 'none'));
+  const none = check(await next((r, idx = runs.indexOf(r)) => idx >= before && r.event === 'none', 'none after restart (reconcile)'));
   const ports = await ovs.ports(bridge);
   if (ports.length !== N) throw new Error(`expected ${N} ports after reconcile, found ${ports.length}`);
   line(`start-up reconcile (${N} to plug, ${N} stale)`, none.durationMs, 'ms', 3000);
   const again = runs.length;
   glue.agent.triggerNone();
-  const idle = check(await next((r, idx = runs.indexOf(r)) => idx >= again && r.event === 'none'));
+  const idle = check(await next((r, idx = runs.indexOf(r)) => idx >= again && r.event === 'none', 'none with nothing to do'));
   line(`reconcile with nothing to do (${N} plugged)`, idle.durationMs, 'ms');
   await glue.stop();
   for (const c of started) await engine.cli(['rm', '-f', c.id]);
@@ -129,6 +146,11 @@ try {
   line('ratio attach p50 / ovs-docker add-port p50', pct(attach, 50) / pct(add, 50), 'x');
   console.log(`load average during the run: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (${(await import('node:os')).cpus().length} CPUs)`);
 } finally {
+  // A failed wait leaves a daemon running: stop it before its engine (bounded: a stop right after start can hang).
+  if (glue) {
+    const stopped = await Promise.race([glue.stop().then(() => true, () => true), new Promise((r) => setTimeout(r, 10_000, false).unref())]);
+    if (!stopped) console.error('glue.stop() still running after 10 s: going on with the clean-up');
+  }
   await engine.stop().catch(() => undefined);
   await ovs.stop();
   await work.cleanup();
