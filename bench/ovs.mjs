@@ -2,7 +2,7 @@
 // OVS handler benchmark on a real private dockerd and a private Open vSwitch (userspace bridge).
 // Prints figures and ratios against the goals (proposed with the handler, issue 5):
 //   attach on `start` (veth, namespace setup, add-port, read-back): goal p95 ≤ 300 ms
-//   detach on `die` (find by external_ids, del-port, read-back):     goal p95 ≤ 150 ms
+//   detach on `die` (find by external_ids + del-port, read-back):    goal p95 ≤ 150 ms
 //   start-up reconcile, 20 running containers to plug + 20 stale ports: goal ≤ 3000 ms
 // and, for reference, docker-glue's way (`ovs-docker add-port` / `del-ports`) on the same machine.
 import { writeFileSync } from 'node:fs';
@@ -24,7 +24,8 @@ const timedRunner = async (file, args, options) => {
   try {
     return await execaRunner(file, args, options);
   } finally {
-    const verb = file === 'ovs-vsctl' ? `ovs-vsctl ${args.find((a) => ['find', 'add-port', 'del-port', 'list'].includes(a)) ?? '?'}` : file === 'nsenter' ? `nsenter ${args[4]}` : `${file} ${args.includes('-batch') ? '-batch' : args.slice(0, 2).join(' ')}`;
+    const verbs = [...new Set(args.filter((a) => ['find', 'add-port', 'del-port', 'list'].includes(a)))];
+    const verb = file === 'ovs-vsctl' ? `ovs-vsctl ${verbs.join('+') || '?'}` : file === 'nsenter' ? `nsenter ${args[4]}` : `${file} ${args.includes('-batch') ? '-batch' : args.slice(0, 2).join(' ')}`;
     commandTimes.set(verb, [...(commandTimes.get(verb) ?? []), performance.now() - t]);
   }
 };

@@ -120,7 +120,7 @@ export class OVSHandler extends BaseHandler {
       case 'die':
       case 'destroy':
         if (event === 'destroy') this.labelsWarned.delete(containerId);
-        await this.detach(containerId, signal);
+        await this.detach(containerId, signal, context?.container ?? this.agent.inspect(containerId));
         return;
       case 'none': {
         const result = await this.reconcile(signal);
@@ -203,7 +203,7 @@ export class OVSHandler extends BaseHandler {
     return spec.hostPort;
   }
 
-  /** veth + namespace setup in two `ip -batch` runs, then add-port and a read-back of the Interface row. */
+  /** The veth on the host (one `ip -batch`), then at once: the container side (`ip -batch` in its namespace, ethtool) and add-port with its read-back. */
   private async build(spec: PortSpec, datapathType: string, signal: AbortSignal): Promise<void> {
     const { iface, peer, hostPort, settings: s } = spec;
     const pid = String(spec.pid);
@@ -229,18 +229,31 @@ export class OVSHandler extends BaseHandler {
       `link set dev ${iface} up`,
       ...(s.gateway ? [`route replace default via ${s.gateway} dev ${iface}`] : []),
     ];
-    try {
-      await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
-    } catch (err) {
-      if (/File exists[\s\S]*Command failed -:1\b/.test(errorMessage(err))) {
-        throw this.fail(`the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`);
-      }
-      throw err;
-    }
     // The userspace (netdev) datapath does not fill in checksums the veth left to offload: TCP dies.
     const txOff = this.settings.txOffload === 'off' || (this.settings.txOffload === 'auto' && datapathType === 'netdev');
-    if (txOff) await this.must('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-K', iface, 'tx', 'off'], signal);
+    // The container's side and the bridge's side do not depend on each other: both run at once.
+    const [container, bridge] = await Promise.allSettled([
+      (async () => {
+        try {
+          await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
+        } catch (err) {
+          if (/File exists[\s\S]*Command failed -:1\b/.test(errorMessage(err))) {
+            throw this.fail(`the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`);
+          }
+          throw err;
+        }
+        if (txOff) await this.must('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-K', iface, 'tx', 'off'], signal);
+      })(),
+      this.addPort(spec, signal),
+    ]);
+    // The container's error first: it says what to change (an interface name taken, say).
+    if (container.status === 'rejected') throw container.reason;
+    if (bridge.status === 'rejected') throw bridge.reason;
+  }
 
+  /** add-port with the external_ids (and tag), then a read-back of the Interface row: exit 0 is not enough. */
+  private async addPort(spec: PortSpec, signal: AbortSignal): Promise<void> {
+    const { iface, hostPort, settings: s } = spec;
     const engine = this.agent.engine()?.id ?? '';
     const ids = [
       `external_ids:${EXTERNAL_IDS.container}=${ovsString(spec.containerId)}`,
@@ -250,36 +263,50 @@ export class OVSHandler extends BaseHandler {
     const args = ['--may-exist', 'add-port', spec.bridge, hostPort, '--', 'set', 'Interface', hostPort, ...ids];
     if (s.vlan !== undefined) args.push('--', 'set', 'Port', hostPort, `tag=${s.vlan}`);
     const added = await this.ovs.vsctl(args, signal, `adding port ${hostPort}`);
-    // Exit 0 is not enough: OVS reports a device it could not open in the Interface's error column, and
-    // a port without an ofport carries no traffic. ovs-vswitchd can assign it a little after add-port.
-    const deadline = Date.now() + Math.min(OFPORT_WAIT_MS, this.settings.timeoutMs);
+    // OVS reports a device it could not open in the Interface's error column, and a port without an
+    // ofport carries no traffic. ovs-vswitchd can assign the ofport a little after add-port.
+    const wait = Math.min(OFPORT_WAIT_MS, this.settings.timeoutMs);
+    const deadline = Date.now() + wait;
     let row = await this.ovs.getInterface(hostPort, signal);
     for (let delay = 10; row && row.error === '' && row.ofport === undefined && Date.now() < deadline; delay = Math.min(delay * 2, 200)) {
       await sleep(delay, undefined, { signal });
       row = await this.ovs.getInterface(hostPort, signal);
     }
     if (!row) throw this.fail(`ovs-vsctl add-port exited 0 but ${hostPort} is not in the database (${oneLine(added.stderr)})`);
-    if (row.error === '' && row.ofport === undefined) throw this.fail(`OVS gave ${hostPort} no ofport within ${Math.min(OFPORT_WAIT_MS, this.settings.timeoutMs)} ms of add-port`);
+    if (row.error === '' && row.ofport === undefined) throw this.fail(`OVS gave ${hostPort} no ofport within ${wait} ms of add-port`);
     if (row.error !== '' || row.ofport === undefined || row.ofport <= 0) throw this.fail(`OVS cannot use ${hostPort}: ${row.error || `ofport ${row.ofport ?? 'unset'}`}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`);
   }
 
-  /** Removes every port tagged with this container, and their veths. Idempotent. */
-  async detach(containerId: string, signal: AbortSignal): Promise<string[]> {
+  /**
+   * Removes every port tagged with this container, and their veths. Idempotent. With the container's
+   * last inspection the port Glue made for it is known by name: it is removed in the same ovs-vsctl
+   * call that lists the container's ports, so the usual case costs that call and a read-back.
+   */
+  async detach(containerId: string, signal: AbortSignal, info?: ContainerInspectInfo): Promise<string[]> {
     if (!/^[0-9a-f]{12,64}$/.test(containerId)) return [];
-    const ports = await this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal);
+    const ids = { [EXTERNAL_IDS.container]: containerId };
+    const expected = info?.Id === containerId ? this.expectedPort(info) : undefined;
+    const { before: ports, after: others } = expected ? await this.ovs.deletePortsAndFind([expected], ids, signal) : await this.ovs.findInterfaces(ids, signal).then((found) => ({ before: found, after: found }));
     if (ports.length === 0) return [];
     const names = ports.map((p) => p.name);
-    await this.ovs.deletePorts(names.filter((n) => isInterfaceName(n)), signal);
+    // Ports under other names: made by ovs-docker, or for another bridge or interface.
+    await this.ovs.deletePorts(others.map((p) => p.name).filter((n) => isInterfaceName(n)), signal);
     // The veths usually went with the container's namespace; delete them while checking the outcome.
-    const [left] = await Promise.all([
-      this.ovs.findInterfaces({ [EXTERNAL_IDS.container]: containerId }, signal),
-      Promise.all(names.map((n) => this.deleteLink(n, signal))),
-    ]);
+    const [left] = await Promise.all([this.ovs.findInterfaces(ids, signal), Promise.all(names.map((n) => this.deleteLink(n, signal)))]);
     if (left.length > 0) {
       throw new GlueError('HANDLER_FAILED', `container ${containerId.slice(0, 12)}: ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`, this.tag);
     }
-    this.logger.info({ container: containerId.slice(0, 12), ports: ports.map((p) => p.name) }, 'removed from OVS');
-    return ports.map((p) => p.name);
+    this.logger.info({ container: containerId.slice(0, 12), ports: names }, 'removed from OVS');
+    return names;
+  }
+
+  /** The port Glue would make for this container now, if any (labels that do not check out: none). */
+  private expectedPort(info: ContainerInspectInfo): string | undefined {
+    try {
+      return portSpecFor(info, this.settings)?.hostPort;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

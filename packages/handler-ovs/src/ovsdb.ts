@@ -148,6 +148,20 @@ export class OvsClient {
     return names.filter((_, i) => this.parse(tables[i]!, `checking port ${names[i]}`).length > 0);
   }
 
+  /**
+   * One transaction: the interfaces whose external_ids match, then `--if-exists del-port` for each
+   * name, then the matching interfaces again as the transaction left them (`after`).
+   */
+  async deletePortsAndFind(names: readonly string[], externalIds: Record<string, string>, signal?: AbortSignal): Promise<{ before: OvsInterface[]; after: OvsInterface[] }> {
+    const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
+    const find = [INTERFACE_COLUMNS, 'find', 'Interface', ...conditions];
+    const what = `removing port${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
+    const out = await this.vsctl(['--format=json', ...find, ...names.flatMap((n) => ['--', '--if-exists', 'del-port', n]), '--', ...find], signal, what);
+    const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
+    if (tables.length !== 2) throw this.fail(`${what}: ovs-vsctl printed ${tables.length} tables for 2 finds: ${oneLine(out.stdout)}`);
+    return { before: this.parse(tables[0]!, what).map(toInterface), after: this.parse(tables[1]!, what).map(toInterface) };
+  }
+
   /** Removes ports (one transaction); absent ones are fine. */
   async deletePorts(names: readonly string[], signal?: AbortSignal): Promise<void> {
     if (names.length === 0) return;

@@ -317,6 +317,30 @@ describe('die / destroy', () => {
     expect(host.interfaces.get(host.portsOn('br-test')[0]!)!.externalIds.container_id).toBe(other.Id);
   });
 
+  it('with the last inspection, die removes the port in the call that lists the ports, then reads back', async () => {
+    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+    const c = running({ networkMode: 'none', pid: 515 });
+    agent.put(c);
+    await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
+    const [port] = host.portsOn('br-test');
+    // ovs-docker's port for the same container, under its own name
+    host.addStalePort('odock0000000_l', 'br-test', { container_id: c.Id, container_iface: 'eth1' }, true);
+    host.killContainer(515, [port!]);
+    const before = host.calls.length;
+    expect(await h.detach(c.Id, new AbortController().signal, c)).toEqual([port, 'odock0000000_l']);
+    const vsctl = host.calls.slice(before).filter((x) => x[0] === 'ovs-vsctl').map((x) => x.filter((a) => !a.startsWith('--timeout')).join(' '));
+    expect(vsctl[0]).toContain(`find Interface external_ids:container_id="${c.Id}" -- --if-exists del-port ${port} -- --columns=name,ofport,error,external_ids find Interface`);
+    expect(vsctl[1]).toBe('ovs-vsctl --if-exists del-port odock0000000_l');
+    expect(vsctl).toHaveLength(3);
+    expect(host.portsOn('br-test')).toEqual([]);
+    expect(host.links.has('odock0000000_l')).toBe(false);
+
+    // A container that is gone needs one call only
+    const r2 = host.calls.length;
+    await h.handle('destroy', c.Id, contextFor(agent, 'destroy', c.Id));
+    expect(host.calls.slice(r2).filter((x) => x[0] === 'ovs-vsctl')).toHaveLength(1);
+  });
+
   it('also removes ports ovs-docker made for the container', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
     const id = 'a'.repeat(64);
