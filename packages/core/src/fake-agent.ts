@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import type { Agent } from './handler.js';
+import type { Agent, RunMode } from './handler.js';
 import { type Logger, silentLogger } from './logger.js';
 
 export interface FakeContainerSpec {
@@ -56,7 +56,7 @@ export interface FakeAgent extends Agent {
 }
 
 /** An Agent over an in-memory container list and a fake engine: enough for unit and contract tests. */
-export function fakeAgent(options: { containers?: ContainerInspectInfo[]; logger?: Logger } = {}): FakeAgent {
+export function fakeAgent(options: { containers?: ContainerInspectInfo[]; logger?: Logger; mode?: RunMode } = {}): FakeAgent {
   const byId = new Map((options.containers ?? []).map((c) => [c.Id, c]));
   const calls: string[] = [];
   const abort = new AbortController();
@@ -88,6 +88,7 @@ export function fakeAgent(options: { containers?: ContainerInspectInfo[]; logger
       agent.nonesTriggered += 1;
     },
     engine: () => ({ id: 'FAKE:ENGINE', name: 'fake-engine' }),
+    mode: options.mode ?? 'watch',
     put: (info) => void byId.set(info.Id, info),
     remove: (id) => void byId.delete(id),
     shutdown: () => abort.abort(),

@@ -8,7 +8,7 @@ import { createDocker, dockerEndpoint } from './docker-connect.js';
 import { EngineWatcher } from './engine-watcher.js';
 import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './errors.js';
 import { type GlueEvent, NONE, noneEvent } from './events.js';
-import type { Agent, Handler, HandlerContext } from './handler.js';
+import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
 import { type Logger, silentLogger } from './logger.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -112,6 +112,8 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly handlersStarted = new Set<HandlerEntry>();
   private loaded = false;
   private started = false;
+  /** Set by the first runOnce() or start(); the agent reports it to handlers. */
+  private runMode: RunMode | undefined;
   private stopping: Promise<void> | undefined;
   private watching: Promise<void> | undefined;
   private noneTimer: NodeJS.Timeout | undefined;
@@ -143,6 +145,8 @@ export class Glue extends EventEmitter<GlueEvents> {
       ...options.engine,
     });
     const store = this.store;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the agent's getter reads the live mode
+    const glue = this;
     this.agent = {
       docker: this.docker,
       logger: this.logger,
@@ -152,6 +156,9 @@ export class Glue extends EventEmitter<GlueEvents> {
       refresh: (id) => this.refresh(id),
       triggerNone: () => this.scheduleNone(),
       engine: () => this.watcher.engine(),
+      get mode() {
+        return glue.runMode;
+      },
     };
   }
 
@@ -205,6 +212,7 @@ export class Glue extends EventEmitter<GlueEvents> {
 
   /** `-1`: inventory the containers, run the `none` handlers once, stop. Throws if the engine is unreachable. */
   async runOnce(): Promise<RunOnceResult> {
+    this.runMode ??= 'once';
     await this.load();
     try {
       await this.watcher.snapshot();
@@ -225,6 +233,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   async start(): Promise<void> {
     if (this.started) throw new Error('glue already started');
     this.started = true;
+    this.runMode ??= 'watch';
     await this.load();
     await this.startHandlers();
     this.startupNone = new Promise((resolve) => (this.releaseStartup = resolve));

@@ -24,11 +24,19 @@ export interface Agent {
   /** The engine's `docker info` Name and ID, once connected. */
   engine(): { id: string; name: string } | undefined;
   /**
+   * How the daemon runs: `once` (`glue -1`, `runOnce()`: the `none` handlers, then stop) or `watch`
+   * (`glue -w`, `start()`); undefined until one of them is called. A handler whose work outlives the
+   * event (a lease, a background loop) can act on it, e.g. wait for its write in run-once mode.
+   */
+  readonly mode: RunMode | undefined;
+  /**
    * Aborted when the daemon has stopped: after stop() let the handlers in flight finish, or when its
    * shutdown bound ran out. Long operations should give up then.
    */
   readonly signal: AbortSignal;
 }
+
+export type RunMode = 'once' | 'watch';
 
 /** Extra facts about the event being handled. */
 export interface HandlerContext {

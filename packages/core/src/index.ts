@@ -1,5 +1,5 @@
 export { BaseHandler, isHandlerClass } from './handler.js';
-export type { Agent, ContainerInspectInfo, Handler, HandlerClass, HandlerContext } from './handler.js';
+export type { Agent, ContainerInspectInfo, Handler, HandlerClass, HandlerContext, RunMode } from './handler.js';
 export { createGlue, Glue } from './glue.js';
 export type { GlueEvents, GlueOptions, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
 export {

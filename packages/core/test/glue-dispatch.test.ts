@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGlue, type Glue, type Handler, type HandlerContext, type HandlerRun } from '../src/index.js';
+import { type Agent, createGlue, type Glue, type Handler, type HandlerContext, type HandlerRun } from '../src/index.js';
 import { FakeEngine } from './fake-engine.js';
 
 type Call = { handler: string; event: string; id: string; labels?: Record<string, string> };
@@ -27,6 +27,22 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 }
 
 describe('Glue dispatch', () => {
+  it('tells handlers the run mode through agent.mode: once for runOnce(), watch for start()', async () => {
+    const seen: Array<string | undefined> = [];
+    const spy = (agent: Agent): Handler => ({
+      start: async () => void seen.push(agent.mode),
+      handle: async () => void seen.push(agent.mode),
+    });
+    const once = createGlue({ docker: new FakeEngine().docker, handlers: [{ name: 'a.ini', events: ['none'], handler: spy }] });
+    expect(once.agent.mode).toBeUndefined();
+    await once.runOnce();
+    const watch = createGlue({ docker: new FakeEngine().docker, noneDebounceMs: 10, handlers: [{ name: 'a.ini', events: ['none'], handler: spy }] });
+    glues.push(watch);
+    await watch.start();
+    await until(() => seen.length === 4);
+    expect(seen).toEqual(['once', 'once', 'watch', 'watch']);
+  });
+
   it('fires none once at start-up with an empty id, then real events; all never matches none', async () => {
     const engine = new FakeEngine();
     const calls: Call[] = [];

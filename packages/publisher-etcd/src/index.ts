@@ -1,5 +1,4 @@
 export { EtcdPublishError, Publisher, EtcdPublisher } from './publisher.js';
-export { argvRunsOnce } from './once.js';
 export { Reader } from './reader.js';
 export type { ContainerChange, ContainerWatch, ReaderOptions, WatchOptions } from './reader.js';
 export { CREDENTIAL_LOG_EVERY_MS, credentialProblem, EtcdSync, HostConflictError, MAX_TXN_BYTES, MAX_TXN_OPS } from './sync.js';

@@ -12,7 +12,6 @@ import {
 } from '@glue/core';
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from './client.js';
-import { argvRunsOnce } from './once.js';
 import { DEFAULT_WRITE_TIMEOUT_S, parseParams, type PublisherSettings } from './params.js';
 import { containerEntries, isPublished } from './record.js';
 import { EtcdSync } from './sync.js';
@@ -80,8 +79,7 @@ export class Publisher extends BaseHandler {
    */
   async start(): Promise<void> {
     this.ensureClient();
-    // Glue.runOnce() inventories the engine before start(); the watch mode starts handlers first.
-    this.once = this.agent.engine() !== undefined && argvRunsOnce(process.argv.slice(2));
+    this.once = this.agent.mode === 'once';
   }
 
   /** Whether this publisher runs under `glue -1` (known after start()). */

@@ -3,41 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contextFor, fakeAgent, writeHandlerIni } from '@glue/core/contract';
-import { argvRunsOnce, EtcdPublishError, Publisher } from '../src/index.js';
-
-describe('argvRunsOnce', () => {
-  it('sees -1 and --once, alone or in a cluster of short flags', () => {
-    expect(argvRunsOnce(['-1'])).toBe(true);
-    expect(argvRunsOnce(['--once', '-c', 'conf'])).toBe(true);
-    expect(argvRunsOnce(['-c', 'conf', '-1'])).toBe(true);
-    expect(argvRunsOnce(['-1c', 'conf'])).toBe(true);
-    expect(argvRunsOnce(['--log-level', 'debug', '-1'])).toBe(true);
-  });
-
-  it('does not mistake a value or the watch mode for it', () => {
-    expect(argvRunsOnce([])).toBe(false);
-    expect(argvRunsOnce(['-w', '-c', 'conf'])).toBe(false);
-    expect(argvRunsOnce(['-c', '-1'])).toBe(false);
-    expect(argvRunsOnce(['-c1'])).toBe(false);
-    expect(argvRunsOnce(['--docker-url', 'tcp://h:1', '-w'])).toBe(false);
-    expect(argvRunsOnce(['--', '-1'])).toBe(false);
-    expect(argvRunsOnce(['run', '--project', 'unit'])).toBe(false);
-  });
-});
+import type { RunMode } from '@glue/core';
+import { EtcdPublishError, Publisher } from '../src/index.js';
 
 describe('run once (glue -1) with etcd unreachable', () => {
-  const argv = process.argv;
   let dir: string | undefined;
   afterEach(() => {
-    process.argv = argv;
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function handleNone(args: string[]): Promise<{ error: unknown; ms: number; ini: string }> {
-    process.argv = [argv[0]!, 'glue', ...args];
+  async function handleNone(mode: RunMode): Promise<{ error: unknown; ms: number; ini: string }> {
     dir = mkdtempSync(join(tmpdir(), 'glue-etcd-once-'));
     const ini = writeHandlerIni(dir, 'publish.ini', { endpoints: '127.0.0.1:1', 'host-id': 'h', 'write-timeout': '1', 'backoff-max': '0.2' });
-    const agent = fakeAgent();
+    const agent = fakeAgent({ mode });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();
     const started = Date.now();
@@ -53,7 +31,7 @@ describe('run once (glue -1) with etcd unreachable', () => {
   }
 
   it('fails the none run with an EtcdPublishError naming the endpoints and the INI file', async () => {
-    const { error, ms, ini } = await handleNone(['-1', '-c', 'conf']);
+    const { error, ms, ini } = await handleNone('once');
     expect(error).toBeInstanceOf(EtcdPublishError);
     const e = error as EtcdPublishError;
     expect(e.code).toBe('HANDLER_FAILED');
@@ -67,7 +45,7 @@ describe('run once (glue -1) with etcd unreachable', () => {
   });
 
   it('in the watch mode the none run goes on (etcd down must not fail Glue)', async () => {
-    const { error } = await handleNone(['-w', '-c', 'conf']);
+    const { error } = await handleNone('watch');
     expect(error).toBeUndefined();
   });
 });
