@@ -161,7 +161,7 @@ export class OVSHandler extends BaseHandler {
       this.logger.debug({ container: spec.containerName, port: spec.hostPort }, 'already attached');
       return spec.hostPort;
     }
-    const { bridge, interfaces: existing } = await this.ovs.lookup(spec.bridge, { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal);
+    const { bridge, interfaces: existing } = await this.about(spec.containerName, this.ovs.lookup(spec.bridge, { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal));
     if (!bridge) {
       throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`, this.tag);
     }
@@ -176,7 +176,7 @@ export class OVSHandler extends BaseHandler {
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
     if (existing.length > 0) {
-      const left = await this.removePorts(existing.map((p) => p.name), signal);
+      const left = await this.about(spec.containerName, this.removePorts(existing.map((p) => p.name), signal));
       if (left.length > 0) {
         throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: old ports still on the bridge after del-port: ${left.join(', ')}`, this.tag);
       }
@@ -284,6 +284,10 @@ export class OVSHandler extends BaseHandler {
    */
   async detach(containerId: string, signal: AbortSignal, info?: ContainerInspectInfo): Promise<string[]> {
     if (!/^[0-9a-f]{12,64}$/.test(containerId)) return [];
+    return this.about(containerId.slice(0, 12), this.detachPorts(containerId, signal, info));
+  }
+
+  private async detachPorts(containerId: string, signal: AbortSignal, info: ContainerInspectInfo | undefined): Promise<string[]> {
     const ids = { [EXTERNAL_IDS.container]: containerId };
     const expected = info?.Id === containerId ? this.expectedPort(info) : undefined;
     const { before: ports, after: others } = expected ? await this.ovs.deletePortsAndFind([expected], ids, signal) : await this.ovs.findInterfaces(ids, signal).then((found) => ({ before: found, after: found }));
@@ -414,6 +418,13 @@ export class OVSHandler extends BaseHandler {
     const [file, ...args] = argv as [string, ...string[]];
     const r = await this.runner(file, args, { signal, timeoutMs: this.settings.timeoutMs, input: `${lines.join('\n')}\n` });
     if (r.exitCode !== 0) throw this.fail(`\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
+  }
+
+  /** Errors of `work` name the container (unless they already do). */
+  private about<T>(container: string, work: Promise<T>): Promise<T> {
+    return work.catch((err: unknown) => {
+      throw err instanceof GlueError && err.message.startsWith(`container ${container}:`) ? err : this.fail(`container ${container}: ${errorMessage(err)}`, err);
+    });
   }
 
   private fail(message: string, cause?: unknown): GlueError {

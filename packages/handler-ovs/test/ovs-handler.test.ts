@@ -288,6 +288,10 @@ describe('errors name the handler and its INI file', () => {
     const vsctlErr = await h.handle('start', good.Id, contextFor(agent, 'start', good.Id)).catch((e: unknown) => e);
     expect(vsctlErr).toBeInstanceOf(GlueError);
     expect(vsctlErr).toMatchObject(tag);
+    expect((vsctlErr as Error).message).toMatch(/^container good: looking up bridge br-test and ports: `ovs-vsctl .*` exited 1: ovs-vsctl: database connection failed/);
+    const detachErr = await h.handle('die', good.Id, contextFor(agent, 'die', good.Id)).catch((e: unknown) => e);
+    expect(detachErr).toMatchObject(tag);
+    expect((detachErr as Error).message).toMatch(new RegExp(`^container ${good.Id.slice(0, 12)}: removing port glv[0-9a-f]{12}: .*database connection failed`));
 
     host.failWhen = (argv) => (argv.includes('addr') ? 'RTNETLINK answers: Permission denied' : undefined);
     const { h: h2, agent: a2 } = make({ 'ovs-bridge': 'br-test', 'ovs-options': '--ipaddress=10.1.0.5/16' });
