@@ -80,6 +80,7 @@ export class EngineWatcher {
         this.seenSinceConnect = new Set();
         this.lastActivity = Date.now();
         const ended = this.read(conn);
+        if (this.o.signal.aborted) break;
         this.o.logger.info({ engine: this.o.address, since: this.since, reconnect: !first }, first ? 'connected to engine' : 'reconnected to engine; replaying missed events');
         await this.resync(first);
         this.o.onSynced(first);
@@ -125,6 +126,13 @@ export class EngineWatcher {
     return new Promise((resolve) => {
       let buffer = '';
       const onAbort = (): void => conn.stream.destroy?.();
+      // An 'abort' listener added to a signal that has already aborted never fires: a stop() that came
+      // while connecting would leave this stream (and stop()) waiting forever.
+      if (this.o.signal.aborted) {
+        onAbort();
+        resolve();
+        return;
+      }
       this.o.signal.addEventListener('abort', onAbort, { once: true });
       const finish = (): void => {
         this.o.signal.removeEventListener('abort', onAbort);

@@ -27,6 +27,20 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 }
 
 describe('Glue dispatch', () => {
+  it('stop() straight after start(), while the engine is still being listed, returns promptly', async () => {
+    const engine = new FakeEngine();
+    for (let i = 0; i < 20; i++) engine.add({});
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'a.ini', events: ['none', 'all'], handler: { handle: () => new Promise((r) => setTimeout(r, 50)) } }],
+    });
+    await glue.start();
+    const started = performance.now();
+    await glue.stop();
+    // Before, the event stream opened after the stop began was never closed and stop() never returned.
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it('tells handlers the run mode through agent.mode: once for runOnce(), watch for start()', async () => {
     const seen: Array<string | undefined> = [];
     const spy = (agent: Agent): Handler => ({
