@@ -51,7 +51,8 @@ export class ScriptHandler extends BaseHandler {
     };
     const timer = setTimeout(() => killGroup('timeout'), this.timeoutMs);
     const onAbort = (): void => killGroup('cancelled');
-    context?.signal.addEventListener('abort', onAbort, { once: true });
+    if (context?.signal.aborted) onAbort();
+    else context?.signal.addEventListener('abort', onAbort, { once: true });
     const result = await child.finally(() => {
       clearTimeout(timer);
       context?.signal.removeEventListener('abort', onAbort);
