@@ -417,10 +417,13 @@ export class Applier {
     // Host map entries can only change at run time when the running config routes through the map.
     const mapOk = sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
     if (this.o.mode !== 'file' && live && live.structure === p.structure && mapOk && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
-      // Only servers and host map entries changed: check the new files first (a config HAProxy would
-      // refuse never reaches it), then the runtime API (routable in milliseconds), then the renames,
-      // so a restart or the next reload agrees with what HAProxy runs.
-      const staged = await this.stage(p.text, p.mapText);
+      // Only servers and host map entries changed. A user template may print anything on a server
+      // line, so its file is checked first and a config HAProxy would refuse never reaches it. The
+      // built-in template's server lines hold only values that passed the label grammar, in a
+      // structure HAProxy already accepted, so the runtime API goes first (routable in milliseconds;
+      // `haproxy -c` alone takes 30-150 ms on a small machine) and the file is checked after. Either
+      // way the checked files are renamed last, so a restart or the next reload agrees with HAProxy.
+      const staged = this.o.renderer.templatePath !== undefined ? await this.stage(p.text, p.mapText) : undefined;
       let ops: number | undefined;
       try {
         ops = await this.runtimeApply(live, p);
@@ -431,17 +434,21 @@ export class Applier {
       if (ops !== undefined) {
         this.stats.runtimeApplies += 1;
         this.live = p;
-        try {
-          await staged.commit();
-        } finally {
-          await staged.discard();
+        this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
+        if (staged) {
+          try {
+            await staged.commit();
+          } finally {
+            await staged.discard();
+          }
+          this.plan = p.plan;
+          this.lastText = `${p.text}\0${p.mapText}`;
+        } else {
+          await this.write(p);
         }
-        this.plan = p.plan;
-        this.lastText = `${p.text}\0${p.mapText}`;
-        this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
         return;
       }
-      await staged.discard();
+      await staged?.discard();
     }
     // A reload (or file mode). A port left out earlier may be free again: a reload is coming anyway.
     if (guard && (await guard.review(full, this.bound, true))) {
