@@ -9,7 +9,7 @@
 //   peak RSS of the glue-balancer process (VmHWM): goal ≤ 150 MB
 // Live parts run a real dockerd (testkit) and glue-balancer -w --mode managed as a child process.
 // GLUE_BENCH_RUNS, GLUE_BENCH_BURST change the sizes; GLUE_BENCH_SKIP_LIVE=1 runs the render part only;
-// GLUE_BENCH_ONLY=burst runs the burst only; GLUE_BENCH_SPARE sets glue-balancer's --spare-backends
+// GLUE_BENCH_ONLY=burst runs the burst only, GLUE_BENCH_ONLY=runtime the runtime-API path only; GLUE_BENCH_SPARE sets glue-balancer's --spare-backends
 // (default: its own default). New hosts join through the runtime API while a spare host slot is free.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,9 +25,12 @@ const { buildModel, Renderer, templateContext, checkConfig, hostMapText, placeMo
 const { startDockerd, freePort, httpGet, requireBinary } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const BURST_ONLY = process.env.GLUE_BENCH_ONLY === 'burst';
+const RUNTIME_ONLY = process.env.GLUE_BENCH_ONLY === 'runtime';
 const RUNS = BURST_ONLY ? 0 : Number(process.env.GLUE_BENCH_RUNS ?? 50);
 const SPARE = process.env.GLUE_BENCH_SPARE ?? String(DEFAULTS.spareBackends);
 const BURST = Number(process.env.GLUE_BENCH_BURST ?? 100);
+/** Thrown to end the live part early (GLUE_BENCH_ONLY=runtime); the engine is still stopped. */
+class Done extends Error {}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const haproxy = requireBinary('haproxy');
 
@@ -50,7 +53,7 @@ const dir = mkdtempSync(join(tmpdir(), 'glue-bench-haproxy-'));
 const renderer = new Renderer();
 // As glue-balancer renders: host-only routes in slots routed by the host map, plus the spare pool.
 const settings = { httpBind: '127.0.0.1:18999', tcpAddress: '*', runtimeSocket: join(dir, 'rt.sock'), hostMap: join(dir, 'bench.hosts.map') };
-for (const [n, hosts] of process.env.GLUE_BENCH_SKIP_RENDER || BURST_ONLY ? [] : [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
+for (const [n, hosts] of process.env.GLUE_BENCH_SKIP_RENDER || BURST_ONLY || RUNTIME_ONLY ? [] : [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
   const containers = Array.from({ length: n }, (_, i) => inspection(i, hosts));
   let best = Infinity;
   let checkMs = Infinity;
@@ -167,6 +170,7 @@ try {
   const med = (xs) => (xs.length ? pct(xs, 50) : NaN);
   if (RUNS > 0) console.log(`  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.runtime.waitedMs)} ms, render ${med(phases.runtime.renderMs)} ms, apply ${med(phases.runtime.ms)} ms`);
   phases.eventAgeMs.length = 0;
+  if (RUNTIME_ONLY) throw new Done();
 
   // A new host alone takes a spare host slot (runtime API); a prefix route is structural (reload).
   const newHost = [];
@@ -227,6 +231,8 @@ try {
   line('glue-balancer peak RSS (VmHWM)', Number(hwm?.[1] ?? 0) / 1024, 'MB', 150);
   console.log(`(total: ${counts.reloads} reloads, ${counts.runtime} runtime-API applies)`);
   events.destroy?.();
+} catch (err) {
+  if (!(err instanceof Done)) throw err;
 } finally {
   if (child && child.exitCode === null) {
     child.kill('SIGTERM');
