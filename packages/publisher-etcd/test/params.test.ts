@@ -1,5 +1,20 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseParams } from '../src/index.js';
+import { ParamError } from '@glue/core';
+import { fakeAgent, writeHandlerIni } from '@glue/core/contract';
+import { parseParams, Publisher } from '../src/index.js';
+import { errorMessage } from '../src/sync.js';
+
+async function inTempDir(test: (dir: string) => void | Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'glue-etcd-params-'));
+  try {
+    await test(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('params', () => {
   it('has defaults for everything', () => {
@@ -89,26 +104,16 @@ describe('unknown params', () => {
   });
 
   it('name the INI file and the key in the error the daemon reports', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { fakeAgent, writeHandlerIni } = await import('@glue/core/contract');
-    const { ParamError } = await import('@glue/core');
-    const { Publisher } = await import('../src/index.js');
-    const dir = mkdtempSync(join(tmpdir(), 'glue-etcd-params-'));
-    try {
+    await inTempDir((dir) => {
       const ini = writeHandlerIni(dir, 'publish.ini', { endpoint: '10.0.0.1:2379', 'host-id': 'h' });
       expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(ParamError);
       expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(/^publish\.ini \[params\] endpoint: unknown key \(did you mean endpoints\?\); known keys: endpoints, /);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('etcd error messages', () => {
-  it('say plainly what went wrong', async () => {
-    const { errorMessage } = await import('../src/sync.js');
+  it('say plainly what went wrong', () => {
     expect(errorMessage(new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:35407. Resolution note: '))).toBe('connection refused by 127.0.0.1:35407');
     expect(errorMessage(new Error('Execution prevented because the circuit breaker is open'))).toMatch(/^etcd unreachable/);
     expect(errorMessage(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'))).toBe('etcd did not answer in time');
@@ -118,14 +123,7 @@ describe('etcd error messages', () => {
 
 describe('Publisher construction', () => {
   it('throws a ParamError naming the INI file, the first bad key and the others', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { fakeAgent, writeHandlerIni } = await import('@glue/core/contract');
-    const { ParamError } = await import('@glue/core');
-    const { Publisher } = await import('../src/index.js');
-    const dir = mkdtempSync(join(tmpdir(), 'glue-etcd-params-'));
-    try {
+    await inTempDir((dir) => {
       const ini = writeHandlerIni(dir, 'publish.ini', { ttl: '1', prefix: '/' });
       let caught: unknown;
       try {
@@ -137,8 +135,6 @@ describe('Publisher construction', () => {
       expect((caught as Error).message).toMatch(/^publish\.ini \[params\] prefix: .*\(and ttl: /);
       const ok = writeHandlerIni(dir, 'ok.ini', { 'host-id': 'h' });
       expect(new Publisher(fakeAgent(), ok.path, ok).settings.hostId).toBe('h');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
