@@ -16,6 +16,12 @@ import { type RenderSettings, Renderer, templateContext } from './template.js';
 
 export type Mode = 'managed' | 'external' | 'file';
 
+/** Checked temp files beside the config and map: `commit` renames them over the old ones, `discard` removes what is left. */
+interface Staged {
+  commit: () => Promise<void>;
+  discard: () => Promise<void>;
+}
+
 /** A reload failed on TCP ports that cannot be bound; those services are now left out: apply again. */
 class BindRetry extends Error {}
 
@@ -435,17 +441,7 @@ export class Applier {
         this.stats.runtimeApplies += 1;
         this.live = p;
         this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
-        if (staged) {
-          try {
-            await staged.commit();
-          } finally {
-            await staged.discard();
-          }
-          this.plan = p.plan;
-          this.lastText = `${p.text}\0${p.mapText}`;
-        } else {
-          await this.write(p);
-        }
+        await this.write(p, staged);
         return;
       }
       await staged?.discard();
@@ -478,20 +474,19 @@ export class Applier {
   }
 
   /** Writes the checked config and the host map; remembers the slot plan. */
-  private async write(p: Prepared): Promise<void> {
-    await this.writeChecked(p.text, p.mapText);
+  /**
+   * Writes `p`'s config and map: temp files, `haproxy -c`, renames (or only the renames of files
+   * `stage()` already checked); the temp files never outlive it.
+   */
+  private async write(p: Prepared, staged?: Staged): Promise<void> {
+    const files = staged ?? (await this.stage(p.text, p.mapText));
+    try {
+      await files.commit();
+    } finally {
+      await files.discard();
+    }
     this.plan = p.plan;
     this.lastText = `${p.text}\0${p.mapText}`;
-  }
-
-  /** Temp files, `haproxy -c`, renames; the temp files never outlive it. */
-  private async writeChecked(text: string, mapText: string): Promise<void> {
-    const staged = await this.stage(text, mapText);
-    try {
-      await staged.commit();
-    } finally {
-      await staged.discard();
-    }
   }
 
   /**
@@ -500,7 +495,7 @@ export class Applier {
    * HAProxy's words if it is rejected (the temp files removed). `commit` renames the map, then the
    * config, over the old ones (atomic); `discard` removes what is left.
    */
-  private async stage(text: string, mapText: string): Promise<{ commit: () => Promise<void>; discard: () => Promise<void> }> {
+  private async stage(text: string, mapText: string): Promise<Staged> {
     const file = this.o.configFile;
     const hostMap = this.hostMap;
     this.tmpCounter += 1;
