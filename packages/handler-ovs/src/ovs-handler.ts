@@ -2,7 +2,7 @@ import { readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type GlueErrorOptions, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
-import { oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
+import { handlerFailure, oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
 import { checkInterfaceName } from './validate.js';
 
@@ -428,7 +428,7 @@ export class OVSHandler extends BaseHandler {
   }
 
   private fail(message: string, cause?: unknown): GlueError {
-    return new GlueError('HANDLER_FAILED', message, cause === undefined ? this.tag : { ...this.tag, cause });
+    return handlerFailure(this.tag, message, cause);
   }
 
   private async must(file: string, args: string[], signal: AbortSignal): Promise<CommandResult> {

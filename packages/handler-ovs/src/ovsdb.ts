@@ -82,7 +82,14 @@ export class OvsClient {
   ) {}
 
   private fail(message: string, cause?: unknown): GlueError {
-    return new GlueError('HANDLER_FAILED', message, cause === undefined ? this.tag : { ...this.tag, cause });
+    return handlerFailure(this.tag, message, cause);
+  }
+
+  /** The JSON tables of a multi-command call, one a line; `count` of them or a tagged error. */
+  private tables(stdout: string, count: number, what: string): string[] {
+    const tables = stdout.split('\n').filter((l) => l.trim() !== '');
+    if (tables.length !== count) throw this.fail(`${what}: ovs-vsctl printed ${tables.length} tables for ${count} finds: ${oneLine(stdout)}`);
+    return tables;
   }
 
   /** parseTable, with an unreadable answer raised as a tagged error. */
@@ -110,14 +117,9 @@ export class OvsClient {
 
   /** One ovs-vsctl call: the bridge (if it exists) and the interfaces whose external_ids match. */
   async lookup(bridge: string, externalIds: Record<string, string>, signal?: AbortSignal): Promise<{ bridge: OvsBridge | undefined; interfaces: OvsInterface[] }> {
-    const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
-    const out = await this.vsctl(
-      ['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(bridge)}`, '--', INTERFACE_COLUMNS, 'find', 'Interface', ...conditions],
-      signal,
-      `looking up bridge ${bridge} and ports`,
-    );
-    const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
-    if (tables.length !== 2) throw this.fail(`ovs-vsctl printed ${tables.length} tables for 2 finds: ${oneLine(out.stdout)}`);
+    const what = `looking up bridge ${bridge} and ports`;
+    const out = await this.vsctl(['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(bridge)}`, '--', INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)], signal, what);
+    const tables = this.tables(out.stdout, 2, what);
     const row = this.parse(tables[0]!, `looking up bridge ${bridge}`)[0];
     return {
       bridge: row ? { name: bridge, datapathType: String(scalar(row.datapath_type) ?? '') } : undefined,
@@ -127,8 +129,7 @@ export class OvsClient {
 
   /** Interfaces whose external_ids hold all the given pairs. */
   async findInterfaces(externalIds: Record<string, string>, signal?: AbortSignal): Promise<OvsInterface[]> {
-    const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
-    const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', ...conditions], signal, 'looking up ports');
+    const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)], signal, 'looking up ports');
     return this.parse(out.stdout, 'looking up ports').map(toInterface);
   }
 
@@ -142,9 +143,9 @@ export class OvsClient {
   async present(names: readonly string[], signal?: AbortSignal): Promise<string[]> {
     if (names.length === 0) return [];
     const args = names.flatMap((n, i) => [...(i > 0 ? ['--'] : []), '--columns=name', 'find', 'Interface', `name=${ovsString(n)}`]);
-    const out = await this.vsctl(['--format=json', ...args], signal, `checking port${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
-    const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
-    if (tables.length !== names.length) throw this.fail(`ovs-vsctl printed ${tables.length} tables for ${names.length} finds: ${oneLine(out.stdout)}`);
+    const what = `checking port${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
+    const out = await this.vsctl(['--format=json', ...args], signal, what);
+    const tables = this.tables(out.stdout, names.length, what);
     return names.filter((_, i) => this.parse(tables[i]!, `checking port ${names[i]}`).length > 0);
   }
 
@@ -153,12 +154,10 @@ export class OvsClient {
    * name, then the matching interfaces again as the transaction left them (`after`).
    */
   async deletePortsAndFind(names: readonly string[], externalIds: Record<string, string>, signal?: AbortSignal): Promise<{ before: OvsInterface[]; after: OvsInterface[] }> {
-    const conditions = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
-    const find = [INTERFACE_COLUMNS, 'find', 'Interface', ...conditions];
+    const find = [INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)];
     const what = `removing port${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
     const out = await this.vsctl(['--format=json', ...find, ...names.flatMap((n) => ['--', '--if-exists', 'del-port', n]), '--', ...find], signal, what);
-    const tables = out.stdout.split('\n').filter((l) => l.trim() !== '');
-    if (tables.length !== 2) throw this.fail(`${what}: ovs-vsctl printed ${tables.length} tables for 2 finds: ${oneLine(out.stdout)}`);
+    const tables = this.tables(out.stdout, 2, what);
     return { before: this.parse(tables[0]!, what).map(toInterface), after: this.parse(tables[1]!, what).map(toInterface) };
   }
 
@@ -168,6 +167,16 @@ export class OvsClient {
     const args = names.flatMap((n, i) => [...(i > 0 ? ['--'] : []), '--if-exists', 'del-port', n]);
     await this.vsctl(args, signal, `removing port${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
   }
+}
+
+/** A GlueError of the handler: `tag` names it and its INI file. */
+export function handlerFailure(tag: Pick<GlueErrorOptions, 'handler' | 'file'>, message: string, cause?: unknown): GlueError {
+  return new GlueError('HANDLER_FAILED', message, cause === undefined ? tag : { ...tag, cause });
+}
+
+/** `find` conditions: external_ids holding all the given pairs. */
+function idConditions(externalIds: Record<string, string>): string[] {
+  return Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${ovsString(v)}`);
 }
 
 export function oneLine(text: string): string {
