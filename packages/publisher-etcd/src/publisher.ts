@@ -42,8 +42,6 @@ export class Publisher extends BaseHandler {
   private sync: EtcdSync | undefined;
   private seeded = false;
   private stopped = false;
-  /** `glue -1`: the `none` waits for etcd and fails if it is not reached; the keys outlive the run. */
-  private once = false;
   /** Label problems already logged, per container (forgotten on destroy). */
   private readonly reported = new Map<string, Set<string>>();
 
@@ -79,12 +77,11 @@ export class Publisher extends BaseHandler {
    */
   async start(): Promise<void> {
     this.ensureClient();
-    this.once = this.agent.mode === 'once';
   }
 
-  /** Whether this publisher runs under `glue -1` (known after start()). */
+  /** `glue -1` (or `runOnce()`): the `none` waits for etcd and fails if it is not reached; the keys outlive the run. */
   get runsOnce(): boolean {
-    return this.once;
+    return this.agent.mode === 'once';
   }
 
   async handle(event: string, containerId: string, context: HandlerContext): Promise<void> {
@@ -107,7 +104,7 @@ export class Publisher extends BaseHandler {
       const info = event === 'destroy' ? undefined : (context.container ?? this.agent.inspect(containerId));
       sync.set(containerId, isPublished(info) ? this.entries(info, sync.host) : undefined);
     }
-    if (this.once) {
+    if (this.runsOnce) {
       await this.confirm(sync, context.signal);
       return;
     }
@@ -126,7 +123,7 @@ export class Publisher extends BaseHandler {
     if (this.stopped) return;
     this.stopped = true;
     try {
-      await this.sync?.stop(this.settings.deleteOnStop && !this.once);
+      await this.sync?.stop(this.settings.deleteOnStop && !this.runsOnce);
     } finally {
       this.client?.close();
     }
