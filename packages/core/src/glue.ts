@@ -256,7 +256,7 @@ export class Glue extends EventEmitter<GlueEvents> {
     clearTimeout(this.noneTimer);
     this.releaseStartup?.();
     this.watchAbort.abort();
-    const bound = this.options.shutdownTimeoutMs ?? 10_000;
+    const bound = this.shutdownBoundMs;
     const deadline = performance.now() + bound;
     await this.watching;
     // 2. Let the runs in flight finish, up to the bound (queued events start no new run, see runHandlers).
@@ -275,6 +275,11 @@ export class Glue extends EventEmitter<GlueEvents> {
       await withTimeout(this.queue.idle(), Math.min(bound, ABORT_GRACE_MS), 'timeout').catch(() => undefined);
     }
     for (const e of this.entries) await this.stopHandler(e);
+  }
+
+  /** How long stop() gives runs in flight, and each stop hook. */
+  private get shutdownBoundMs(): number {
+    return this.options.shutdownTimeoutMs ?? 10_000;
   }
 
   /** Waits until no event is queued or being handled (tests and embedders). */
@@ -300,7 +305,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Calls the stop hook of a started handler, at most once, bounded; a failure is logged. */
   private async stopHandler(e: HandlerEntry): Promise<void> {
     if (!this.handlersStarted.delete(e) || !e.instance.stop) return;
-    const bound = this.options.shutdownTimeoutMs ?? 10_000;
+    const bound = this.shutdownBoundMs;
     try {
       await withTimeout(Promise.resolve(e.instance.stop()), bound, `stop() took over ${bound} ms`);
     } catch (err) {

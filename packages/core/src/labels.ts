@@ -59,17 +59,18 @@ export type LabelResult<T> = { ok: true; value: T } | { ok: false; reason: strin
 const ok = <T>(value: T): LabelResult<T> => ({ ok: true, value });
 const bad = <T>(reason: string): LabelResult<T> => ({ ok: false, reason });
 
-/** A hostname (RFC 1123 labels), matched case-insensitively: returned lower-cased. */
-/** A-Z to a-z, nothing else touched. */
+/**
+ * A-Z to a-z, nothing else touched. String#toLowerCase maps some non-ASCII letters to ASCII (the
+ * Kelvin sign U+212A becomes "k"), which would let them through the grammars below.
+ */
 function asciiLower(value: string): string {
   return value.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
+/** A hostname (RFC 1123 labels), matched case-insensitively: returned lower-cased. */
 export function parseHostname(value: string): LabelResult<string> {
   if (value.length === 0) return bad('is empty');
   if (value.length > 253) return bad('is longer than 253 characters');
-  // Lower-case ASCII only, after nothing else is left: String#toLowerCase maps some non-ASCII letters
-  // to ASCII (the Kelvin sign U+212A becomes "k"), which would let them through the grammar below.
   const host = asciiLower(value);
   const labels = host.split('.');
   for (const l of labels) {
