@@ -53,6 +53,20 @@ function has(log: string, id: string, status: string): boolean {
   return recorded(log).some((r) => r.id === id && r.status === status);
 }
 
+/**
+ * Waits for the start-up none in the script's log, then runs a container through start, stop and rm;
+ * returns the statuses the script recorded for that container, in order.
+ */
+async function noneThenLifecycle(engine: DockerEngine, log: string, name: string): Promise<string[]> {
+  await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'the none event at start-up' });
+  const c = await engine.run({ name });
+  await waitFor(() => has(log, c.id, 'start'), { timeoutMs: 20_000, what: 'start recorded' });
+  await engine.cli(['stop', '-t', '1', c.id]);
+  await engine.cli(['rm', c.id]);
+  await waitFor(() => has(log, c.id, 'destroy'), { timeoutMs: 20_000, what: 'destroy recorded' });
+  return recorded(log).filter((r) => r.id === c.id).map((r) => r.status);
+}
+
 describe('glue CLI against a real Docker engine', () => {
   let engine: DockerEngine;
   let tmp: { path: string; cleanup: () => Promise<void> };
@@ -71,13 +85,7 @@ describe('glue CLI against a real Docker engine', () => {
     const log = join(tmp.path, 'original.log');
     const glue = startGlue(['-w', '-c', join(EXAMPLES, 'docker-glue.d'), '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
     try {
-      await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'the none event at start-up' });
-      const c = await engine.run({ name: 'original-pair' });
-      await waitFor(() => has(log, c.id, 'start'), { timeoutMs: 20_000, what: 'start recorded' });
-      await engine.cli(['stop', '-t', '1', c.id]);
-      await engine.cli(['rm', c.id]);
-      await waitFor(() => has(log, c.id, 'destroy'), { timeoutMs: 20_000, what: 'destroy recorded' });
-      const mine = recorded(log).filter((r) => r.id === c.id).map((r) => r.status);
+      const mine = await noneThenLifecycle(engine, log, 'original-pair');
       expect(mine).toContain('die');
       expect(mine.indexOf('start')).toBeLessThan(mine.indexOf('die'));
       expect(mine.indexOf('die')).toBeLessThan(mine.indexOf('destroy'));
@@ -139,13 +147,7 @@ describe('glue CLI against a real Docker engine', () => {
     const log = join(tmp.path, 'dotted.log');
     const glue = startGlue(['-w', '-c', join(root, 'docker-glue.d'), '--docker-url', engine.url, '--log-format', 'json'], { GLUE_TEST_LOG: log });
     try {
-      await waitFor(() => has(log, '', 'none'), { timeoutMs: 20_000, what: 'the none event at start-up' });
-      const c = await engine.run({ name: 'dotted-pair' });
-      await waitFor(() => has(log, c.id, 'start'), { timeoutMs: 20_000, what: 'start recorded' });
-      await engine.cli(['stop', '-t', '1', c.id]);
-      await engine.cli(['rm', c.id]);
-      await waitFor(() => has(log, c.id, 'destroy'), { timeoutMs: 20_000, what: 'destroy recorded' });
-      const mine = recorded(log).filter((r) => r.id === c.id).map((r) => r.status);
+      const mine = await noneThenLifecycle(engine, log, 'dotted-pair');
       expect(mine.indexOf('start')).toBeLessThan(mine.indexOf('die'));
       expect(mine.indexOf('die')).toBeLessThan(mine.indexOf('destroy'));
       expect(recorded(log).every((r) => r.option === 'some value')).toBe(true);
