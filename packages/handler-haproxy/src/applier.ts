@@ -9,8 +9,9 @@ import { errorMessage, GlueError, type Logger } from '@glue/core';
 import { execa } from 'execa';
 import { checkConfig, runtimeCommand, workerPid } from './haproxy-io.js';
 import { ManagedHaproxy } from './managed.js';
-import { type BalancerModel, type Server, structureKey } from './model.js';
-import { assertMapToken, type HostSlot, hostMapText, mapChanges, placeModel, planSlots, sameAssignment, type SlotPlan, slotHosts } from './slots.js';
+import { type BalancerModel, structureKey } from './model.js';
+import { planRetire, planRuntimeOps, reloadReasons, retireCommands, type RuntimeCommand, summarize } from './runtime-plan.js';
+import { type HostSlot, hostMapText, placeModel, planSlots, releaseSlots, sameAssignment, type SlotPlan, slotHosts, slotName } from './slots.js';
 import { boundPorts, TcpGuard } from './tcp-guard.js';
 import { type RenderSettings, Renderer, templateContext } from './template.js';
 
@@ -72,6 +73,12 @@ export interface ApplierOptions {
   logger: Logger;
   /** The desired model, computed fresh from the containers at apply time. */
   compute: () => BalancerModel;
+  /**
+   * Whether a container still runs, and so still holds the address its servers point to. The servers
+   * of one that does not are retired at once (maintenance and `shutdown sessions`), even while a
+   * reload is held back: Docker may give its address to another container.
+   */
+  alive: (containerId: string) => boolean;
   /** Called to name the handler in errors. */
   handlerName: string;
   /**
@@ -146,6 +153,8 @@ export class Applier {
   private lastText: string | undefined;
   /** Servers set to maintenance whose `del server` HAProxy refused (connections still open). */
   private readonly draining = new Map<string, { backend: string; server: string; notBefore: number }>();
+  /** Servers of `live` put in maintenance with their sessions shut down because their container died. */
+  private readonly retired = new Set<string>();
   private tmpCounter = 0;
   private lastReloadAt = 0;
   private retryDelay = 0;
@@ -158,6 +167,7 @@ export class Applier {
   /** Ports the config HAProxy runs binds (undefined: not known yet). */
   private bound: Set<number> | undefined;
   private tempsSwept = false;
+  private redispatchChecked = false;
 
   constructor(private readonly o: ApplierOptions) {
     if (o.mode === 'managed') {
@@ -287,8 +297,12 @@ export class Applier {
     const hold = this.reloadHold();
     if (hold > 0) {
       // A structural change too soon after the last reload: let the burst pile up (one reload for all).
+      // Servers of dead containers do not wait for it.
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.kick(), hold);
+      this.timer = setTimeout(() => void (this.running ?? Promise.resolve()).then(() => this.kick()), hold);
+      this.running = this.retireDead().finally(() => {
+        this.running = undefined;
+      });
       return;
     }
     const batch = this.pending;
@@ -372,6 +386,12 @@ export class Applier {
         structure = this.o.renderer.render(templateContext(bare, settings, hostMap ? placeModel(bare, plan) : undefined));
       }
       this.stats.lastRenderMs = Math.round(performance.now() - started);
+      if (!builtIn && withText && !this.redispatchChecked) {
+        this.redispatchChecked = true;
+        if (!/^\s*option\s+redispatch\b/m.test(text)) {
+          this.o.logger.warn({ template: this.o.renderer.templatePath }, `the template ${this.o.renderer.templatePath ?? ''} renders no "option redispatch": a request caught by a container that died is retried against its address, which Docker may have given to another host's container (the built-in template sets "retries 3" and "option redispatch 1")`);
+        }
+      }
       return { model: placed.model, plan, text, mapText: hostMap ? hostMapText(plan) : '', structure };
     } catch (err) {
       throw new GlueError('HANDLER_FAILED', `cannot render the HAProxy template ${this.o.renderer.templatePath ?? '(built-in)'}: ${errorMessage(err)}; HAProxy keeps the old config`, { handler: this.o.handlerName, cause: err });
@@ -403,9 +423,53 @@ export class Applier {
     }
   }
 
+  /**
+   * Retires the servers HAProxy runs whose container died: `set server … state maint` and
+   * `shutdown sessions server …`. Best effort (a failure is logged; the apply that follows removes
+   * them anyway).
+   */
+  private async retireDead(): Promise<void> {
+    if (!this.live || !this.o.runtimeSocket || this.o.mode === 'file') return;
+    const ids = planRetire(this.live.model, this.o.alive, this.retired);
+    for (const id of ids) {
+      try {
+        await this.execute(retireCommands(id));
+        this.retired.add(id);
+      } catch (err) {
+        this.o.logger.warn({ server: id, err: errorMessage(err) }, `could not shut down the sessions of ${id}, whose container stopped: ${errorMessage(err)}`);
+      }
+    }
+    if (ids.length > 0) this.o.logger.info({ servers: ids }, `container stopped: ${summarize(ids)} in maintenance, sessions shut down`);
+  }
+
+  /**
+   * Gives vacated host slots back to the pool once their backends hold no stream (`show stat`:
+   * no current session, nothing queued), so no request of the host that left can be redispatched to
+   * the host that comes next. Without an answer they stay vacated (until the next reload).
+   */
+  private async releaseVacated(): Promise<void> {
+    const vacated = this.plan?.vacated;
+    if (!this.plan || !vacated || vacated.size === 0 || !this.o.runtimeSocket) return;
+    let csv: string;
+    try {
+      csv = await runtimeCommand(this.o.runtimeSocket, 'show stat -1 2 -1', /./s);
+    } catch {
+      return;
+    }
+    const empty = new Set<number>();
+    for (const line of csv.split('\n')) {
+      const [name, kind, qcur, , scur] = line.split(',');
+      if (kind !== 'BACKEND' || qcur !== '0' || scur !== '0') continue;
+      for (const i of vacated.values()) if (name === slotName(i)) empty.add(i);
+    }
+    if (empty.size > 0) this.plan = releaseSlots(this.plan, empty);
+  }
+
   private async applyModel(full: BalancerModel): Promise<void> {
     const started = performance.now();
     const guard = this.tcpGuard;
+    await this.retireDead();
+    await this.releaseVacated();
     let model = full;
     if (guard) {
       if (this.bound === undefined) this.bound = boundPorts(await readFile(this.o.configFile, 'utf8').catch(() => ''));
@@ -430,17 +494,18 @@ export class Applier {
       // `haproxy -c` alone takes 30-150 ms on a small machine) and the file is checked after. Either
       // way the checked files are renamed last, so a restart or the next reload agrees with HAProxy.
       const staged = this.o.renderer.templatePath !== undefined ? await this.stage(p.text, p.mapText) : undefined;
-      let ops: number | undefined;
+      let changes: string[] | undefined;
       try {
-        ops = await this.runtimeApply(live, p);
+        changes = await this.runtimeApply(live, p);
         await this.retryDrained();
       } catch (err) {
         this.o.logger.warn({ err: errorMessage(err) }, `runtime API update failed, reloading instead: ${errorMessage(err)}`);
       }
-      if (ops !== undefined) {
+      if (changes !== undefined) {
         this.stats.runtimeApplies += 1;
         this.live = p;
-        this.o.logger.info({ ops, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API (${ops} change${ops === 1 ? '' : 's'}, no reload)`);
+        const ops = changes.length;
+        this.o.logger.info({ ops, changes, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`);
         await this.write(p, staged);
         return;
       }
@@ -461,15 +526,19 @@ export class Applier {
       this.live = p;
       return;
     }
+    const reasons = reloadReasons(live, p, this.o.renderer.templatePath !== undefined);
     this.live = undefined;
     try {
-      await this.reload();
+      await this.reload(reasons);
     } catch (err) {
       if (guard && guard.fromReloadFailure(model, errorMessage(err)) > 0) throw new BindRetry();
       throw err;
     }
     this.bound = boundPorts(p.text);
+    // The new worker has fresh servers and slots: none in maintenance, no stream of a host that left.
     this.draining.clear();
+    this.retired.clear();
+    this.plan = releaseSlots(p.plan, new Set(p.plan.vacated?.values() ?? []));
     this.live = p;
   }
 
@@ -527,7 +596,7 @@ export class Applier {
     return { commit, discard };
   }
 
-  private async reload(): Promise<void> {
+  private async reload(reasons: readonly string[]): Promise<void> {
     const started = performance.now();
     if (this.o.mode === 'managed') {
       if (!this.managed) throw new Error('managed mode without a managed HAProxy');
@@ -555,75 +624,34 @@ export class Applier {
     }
     this.stats.reloads += 1;
     this.lastReloadAt = Date.now();
-    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile}`);
+    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, reasons, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile} (${summarize(reasons)})`);
   }
 
   /**
    * Applies server membership, address and weight changes, and hosts joining or leaving their slots,
-   * without a reload. Order: hosts that go stop routing (`del map`), servers are added and enabled,
-   * new hosts start routing to their ready slot (`add map`), then old servers drain and go.
-   * Returns the number of changes.
+   * without a reload (planRuntimeOps says which commands, in which order). Returns the changes made.
    */
-  private async runtimeApply(beforeState: Prepared, afterState: Prepared): Promise<number> {
-    const before = beforeState.model;
-    const after = afterState.model;
-    const sock = this.o.runtimeSocket;
-    const cmd = (c: string, ok?: RegExp): Promise<string> => runtimeCommand(sock, c, ok);
-    const groups = (m: BalancerModel): Map<string, Server[]> => new Map([...m.http.map((b) => [b.name, b.servers] as const), ...m.tcp.map((s) => [s.name, s.servers] as const)]);
-    const old = groups(before);
-    const map = this.hostMap ? mapChanges(beforeState.plan, afterState.plan) : { del: [], add: [] };
-    let ops = 0;
-    for (const host of map.del) {
-      await cmd(`del map ${this.hostMap} ${assertMapToken(host, 'host')}`);
-      ops += 1;
-    }
-    const removals: Array<{ backend: string; server: string }> = [];
-    const current = groups(after);
-    // Backends that lost every route (a host gone from its slot): all their servers go.
-    for (const [backend, servers] of old) if (!current.has(backend)) for (const s of servers) removals.push({ backend, server: s.name });
-    for (const [backend, servers] of current) {
-      const was = new Map((old.get(backend) ?? []).map((s) => [s.name, s]));
-      for (const s of servers) {
-        const id = `${backend}/${s.name}`;
-        const prev = was.get(s.name);
-        was.delete(s.name);
-        if (!prev && this.draining.has(id)) {
-          // Back before HAProxy let us delete it: reuse the slot.
-          this.draining.delete(id);
-          await cmd(`set server ${id} addr ${s.address} port ${s.port}`, /./s);
-          await cmd(`set server ${id} weight ${s.weight}`);
-          await cmd(`set server ${id} state ready`);
-          ops += 1;
-        } else if (!prev) {
-          await cmd(`add server ${id} ${s.address}:${s.port} weight ${s.weight}`, /New server registered/);
-          await cmd(`enable server ${id}`);
-          ops += 1;
-        } else {
-          if (prev.address !== s.address || prev.port !== s.port) {
-            await cmd(`set server ${id} addr ${s.address} port ${s.port}`, /changed|no need/i);
-            ops += 1;
-          }
-          if (prev.weight !== s.weight) {
-            await cmd(`set server ${id} weight ${s.weight}`);
-            ops += 1;
-          }
-        }
-      }
-      for (const name of was.keys()) removals.push({ backend, server: name });
-    }
-    for (const [host, slot] of map.add) {
-      await cmd(`add map ${this.hostMap} ${assertMapToken(host, 'host')} ${assertMapToken(slot, 'slot')}`);
-      ops += 1;
+  private async runtimeApply(beforeState: Prepared, afterState: Prepared): Promise<string[]> {
+    const plan = planRuntimeOps({ before: beforeState, after: afterState, hostMap: this.hostMap, draining: new Set(this.draining.keys()), retired: this.retired });
+    await this.execute(plan.commands);
+    for (const id of plan.restored) {
+      this.draining.delete(id);
+      this.retired.delete(id);
     }
     const grace = this.o.deleteGraceMs ?? 30_000;
-    for (const r of removals) {
-      await cmd(`set server ${r.backend}/${r.server} state maint`);
-      ops += 1;
+    for (const r of plan.removals) {
+      const id = `${r.backend}/${r.server}`;
+      this.retired.delete(id);
       // In maintenance it takes no new traffic; it is deleted once the grace period is over.
-      this.draining.set(`${r.backend}/${r.server}`, { ...r, notBefore: Date.now() + grace });
+      this.draining.set(id, { ...r, notBefore: Date.now() + grace });
       if (grace <= 0) await this.tryDelete(r.backend, r.server);
     }
-    return ops;
+    return plan.changes;
+  }
+
+  /** Sends the commands in order; the first refused one throws. */
+  private async execute(commands: readonly RuntimeCommand[]): Promise<void> {
+    for (const c of commands) await runtimeCommand(this.o.runtimeSocket, c.command, c.ok);
   }
 
   private async tryDelete(backend: string, server: string): Promise<void> {

@@ -57,6 +57,7 @@ export class HAProxyHandler extends BaseHandler {
       reloadTimeoutMs: o.reloadTimeoutMs,
       logger: this.logger,
       compute: () => this.computeModel(),
+      alive: (id) => this.agent.inspect(id)?.State?.Running === true,
       handlerName: this.name,
     });
   }

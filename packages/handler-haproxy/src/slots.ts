@@ -12,6 +12,15 @@ export interface SlotPlan {
   declared: number;
   /** Host -> slot index, for every host-only route. */
   assignment: ReadonlyMap<string, number>;
+  /**
+   * Hosts that left their slot since the last reload -> that slot. HAProxy may still hold streams of
+   * the old host in the slot's backend (queued, or between connect retries), and a retry is
+   * redispatched inside the backend: given to another host, the slot would send those requests to
+   * the other host's containers. So a vacated slot goes to no other host until the Applier has seen
+   * it empty (`releaseSlots`) or a reload starts a worker without those streams; its own host may
+   * come back to it at any time.
+   */
+  vacated?: ReadonlyMap<string, number>;
 }
 
 /** One declared slot as the template sees it. A spare has host '' and no servers. */
@@ -51,22 +60,35 @@ export function planSlots(hosts: readonly string[], previous: SlotPlan | undefin
   const used = new Set<number>();
   const wanted = [...new Set(hosts)].sort();
   for (const h of wanted) {
-    const i = previous?.assignment.get(h);
-    if (i !== undefined) {
+    const i = previous?.assignment.get(h) ?? previous?.vacated?.get(h);
+    if (i !== undefined && !used.has(i)) {
       assignment.set(h, i);
       used.add(i);
     }
   }
+  // Without a reload, slots other hosts left stay theirs (see SlotPlan.vacated); a reload frees them.
+  const vacated = new Map<string, number>();
+  if (!refresh && previous) {
+    for (const [h, i] of [...(previous.vacated ?? []), ...previous.assignment]) if (!assignment.has(h) && !used.has(i)) vacated.set(h, i);
+  }
+  const blocked = new Set([...used, ...vacated.values()]);
   let next = 0;
   for (const h of wanted) {
     if (assignment.has(h)) continue;
-    while (used.has(next)) next += 1;
+    while (blocked.has(next)) next += 1;
     assignment.set(h, next);
     used.add(next);
+    blocked.add(next);
   }
-  const top = used.size === 0 ? 0 : Math.max(...used) + 1;
+  const top = blocked.size === 0 ? 0 : Math.max(...blocked) + 1;
   const declared = refresh || !previous ? Math.max(top, used.size + spare) : Math.max(top, previous.declared);
-  return { declared, assignment };
+  return vacated.size > 0 ? { declared, assignment, vacated } : { declared, assignment };
+}
+
+/** `plan` with the vacated `slots` given back to the pool (the Applier saw their backends empty). */
+export function releaseSlots(plan: SlotPlan, slots: ReadonlySet<number>): SlotPlan {
+  const vacated = new Map([...(plan.vacated ?? [])].filter(([, i]) => !slots.has(i)));
+  return vacated.size > 0 ? { declared: plan.declared, assignment: plan.assignment, vacated } : { declared: plan.declared, assignment: plan.assignment };
 }
 
 /** Host-only backends renamed to their slots, and every declared slot for the template. */

@@ -51,7 +51,18 @@ global
 
 defaults
     mode http
-    timeout connect 5s
+    # A connect attempt to a container that died can only reach whoever holds its address within this
+    # window. Below one second Linux (by default) neither retransmits the SYN nor sends a second ARP
+    # probe, so an attempt cannot land on a container that took the address after it began. On a LAN
+    # a connect takes milliseconds; a lost SYN is retried by HAProxy instead (below).
+    timeout connect 900ms
+    # Each retry goes to another server of the same backend (redispatch 1): a request caught by a dead
+    # server is answered by a live one, or gets 503 when there is none. A redispatch never leaves the
+    # backend, and Glue never gives a host's slot to another host while a stream of the old host may
+    # still be in it (docs/haproxy.md, "When a container dies"). Worst case without a live server:
+    # 4 attempts within a few seconds, then 503 (HAProxy's defaults: 4 x 5 s = 20 s, all on the same server).
+    retries 3
+    option redispatch 1
     timeout client 30s
     timeout server 30s
     timeout http-request 10s

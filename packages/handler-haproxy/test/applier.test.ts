@@ -48,10 +48,13 @@ function world(reloadCommand = ['touch', marker], renderer = new Renderer()) {
     reloadTimeoutMs: 2000,
     logger: silentLogger(),
     compute: () => buildModel([...containers.values()]).model,
+    alive: (id: string) => [...containers.values()].some((c) => c.Id === id && c.State?.Running === true),
     handlerName: 'test',
   });
   const put = (name: string, host: string, extra: Record<string, string> = {}, ip = `172.17.0.${containers.size + 2}`) => {
-    const c = fakeContainer({ name, ip, labels: { glue_http_80_host: host, ...extra } });
+    // The same name is the same container (its address or labels changed), as in the engine.
+    const id = containers.get(name)?.Id;
+    const c = fakeContainer({ name, ip, labels: { glue_http_80_host: host, ...extra }, ...(id ? { id } : {}) });
     containers.set(name, c);
     return c;
   };
@@ -78,10 +81,38 @@ describe('Applier: runtime API or reload', () => {
     await applier.request();
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 addr 172.17.0.30 port 80', 'set server http_a.example.com/a2:80 weight 9']);
 
+    // Paused: the container keeps its address, its server drains (maintenance, sessions left alone).
+    commands.length = 0;
+    const a2 = containers.get('a2') as ContainerInspectInfo;
+    containers.set('a2', { ...a2, State: { ...a2.State, Paused: true } } as ContainerInspectInfo);
+    await applier.request();
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'del server http_a.example.com/a2:80']);
+
+    // Gone (it stopped, then was removed): its address is free for another container, so its server
+    // is retired first: maintenance and every session shut down, then deleted.
+    put('a2', 'a.example.com', {}, '172.17.0.30');
+    await applier.request();
     commands.length = 0;
     containers.delete('a2');
     await applier.request();
-    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'del server http_a.example.com/a2:80']);
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'shutdown sessions server http_a.example.com/a2:80', 'del server http_a.example.com/a2:80']);
+    expect(applier.stats.reloads).toBe(1);
+
+    // A new container with the name of a dead one takes over its server: retired, then pointed at
+    // the new address and back in rotation.
+    put('a3', 'a.example.com', {}, '172.17.0.40');
+    await applier.request();
+    commands.length = 0;
+    containers.delete('a3');
+    put('a3', 'a.example.com', {}, '172.17.0.41');
+    await applier.request();
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
+      'set server http_a.example.com/a3:80 state maint',
+      'shutdown sessions server http_a.example.com/a3:80',
+      'set server http_a.example.com/a3:80 addr 172.17.0.41 port 80',
+      'set server http_a.example.com/a3:80 weight 100',
+      'set server http_a.example.com/a3:80 state ready',
+    ]);
     expect(applier.stats.reloads).toBe(1);
 
     put('b1', 'b.example.com');

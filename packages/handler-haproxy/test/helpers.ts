@@ -35,6 +35,8 @@ export interface FakeRuntime {
   commands: string[];
   /** When set, `del server` is refused as HAProxy refuses a server with connections attached. */
   refuseDelete: boolean;
+  /** Current sessions per backend as `show stat` reports them (absent: 0). */
+  sessions: Map<string, number>;
   close: () => Promise<void>;
 }
 
@@ -44,7 +46,7 @@ export interface FakeRuntime {
  */
 export async function fakeRuntime(path: string, firstPid = 4000): Promise<FakeRuntime> {
   let pid = firstPid;
-  const runtime: FakeRuntime = { commands: [], refuseDelete: false, close: async () => {} };
+  const runtime: FakeRuntime = { commands: [], refuseDelete: false, sessions: new Map(), close: async () => {} };
   const server = createServer((c) => {
     let buf = '';
     c.on('data', (d) => {
@@ -57,6 +59,10 @@ export async function fakeRuntime(path: string, firstPid = 4000): Promise<FakeRu
       else if (cmd.startsWith('add server')) answer = 'New server registered.\n';
       else if (cmd.startsWith('del server')) answer = runtime.refuseDelete ? 'Server still has connections attached to it, cannot remove it.\n' : 'Server deleted.\n';
       else if (cmd.includes(' addr ')) answer = 'IP changed\n';
+      else if (cmd.startsWith('show stat')) {
+        const rows = Array.from({ length: 64 }, (_, i) => `glue_host_${i},BACKEND,0,0,${runtime.sessions.get(`glue_host_${i}`) ?? 0},0,`);
+        answer = `# pxname,svname,qcur,qmax,scur,smax,\n${rows.join('\n')}\n`;
+      }
       c.end(answer);
     });
   });

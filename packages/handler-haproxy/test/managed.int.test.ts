@@ -100,6 +100,7 @@ describe('Applier in managed mode: start-up', () => {
       reloadTimeoutMs: 10_000,
       logger: silentLogger(),
       compute: () => buildModel(containers()).model,
+      alive: (id: string) => containers().some((c) => c.Id === id && c.State?.Running === true),
       handlerName: 'test',
     };
     const a = new Applier(o);

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { requireBinary } from '@glue/testkit';
-import { buildModel, checkConfig, hostMapText, planSlots, Renderer, slotHosts, stripRegex, templateContext } from '../src/index.js';
+import { buildModel, checkConfig, DEFAULT_TEMPLATE, hostMapText, planSlots, Renderer, slotHosts, stripRegex, templateContext } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-haproxy-render-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,7 +40,10 @@ const LINE_SHAPES: RegExp[] = [
   /^(global|defaults)$/,
   /^ {4}stats socket \S+ mode 600 level admin expose-fd listeners$/,
   /^ {4}(hard-stop-after 30s|mworker-max-reloads 50|mode (http|tcp)|balance roundrobin)$/,
-  /^ {4}timeout (connect|client|server|http-request|tunnel) \d+[smh]$/,
+  /^ {4}timeout (connect|client|server|http-request|tunnel) \d+(ms|[smh])$/,
+  /^ {4}(retries 3|option redispatch 1)$/,
+  // The template's own comments, exactly as written there.
+  new RegExp(`^(${DEFAULT_TEMPLATE.split('\n').filter((l) => /^ {4}# /.test(l)).map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`),
   /^frontend (glue_http|glue_tcp_in_\d+)$/,
   /^backend (glue_no_route|http_[a-z0-9.-]+_[0-9a-f]{8}|tcp_\d+)$/,
   /^ {4}bind [0-9.*]+:\d+$/,

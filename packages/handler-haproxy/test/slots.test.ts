@@ -12,6 +12,7 @@ import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
 import { Applier, assertMapToken, buildModel, hostMapText, mapChanges, placeModel, planSlots, Renderer, templateContext } from '../src/index.js';
+import { releaseSlots } from '../src/slots.js';
 import { type FakeRuntime, fakeRuntime } from './helpers.js';
 
 describe('planSlots', () => {
@@ -19,7 +20,8 @@ describe('planSlots', () => {
     const p1 = planSlots(['b.com', 'a.com', 'c.com'], undefined, 2, true);
     expect(Object.fromEntries(p1.assignment)).toEqual({ 'a.com': 0, 'b.com': 1, 'c.com': 2 });
     expect(p1.declared).toBe(5);
-    const p2 = planSlots(['a.com', 'c.com', 'd.com'], p1, 2, false);
+    // b.com leaves; once its slot is released, d.com takes it (the lowest free one).
+    const p2 = planSlots(['a.com', 'c.com', 'd.com'], releaseSlots(planSlots(['a.com', 'c.com'], p1, 2, false), new Set([1])), 2, false);
     expect(Object.fromEntries(p2.assignment)).toEqual({ 'a.com': 0, 'c.com': 2, 'd.com': 1 });
     expect(p2.declared).toBe(5);
     const p3 = planSlots(['a.com', 'c.com', 'd.com', 'e.com', 'f.com'], p2, 2, false);
@@ -38,10 +40,10 @@ describe('planSlots', () => {
     expect(Object.fromEntries(p3.assignment)).toEqual(Object.fromEntries(p2.assignment));
   });
 
-  it('spare 0: a freed slot is reused, a new one needs a reload; a refresh never drops a used slot', () => {
+  it('spare 0: a freed slot is reused once released, a new one needs a reload; a refresh never drops a used slot', () => {
     const p1 = planSlots(['a.com', 'b.com'], undefined, 0, true);
     expect(p1.declared).toBe(2);
-    const p2 = planSlots(['b.com', 'c.com'], p1, 0, false);
+    const p2 = planSlots(['b.com', 'c.com'], releaseSlots(planSlots(['b.com'], p1, 0, false), new Set([0])), 0, false);
     expect(p2.declared).toBe(2);
     expect(p2.assignment.get('c.com')).toBe(0);
     const p3 = planSlots(['c.com'], p2, 0, true);
@@ -51,13 +53,40 @@ describe('planSlots', () => {
     expect(p4.declared).toBe(8);
   });
 
+  it('a slot its host left goes to no other host until released (or a reload); its own host may come back', () => {
+    const p1 = planSlots(['a.com', 'b.com'], undefined, 1, true);
+    const left = planSlots(['b.com'], p1, 1, false);
+    expect(Object.fromEntries(left.vacated ?? [])).toEqual({ 'a.com': 0 });
+    // A new host skips the vacated slot 0 and takes the spare, 2.
+    const next = planSlots(['b.com', 'c.com'], left, 1, false);
+    expect(next.assignment.get('c.com')).toBe(2);
+    expect(next.vacated?.get('a.com')).toBe(0);
+    // One more new host: no free slot is left, the declared count grows (that takes a reload).
+    expect(planSlots(['b.com', 'c.com', 'd.com'], next, 1, false)).toMatchObject({ declared: 4 });
+    // The host that left comes back to its own slot.
+    const back = planSlots(['a.com', 'b.com'], left, 1, false);
+    expect(back.assignment.get('a.com')).toBe(0);
+    expect(back.vacated).toBeUndefined();
+    // Released (its backend was seen empty): the lowest free slot again.
+    expect(planSlots(['b.com', 'c.com'], releaseSlots(left, new Set([0])), 1, false).assignment.get('c.com')).toBe(0);
+    // A reload (refresh) frees it too.
+    expect(planSlots(['b.com', 'c.com'], left, 1, true).assignment.get('c.com')).toBe(0);
+  });
+
   it('property: stable, unique, inside the declared slots, pool size honoured', () => {
     const host = fc.constantFrom('a.com', 'b.com', 'c.com', 'd.com', 'e.com', 'f.com', 'g.com');
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.uniqueArray(host), fc.boolean()), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 4 }), (steps, spare) => {
         let prev: ReturnType<typeof planSlots> | undefined;
+        // Who had each slot since the last refresh: between reloads a slot never changes hands.
+        let owner = new Map<number, string>();
         for (const [hosts, refresh] of steps) {
           const p = planSlots(hosts, prev, spare, refresh);
+          if (refresh || !prev) owner = new Map();
+          for (const [h, s] of p.assignment) {
+            expect(owner.get(s) ?? h).toBe(h);
+            owner.set(s, h);
+          }
           const slots = [...p.assignment.values()];
           expect(new Set(slots).size).toBe(slots.length);
           expect([...p.assignment.keys()].sort()).toEqual([...hosts].sort());
@@ -77,7 +106,8 @@ describe('host map', () => {
     const p1 = planSlots(['b.com', 'a.com'], undefined, 1, true);
     expect(hostMapText(p1)).toBe('a.com glue_host_0\nb.com glue_host_1\n');
     const p2 = planSlots(['a.com', 'c.com'], p1, 1, false);
-    expect(mapChanges(p1, p2)).toEqual({ del: ['b.com'], add: [['c.com', 'glue_host_1']] });
+    // b.com's slot 1 is vacated (its streams may linger): c.com takes the spare.
+    expect(mapChanges(p1, p2)).toEqual({ del: ['b.com'], add: [['c.com', 'glue_host_2']] });
   });
 
   it('never writes whitespace, a line break or other bytes', () => {
@@ -159,6 +189,7 @@ function world(spareBackends: number, name: string, template?: string, deleteGra
     reloadTimeoutMs: 2000,
     logger: silentLogger(),
     compute: () => buildModel([...containers.values()]).model,
+    alive: (id: string) => [...containers.values()].some((c) => c.Id === id && c.State?.Running === true),
     handlerName: 'test',
   });
   let n = 1;
@@ -187,10 +218,21 @@ describe('Applier with host slots', () => {
     containers.delete('a1');
     await applier.request();
     expect(applier.stats.reloads).toBe(1);
-    expect(commands).toEqual([`del map ${hostMap} a.com`, 'set server glue_host_0/a1:80 state maint', 'del server glue_host_0/a1:80']);
+    // a1 is gone: its server is retired at once (maintenance, sessions shut down), then the host
+    // stops routing and the server is deleted.
+    expect(commands.filter((c) => !c.startsWith('show stat'))).toEqual(['set server glue_host_0/a1:80 state maint', 'shutdown sessions server glue_host_0/a1:80', `del map ${hostMap} a.com`, 'del server glue_host_0/a1:80']);
     expect(readFileSync(hostMap, 'utf8')).toBe('b.com glue_host_1\n');
 
-    // The freed slot is reused before the spares.
+    // The freed slot is reused before the spares, but only once HAProxy shows its backend empty.
+    commands.length = 0;
+    runtime.sessions.set('glue_host_0', 1);
+    put('c1', { glue_http_80_host: 'c.com' });
+    await applier.request();
+    expect(commands).toContain('show stat -1 2 -1');
+    expect(commands).toContain(`add map ${hostMap} c.com glue_host_2`);
+    containers.delete('c1');
+    await applier.request();
+    runtime.sessions.delete('glue_host_0');
     commands.length = 0;
     put('c1', { glue_http_80_host: 'c.com' });
     await applier.request();
@@ -233,9 +275,10 @@ describe('Applier with host slots', () => {
     containers.set('s1', { ...c, Config: { ...c.Config, Labels: { glue_http_80_host: 'two.com' } } } as ContainerInspectInfo);
     commands.length = 0;
     await applier.request();
-    expect(readFileSync(hostMap, 'utf8')).toBe('two.com glue_host_0\n');
+    // one.com's slot may still hold its streams: two.com takes the spare.
+    expect(readFileSync(hostMap, 'utf8')).toBe('two.com glue_host_1\n');
     expect(commands).toContain(`del map ${hostMap} one.com`);
-    expect(commands).toContain(`add map ${hostMap} two.com glue_host_0`);
+    expect(commands).toContain(`add map ${hostMap} two.com glue_host_1`);
     await applier.stop();
   });
 });
@@ -248,7 +291,7 @@ describe('Applier: removed servers', () => {
     containers.delete('g1');
     commands.length = 0;
     await applier.request();
-    expect(commands.filter((c) => !c.startsWith('show'))).toEqual([`del map ${join(dir, 'grace.hosts.map')} g.com`, 'set server glue_host_0/g1:80 state maint']);
+    expect(commands.filter((c) => !c.startsWith('show'))).toEqual(['set server glue_host_0/g1:80 state maint', 'shutdown sessions server glue_host_0/g1:80', `del map ${join(dir, 'grace.hosts.map')} g.com`]);
     const until = Date.now() + 5000;
     while (!commands.includes('del server glue_host_0/g1:80') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     expect(commands).toContain('del server glue_host_0/g1:80');

@@ -68,6 +68,7 @@ describe('a TCP port in use on the host', () => {
       reloadTimeoutMs: 10_000,
       logger,
       compute: () => buildModel([...containers.values()]).model,
+      alive: (id: string) => [...containers.values()].some((c) => c.Id === id && c.State?.Running === true),
       handlerName: 'test',
       bindProbe: false,
       tcpRetryMs: 300,

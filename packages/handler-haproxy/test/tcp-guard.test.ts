@@ -121,6 +121,7 @@ describe('Applier: a reload that fails on a taken TCP port', () => {
       reloadTimeoutMs: 5000,
       logger,
       compute: () => buildModel([...containers.values()]).model,
+      alive: (id: string) => [...containers.values()].some((c) => c.Id === id && c.State?.Running === true),
       handlerName: 'test',
       bindProbe: false,
     });

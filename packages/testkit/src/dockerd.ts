@@ -19,6 +19,8 @@ export interface RunOptions {
   cmd?: string[];
   /** `none`, `bridge` (default) or a user network name. */
   network?: string;
+  /** A fixed IPv4 address on `network` (a user network created with a subnet). */
+  ip?: string;
   env?: string[];
   healthcheck?: { test: string[]; intervalMs: number; retries?: number; startPeriodMs?: number };
   /** Wait for `running` before returning (default true). */
@@ -44,11 +46,16 @@ export interface DockerEngine {
   bridge: string;
   /** 172.31.N.0/24 of the default bridge. */
   subnet: string;
+  /** 172.30.N.0/24: the pool user networks take their subnets from. */
+  pool: string;
   pid(): number;
   /** Runs a test container (busybox httpd by default), returns id, name, ip. */
   run(options?: RunOptions): Promise<TestContainer>;
-  /** Creates a user-defined bridge network with a subnet from this engine's pool. */
-  createNetwork(name: string): Promise<void>;
+  /**
+   * Creates a user-defined bridge network, with a subnet from this engine's pool or `subnet` (which
+   * must be inside the pool, `172.30.N.0/24`, so no other engine or the host uses it).
+   */
+  createNetwork(name: string, options?: { subnet?: string }): Promise<void>;
   /** `docker` CLI against this engine. */
   cli(args: string[]): Promise<string>;
   /** Kills dockerd with SIGKILL (containers stay as the engine left them). */
@@ -109,10 +116,11 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
     docker,
     bridge,
     subnet,
+    pool: `172.30.${n}.0/24`,
     pid: () => child?.pid ?? 0,
     run: (o) => runContainer(docker, o),
-    createNetwork: async (name) => {
-      await docker.createNetwork({ Name: name, Driver: 'bridge' });
+    createNetwork: async (name, o = {}) => {
+      await docker.createNetwork({ Name: name, Driver: 'bridge', ...(o.subnet ? { IPAM: { Config: [{ Subnet: o.subnet }] } } : {}) });
     },
     cli: async (cliArgs) => (await execa('docker', ['-H', `unix://${socket}`, ...cliArgs])).stdout,
     kill: async () => {
@@ -227,6 +235,7 @@ async function runContainer(docker: Dockerode, o: RunOptions = {}): Promise<Test
           },
         }
       : {}),
+    ...(o.ip && o.network ? { NetworkingConfig: { EndpointsConfig: { [o.network]: { IPAMConfig: { IPv4Address: o.ip } } } } } : {}),
     HostConfig: {
       NetworkMode: o.network ?? 'bridge',
       ...(o.restartPolicy ? { RestartPolicy: { Name: o.restartPolicy } } : {}),
