@@ -81,11 +81,14 @@ export class LabelError extends GlueError {
 /** `[params]` of an INI file that a handler cannot use. */
 export class ParamError extends GlueError {
   readonly key: string;
+  /** What is wrong with the value, without file and key (a command line names its flag instead). */
+  readonly reason: string;
 
   constructor(file: string, key: string, reason: string, options: GlueErrorOptions = {}) {
     super('INVALID_PARAM', `${file} [params] ${key}: ${reason}`, { file, ...options });
     this.name = 'ParamError';
     this.key = key;
+    this.reason = reason;
   }
 }
 

@@ -138,6 +138,14 @@ interface PortLabels {
  * Reads every `glue_http_*` / `glue_tcp_*` / `glue_network` label of one container. Labels of other
  * handlers are ignored. A problem in a port's labels drops only that port's routes.
  */
+/** Whether any label names a route (`glue_http_*`, `glue_tcp_*`, in any case: a wrong case is reported by parseLabels). */
+export function hasRouteLabels(labels: Readonly<Record<string, string>> | null | undefined): boolean {
+  return Object.keys(labels ?? {}).some((k) => {
+    const key = asciiLower(k);
+    return key.startsWith('glue_http_') || key.startsWith('glue_tcp_');
+  });
+}
+
 export function parseLabels(labels: Readonly<Record<string, string>> | null | undefined): ParsedLabels {
   const out: ParsedLabels = { http: [], tcp: [], network: undefined, problems: [], rejected: false };
   if (!labels) return out;
@@ -180,7 +188,11 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
     }
     const isHttp = label.startsWith('glue_http_');
     const isTcp = label.startsWith('glue_tcp_');
-    if (!isHttp && !isTcp) continue;
+    if (!isHttp && !isTcp) {
+      // Docker label keys are case-sensitive: GLUE_HTTP_80_HOST would be ignored without a word.
+      if (/^glue_/.test(asciiLower(label)) && !label.startsWith('glue_')) problem(label, value, `label keys are lower-case: write ${asciiLower(label)}; this label is ignored`);
+      continue;
+    }
     const m = (isHttp ? HTTP_KEY : TCP_KEY).exec(label);
     const portText = m?.[1] ?? /^glue_(?:http|tcp)_([0-9]+)_/.exec(label)?.[1];
     const port = portText === undefined ? undefined : parsePort(portText);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   describeLabelProblem,
+  hasRouteLabels,
   isGlueLabel,
   parseFlag,
   parseHostList,
@@ -127,6 +128,16 @@ describe('label grammar (property)', () => {
     fc.tuple(fc.constantFrom('5432', '22'), fc.constantFrom('port', 'weight')).map(([p, k]) => `glue_tcp_${p}_${k}`),
     fc.constantFrom('glue_network', 'glue_http_ports', 'other'),
   );
+  it('a glue label key in another case is reported, not ignored silently', () => {
+    const r = parseLabels({ GLUE_HTTP_80_HOST: 'a.example.com', Glue_Network: 'net1', glue_http_81_host: 'b.example.com' });
+    expect(r.http.map((h) => h.host)).toEqual(['b.example.com']);
+    expect(r.problems).toEqual([
+      { label: 'GLUE_HTTP_80_HOST', value: 'a.example.com', reason: 'label keys are lower-case: write glue_http_80_host; this label is ignored' },
+      { label: 'Glue_Network', value: 'net1', reason: 'label keys are lower-case: write glue_network; this label is ignored' },
+    ]);
+    expect(hasRouteLabels({ GLUE_TCP_22_PORT: '2222' })).toBe(true);
+    expect(hasRouteLabels({ glue_ovs_vlan: '7', other: 'x' })).toBe(false);
+  });
   it('whatever the labels, what comes out is in the safe shapes, and every dropped label is reported', () => {
     fc.assert(
       fc.property(fc.dictionary(key, value, { maxKeys: 8 }), (labels) => {

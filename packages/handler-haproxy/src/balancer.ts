@@ -4,9 +4,9 @@
  * into exit codes.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, createGlue, createLogger, errorMessage, isKnownEvent, stopSignal, type LogLevel, type Logger } from '@glue/core';
+import { ConfigError, createGlue, createLogger, errorMessage, isKnownEvent, ParamError, stopSignal, type LogFormat, type LogLevel, type Logger } from '@glue/core';
 import { HAProxyHandler } from './handler.js';
-import { DEFAULTS, parseHaproxyParams } from './options.js';
+import { PARAM_KEYS, PARAM_SPEC, type ParamSpec, parseHaproxyParams } from './options.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 /** die,start plus what health and pause handling needs. */
@@ -20,34 +20,28 @@ export interface BalancerIo {
   onReady: (handler: HAProxyHandler) => void;
 }
 
+/** `config-file` -> `configFile`: the name commander gives a flag's value. */
+const camel = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
 export function buildBalancerProgram(): Command {
-  return new Command('glue-balancer')
+  const program = new Command('glue-balancer')
     .description('Point HAProxy at containers from their glue_http_* / glue_tcp_* labels (docker-balancer)')
     .option('-1, --once', 'write the config once (and reload HAProxy), then exit')
     .option('-w, --watch', 'apply at start-up, then on Docker events until SIGINT/SIGTERM')
     .option('--watch-set <events>', 'events that trigger an apply (comma list)', DEFAULT_WATCH_SET)
-    .option('--template <file>', 'nunjucks template for haproxy.cfg (default: built-in)')
-    .option('--config-file <file>', 'the HAProxy config file Glue writes', DEFAULTS.configFile)
-    .option('--docker-url <url>', 'Docker engine address; default $DOCKER_HOST or unix:///var/run/docker.sock')
-    .addOption(new Option('--mode <mode>', 'managed: Glue runs HAProxy; external: reload with --reload-command; file: only write the file').choices(['managed', 'external', 'file']).default('external'))
-    .option('--reload-command <argv>', 'external mode: command that reloads HAProxy (split on spaces, no shell)', DEFAULTS.reloadCommand)
-    .option('--haproxy <bin>', 'haproxy binary', 'haproxy')
-    .option('--http-bind <addr:port>', 'HTTP frontend address, or none', DEFAULTS.httpBind)
-    .option('--tcp-address <addr>', 'address TCP frontends bind', DEFAULTS.tcpAddress)
-    .option('--tcp-ports <min-max>', 'frontend ports glue_tcp_<port>_port labels may claim', DEFAULTS.tcpPorts)
-    .option('--network <name>', 'Docker network whose address to use (label glue_network overrides)')
-    .option('--run-dir <dir>', 'where the sockets go (default: the config file\'s directory)')
-    .option('--runtime-socket <path>', 'HAProxy runtime API socket (managed: default <run-dir>/haproxy-runtime.sock; external: none)')
-    .option('--master-socket <path>', 'managed mode: master CLI socket (default <run-dir>/haproxy-master.sock)')
-    .option('--no-runtime-api', 'always reload, never use the runtime API fast path')
-    .option('--spare-backends <n>', 'free host slots each reload declares: new hosts join through the runtime API while one is free (0: only freed slots)', String(DEFAULTS.spareBackends))
-    .option('--host-map <file>', 'host map file for host-only routes, or none for one ACL rule per host (default: <config name>.hosts.map beside the config)')
-    .option('--debounce-ms <ms>', 'quiet time that ends a burst of events', String(DEFAULTS.debounceMs))
-    .option('--max-delay-ms <ms>', 'longest an event waits for its apply (servers-only changes)', String(DEFAULTS.maxDelayMs))
-    .option('--min-reload-interval-ms <ms>', 'least time between two reloads; structural changes inside it coalesce', String(DEFAULTS.minReloadIntervalMs))
+    .option('--docker-url <url>', 'Docker engine address; default $DOCKER_HOST or unix:///var/run/docker.sock');
+  // One flag per [params] key, from the same table the INI reader uses. No commander defaults: a flag
+  // not given is a key not given, and the params reader applies the default.
+  for (const [key, spec] of Object.entries(PARAM_SPEC) as Array<[string, ParamSpec]>) {
+    const option = new Option(`--${key} <${spec.arg}>`, spec.default === undefined ? spec.help : `${spec.help} (default: ${spec.default})`);
+    program.addOption(spec.choices ? option.choices(spec.choices) : option);
+  }
+  return program
+    .option('--no-runtime-api', 'always reload, never use the runtime API (same as --runtime-api off)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log format: json (one object a line) or pretty').choices(['json', 'pretty']).default('pretty'))
     .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', '\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.')
+    .addHelpText('after', '\nEvery flag from --mode on is the [params] key of the same name in an INI file.\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.')
     .exitOverride()
     .allowExcessArguments(false);
 }
@@ -75,31 +69,21 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
   const unknown = events.filter((e) => !isKnownEvent(e));
   if (unknown.length > 0) return usage(`--watch-set: unknown event ${unknown.join(', ')}`);
 
-  const params: Record<string, string> = {
-    mode: String(raw.mode),
-    'config-file': String(raw.configFile),
-    'reload-command': String(raw.reloadCommand),
-    haproxy: String(raw.haproxy),
-    'http-bind': String(raw.httpBind),
-    'tcp-address': String(raw.tcpAddress),
-    'tcp-ports': String(raw.tcpPorts),
-    'runtime-api': raw.runtimeApi === false ? 'off' : 'on',
-    'debounce-ms': String(raw.debounceMs),
-    'max-delay-ms': String(raw.maxDelayMs),
-    'min-reload-interval-ms': String(raw.minReloadIntervalMs),
-    'spare-backends': String(raw.spareBackends),
-  };
-  for (const [flag, key] of [['template', 'template'], ['network', 'network'], ['runDir', 'run-dir'], ['runtimeSocket', 'runtime-socket'], ['masterSocket', 'master-socket'], ['hostMap', 'host-map']] as const) {
-    if (typeof raw[flag] === 'string') params[key] = raw[flag];
+  const params: Record<string, string> = {};
+  for (const key of PARAM_KEYS) {
+    const value = raw[camel(key)];
+    if (typeof value === 'string') params[key] = value;
   }
+  if (raw.runtimeApi === false) params['runtime-api'] = 'off';
   let options;
   try {
     options = parseHaproxyParams('glue-balancer', params, process.cwd());
   } catch (err) {
-    return usage(errorMessage(err).replace(/^glue-balancer \[params\] /, '--'));
+    if (err instanceof ParamError) return usage(`--${err.key}: ${err.reason}`);
+    throw err;
   }
 
-  const logger = io.logger ?? createLogger({ level: raw.logLevel as LogLevel, destination: process.stderr });
+  const logger = io.logger ?? createLogger({ level: raw.logLevel as LogLevel, format: raw.logFormat as LogFormat });
   let handler: HAProxyHandler | undefined;
   const glue = createGlue({
     handlers: [{ name: 'glue-balancer', events: [...events, 'none'], handler: (agent) => (handler = HAProxyHandler.fromOptions(agent, options)) }],

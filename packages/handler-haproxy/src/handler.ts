@@ -1,6 +1,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { type Agent, BaseHandler, describeLabelProblem, GlueError, type HandlerContext, IniDocument } from '@glue/core';
+import { type Agent, BaseHandler, describeLabelProblem, GlueError, type HandlerContext, hasRouteLabels, IniDocument } from '@glue/core';
 import { Applier, type ApplierStats } from './applier.js';
 import { type BalancerModel, buildModel, type SkipNote } from './model.js';
 import { type HaproxyOptions, parseHaproxyParams } from './options.js';
@@ -84,7 +84,7 @@ export class HAProxyHandler extends BaseHandler {
     if (!ROUTING_EVENTS.has(event)) return;
     if (event !== 'none') {
       const labels = context?.container?.Config?.Labels ?? {};
-      if (!Object.keys(labels).some((k) => k.startsWith('glue_http_') || k.startsWith('glue_tcp_'))) return;
+      if (!hasRouteLabels(labels)) return;
     }
     if (context?.event.timeNano) {
       const ageMs = Date.now() - Number(context.event.timeNano / 1_000_000n);

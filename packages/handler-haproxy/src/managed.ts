@@ -97,7 +97,7 @@ export class ManagedHaproxy {
         // A host slot emptied by Glue (the host left the map first): routine, not an alert.
         if (line.includes('[ALERT]') && !SLOT_EMPTIED.test(line)) logger.error({ haproxy: line }, `haproxy: ${line}`);
         else if (line.includes('[WARNING]') && !ROUTINE.test(line)) logger.warn({ haproxy: line }, `haproxy: ${line}`);
-        else if (line.includes('[WARNING]')) logger.info({ haproxy: line }, `haproxy: ${line}`);
+        // Routine lines (every reload prints one "Proxy … stopped" per proxy): debug, not info.
         else logger.debug({ haproxy: line }, `haproxy: ${line}`);
       });
     }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import type { ContainerInspectInfo } from '@glue/core';
+import { type ContainerInspectInfo, hasRouteLabels } from '@glue/core';
 import { parseLabels, type LabelProblem } from './labels.js';
 
 export interface Server {
@@ -109,11 +109,15 @@ export function buildModel(containers: readonly ContainerInspectInfo[], options:
   const tcp = new Map<number, TcpService>();
   const range = options.tcpPorts ?? { min: 1024, max: 65535 };
   const reserved = new Set(options.reservedPorts ?? []);
-  const sorted = [...containers].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.Id < b.Id ? -1 : 1));
+  // Longest running first: where containers disagree on a route (strip_prefix), the one that has been
+  // serving it longest decides and a newcomer is refused, whatever its name. Ties (and inspections
+  // without StartedAt) by name, then id, so the same containers always give the same model.
+  const started = (c: ContainerInspectInfo): number => Date.parse(c.State?.StartedAt ?? '') || 0;
+  const sorted = [...containers].sort((a, b) => started(a) - started(b) || (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.Id < b.Id ? -1 : 1));
 
   for (const info of sorted) {
     const labels = info.Config?.Labels ?? {};
-    if (!Object.keys(labels).some((k) => k.startsWith('glue_http_') || k.startsWith('glue_tcp_'))) continue;
+    if (!hasRouteLabels(labels)) continue;
     const cname = nameOf(info);
     const note: SkipNote = { containerId: info.Id, containerName: cname, problems: [] };
     notes.push(note);
@@ -150,7 +154,7 @@ export function buildModel(containers: readonly ContainerInspectInfo[], options:
         note.problems.push({
           label: `glue_http_${r.port}_strip_prefix`,
           value: String(r.strip),
-          reason: `${r.host}${r.prefix} is already served ${be.strip ? 'with' : 'without'} prefix stripping by another container; this route is dropped`,
+          reason: `${r.host}${r.prefix} is already served ${be.strip ? 'with' : 'without'} prefix stripping by ${be.servers[0]?.containerName ?? 'another container'}, which has been running longer; this route is dropped`,
         });
         continue;
       }

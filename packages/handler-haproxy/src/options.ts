@@ -35,11 +35,6 @@ export interface HaproxyOptions {
   reloadTimeoutMs: number;
 }
 
-export const PARAM_KEYS = [
-  'mode', 'config-file', 'haproxy', 'reload-command', 'template', 'http-bind', 'tcp-address', 'tcp-ports', 'network',
-  'runtime-socket', 'master-socket', 'run-dir', 'runtime-api', 'host-map', 'spare-backends', 'debounce-ms', 'max-delay-ms', 'min-reload-interval-ms', 'check-timeout', 'reload-timeout',
-] as const;
-
 export const DEFAULTS = {
   mode: 'external' as Mode,
   configFile: '/etc/haproxy/haproxy.cfg',
@@ -51,7 +46,50 @@ export const DEFAULTS = {
   maxDelayMs: 300,
   minReloadIntervalMs: 1000,
   spareBackends: 32,
+  checkTimeoutS: 30,
+  reloadTimeoutS: 15,
 };
+
+export interface ParamSpec {
+  /** What the value looks like, for `--flag <arg>`. */
+  arg: string;
+  help: string;
+  /** The default as the help shows it (the parser applies the real one). */
+  default?: string;
+  choices?: readonly string[];
+}
+
+/**
+ * Every `[params]` key. glue-balancer derives its `--<key>` flags from this table, so the INI file and
+ * the command line cannot drift apart.
+ */
+export const PARAM_SPEC = {
+  mode: { arg: 'mode', help: 'managed: Glue runs HAProxy; external: reload with --reload-command; file: only write the file', default: DEFAULTS.mode, choices: ['managed', 'external', 'file'] },
+  'config-file': { arg: 'file', help: 'the HAProxy config file Glue writes', default: DEFAULTS.configFile },
+  haproxy: { arg: 'bin', help: 'haproxy binary', default: 'haproxy' },
+  'reload-command': { arg: 'argv', help: 'external mode: command that reloads HAProxy (split on spaces, no shell)', default: DEFAULTS.reloadCommand },
+  template: { arg: 'file', help: 'nunjucks template for haproxy.cfg (default: built-in)' },
+  'http-bind': { arg: 'addr:port', help: 'HTTP frontend address, or none', default: DEFAULTS.httpBind },
+  'tcp-address': { arg: 'addr', help: 'address TCP frontends bind', default: DEFAULTS.tcpAddress },
+  'tcp-ports': { arg: 'min-max', help: 'frontend ports glue_tcp_<port>_port labels may claim', default: DEFAULTS.tcpPorts },
+  network: { arg: 'name', help: 'Docker network whose address to use (label glue_network overrides)' },
+  'runtime-socket': { arg: 'path', help: "HAProxy runtime API socket, or none (managed: default <run-dir>/haproxy-runtime.sock; external: none)" },
+  'master-socket': { arg: 'path', help: 'managed mode: master CLI socket (default <run-dir>/haproxy-master.sock)' },
+  'run-dir': { arg: 'dir', help: "where the sockets go (default: the config file's directory)" },
+  'runtime-api': { arg: 'on|off', help: 'use the runtime API when only servers change (off: always reload)', default: 'on' },
+  'host-map': { arg: 'file', help: 'host map file for host-only routes, or none for one ACL rule per host (default: <config name>.hosts.map beside the config)' },
+  'spare-backends': { arg: 'n', help: 'free host slots each reload declares: new hosts join through the runtime API while one is free (0-10000)', default: String(DEFAULTS.spareBackends) },
+  'debounce-ms': { arg: 'ms', help: 'quiet time that ends a burst of events (0-60000)', default: String(DEFAULTS.debounceMs) },
+  'max-delay-ms': { arg: 'ms', help: 'longest an event waits for its apply (0-600000)', default: String(DEFAULTS.maxDelayMs) },
+  'min-reload-interval-ms': { arg: 'ms', help: 'least time between two reloads; structural changes inside it coalesce (0-600000)', default: String(DEFAULTS.minReloadIntervalMs) },
+  'check-timeout': { arg: 'seconds', help: 'longest haproxy -c may take (1-600)', default: String(DEFAULTS.checkTimeoutS) },
+  'reload-timeout': { arg: 'seconds', help: 'longest a reload may take (1-600)', default: String(DEFAULTS.reloadTimeoutS) },
+} as const satisfies Record<string, ParamSpec>;
+
+export type ParamKey = keyof typeof PARAM_SPEC;
+
+export const PARAM_KEYS = Object.keys(PARAM_SPEC) as ParamKey[];
+
 
 /** `<config dir>/<config name without .cfg>.hosts.map`. */
 export function defaultHostMap(configFile: string): string {
@@ -78,14 +116,14 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   const intParam = (key: string, fallback: number, min: number, max: number, scale = 1): number => {
     const raw = get(key);
     if (raw === undefined || raw === '') return fallback;
-    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${JSON.stringify(raw)} is not a number`);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${JSON.stringify(raw)} is not a number from ${min / scale} to ${max / scale}`);
     const n = Math.round(Number(raw) * scale);
     if (n < min || n > max) fail(key, `${raw} is outside ${min / scale}-${max / scale}`);
     return n;
   };
 
   for (const key of Object.keys(params)) {
-    if (!(PARAM_KEYS as readonly string[]).includes(key)) fail(key, `unknown param (known: ${PARAM_KEYS.join(', ')})`);
+    if (!Object.hasOwn(PARAM_SPEC, key)) fail(key, `unknown param (known: ${PARAM_KEYS.join(', ')})`);
   }
 
   const mode = (get('mode') || DEFAULTS.mode) as Mode;
@@ -170,7 +208,7 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     debounceMs: intParam('debounce-ms', DEFAULTS.debounceMs, 0, 60_000),
     maxDelayMs: intParam('max-delay-ms', DEFAULTS.maxDelayMs, 0, 600_000),
     minReloadIntervalMs: intParam('min-reload-interval-ms', DEFAULTS.minReloadIntervalMs, 0, 600_000),
-    checkTimeoutMs: intParam('check-timeout', 30_000, 1000, 600_000, 1000),
-    reloadTimeoutMs: intParam('reload-timeout', 15_000, 1000, 600_000, 1000),
+    checkTimeoutMs: intParam('check-timeout', DEFAULTS.checkTimeoutS * 1000, 1000, 600_000, 1000),
+    reloadTimeoutMs: intParam('reload-timeout', DEFAULTS.reloadTimeoutS * 1000, 1000, 600_000, 1000),
   };
 }

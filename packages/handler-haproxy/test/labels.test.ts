@@ -39,6 +39,19 @@ describe('model', () => {
     expect(model.http[0]?.name).toMatch(/^http_openstack\.example\.com_[0-9a-f]{8}$/);
   });
 
+  it('strip_prefix conflict: the container running longest decides, a newcomer is refused whatever its name', () => {
+    const serving = c('zz-old', { glue_http_80_host: 'a.com', glue_http_80_prefix: 'api', glue_http_80_strip_prefix: '1' });
+    const newcomer = c('aa-new', { glue_http_80_host: 'a.com', glue_http_80_prefix: 'api' });
+    (serving.State as { StartedAt?: string }).StartedAt = '2026-12-01T10:00:00.5Z';
+    (newcomer.State as { StartedAt?: string }).StartedAt = '2026-12-01T11:00:00.123456789Z';
+    const { model, notes } = buildModel([newcomer, serving]);
+    expect(model.http).toHaveLength(1);
+    expect(model.http[0]?.strip).toBe(true);
+    expect(model.http[0]?.servers.map((s) => s.containerName)).toEqual(['zz-old']);
+    const refused = notes.find((n) => n.containerName === 'aa-new');
+    expect(refused?.problems).toEqual([{ label: 'glue_http_80_strip_prefix', value: 'false', reason: 'a.com/api is already served with prefix stripping by zz-old, which has been running longer; this route is dropped' }]);
+  });
+
   it('out of rotation: stopped, paused, unhealthy, starting; no address', () => {
     const labels = { glue_http_80_host: 'a.com' };
     const paused = c('p', labels);

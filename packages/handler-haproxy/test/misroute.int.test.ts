@@ -63,7 +63,7 @@ beforeAll(async () => {
   // A /26 inside the engine's pool, so addresses can be given out by hand.
   base = engine.pool.replace(/\.0\/24$/, '');
   await engine.createNetwork(NET, { subnet: `${base}.0/26` });
-  const args = ['-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(dir.path, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', '4', '--log-level', 'debug'];
+  const args = ['-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(dir.path, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', '4', '--log-level', 'debug', '--log-format', 'json'];
   balancer = spawn(process.execPath, [BALANCER_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   balancer.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await waitFor(() => stderr.includes('glue-balancer watching Docker events') || balancer.exitCode !== null, { timeoutMs: 30_000, what: 'glue-balancer to start' });
