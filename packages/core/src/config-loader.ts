@@ -1,7 +1,9 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { ConfigError, type ConfigProblem, errorMessage } from './errors.js';
+import { ConfigError, type ConfigProblem, errorMessage, quote } from './errors.js';
 import { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE } from './events.js';
+import { FileReadError, readTextFile } from './files.js';
+import { classSpecProblem } from './handler-loader.js';
 import { IniDocument } from './ini-document.js';
 
 /** Where Glue looks for INI files when no `-c/--config-dir` is given: the first that exists is used. */
@@ -34,6 +36,8 @@ export interface HandlerConfig {
 const TRUE = new Set(['1', 'yes', 'true', 'on']);
 const FALSE = new Set(['0', 'no', 'false', 'off']);
 const HANDLER_KEYS = new Set(['class', 'events', 'enabled', 'triggers-none', 'triggers_none', 'timeout']);
+/** The sections Glue reads: anything else (a typo like [parms]) would be ignored without a word. */
+const SECTIONS = new Set(['handler', 'params']);
 
 export function parseBoolean(value: string): boolean | undefined {
   const v = value.trim().toLowerCase();
@@ -54,6 +58,10 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
   const problems: ConfigProblem[] = [];
   const at = (section: string, key?: string) => ({ file, section, key, line: doc.lineOf(section, key) });
 
+  for (const p of doc.problems) problems.push({ file, ...p });
+  for (const section of doc.sections()) {
+    if (!SECTIONS.has(section)) problems.push({ file, section, line: doc.lineOf(section), message: `unknown section (Glue reads [handler] and [params])` });
+  }
   // Python's ConfigParser (docker-glue) refused both; `ini` would silently merge sections and keep one value.
   for (const dup of doc.duplicateSections) {
     problems.push({ file, section: dup.section, line: dup.lines[1], message: `section written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); merge them into one` });
@@ -62,7 +70,7 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
     problems.push({ ...at(dup.section, dup.key), message: `written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); keep one` });
   }
   if (!doc.hasSection('handler')) {
-    problems.push({ file, message: 'missing [handler] section (it needs at least class= and events=)' });
+    if (doc.problems.length === 0) problems.push({ file, message: 'missing [handler] section (it needs at least class= and events=)' });
     return { problems };
   }
   for (const key of Object.keys(doc.section('handler'))) {
@@ -76,6 +84,10 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
 
   const className = doc.get('handler', 'class', '').trim();
   if (className === '') problems.push({ ...at('handler', 'class'), message: 'missing: name the handler, e.g. class=@glue/handler-exec#ScriptHandler' });
+  else {
+    const bad = classSpecProblem(className);
+    if (bad) problems.push({ ...at('handler', 'class'), message: bad });
+  }
 
   const events = new Set<string>();
   const rawEvents = doc.get('handler', 'events');
@@ -85,10 +97,13 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
     for (const name of rawEvents.split(',').map((s) => s.trim().toLowerCase())) {
       if (name === '') continue;
       if (!isKnownEvent(name)) {
-        problems.push({ ...at('handler', 'events'), message: `unknown event ${JSON.stringify(name)} (known: ${NONE}, ${ALL}, ${CONTAINER_ACTIONS.join(', ')})` });
+        problems.push({ ...at('handler', 'events'), message: `unknown event ${quote(name, 40)} (known: ${NONE}, ${ALL}, ${CONTAINER_ACTIONS.join(', ')})` });
       } else {
         events.add(name);
       }
+    }
+    if (events.size === 0 && !problems.some((p) => p.key === 'events')) {
+      problems.push({ ...at('handler', 'events'), message: `${quote(rawEvents, 40)} lists no event (e.g. events=start,die, or all, none)` });
     }
   }
 
@@ -97,7 +112,7 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
     if (raw === undefined) return fallback;
     const parsed = parseBoolean(raw);
     if (parsed === undefined) {
-      problems.push({ ...at('handler', key), message: `${JSON.stringify(raw)} is not a boolean (use 1/yes/true/on or 0/no/false/off)` });
+      problems.push({ ...at('handler', key), message: `${quote(raw, 40)} is not a boolean (use 1/yes/true/on or 0/no/false/off)` });
       return fallback;
     }
     return parsed;
@@ -109,8 +124,8 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
   const rawTimeout = doc.get('handler', 'timeout');
   if (rawTimeout !== undefined) {
     const seconds = Number(rawTimeout.trim());
-    if (!/^\d+(\.\d+)?$/.test(rawTimeout.trim()) || !(seconds > 0) || seconds > 86_400) {
-      problems.push({ ...at('handler', 'timeout'), message: `${JSON.stringify(rawTimeout)} is not a number of seconds between 0 and 86400` });
+    if (!/^\d+(\.\d+)?$/.test(rawTimeout.trim()) || !(seconds >= 0.001) || seconds > 86_400) {
+      problems.push({ ...at('handler', 'timeout'), message: `${quote(rawTimeout, 40)} is not a number of seconds from 0.001 to 86400` });
     } else {
       timeoutMs = Math.round(seconds * 1000);
     }
@@ -174,13 +189,20 @@ export interface ReadConfigsResult {
  */
 export async function readHandlerConfigs(dirs: readonly string[]): Promise<ReadConfigsResult> {
   const files: string[] = [];
+  const problems: ConfigProblem[] = [];
   for (const dir of dirs) {
-    const names = (await readdir(dir)).filter((n) => n.endsWith('.ini')).sort();
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith('.ini')).sort();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({ file: dir, message: `cannot list the config dir: ${code === 'EACCES' ? 'permission denied' : errorMessage(err)}` });
+      continue;
+    }
     for (const n of names) files.push(join(dir, n));
   }
   // Stable: equal names keep dir order, so the clash below names the first one.
   files.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
-  const problems: ConfigProblem[] = [];
   const configs: HandlerConfig[] = [];
   const firstByName = new Map<string, string>();
   for (const file of files) {
@@ -193,23 +215,17 @@ export async function readHandlerConfigs(dirs: readonly string[]): Promise<ReadC
     firstByName.set(name, file);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      // Only a regular file, at most 1 MiB, never a read that blocks (a FIFO, /dev/zero).
+      text = readTextFile(file);
     } catch (err) {
-      problems.push({ file, message: `cannot read: ${errorMessage(err)}` });
+      problems.push({ file, message: `cannot read: ${err instanceof FileReadError ? err.message : errorMessage(err)}` });
       continue;
     }
-    let doc: IniDocument;
-    try {
-      doc = new IniDocument(file, text);
-    } catch (err) {
-      problems.push({ file, message: `cannot parse: ${errorMessage(err)}` });
-      continue;
-    }
-    const result = validateHandlerIni(doc);
+    const result = validateHandlerIni(new IniDocument(file, text));
     problems.push(...result.problems);
     if (result.config) configs.push(result.config);
   }
-  if (files.length === 0) {
+  if (files.length === 0 && problems.length === 0) {
     problems.push({ file: dirs.join(', '), message: 'no *.ini handler files found' });
   }
   return { configs, problems, files };

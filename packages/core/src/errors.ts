@@ -45,9 +45,10 @@ export interface ConfigProblem {
 }
 
 export function formatProblem(p: ConfigProblem): string {
-  const where = [p.line === undefined ? p.file : `${p.file}:${p.line}`];
-  if (p.section !== undefined) where.push(`[${p.section}]`);
-  if (p.key !== undefined) where.push(p.key);
+  const file = printable(p.file);
+  const where = [p.line === undefined ? file : `${file}:${p.line}`];
+  if (p.section !== undefined) where.push(`[${printable(p.section)}]`);
+  if (p.key !== undefined) where.push(printable(p.key));
   return `${where.join(' ')}: ${p.message}`;
 }
 
@@ -90,6 +91,25 @@ export class ParamError extends GlueError {
     this.key = key;
     this.reason = reason;
   }
+}
+
+/** Characters JSON.stringify leaves as they are but a terminal or a log viewer would act on. */
+const UNSAFE = /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+/**
+ * `value` quoted for a message: control characters, ANSI escapes, line and paragraph separators and
+ * bidi controls escaped (`\u001b`), and cut after `max` characters with how much was left out. What
+ * an operator wrote (a file name, a key, a value) goes through this before it reaches a log line.
+ */
+export function quote(value: string, max = 120): string {
+  const cut = value.length > max ? value.slice(0, max) : value;
+  const text = JSON.stringify(cut).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return value.length > max ? `${text}… (${value.length - max} more characters)` : text;
+}
+
+/** A name (file, key, section) for a message: as is when it is plain, else quoted like `quote`. */
+export function printable(name: string, max = 200): string {
+  return /^[\x21-\x7e]*$/.test(name) && name.length <= max && !name.includes('"') ? name : quote(name, max);
 }
 
 export function errorMessage(err: unknown): string {

@@ -172,8 +172,10 @@ export class Glue extends EventEmitter<GlueEvents> {
     if (this.loaded) return;
     const o = this.options;
     const fromIni = o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
-    // Structural problems do not stop here: the classes and [params] of every valid file are still
-    // checked, so one ConfigError reports every problem of every file at once.
+    // Every problem found without importing anything is reported first, all at once: no handler
+    // module is imported (no code an INI file names runs) while the configuration is known to be bad.
+    // Once the files are sound, the classes are imported and the [params] of every file are checked,
+    // again all reported together.
     let configs: readonly HandlerConfig[] = o.configs ?? [];
     let files: readonly string[] = configs.map((c) => c.file);
     const problems: ConfigProblem[] = [];
@@ -182,6 +184,7 @@ export class Glue extends EventEmitter<GlueEvents> {
       configs = read.configs;
       files = read.files;
       problems.push(...read.problems);
+      if (problems.length > 0) throw new ConfigError(byFileOrder(problems, files));
     }
     const loaded = await loadHandlers(configs, this.agent, o.resolveFrom ?? []);
     problems.push(...loaded.problems);

@@ -1,8 +1,10 @@
-import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { isBuiltin } from 'node:module';
+import { extname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolve as resolveModule } from 'import-meta-resolve';
 import type { HandlerConfig } from './config-loader.js';
-import { type ConfigProblem, errorMessage, GlueError, ParamError } from './errors.js';
+import { type ConfigProblem, errorMessage, GlueError, type ParamError, quote } from './errors.js';
+import { regularFileProblem } from './files.js';
 import { type Agent, type Handler, type HandlerClass, isHandlerClass } from './handler.js';
 
 /** The original docker-glue's dotted class names, kept working as aliases. */
@@ -18,6 +20,34 @@ export interface ClassSpec {
   /** Export name; `default` when the spec has no `#`. */
   exportName: string;
   isFile: boolean;
+}
+
+/** An npm package name (`pkg`, `@scope/pkg`), optionally with a subpath export (`pkg/sub`). */
+const PACKAGE = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*(\/[A-Za-z0-9._~-]+)*$/;
+const EXPORT_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
+
+/** How long one handler module may take to load (a top-level await that never settles, a slow import). */
+export const IMPORT_TIMEOUT_MS = 10_000;
+
+/**
+ * Why a `class` value cannot name a handler, checked before anything is imported: only a package
+ * name or a file path (`./x.js`, `../x.mjs`, `/abs/x.js`) with an optional `#Export`. URLs (`data:`,
+ * `file:`, `http:`), `node:` builtins and anything else are refused, so an INI file cannot make Glue
+ * run code that is not an installed package or a file on disk.
+ */
+export function classSpecProblem(className: string): string | undefined {
+  const spec = parseClassSpec(className);
+  if (spec.module === '' || spec.exportName === '') return `${quote(className, 80)}: write it as package#Export or ./file.js#Export`;
+  if (!EXPORT_NAME.test(spec.exportName)) return `${quote(className, 80)}: export name ${quote(spec.exportName, 40)} is not a JavaScript identifier`;
+  if (spec.isFile) {
+    if (!MODULE_EXTENSIONS.has(extname(spec.module))) return `${quote(className, 80)}: a handler file must end in .js, .mjs or .cjs`;
+    return undefined;
+  }
+  if (!PACKAGE.test(spec.module) || isBuiltin(spec.module)) {
+    return `${quote(className, 80)}: not a package name or a file path (./file.js#Export, /path/file.js#Export); URLs, node: builtins and inline code are not loaded`;
+  }
+  return undefined;
 }
 
 export function parseClassSpec(className: string): ClassSpec {
@@ -38,15 +68,25 @@ export interface LoadedHandler {
  * Imports the class an INI names and checks it is a handler. A package is resolved from the INI's
  * directory first, then from each of `fallbackParents` (the CLI passes its own install).
  */
-export async function loadHandlerClass(config: HandlerConfig, fallbackParents: readonly string[] = []): Promise<HandlerClass> {
+export interface LoadOptions {
+  /** How long one module may take to import (default IMPORT_TIMEOUT_MS). */
+  importTimeoutMs?: number;
+}
+
+export async function loadHandlerClass(config: HandlerConfig, fallbackParents: readonly string[] = [], options: LoadOptions = {}): Promise<HandlerClass> {
   const spec = parseClassSpec(config.className);
   const fail = (what: string, cause?: unknown): GlueError =>
     new GlueError('HANDLER_LOAD', `class ${JSON.stringify(config.className)}: ${what}`, { handler: config.name, file: config.file, cause });
-  if (spec.module === '' || spec.exportName === '') throw fail('write it as package#Export or ./file.js#Export');
+  const refused = classSpecProblem(config.className);
+  if (refused) throw new GlueError('HANDLER_LOAD', refused, { handler: config.name, file: config.file });
 
   let url: string;
   if (spec.isFile) {
-    url = pathToFileURL(resolvePath(config.dir, spec.module)).href;
+    const path = resolvePath(config.dir, spec.module);
+    // A FIFO or device would block the import forever.
+    const notFile = regularFileProblem(path);
+    if (notFile) throw fail(`${path} ${notFile}`);
+    url = pathToFileURL(path).href;
   } else {
     const parents = [pathToFileURL(join(config.dir, 'glue.ini')).href, ...fallbackParents];
     let found: string | undefined;
@@ -66,7 +106,7 @@ export async function loadHandlerClass(config: HandlerConfig, fallbackParents: r
 
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = await boundedImport(url, spec.module, options.importTimeoutMs ?? IMPORT_TIMEOUT_MS);
   } catch (err) {
     throw fail(`cannot import ${spec.module}: ${errorMessage(err)}`, err);
   }
@@ -86,6 +126,31 @@ export async function loadHandlerClass(config: HandlerConfig, fallbackParents: r
 }
 
 /**
+ * `import(url)` bounded in time, with `process.exit` refused while the module's top-level code runs
+ * (a module that exits at import would hide every other problem and end Glue with its own code).
+ */
+async function boundedImport(url: string, name: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  const exit = process.exit;
+  let exitCalled: number | string | null | undefined;
+  process.exit = ((code?: number | string | null) => {
+    exitCalled = code;
+    throw new Error(`the module called process.exit(${code ?? ''}) while loading`);
+  }) as typeof process.exit;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${name} did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles?)`)), timeoutMs);
+    });
+    const mod = (await Promise.race([import(url), timeout])) as Record<string, unknown>;
+    if (exitCalled !== undefined) throw new Error(`the module called process.exit(${exitCalled ?? ''}) while loading`);
+    return mod;
+  } finally {
+    clearTimeout(timer);
+    process.exit = exit;
+  }
+}
+
+/**
  * Loads and constructs every enabled handler. Every failure is collected as a problem naming the INI
  * file (and the [params] key for a ParamError), so all of them are reported at once.
  */
@@ -93,6 +158,7 @@ export async function loadHandlers(
   configs: readonly HandlerConfig[],
   agent: Agent,
   fallbackParents: readonly string[] = [],
+  options: LoadOptions = {},
 ): Promise<{ handlers: LoadedHandler[]; problems: ConfigProblem[] }> {
   const handlers: LoadedHandler[] = [];
   const problems: ConfigProblem[] = [];
@@ -100,7 +166,7 @@ export async function loadHandlers(
     if (!config.enabled) continue;
     let Cls: HandlerClass;
     try {
-      Cls = await loadHandlerClass(config, fallbackParents);
+      Cls = await loadHandlerClass(config, fallbackParents, options);
     } catch (err) {
       problems.push({ file: config.file, section: 'handler', key: 'class', line: config.ini.lineOf('handler', 'class'), message: errorMessage(err) });
       continue;
@@ -108,8 +174,10 @@ export async function loadHandlers(
     try {
       handlers.push({ config, instance: new Cls(agent, config.file, config.ini) });
     } catch (err) {
-      if (err instanceof ParamError) {
-        problems.push({ file: config.file, section: 'params', key: err.key, line: config.ini.lineOf('params', err.key), message: err.message.replace(/^.*? \[params\] \S+: /, '') });
+      // By code and fields, not instanceof: a handler installed beside Glue may bring its own copy of core.
+      const param = err as Partial<ParamError> | undefined;
+      if (param?.code === 'INVALID_PARAM' && typeof param.key === 'string') {
+        problems.push({ file: config.file, section: 'params', key: param.key, line: config.ini.lineOf('params', param.key), message: typeof param.reason === 'string' ? param.reason : errorMessage(err) });
       } else {
         problems.push({ file: config.file, message: `${config.className}: cannot start: ${errorMessage(err)}` });
       }

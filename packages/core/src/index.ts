@@ -18,7 +18,9 @@ export { CLASS_ALIASES, loadHandlerClass, loadHandlers, parseClassSpec } from '.
 export type { ClassSpec, LoadedHandler } from './handler-loader.js';
 export { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE, noneEvent, parseEngineEvent } from './events.js';
 export type { ContainerAction, EngineEvent, GlueEvent } from './events.js';
-export { ConfigError, errorMessage, formatProblem, GlueError, LabelError, ParamError } from './errors.js';
+export { ConfigError, errorMessage, formatProblem, GlueError, LabelError, ParamError, printable, quote } from './errors.js';
+export { suggestKey, unknownKeyReason } from './params.js';
+export { FileReadError, MAX_CONFIG_FILE_BYTES, readRegularFile, readTextFile, regularFileProblem } from './files.js';
 export type { ConfigProblem, GlueErrorCode, GlueErrorOptions } from './errors.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { LogFormat, Logger, LogLevel } from './logger.js';

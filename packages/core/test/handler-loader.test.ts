@@ -56,7 +56,7 @@ describe('loadHandlers', () => {
     const messages = problems.map((p) => p.message);
     expect(messages[0]).toMatch(/has no export "Missing" \(it exports: .*Good/);
     expect(messages[1]).toMatch(/is not a handler class/);
-    expect(messages[2]).toMatch(/cannot import \.\/nope\.mjs/);
+    expect(messages[2]).toMatch(/nope\.mjs does not exist/);
     expect(messages[3]).toMatch(/package "@glue\/not-installed" is not installed/);
     expect(messages[4]).toMatch(/cannot start: bad/);
     expect(problems.map((p) => p.file)).toEqual(configs.map((c) => c.file));

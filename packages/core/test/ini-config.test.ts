@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -112,22 +112,32 @@ describe('loadHandlerConfigs', () => {
     expect((err as ConfigError).problems).toEqual([expect.objectContaining({ file: join(b, 'x.ini'), message: expect.stringContaining(join(a, 'x.ini')) as unknown })]);
   });
 
-  it('createGlue().load(): a structurally bad file does not hide class and [params] problems of the others', async () => {
-    const dir = fixture({
+  it('createGlue().load(): structural problems of every file first, nothing imported; then class and [params] problems of every file', async () => {
+    const files = {
       'a.ini': '[handler]\nclass=./h.mjs#Good\nevents=start,explode\n',
       'b.ini': '[params]\nx=1\n',
       'c.ini': '[handler]\nclass=@nobody/not-installed#Nope\nevents=start\n',
       'd.ini': '[handler]\nclass=./h.mjs#Picky\nevents=start\n',
       'e.ini': '[handler]\nclass=./h.mjs#Good\nevents=start\n',
-      'h.mjs': "export class Good { handle() {} }\nexport class Picky { constructor() { throw new Error('picky params'); } handle() {} }\n",
-    });
+      // Importing it leaves a mark: it must not be imported while a file is known to be bad.
+      'h.mjs': "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./imported', import.meta.url), '1');\nexport class Good { handle() {} }\nexport class Picky { constructor() { throw new Error('picky params'); } handle() {} }\n",
+    };
+    const dir = fixture(files);
     const err = await createGlue({ configDirs: [dir] }).load().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems;
-    expect(problems.map((p) => p.file.split('/').pop())).toEqual(['a.ini', 'b.ini', 'c.ini', 'd.ini']);
-    expect(problems[2]).toMatchObject({ section: 'handler', key: 'class', line: 2 });
-    expect((err as ConfigError).message).toMatch(/c\.ini:2 \[handler\] class: .*@nobody\/not-installed/);
-    expect((err as ConfigError).message).toMatch(/d\.ini: .*picky params/);
+    expect((err as ConfigError).problems.map((p) => p.file.split('/').pop())).toEqual(['a.ini', 'b.ini']);
+    expect(existsSync(join(dir, 'imported'))).toBe(false);
+
+    writeFileSync(join(dir, 'a.ini'), '[handler]\nclass=./h.mjs#Good\nevents=start\n');
+    writeFileSync(join(dir, 'b.ini'), '[handler]\nclass=./h.mjs#Good\nevents=die\n[params]\nx=1\n');
+    const second = await createGlue({ configDirs: [dir] }).load().catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(ConfigError);
+    const problems = (second as ConfigError).problems;
+    expect(problems.map((p) => p.file.split('/').pop())).toEqual(['c.ini', 'd.ini']);
+    expect(problems[0]).toMatchObject({ section: 'handler', key: 'class', line: 2 });
+    expect((second as ConfigError).message).toMatch(/c\.ini:2 \[handler\] class: .*@nobody\/not-installed/);
+    expect((second as ConfigError).message).toMatch(/d\.ini: .*picky params/);
+    expect(existsSync(join(dir, 'imported'))).toBe(true);
   });
 
   it('says so when a dir has no *.ini', async () => {

@@ -1,9 +1,11 @@
 import { dirname } from 'node:path';
-import { type Agent, BaseHandler, containerName, GlueError, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
+import { type Agent, BaseHandler, containerName, GlueError, type HandlerContext, type IniDocument, ParamError, quote } from '@glue/core';
 import { execa } from 'execa';
 import { findScript } from './script-path.js';
 
 export const DEFAULT_SCRIPT_TIMEOUT_S = 30;
+const MIN_SCRIPT_TIMEOUT_S = 0.1;
+const MAX_SCRIPT_TIMEOUT_S = 86_400;
 /** After SIGTERM, how long a script's process group has before SIGKILL. */
 const KILL_GRACE_MS = 2_000;
 
@@ -26,8 +28,10 @@ export class ScriptHandler extends BaseHandler {
     this.script = found.path;
     const rawTimeout = ini.get('params', 'timeout', String(DEFAULT_SCRIPT_TIMEOUT_S)).trim();
     const seconds = Number(rawTimeout);
-    if (!/^\d+(\.\d+)?$/.test(rawTimeout) || !(seconds > 0)) {
-      throw new ParamError(this.name, 'timeout', `${JSON.stringify(rawTimeout)} is not a positive number of seconds`);
+    // A day at most (Node's timers end at 24.8 days, and a longer bound would be no bound); at least
+    // 0.1 s, so a script can start at all.
+    if (!/^\d+(\.\d+)?$/.test(rawTimeout) || !(seconds >= MIN_SCRIPT_TIMEOUT_S && seconds <= MAX_SCRIPT_TIMEOUT_S)) {
+      throw new ParamError(this.name, 'timeout', `${quote(rawTimeout, 40)} is not a number of seconds from ${MIN_SCRIPT_TIMEOUT_S} to ${MAX_SCRIPT_TIMEOUT_S}`);
     }
     this.timeoutMs = Math.round(seconds * 1000);
     this.runTimeoutMs = this.timeoutMs + KILL_GRACE_MS + 1_000;

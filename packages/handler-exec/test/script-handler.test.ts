@@ -75,6 +75,11 @@ describe('ScriptHandler', () => {
     expect(new ScriptHandler(agent, long.path, long).runTimeoutMs).toBe(93_000);
     const t = writeHandlerIni(dir, 't.ini', { script: 'record.sh', timeout: 'soon' });
     expect(() => new ScriptHandler(agent, t.path, t)).toThrow(/\[params\] timeout: "soon"/);
+    // Beyond Node's timers (TimeoutOverflowWarning, then killed at once) and too short to start.
+    for (const timeout of ['3000000', '0.0001', '0']) {
+      const ini = writeHandlerIni(dir, `t${timeout}.ini`, { script: 'record.sh', timeout });
+      expect(() => new ScriptHandler(agent, ini.path, ini)).toThrow(new RegExp(`timeout: "${timeout.replace('.', '\\.')}" is not a number of seconds from 0.1 to 86400`));
+    }
   });
 });
 

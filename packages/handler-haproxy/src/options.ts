@@ -2,10 +2,10 @@
  * `[params]` of lb.ini (and glue-balancer's flags, which map onto the same keys) -> typed options.
  * Staged: read every key, validate each against its grammar, throw a ParamError naming the key.
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ParamError, parseBoolean } from '@glue/core';
+import { ParamError, parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
 import type { Mode } from './applier.js';
 import { parseNetworkName } from './labels.js';
 
@@ -110,28 +110,46 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     throw new ParamError(handler, key, reason);
   };
   const path = (key: string, value: string): string => {
-    if (!SAFE_PATH.test(value)) fail(key, `${JSON.stringify(value)} is not a plain path (letters, digits, _ . / @ + - only)`);
+    if (!SAFE_PATH.test(value)) fail(key, `${quote(value)} is not a plain path (letters, digits, _ . / @ + - only)`);
     return isAbsolute(value) ? value : resolve(baseDir, value);
+  };
+  // A unix socket path must fit sockaddr_un (108 bytes with its NUL): a longer one fails at bind.
+  const socketPath = (key: string, value: string): string => {
+    const p = path(key, value);
+    if (Buffer.byteLength(p) > 107) fail(key, `${p} is ${Buffer.byteLength(p)} bytes; a unix socket path may have at most 107 (use a shorter run-dir)`);
+    return p;
+  };
+  // Where Glue writes a file: an existing directory there would only fail at the first rename.
+  const writablePath = (key: string, value: string): string => {
+    const p = path(key, value);
+    let isDir = false;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      // does not exist yet: Glue creates it
+    }
+    if (isDir) fail(key, `${p} is a directory; name the file Glue writes`);
+    return p;
   };
   const intParam = (key: string, fallback: number, min: number, max: number, scale = 1): number => {
     const raw = get(key);
     if (raw === undefined || raw === '') return fallback;
-    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${JSON.stringify(raw)} is not a number from ${min / scale} to ${max / scale}`);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${quote(raw)} is not a number from ${min / scale} to ${max / scale}`);
     const n = Math.round(Number(raw) * scale);
     if (n < min || n > max) fail(key, `${raw} is outside ${min / scale}-${max / scale}`);
     return n;
   };
 
   for (const key of Object.keys(params)) {
-    if (!Object.hasOwn(PARAM_SPEC, key)) fail(key, `unknown param (known: ${PARAM_KEYS.join(', ')})`);
+    if (!Object.hasOwn(PARAM_SPEC, key)) fail(key, unknownKeyReason(key, PARAM_KEYS));
   }
 
   const mode = (get('mode') || DEFAULTS.mode) as Mode;
-  if (!['managed', 'external', 'file'].includes(mode)) fail('mode', `${JSON.stringify(mode)} is not managed, external or file`);
-  const configFile = path('config-file', get('config-file') || DEFAULTS.configFile);
+  if (!['managed', 'external', 'file'].includes(mode)) fail('mode', `${quote(mode)} is not managed, external or file`);
+  const configFile = writablePath('config-file', get('config-file') || DEFAULTS.configFile);
   const runDir = path('run-dir', get('run-dir') || dirname(configFile));
   const haproxyBin = get('haproxy') || 'haproxy';
-  if (!SAFE_PATH.test(haproxyBin)) fail('haproxy', `${JSON.stringify(haproxyBin)} is not a plain path`);
+  if (!SAFE_PATH.test(haproxyBin)) fail('haproxy', `${quote(haproxyBin)} is not a plain path`);
 
   const reloadText = get('reload-command') ?? DEFAULTS.reloadCommand;
   const reloadCommand = reloadText.split(/\s+/).filter(Boolean);
@@ -141,7 +159,8 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   const t = get('template');
   if (t) {
     template = path('template', t);
-    if (!existsSync(template)) fail('template', `${template} does not exist`);
+    const notFile = regularFileProblem(template);
+    if (notFile) fail('template', `${template} ${notFile}`);
   }
 
   const bindRaw = get('http-bind') ?? DEFAULTS.httpBind;
@@ -150,7 +169,9 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   if (bindRaw !== '' && bindRaw !== 'none') {
     const m = BIND.exec(bindRaw);
     const port = Number(m?.[2] ?? 0);
-    if (!m || port > 65535) fail('http-bind', `${JSON.stringify(bindRaw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
+    const host = m?.[1] ?? '';
+    const badHost = host !== '' && host !== '*' && (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !isIPv4(host));
+    if (!m || port > 65535 || badHost) fail('http-bind', `${quote(bindRaw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
     httpBind = bindRaw;
     httpPort = port;
   }
@@ -158,35 +179,36 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   const tcpAddress = get('tcp-address') || DEFAULTS.tcpAddress;
   const v6 = /^\[(.*)\]$/.exec(tcpAddress)?.[1];
   if (!ADDRESS.test(tcpAddress) || (v6 === undefined && tcpAddress !== '*' && tcpAddress !== '::' && !isIPv4(tcpAddress)) || (v6 !== undefined && !isIPv6(v6))) {
-    fail('tcp-address', `${JSON.stringify(tcpAddress)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`);
+    fail('tcp-address', `${quote(tcpAddress)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`);
   }
   const rangeRaw = get('tcp-ports') || DEFAULTS.tcpPorts;
   const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(rangeRaw);
   const min = Number(range?.[1]);
   const max = Number(range?.[2]);
-  if (!range || min < 1 || max > 65535 || min > max) fail('tcp-ports', `${JSON.stringify(rangeRaw)} is not a port range like 1024-65535`);
+  if (!range || min < 1 || max > 65535 || min > max) fail('tcp-ports', `${quote(rangeRaw)} is not a port range like 1024-65535`);
 
   let network: string | undefined;
   const n = get('network');
   if (n) {
     const r = parseNetworkName(n);
-    if (!r.ok) fail('network', `${JSON.stringify(n)} ${r.reason}`);
+    if (!r.ok) fail('network', `${quote(n)} ${r.reason}`);
     network = n;
   }
 
   const runtimeRaw = get('runtime-socket');
   let runtimeSocket = '';
   if (runtimeRaw === undefined || runtimeRaw === '') runtimeSocket = mode === 'managed' ? join(runDir, 'haproxy-runtime.sock') : '';
-  else if (runtimeRaw !== 'none') runtimeSocket = path('runtime-socket', runtimeRaw);
+  else if (runtimeRaw !== 'none') runtimeSocket = socketPath('runtime-socket', runtimeRaw);
+  if (runtimeSocket !== '') socketPath('runtime-socket', runtimeSocket);
   if (mode === 'managed' && runtimeSocket === '') fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
-  const masterSocket = path('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock'));
+  const masterSocket = socketPath('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock'));
 
   const fastRaw = get('runtime-api') || 'on';
   const fastPath = parseBoolean(fastRaw);
-  if (fastPath === undefined) fail('runtime-api', `${JSON.stringify(fastRaw.toLowerCase())} is not on or off`);
+  if (fastPath === undefined) fail('runtime-api', `${quote(fastRaw.toLowerCase())} is not on or off`);
 
   const mapRaw = get('host-map');
-  const hostMap = mapRaw === 'none' ? '' : mapRaw ? path('host-map', mapRaw) : defaultHostMap(configFile);
+  const hostMap = mapRaw === 'none' ? '' : mapRaw ? writablePath('host-map', mapRaw) : defaultHostMap(configFile);
   if (hostMap === configFile) fail('host-map', 'must not be the config file');
 
   return {

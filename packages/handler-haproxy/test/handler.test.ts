@@ -36,11 +36,18 @@ describe('params', () => {
       [{ 'http-bind': '0.0.0.0:80\nfrontend x' }, /http-bind/],
       [{ 'config-file': '/tmp/a b.cfg' }, /config-file: .* is not a plain path/],
       [{ 'tcp-ports': '10-1' }, /tcp-ports/],
-      [{ 'template': '/nonexistent.njk' }, /template: \/nonexistent.njk does not exist/],
-      [{ colour: 'blue' }, /colour: unknown param/],
+      [{ template: '/nonexistent.njk' }, /template: \/nonexistent.njk does not exist/],
+      [{ colour: 'blue' }, /colour: unknown key/],
       [{ 'tcp-address': 'localhost' }, /tcp-address: "localhost" is not an address \(\*, an IPv4 address, :: or a bracketed IPv6 address like \[::1\]\)/],
       [{ 'tcp-address': '300.1.1.1' }, /tcp-address: "300.1.1.1" is not an address/],
       [{ 'tcp-address': '[::1' }, /tcp-address/],
+      // Found by the bad-input review: an impossible address, a directory where a file goes, a
+      // socket path longer than sockaddr_un holds.
+      [{ 'http-bind': '999.1.1.1:80' }, /http-bind: "999.1.1.1:80" is not ADDRESS:PORT/],
+      [{ template: '/tmp' }, /template: \/tmp is a directory, not a regular file/],
+      [{ 'config-file': '/tmp' }, /config-file: \/tmp is a directory; name the file Glue writes/],
+      [{ mode: 'managed', 'run-dir': `/tmp/${'d'.repeat(100)}` }, /runtime-socket: \/tmp\/d+\/haproxy-runtime\.sock is 126 bytes; a unix socket path may have at most 107/],
+      [{ 'master-socket': `/tmp/${'m'.repeat(110)}.sock` }, /master-socket: .* is 120 bytes/],
     ];
     for (const [params, re] of bad) {
       expect(() => parseHaproxyParams('lb.ini', params, '/')).toThrow(ParamError);

@@ -26,9 +26,9 @@ let port: number;
 let balancer: ChildProcess;
 let stderr = '';
 let base = '';
-let last = 10;
+let lastIp = 10;
 /** A fresh address on the test network for every container that must hold one of its own. */
-const nextIp = (): string => `${base}.${(last += 1)}`;
+const nextIp = (): string => `${base}.${(lastIp += 1)}`;
 
 const get = async (host: string, path = '/', timeoutMs = 5000): Promise<string> => {
   try {
@@ -38,7 +38,14 @@ const get = async (host: string, path = '/', timeoutMs = 5000): Promise<string> 
     return `error ${(err as Error).message}`;
   }
 };
-const routable = (host: string, page: string, path = '/'): Promise<unknown> => waitFor(async () => (await get(host, path)) === `200 ${page}`, { timeoutMs: 20_000, what: `${host}${path} answering ${page}` });
+const routable = async (host: string, page: string, path = '/'): Promise<void> => {
+  let last = '';
+  try {
+    await waitFor(async () => (last = await get(host, path)) === `200 ${page}`, { timeoutMs: 20_000, what: `${host}${path} answering ${page}` });
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (last answer: ${last})\n--- glue-balancer, last lines ---\n${stderr.split('\n').slice(-25).join('\n')}`);
+  }
+};
 
 /** A busybox httpd that answers `page`, listening only after `delayS` seconds. */
 const lateHttpd = (delayS: number): string[] => ['sh', '-c', `mkdir -p /www && echo "$GLUE_PAGE" > /www/index.html && sleep ${delayS} && exec httpd -f -p 80 -h /www`];

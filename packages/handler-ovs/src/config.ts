@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type ContainerInspectInfo, containerName, type GlueErrorOptions, LabelError, parseBoolean } from '@glue/core';
+import { type ContainerInspectInfo, containerName, type GlueErrorOptions, LabelError, parseBoolean, unknownKeyReason } from '@glue/core';
 import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan, parseIPv4 } from './validate.js';
 
 /** Labels a container can carry to choose (or override) how it is plugged. */
@@ -73,9 +73,17 @@ const OPTION_KEYS: Record<string, keyof InterfaceSettings> = {
   '--vlan': 'vlan',
 };
 
+/** The `[params]` keys the OVS handler reads. */
+export const PARAM_KEYS = ['ovs-bridge', 'ovs-interface', 'ovs-db', 'ovs-options', 'network-none', 'tx-offload', 'timeout'] as const;
+
 /** Reads and checks `[params]`; every problem is reported, not just the first. */
 export function parseParams(params: Readonly<Record<string, string>>): { params: OvsParams; problems: ParamProblem[] } {
   const problems: ParamProblem[] = [];
+  for (const key of Object.keys(params)) {
+    if ((PARAM_KEYS as readonly string[]).includes(key)) continue;
+    // A typo (ovs-brige) would otherwise leave the default in place without a word.
+    problems.push({ key, reason: unknownKeyReason(key, PARAM_KEYS) });
+  }
   const get = (key: string): string | undefined => {
     const v = params[key]?.trim();
     return v === undefined || v === '' ? undefined : v;
@@ -130,7 +138,7 @@ export function parseParams(params: Readonly<Record<string, string>>): { params:
   const t = get('timeout');
   if (t !== undefined) {
     const s = Number(t);
-    if (!/^\d+(\.\d+)?$/.test(t) || !(s > 0) || s > 600) problems.push({ key: 'timeout', reason: `${JSON.stringify(t)} is not a number of seconds between 0 and 600` });
+    if (!/^\d+(\.\d+)?$/.test(t) || !(s >= 0.1) || s > 600) problems.push({ key: 'timeout', reason: `${JSON.stringify(t)} is not a number of seconds from 0.1 to 600` });
     else timeoutMs = Math.round(s * 1000);
   }
 
@@ -243,3 +251,4 @@ export function portSpecFor(info: ContainerInspectInfo, params: OvsParams, tag: 
     settings,
   };
 }
+

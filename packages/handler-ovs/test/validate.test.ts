@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan } from '../src/validate.js';
+import { parseParams } from '../src/config.js';
 
 describe('checkInterfaceName', () => {
   it.each(['eth0', 'eth1', 'ovs_a-1', 'a', 'x'.repeat(15), 'vlan.10'])('accepts %s', (v) => {
@@ -77,5 +78,14 @@ describe('checkOvsDb', () => {
     expect(checkOvsDb('db.sock')).toMatch(/OVSDB address/);
     expect(checkOvsDb('unix:relative')).toMatch(/OVSDB address/);
     expect(checkOvsDb('tcp:host:1')).toMatch(/OVSDB address/);
+  });
+});
+
+describe('parseParams', () => {
+  it('an unknown key is a problem with a suggestion (ovs-brige used to leave the default bridge in place)', () => {
+    expect(parseParams({ 'ovs-brige': 'br0' }).problems).toEqual([{ key: 'ovs-brige', reason: expect.stringMatching(/^unknown key \(did you mean ovs-bridge\?\); known keys: ovs-bridge, /) }]);
+  });
+  it('ovs-db=null is the text null, not the system OVSDB', () => {
+    expect(parseParams({ 'ovs-db': 'null' }).problems).toEqual([{ key: 'ovs-db', reason: expect.stringMatching(/^"null": not an OVSDB address/) }]);
   });
 });

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Etcd3, type IOptions } from 'etcd3';
+import { readRegularFile } from '@glue/core';
 
 export interface ClientSettings {
   /** Client URLs with scheme, e.g. `http://127.0.0.1:2379`. */
@@ -32,7 +32,8 @@ export function createEtcdClient(settings: ClientSettings): Etcd3 {
   if (settings.tls) {
     const read = (what: string, path: string): Buffer => {
       try {
-        return readFileSync(path);
+        // Never a FIFO or a device (a read that blocks forever), never more than 1 MiB.
+        return readRegularFile(path);
       } catch (err) {
         throw new Error(`cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
       }

@@ -1,4 +1,4 @@
-import { parseBoolean } from '@glue/core';
+import { parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
 import { DEFAULT_PREFIX, normalizePrefix } from './keys.js';
 import { type FieldSelection, parseFields } from './record.js';
 
@@ -51,27 +51,6 @@ export const KNOWN_PARAMS = [
   'resync-interval',
 ] as const;
 
-/** The known key `key` was probably meant as (`host_id` -> `host-id`, `endpoint` -> `endpoints`), if any. */
-function meant(key: string): string | undefined {
-  const k = key.toLowerCase().replace(/_/g, '-');
-  let best: { name: string; d: number } | undefined;
-  for (const name of KNOWN_PARAMS) {
-    const d = distance(k, name);
-    if (d <= 2 && (best === undefined || d < best.d)) best = { name, d };
-  }
-  return best?.name;
-}
-
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i += 1) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j += 1) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = row;
-  }
-  return prev[b.length]!;
-}
-
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
 
 function seconds(raw: string, min: number, max: number): number | undefined {
@@ -87,8 +66,7 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
   const known = new Set<string>(KNOWN_PARAMS);
   for (const key of Object.keys(params)) {
     if (known.has(key)) continue;
-    const guess = meant(key);
-    problems.push({ key, reason: `unknown key${guess !== undefined ? ` (did you mean ${guess}?)` : ''}; known keys: ${KNOWN_PARAMS.join(', ')}` });
+    problems.push({ key, reason: unknownKeyReason(key, KNOWN_PARAMS) });
   }
   const get = (k: string): string | undefined => {
     const v = params[k];
@@ -102,6 +80,11 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
     problems.push({ key: certFile === undefined ? 'cert-file' : 'key-file', reason: 'cert-file and key-file go together' });
   }
   if (certFile !== undefined && caFile === undefined) problems.push({ key: 'ca-file', reason: 'required with cert-file (the CA that signed etcd\'s certificate)' });
+  // Checked now, not when the client connects: a FIFO or a directory is a config problem (exit 2).
+  for (const [key, path] of [['ca-file', caFile], ['cert-file', certFile], ['key-file', keyFile]] as const) {
+    const notFile = path === undefined ? undefined : regularFileProblem(path);
+    if (notFile !== undefined) problems.push({ key, reason: `${quote(path ?? '')} ${notFile}` });
+  }
 
   const endpoints: string[] = [];
   const rawEndpoints = get('endpoints') || DEFAULT_ENDPOINTS;

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,36 +33,50 @@ describe('params', () => {
     });
   });
 
-  it('reads endpoints, TLS, auth and the rest', () => {
-    const { settings, problems } = parseParams({
-      endpoints: '10.0.0.1:2379, https://etcd.example.com:2379',
-      prefix: 'disco/',
-      ttl: '10',
-      'host-id': 'web-01',
-      user: 'glue',
-      password: 's3cret',
-      'ca-file': '/etc/ca.pem',
-      'cert-file': '/etc/c.pem',
-      'key-file': '/etc/k.pem',
-      fields: 'full',
-      'delete-on-stop': 'no',
-      'write-timeout': '0',
-      'resync-interval': '0',
-    });
-    expect(problems).toEqual([]);
-    expect(settings).toMatchObject({
-      endpoints: ['https://10.0.0.1:2379', 'https://etcd.example.com:2379'],
-      prefix: '/disco',
-      ttlSeconds: 10,
-      hostId: 'web-01',
-      auth: { username: 'glue', password: 's3cret' },
-      tls: { caFile: '/etc/ca.pem', certFile: '/etc/c.pem', keyFile: '/etc/k.pem' },
-      fields: { mode: 'full' },
-      deleteOnStop: false,
-      writeTimeoutMs: 0,
-      resyncMs: 0,
-    });
-  });
+  it('reads endpoints, TLS, auth and the rest', () =>
+    inTempDir((dir) => {
+      const [ca, cert, key] = ['ca.pem', 'c.pem', 'k.pem'].map((f) => join(dir, f));
+      for (const f of [ca, cert, key]) writeFileSync(f as string, 'pem\n');
+      const { settings, problems } = parseParams({
+        endpoints: '10.0.0.1:2379, https://etcd.example.com:2379',
+        prefix: 'disco/',
+        ttl: '10',
+        'host-id': 'web-01',
+        user: 'glue',
+        password: 's3cret',
+        'ca-file': ca as string,
+        'cert-file': cert as string,
+        'key-file': key as string,
+        fields: 'full',
+        'delete-on-stop': 'no',
+        'write-timeout': '0',
+        'resync-interval': '0',
+      });
+      expect(problems).toEqual([]);
+      expect(settings).toMatchObject({
+        endpoints: ['https://10.0.0.1:2379', 'https://etcd.example.com:2379'],
+        prefix: '/disco',
+        ttlSeconds: 10,
+        hostId: 'web-01',
+        auth: { username: 'glue', password: 's3cret' },
+        tls: { caFile: ca, certFile: cert, keyFile: key },
+        fields: { mode: 'full' },
+        deleteOnStop: false,
+        writeTimeoutMs: 0,
+        resyncMs: 0,
+      });
+    }));
+
+  it('a TLS file that is not a regular file is a problem of its key (a FIFO would block the read forever)', () =>
+    inTempDir((dir) => {
+      execFileSync('mkfifo', [join(dir, 'ca.pem')]);
+      const { problems } = parseParams({ 'ca-file': join(dir, 'ca.pem'), 'cert-file': dir, 'key-file': join(dir, 'nope.pem') });
+      expect(problems).toEqual([
+        { key: 'ca-file', reason: expect.stringMatching(/is a FIFO \(named pipe\), not a regular file$/) },
+        { key: 'cert-file', reason: expect.stringMatching(/is a directory, not a regular file$/) },
+        { key: 'key-file', reason: expect.stringMatching(/nope\.pem" does not exist$/) },
+      ]);
+    }));
 
   it('reports every bad param with its key', () => {
     const { settings, problems } = parseParams({
@@ -77,7 +92,8 @@ describe('params', () => {
     });
     expect(settings).toBeUndefined();
     expect(problems.map((p) => p.key).sort()).toEqual(
-      ['ca-file', 'delete-on-stop', 'endpoints', 'endpoints', 'fields', 'host-id', 'key-file', 'password', 'prefix', 'resync-interval', 'ttl'].sort(),
+      // cert-file: /c.pem does not exist.
+      ['ca-file', 'cert-file', 'delete-on-stop', 'endpoints', 'endpoints', 'fields', 'host-id', 'key-file', 'password', 'prefix', 'resync-interval', 'ttl'].sort(),
     );
   });
 });

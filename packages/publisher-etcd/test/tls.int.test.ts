@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
 import { type EtcdServer, makeTestCerts, startEtcd, type TestCerts, tempDir, waitFor } from '@glue/testkit';
@@ -79,10 +80,14 @@ describe('etcd over mutual TLS', () => {
     }
   });
 
-  it('a TLS file that cannot be read fails start() with its path', async () => {
-    const ini = writeHandlerIni(tmp.path, 'missing.ini', { endpoints: etcd.endpoint, 'ca-file': `${tmp.path}/nope.pem` });
+  it('a TLS file that does not exist is a param problem; one that is gone by start() fails start() with its path', async () => {
+    const missing = writeHandlerIni(tmp.path, 'missing.ini', { endpoints: etcd.endpoint, 'ca-file': `${tmp.path}/nope.pem` });
+    expect(() => new Publisher(fakeAgent(), missing.path, missing)).toThrow(/\[params\] ca-file: ".*nope\.pem" does not exist/);
+    writeFileSync(`${tmp.path}/gone.pem`, 'pem\n');
+    const ini = writeHandlerIni(tmp.path, 'gone.ini', { endpoints: etcd.endpoint, 'ca-file': `${tmp.path}/gone.pem` });
     const publisher = new Publisher(fakeAgent(), ini.path, ini);
-    await expect(publisher.start()).rejects.toThrow(/cannot read ca-file .*nope\.pem/);
+    rmSync(`${tmp.path}/gone.pem`);
+    await expect(publisher.start()).rejects.toThrow(/cannot read ca-file .*gone\.pem/);
     await publisher.stop();
   });
 });

@@ -143,12 +143,17 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
         if (child && child.exitCode === null && child.signalCode === null) {
           const all = await docker.listContainers({ all: true }).catch(() => []);
           await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+          // dockerd keeps the bridges (br-<id>) of user networks when it stops: remove the networks.
+          const nets = await docker.listNetworks().catch(() => []);
+          for (const net of nets) if (!['bridge', 'host', 'none'].includes(net.Name)) await docker.getNetwork(net.Id).remove().catch(() => undefined);
         }
       } finally {
         if (child?.pid) await stopPid(child.pid, 'SIGTERM', 15_000);
         for (const pid of pidsMentioning(dir)) await stopPid(pid, 'SIGKILL', 2000);
         await unmountUnder(dir);
         await execa('ip', ['link', 'del', bridge], { reject: false });
+        // Whatever still holds an address of this engine's pool is one of its user network bridges.
+        for (const link of await linksWithAddressIn(`172.30.${n}.`)) await execa('ip', ['link', 'del', 'dev', link], { reject: false });
         rmSync(dir, { recursive: true, force: true });
       }
     },
@@ -162,9 +167,23 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
   return engine;
 }
 
+/** Interfaces with an IPv4 address starting with `prefix` (`172.30.7.`). */
+async function linksWithAddressIn(prefix: string): Promise<string[]> {
+  const r = await execa('ip', ['-o', '-4', 'addr', 'show'], { reject: false });
+  const links = new Set<string>();
+  for (const line of String(r.stdout).split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[3]?.startsWith(prefix) && cols[1]) links.add(cols[1].replace(/@.*$/, ''));
+  }
+  return [...links];
+}
+
 async function createBridge(): Promise<{ bridge: string; n: number }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const n = 1 + Math.floor(Math.random() * 250);
+    // An address of either range already on an interface (another engine, or one a crashed run left)
+    // would overlap this engine's routes.
+    if ((await linksWithAddressIn(`172.30.${n}.`)).length > 0 || (await linksWithAddressIn(`172.31.${n}.`)).length > 0) continue;
     const bridge = `gluebr${n}`;
     const add = await execa('ip', ['link', 'add', bridge, 'type', 'bridge'], { reject: false });
     if (add.exitCode !== 0) continue; // taken by another engine: try another number

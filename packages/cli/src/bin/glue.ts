@@ -1,5 +1,11 @@
 #!/usr/bin/env node
 import { main } from '../main.js';
 
+/** Resolves once everything written to `stream` so far has reached the OS (a pipe may be full). */
+const drained = (stream: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())));
+
+const code = await main(process.argv.slice(2));
 // Exit explicitly: a third-party handler's stray socket or timer must not keep a stopped daemon alive.
-process.exit(await main(process.argv.slice(2)));
+// But only once stdout and stderr are flushed: a report of 1,000 bad files is more than a pipe holds.
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
+process.exit(code);
