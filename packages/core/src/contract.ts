@@ -5,6 +5,7 @@
  *   import { handlerContractSuite } from '@glue/core/contract';
  *   handlerContractSuite({ name: 'MyHandler', handlerClass: MyHandler, params: { foo: 'bar' } });
  */
+import { createHook } from 'node:async_hooks';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { validateHandlerIni } from './config-loader.js';
 import { fakeAgent, fakeContainer, type FakeAgent } from './fake-agent.js';
 import { type Handler, type HandlerClass, type HandlerContext, isHandlerClass } from './handler.js';
+import type { ContainerInspectInfo } from 'dockerode';
 import { IniDocument } from './ini-document.js';
 import { type GlueEvent, noneEvent } from './events.js';
 import { createLogger, type Logger, type LogLevel } from './logger.js';
@@ -32,6 +34,30 @@ export interface ContractSuiteOptions {
   setup?: (dir: string) => void;
   /** Longest a handle() of the fake world may take. Default 10 s. */
   timeoutMs?: number;
+  /** Longest handle() may take to return once the daemon is stopping (its signal aborted). Default 1 s. */
+  abortBoundMs?: number;
+  /**
+   * What the handler did, checked after it handled `events` for the labelled container
+   * (`contract-web`, `glue_http_80_host=contract.example.com`, 127.0.0.1): the script wrote its line,
+   * the config names the server. Throw (or fail an expect) when it did not. Without it the suite
+   * cannot tell a handler that works from one that does nothing.
+   */
+  effect?: (world: ContractWorld) => void | Promise<void>;
+  /**
+   * Switches, as keyv's test suite has them, for handlers that rightly do something else: `ghostEventFailure`
+   * lets die/destroy of a container the handler never saw fail (with an Error that says why).
+   */
+  allow?: { ghostEventFailure?: boolean };
+}
+
+/** What `effect` sees. */
+export interface ContractWorld {
+  agent: FakeAgent;
+  handler: Handler;
+  /** The temp dir the INI file (and `setup`'s files) are in. */
+  dir: string;
+  /** The labelled container the events were about. */
+  container: ContainerInspectInfo;
 }
 
 /** Writes an INI file for a handler under test and returns its parsed document. */
@@ -81,54 +107,92 @@ export function contextFor(agent: FakeAgent, action: string, id: string): Handle
   return { event, container: agent.inspect(id), signal: agent.signal };
 }
 
-export function handlerContractSuite(options: ContractSuiteOptions): void {
-  const events = options.events ?? ['none', 'start', 'die', 'destroy'];
-  const timeout = options.timeoutMs ?? 10_000;
-  const dir = mkdtempSync(join(tmpdir(), 'glue-contract-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/**
+ * Watches the timers created from now on: `left()` is how many of them are still pending (neither
+ * fired nor cleared), so a check can tell what start() left behind from timers of anything else.
+ */
+function watchTimers(): { left: () => number; stop: () => void } {
+  const pending = new Set<number>();
+  const hook = createHook({
+    init(asyncId, type) {
+      if (type === 'Timeout') pending.add(asyncId);
+    },
+    destroy(asyncId) {
+      pending.delete(asyncId);
+    },
+  }).enable();
+  return { left: () => pending.size, stop: () => void hook.disable() };
+}
 
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The contract, one check per meaning. Each throws when the handler breaks it; `handlerContractSuite`
+ * runs them as tests, and core's own tests run them against deliberately broken handlers, which must
+ * fail (a suite that cannot fail proves nothing).
+ */
+export function contractChecks(options: ContractSuiteOptions, dir: string) {
+  const events = options.events ?? ['none', 'start', 'die', 'destroy'];
+  const abortBound = options.abortBoundMs ?? 1000;
   const make = (agent: FakeAgent): Handler => {
     options.setup?.(dir);
     const ini = writeHandlerIni(dir, 'contract.ini', options.params ?? {});
     expect(validateHandlerIni(ini).problems).toEqual([]);
     return new options.handlerClass(agent, ini.path, ini);
   };
+  const labelled = (): ContainerInspectInfo => fakeContainer({ name: 'contract-web', ip: '127.0.0.1', labels: { glue_http_80_host: 'contract.example.com' } });
 
-  describe(`handler contract: ${options.name}`, () => {
-    it('is a class with handle(event, containerId)', () => {
-      expect(isHandlerClass(options.handlerClass)).toBe(true);
-    });
+  return {
+    shape(): void {
+      if (!isHandlerClass(options.handlerClass)) throw new Error(`${options.name} is not a handler class: it needs a constructor (agent, iniFile, ini) and handle(event, containerId)`);
+    },
 
-    it('constructs from (agent, iniFile, ini) without calling the engine', () => {
+    constructsQuietly(): void {
       const agent = fakeAgent();
       make(agent);
-      expect(agent.calls).toEqual([]);
-    });
+      if (agent.calls.length > 0) throw new Error(`the constructor called the engine: ${agent.calls.join(', ')}`);
+    },
 
-    it('start() and stop() hooks, when present, resolve and stop() is idempotent', async () => {
-      const h = make(fakeAgent());
-      await h.start?.();
-      await h.stop?.();
-      await h.stop?.();
-    });
-
-    it(`handles ${events.join(', ')} for a labelled running container and for "none"`, { timeout: timeout + 1000 }, async () => {
+    /** start(), stop(), stop() again: no error, nothing left running, no engine call after stop(). */
+    async startStop(): Promise<void> {
       const agent = fakeAgent();
-      const c = fakeContainer({ name: 'contract-web', ip: '127.0.0.1', labels: { glue_http_80_host: 'contract.example.com' } });
-      agent.put(c);
+      const h = make(agent);
+      const timers = watchTimers();
+      let left: number;
+      try {
+        await h.start?.();
+        await h.stop?.();
+        await h.stop?.();
+      } finally {
+        left = timers.left();
+        timers.stop();
+      }
+      const calls = agent.calls.length;
+      await pause(150);
+      if (agent.calls.length > calls) throw new Error(`the engine was called after stop(): ${agent.calls.slice(calls).join(', ')}`);
+      if (left > 0) throw new Error(`${left} timer(s) still pending after stop(): start() left something behind`);
+    },
+
+    /** The labelled container through `events`, then `effect`. */
+    async handlesEvents(): Promise<void> {
+      const agent = fakeAgent();
+      const container = labelled();
+      agent.put(container);
       const h = make(agent);
       await h.start?.();
       try {
         for (const event of events) {
-          const id = event === 'none' ? '' : c.Id;
+          const id = event === 'none' ? '' : container.Id;
           await h.handle(event, id, contextFor(agent, event, id));
         }
+        await options.effect?.({ agent, handler: h, dir, container });
       } finally {
         await h.stop?.();
       }
-    });
+    },
 
-    it('handles die and destroy of a container it never saw without an unhandled failure', { timeout: timeout + 1000 }, async () => {
+    /** die and destroy of a container the handler never saw (Glue started after it went) succeed. */
+    async ghostEvents(): Promise<void> {
       const agent = fakeAgent();
       const h = make(agent);
       await h.start?.();
@@ -138,26 +202,56 @@ export function handlerContractSuite(options: ContractSuiteOptions): void {
           try {
             await h.handle(event, ghost, contextFor(agent, event, ghost));
           } catch (err) {
-            // A handler may refuse, but only with a real Error that says what was wrong.
-            expect(err).toBeInstanceOf(Error);
-            expect((err as Error).message.length).toBeGreaterThan(0);
+            if (!options.allow?.ghostEventFailure) throw new Error(`${event} of a container it never saw failed: ${err instanceof Error ? err.message : String(err)}`);
+            if (!(err instanceof Error) || err.message === '') throw new Error(`${event} of an unknown container failed without an Error that says why`);
           }
         }
       } finally {
         await h.stop?.();
       }
-    });
+    },
 
-    it('returns promptly once the daemon is stopping (signal aborted)', { timeout: timeout + 1000 }, async () => {
+    /** Once the daemon is stopping, handle() returns within the bound (it may refuse with an Error). */
+    async honoursSignal(): Promise<void> {
       const agent = fakeAgent();
+      const container = labelled();
+      agent.put(container);
       const h = make(agent);
-      agent.shutdown();
-      const started = Date.now();
-      await Promise.resolve(h.handle('none', '', contextFor(agent, 'none', ''))).catch((err: unknown) => {
-        expect(err).toBeInstanceOf(Error);
-      });
-      expect(Date.now() - started).toBeLessThan(timeout);
-      await h.stop?.();
-    });
+      await h.start?.();
+      try {
+        agent.shutdown();
+        for (const [event, id] of [['none', ''], ['start', container.Id]] as const) {
+          const started = Date.now();
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), abortBound)));
+          const done = Promise.resolve(h.handle(event, id, contextFor(agent, event, id))).then(
+            () => 'done' as const,
+            () => 'done' as const,
+          );
+          const outcome = await Promise.race([done, late]);
+          clearTimeout(timer);
+          if (outcome === 'late') throw new Error(`handle(${event}) still running ${Date.now() - started} ms after the daemon's signal was aborted (bound ${abortBound} ms)`);
+        }
+      } finally {
+        await h.stop?.();
+      }
+    },
+  };
+}
+
+export function handlerContractSuite(options: ContractSuiteOptions): void {
+  const events = options.events ?? ['none', 'start', 'die', 'destroy'];
+  const timeout = options.timeoutMs ?? 10_000;
+  const dir = mkdtempSync(join(tmpdir(), 'glue-contract-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const check = contractChecks(options, dir);
+
+  describe(`handler contract: ${options.name}`, () => {
+    it('is a class with handle(event, containerId)', () => check.shape());
+    it('constructs from (agent, iniFile, ini) without calling the engine', () => check.constructsQuietly());
+    it('start() then stop() twice: no error, nothing left running, no engine call after stop()', { timeout: timeout + 1000 }, () => check.startStop());
+    it(`handles ${events.join(', ')} for a labelled running container and for "none"${options.effect ? ', with the expected effect' : ''}`, { timeout: timeout + 1000 }, () => check.handlesEvents());
+    it(`die and destroy of a container it never saw ${options.allow?.ghostEventFailure ? 'fail only with an Error that says why' : 'succeed'}`, { timeout: timeout + 1000 }, () => check.ghostEvents());
+    it(`returns within ${options.abortBoundMs ?? 1000} ms once the daemon is stopping (signal aborted)`, { timeout: timeout + 1000 }, () => check.honoursSignal());
   });
 }

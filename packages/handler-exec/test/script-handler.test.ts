@@ -89,5 +89,12 @@ handlerContractSuite({
   name: 'ScriptHandler',
   handlerClass: ScriptHandler,
   params: { script: join(contractDir, 'ok.sh') },
-  setup: () => void script(join(contractDir, 'ok.sh'), 'exit 0'),
+  setup: () => {
+    script(join(contractDir, 'ok.sh'), `echo "$2 $3" >> ${join(contractDir, 'ran.log')}`);
+    rmSync(join(contractDir, 'ran.log'), { force: true });
+  },
+  // docker-glue's calling convention, once per event: script INI_PATH EVENT CONTAINER_ID.
+  effect: ({ container }) => {
+    expect(readFileSync(join(contractDir, 'ran.log'), 'utf8')).toBe(`none \nstart ${container.Id}\ndie ${container.Id}\ndestroy ${container.Id}\n`);
+  },
 });

@@ -14,6 +14,13 @@ handlerContractSuite({
   handlerClass: HAProxyHandler,
   params: { mode: 'file', 'config-file': join(root, 'contract', 'haproxy.cfg'), 'http-bind': '127.0.0.1:18081', 'debounce-ms': '5' },
   setup: () => mkdirSync(join(root, 'contract'), { recursive: true }),
+  // The fake engine still lists the container as running: the checked config routes its host to it.
+  effect: async ({ handler }) => {
+    await (handler as HAProxyHandler).applier.settled();
+    const text = readFileSync(join(root, 'contract', 'haproxy.cfg'), 'utf8');
+    expect(text).toMatch(/^backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server contract-web:80 127\.0\.0\.1:80 weight 100$/m);
+    expect(readFileSync(join(root, 'contract', 'haproxy.hosts.map'), 'utf8')).toBe('contract.example.com glue_host_0\n');
+  },
 });
 
 describe('params', () => {
