@@ -172,7 +172,9 @@ describe('EtcdSync (in-memory etcd)', () => {
           etcd.down = false;
           // What the periodic keepalive would do: notice a revoked lease.
           await (sync as unknown as { keepalive(): Promise<void> }).keepalive();
-          for (let i = 0; i < 2000 && !(await sync.flushed(50)); i++) await tick();
+          // Bounded in time, not in loop turns: on a loaded machine 2000 setImmediate turns could pass
+          // before a 3 ms retry timer fired, and the check below ran on a sync still catching up.
+          await synced(sync);
 
           const want = new Map<string, string>();
           for (const m of model.values()) for (const [k, v] of m) want.set(k, v);
@@ -192,7 +194,7 @@ describe('EtcdSync (in-memory etcd)', () => {
           // A reconcile when all is in place writes nothing.
           const before = etcd.writes;
           sync.requestReconcile();
-          for (let i = 0; i < 2000 && !(await sync.flushed(50)); i++) await tick();
+          await synced(sync);
           expect(etcd.writes).toBe(before);
           expect(leases.size).toBe(1);
           expect(etcd.leases.has([...leases][0]!)).toBe(true);
