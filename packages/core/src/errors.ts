@@ -11,7 +11,9 @@ export type GlueErrorCode =
   /** The Docker address or TLS settings cannot be used (bad URL or scheme, unreadable certificates). */
   | 'ENGINE_CONFIG'
   | 'INVALID_LABEL'
-  | 'INVALID_PARAM';
+  | 'INVALID_PARAM'
+  /** A Glue method called in a state where it cannot run (runOnce() twice, start() after stop()). */
+  | 'INVALID_STATE';
 
 export interface GlueErrorOptions {
   /** The handler the error belongs to: the INI file's base name, e.g. `lb.ini`. */
@@ -79,17 +81,40 @@ export class LabelError extends GlueError {
   }
 }
 
-/** `[params]` of an INI file that a handler cannot use. */
+/** One `[params]` key a handler cannot use, and why. */
+export interface ParamProblem {
+  key: string;
+  /** What is wrong with the value, without file and key (a command line names its flag instead). */
+  reason: string;
+}
+
+/**
+ * `[params]` of an INI file that a handler cannot use: every problem at once (`problems`), each
+ * reported by the loader as its own `file:line [params] key` line. `key` and `reason` are the first.
+ */
 export class ParamError extends GlueError {
   readonly key: string;
-  /** What is wrong with the value, without file and key (a command line names its flag instead). */
   readonly reason: string;
+  readonly problems: readonly ParamProblem[];
 
   constructor(file: string, key: string, reason: string, options: GlueErrorOptions = {}) {
     super('INVALID_PARAM', `${file} [params] ${key}: ${reason}`, { file, ...options });
     this.name = 'ParamError';
     this.key = key;
     this.reason = reason;
+    this.problems = [{ key, reason }];
+  }
+
+  /** One error for every problem of one file's `[params]` (at least one). */
+  static of(file: string, problems: readonly ParamProblem[], options: GlueErrorOptions = {}): ParamError {
+    const [first, ...rest] = problems;
+    if (!first) throw new Error('ParamError.of needs at least one problem');
+    const err = new ParamError(file, first.key, first.reason, options);
+    if (rest.length > 0) {
+      err.message = [first, ...rest].map((p) => `${file} [params] ${p.key}: ${p.reason}`).join('\n');
+      (err as { problems: readonly ParamProblem[] }).problems = problems;
+    }
+    return err;
   }
 }
 

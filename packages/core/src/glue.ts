@@ -12,7 +12,7 @@ import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
 import { type Logger, silentLogger } from './logger.js';
 import { KeyedQueue } from './keyed-queue.js';
-import { withTimeout } from './timing.js';
+import { TimeoutError, withTimeout } from './timing.js';
 
 /** A handler made in code by an embedding service, next to (or instead of) INI files. */
 export interface InlineHandler {
@@ -80,6 +80,8 @@ interface HandlerEntry {
   triggersNone: boolean;
   timeoutMs: number;
   instance: Handler;
+  /** `serial` handlers: settles when the run before the newest one has ended. */
+  tail?: Promise<void>;
 }
 
 /** After the shutdown bound ran out and runs were cancelled, how long stop() waits for them to end. */
@@ -87,6 +89,14 @@ const ABORT_GRACE_MS = 2_000;
 
 /** Actions after which Glue re-inspects the container before running handlers. */
 const STATEFUL = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'health_status']);
+
+/**
+ * Where a Glue is in its life. `new` -> `loaded` (load(), or implicitly) -> `watching` (start()) or
+ * `once` (runOnce()) -> `stopping` -> `stopped`. A Glue runs once or watches, once: any other call
+ * (runOnce() twice, runOnce() after start(), start() after stop()) throws INVALID_STATE. stop() is
+ * allowed in every state and idempotent.
+ */
+export type GlueState = 'new' | 'loaded' | 'watching' | 'once' | 'stopping' | 'stopped';
 
 /**
  * The Glue daemon as a library: loads handlers, keeps the container state, runs handlers on events.
@@ -99,7 +109,9 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly options: GlueOptions;
   private readonly docker: Dockerode;
   private readonly store = new ContainerStore();
-  private readonly queue = new KeyedQueue();
+  private readonly queue = new KeyedQueue((err, key) =>
+    this.logger.error({ container: key.slice(0, 12), err: errorMessage(err) }, `unexpected error while dispatching an event${key ? ` of ${key.slice(0, 12)}` : ''}: ${errorMessage(err)}`),
+  );
   /** The agent's signal: aborted once stop() has given handlers in flight their time (or when they are done). */
   private readonly abort = new AbortController();
   /** Stops the engine watcher: aborted as soon as stop() is called, so no new events come in. */
@@ -111,7 +123,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Handlers whose start hook ran (or that have none): the ones stop() calls the stop hook of, once. */
   private readonly handlersStarted = new Set<HandlerEntry>();
   private loaded = false;
-  private started = false;
+  private phase: GlueState = 'new';
   /** Set by the first runOnce() or start(); the agent reports it to handlers. */
   private runMode: RunMode | undefined;
   private stopping: Promise<void> | undefined;
@@ -170,6 +182,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Reads and validates the INI files and constructs the handlers. Throws one ConfigError with every problem. */
   async load(): Promise<void> {
     if (this.loaded) return;
+    if (this.phase === 'stopping' || this.phase === 'stopped') throw new GlueError('INVALID_STATE', `load() while ${this.phase}`);
     const o = this.options;
     const fromIni = o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
     // Every problem found without importing anything is reported first, all at once: no handler
@@ -210,12 +223,27 @@ export class Glue extends EventEmitter<GlueEvents> {
       });
     }
     this.loaded = true;
+    if (this.phase === 'new') this.phase = 'loaded';
     this.logger.info({ handlers: this.handlerNames }, `loaded ${this.entries.length} handler${this.entries.length === 1 ? '' : 's'}`);
+  }
+
+  /** Where this Glue is in its life (see GlueState). */
+  get state(): GlueState {
+    return this.phase;
+  }
+
+  /** Moves to `to` from one of `from`, or throws INVALID_STATE saying what was asked and why not. */
+  private enter(to: 'watching' | 'once', call: string): void {
+    if (this.phase !== 'new' && this.phase !== 'loaded') {
+      throw new GlueError('INVALID_STATE', `${call} while ${this.phase}: a Glue runs once or watches, one time; create another with createGlue()`);
+    }
+    this.phase = to;
   }
 
   /** `-1`: inventory the containers, run the `none` handlers once, stop. Throws if the engine is unreachable. */
   async runOnce(): Promise<RunOnceResult> {
-    this.runMode ??= 'once';
+    this.enter('once', 'runOnce()');
+    this.runMode = 'once';
     await this.load();
     try {
       await this.watcher.snapshot();
@@ -234,9 +262,8 @@ export class Glue extends EventEmitter<GlueEvents> {
 
   /** `-w`: starts watching in the background and resolves once handlers are loaded and started. */
   async start(): Promise<void> {
-    if (this.started) throw new Error('glue already started');
-    this.started = true;
-    this.runMode ??= 'watch';
+    this.enter('watching', 'start()');
+    this.runMode = 'watch';
     await this.load();
     await this.startHandlers();
     this.startupNone = new Promise((resolve) => (this.releaseStartup = resolve));
@@ -249,7 +276,12 @@ export class Glue extends EventEmitter<GlueEvents> {
    * `runOnce()` is going, it ends that run early too (the `none` handlers not started yet are skipped).
    */
   stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+    if (this.stopping === undefined) {
+      this.phase = 'stopping';
+      this.stopping = this.doStop().finally(() => {
+        this.phase = 'stopped';
+      });
+    }
     return this.stopping;
   }
 
@@ -381,6 +413,20 @@ export class Glue extends EventEmitter<GlueEvents> {
   }
 
   private async runOne(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun> {
+    if (entry.instance.serial !== true) return this.runNow(entry, event, info);
+    // One run at a time for a serial handler, in arrival order; its timeout starts when it starts.
+    const previous = entry.tail ?? Promise.resolve();
+    let release!: () => void;
+    entry.tail = new Promise((r) => (release = r));
+    await previous;
+    try {
+      return await this.runNow(entry, event, info);
+    } finally {
+      release();
+    }
+  }
+
+  private async runNow(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun> {
     const controller = new AbortController();
     if (this.abort.signal.aborted) controller.abort();
     this.runControllers.add(controller);
@@ -398,7 +444,8 @@ export class Glue extends EventEmitter<GlueEvents> {
     } catch (err) {
       run.durationMs = Math.round(performance.now() - started);
       run.ok = false;
-      if (err instanceof Error && err.message === 'HANDLER_TIMEOUT') {
+      // Only Glue's own bound: a handler that throws new Error('HANDLER_TIMEOUT') has failed, not timed out.
+      if (err instanceof TimeoutError) {
         run.timedOut = true;
         controller.abort();
         run.error = new GlueError('HANDLER_TIMEOUT', `[${entry.name}] still running after ${entry.timeoutMs} ms on ${event.action}; the next handler goes on`, { handler: entry.name, file: entry.file });
@@ -410,6 +457,8 @@ export class Glue extends EventEmitter<GlueEvents> {
           { ...fields, durationMs: run.durationMs, err: errorMessage(err), code: (err as { code?: unknown }).code },
           `[${entry.name}] failed on ${event.action}${short ? ` of ${name || short} (${short})` : ''}: ${errorMessage(err)}`,
         );
+        // The stack is for whoever debugs the handler, not for the operator's line above.
+        if (err instanceof Error && err.stack) this.logger.debug({ ...fields, stack: err.stack }, `[${entry.name}] stack of the failure on ${event.action}`);
       }
     } finally {
       this.runControllers.delete(controller);

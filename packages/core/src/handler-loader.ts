@@ -177,7 +177,8 @@ export async function loadHandlers(
       // By code and fields, not instanceof: a handler installed beside Glue may bring its own copy of core.
       const param = err as Partial<ParamError> | undefined;
       if (param?.code === 'INVALID_PARAM' && typeof param.key === 'string') {
-        problems.push({ file: config.file, section: 'params', key: param.key, line: config.ini.lineOf('params', param.key), message: typeof param.reason === 'string' ? param.reason : errorMessage(err) });
+        const list = Array.isArray(param.problems) ? param.problems : [{ key: param.key, reason: typeof param.reason === 'string' ? param.reason : errorMessage(err) }];
+        for (const p of list) problems.push({ file: config.file, section: 'params', key: p.key, line: config.ini.lineOf('params', p.key), message: p.reason });
       } else {
         problems.push({ file: config.file, message: `${config.className}: cannot start: ${errorMessage(err)}` });
       }

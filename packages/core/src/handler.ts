@@ -63,6 +63,14 @@ export interface Handler {
    * default 60 s) is raised to this, so Glue never gives up on a run the handler still allows.
    */
   readonly runTimeoutMs?: number;
+  /**
+   * Concurrency. By default Glue runs a handler for different containers side by side (one container's
+   * events always in order, one at a time), and the `none` run beside container events. `serial: true`
+   * makes Glue run this handler's runs one at a time, in the order they come (a handler that changes
+   * one shared thing, like an OVS bridge, needs no lock of its own). A run's timeout counts from when
+   * it starts, not while it waits for the one before.
+   */
+  readonly serial?: boolean;
 }
 
 export type HandlerClass = new (agent: Agent, iniFile: string, ini: IniDocument) => Handler;

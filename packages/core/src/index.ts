@@ -1,7 +1,7 @@
 export { BaseHandler, isHandlerClass } from './handler.js';
 export type { Agent, ContainerInspectInfo, Handler, HandlerClass, HandlerContext, RunMode } from './handler.js';
 export { createGlue, Glue } from './glue.js';
-export type { GlueEvents, GlueOptions, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
+export type { GlueEvents, GlueOptions, GlueState, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
 export {
   DEFAULT_CONFIG_DIRS,
   DEFAULT_HANDLER_TIMEOUT_MS,
@@ -21,7 +21,7 @@ export type { ContainerAction, EngineEvent, GlueEvent } from './events.js';
 export { ConfigError, errorMessage, formatProblem, GlueError, LabelError, ParamError, printable, quote } from './errors.js';
 export { suggestKey, unknownKeyReason } from './params.js';
 export { FileReadError, MAX_CONFIG_FILE_BYTES, readRegularFile, readTextFile, regularFileProblem } from './files.js';
-export type { ConfigProblem, GlueErrorCode, GlueErrorOptions } from './errors.js';
+export type { ConfigProblem, GlueErrorCode, GlueErrorOptions, ParamProblem } from './errors.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { LogFormat, Logger, LogLevel } from './logger.js';
 export { createDocker, DEFAULT_DOCKER_SOCKET, dockerEndpoint } from './docker-connect.js';

@@ -12,14 +12,22 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Rejects with `message` if `promise` has not settled after `ms`. */
+/** What `withTimeout` rejects with: its own class, so no caller has to read a message to know. */
+export class TimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** Rejects with a TimeoutError(`message`) if `promise` has not settled after `ms`. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
+        timer = setTimeout(() => reject(new TimeoutError(message)), ms);
       }),
     ]);
   } finally {

@@ -285,6 +285,79 @@ describe('Glue dispatch', () => {
     expect(runs.map((r) => [r.handler, r.ok, r.timedOut])).toEqual([['own.ini', true, false], ['plain.ini', false, true]]);
   });
 
+  it('lifecycle: new -> watching -> stopping -> stopped; runOnce() after start(), start() twice or after stop() throw INVALID_STATE', async () => {
+    const engine = new FakeEngine();
+    let starts = 0;
+    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 'h.ini', events: ['start'], handler: { handle: () => undefined, start: () => void (starts += 1) } }] });
+    glues.push(glue);
+    expect(glue.state).toBe('new');
+    await glue.start();
+    expect(glue.state).toBe('watching');
+    await expect(glue.runOnce()).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringMatching(/^runOnce\(\) while watching: a Glue runs once or watches/) });
+    await expect(glue.start()).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    expect(glue.state).toBe('watching');
+    const stopping = glue.stop();
+    expect(glue.state).toBe('stopping');
+    await stopping;
+    expect(glue.state).toBe('stopped');
+    await glue.stop();
+    await expect(glue.start()).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringMatching(/^start\(\) while stopped/) });
+    expect(starts).toBe(1);
+  });
+
+  it('a serial handler runs one run at a time, in order, even for different containers', async () => {
+    const engine = new FakeEngine();
+    let running = 0;
+    let most = 0;
+    const order: string[] = [];
+    const handler: Handler = {
+      serial: true,
+      handle: async (event, id) => {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 30));
+        order.push(`${event}:${id.slice(0, 4)}`);
+        running -= 1;
+      },
+    };
+    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 's.ini', events: ['start'], handler }] });
+    glues.push(glue);
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    const ids = [engine.add().Id, engine.add().Id, engine.add().Id];
+    for (const id of ids) engine.emit('start', id);
+    await until(() => order.length === 3, 3000);
+    expect(most).toBe(1);
+    expect(order).toEqual(ids.map((id) => `start:${id.slice(0, 4)}`));
+  });
+
+  it('runOnce() twice: the second throws, start hooks ran once', async () => {
+    const engine = new FakeEngine();
+    let starts = 0;
+    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 'h.ini', events: ['none'], handler: { handle: () => undefined, start: () => void (starts += 1) } }] });
+    glues.push(glue);
+    await glue.runOnce();
+    expect(glue.state).toBe('stopped');
+    await expect(glue.runOnce()).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    expect(starts).toBe(1);
+  });
+
+  it("a handler that throws new Error('HANDLER_TIMEOUT') has failed, not timed out (no logic reads message text)", async () => {
+    const engine = new FakeEngine();
+    const runs: HandlerRun[] = [];
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'liar.ini', events: ['start'], timeoutMs: 5000, handler: { handle: () => Promise.reject(new Error('HANDLER_TIMEOUT')) } }],
+    });
+    glues.push(glue);
+    glue.on('handler', (run) => runs.push(run));
+    await glue.start();
+    await until(() => engine.streams.length === 1);
+    engine.emit('start', engine.add().Id);
+    await until(() => runs.length === 1);
+    expect(runs.map((r) => [r.ok, r.timedOut, (r.error as Error).message])).toEqual([[false, false, 'HANDLER_TIMEOUT']]);
+  });
+
   it('a failing start hook stops the handlers already started, once, and start() rejects naming the handler', async () => {
     const engine = new FakeEngine();
     const hooks: string[] = [];

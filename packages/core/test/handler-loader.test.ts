@@ -23,6 +23,8 @@ writeFileSync(
 export class Picky { constructor(agent, iniFile, ini) { const e = new Error('bad'); throw e; } handle() {} }
 export const NotAClass = { handle() {} };
 export default class Default { handle() {} }
+// A ParamError from another copy of @glue/core: recognised by code and fields, not instanceof.
+export class ThreeBad { constructor() { throw Object.assign(new Error('lb.ini [params] mode: a'), { code: 'INVALID_PARAM', key: 'mode', reason: 'a', problems: [{ key: 'mode', reason: 'a' }, { key: 'http-bind', reason: 'b' }, { key: 'colour', reason: 'c' }] }); } handle() {} }
 `,
 );
 
@@ -61,6 +63,12 @@ describe('loadHandlers', () => {
     expect(messages[4]).toMatch(/cannot start: bad/);
     expect(problems.map((p) => p.file)).toEqual(configs.map((c) => c.file));
     expect(problems[0]?.line).toBe(2);
+  });
+
+  it('a ParamError with three problems is three lines, each with its key and line', async () => {
+    const c = config('./handlers.mjs#ThreeBad', 'mode=magic\nhttp-bind=nope\ncolour=blue\n');
+    const { problems } = await loadHandlers([c], fakeAgent());
+    expect(problems.map((p) => [p.key, p.line, p.message])).toEqual([['mode', 6, 'a'], ['http-bind', 7, 'b'], ['colour', 8, 'c']]);
   });
 
   it('skips disabled handlers without loading them', async () => {

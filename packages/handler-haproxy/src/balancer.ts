@@ -79,7 +79,7 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
   try {
     options = parseHaproxyParams('glue-balancer', params, process.cwd());
   } catch (err) {
-    if (err instanceof ParamError) return usage(`--${err.key}: ${err.reason}`);
+    if (err instanceof ParamError) return usage(err.problems.map((p) => `--${p.key}: ${p.reason}`).join('\nglue-balancer: '));
     throw err;
   }
 

@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ParamError, parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
+import { ParamError, type ParamProblem, parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
 import type { Mode } from './applier.js';
 import { parseNetworkName } from './labels.js';
 
@@ -100,14 +100,31 @@ const BIND = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|\[[0-9a-fA-F:]+\])?:([1-9][0-9]
 const ADDRESS = /^(\*|(?:[0-9]{1,3}\.){3}[0-9]{1,3}|::|\[[0-9a-fA-F:]+\])$/;
 const SAFE_PATH = /^[A-Za-z0-9_./@+-]+$/;
 
-/** Reads and validates `[params]`. Relative paths are taken from `baseDir` (the INI file's directory). */
+/** Thrown by `fail` inside one field: that field takes its fallback, the others are still read. */
+class Invalid extends Error {}
+
+/**
+ * Reads and validates `[params]`. Relative paths are taken from `baseDir` (the INI file's directory).
+ * Every bad key is reported, not just the first: one ParamError with a problem per key.
+ */
 export function parseHaproxyParams(handler: string, params: Readonly<Record<string, string>>, baseDir: string): HaproxyOptions {
+  const problems: ParamProblem[] = [];
   const get = (key: string): string | undefined => {
     const v = params[key];
     return v === undefined ? undefined : v.trim();
   };
   const fail = (key: string, reason: string): never => {
-    throw new ParamError(handler, key, reason);
+    problems.push({ key, reason });
+    throw new Invalid(reason);
+  };
+  /** One field's value, or `fallback` (and its problem recorded) when it is bad. */
+  const field = <T>(compute: () => T, fallback: T): T => {
+    try {
+      return compute();
+    } catch (err) {
+      if (err instanceof Invalid) return fallback;
+      throw err;
+    }
   };
   const path = (key: string, value: string): string => {
     if (!SAFE_PATH.test(value)) fail(key, `${quote(value)} is not a plain path (letters, digits, _ . / @ + - only)`);
@@ -131,87 +148,109 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     if (isDir) fail(key, `${p} is a directory; name the file Glue writes`);
     return p;
   };
-  const intParam = (key: string, fallback: number, min: number, max: number, scale = 1): number => {
-    const raw = get(key);
-    if (raw === undefined || raw === '') return fallback;
-    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${quote(raw)} is not a number from ${min / scale} to ${max / scale}`);
-    const n = Math.round(Number(raw) * scale);
-    if (n < min || n > max) fail(key, `${raw} is outside ${min / scale}-${max / scale}`);
-    return n;
-  };
+  const intParam = (key: string, fallback: number, min: number, max: number, scale = 1): number =>
+    field(() => {
+      const raw = get(key);
+      if (raw === undefined || raw === '') return fallback;
+      if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${quote(raw)} is not a number from ${min / scale} to ${max / scale}`);
+      const n = Math.round(Number(raw) * scale);
+      if (n < min || n > max) fail(key, `${raw} is outside ${min / scale}-${max / scale}`);
+      return n;
+    }, fallback);
 
   for (const key of Object.keys(params)) {
-    if (!Object.hasOwn(PARAM_SPEC, key)) fail(key, unknownKeyReason(key, PARAM_KEYS));
+    if (!Object.hasOwn(PARAM_SPEC, key)) problems.push({ key, reason: unknownKeyReason(key, PARAM_KEYS) });
   }
 
-  const mode = (get('mode') || DEFAULTS.mode) as Mode;
-  if (!['managed', 'external', 'file'].includes(mode)) fail('mode', `${quote(mode)} is not managed, external or file`);
-  const configFile = writablePath('config-file', get('config-file') || DEFAULTS.configFile);
-  const runDir = path('run-dir', get('run-dir') || dirname(configFile));
-  const haproxyBin = get('haproxy') || 'haproxy';
-  if (!SAFE_PATH.test(haproxyBin)) fail('haproxy', `${quote(haproxyBin)} is not a plain path`);
+  const mode = field(() => {
+    const m = (get('mode') || DEFAULTS.mode) as Mode;
+    if (!['managed', 'external', 'file'].includes(m)) fail('mode', `${quote(m)} is not managed, external or file`);
+    return m;
+  }, DEFAULTS.mode);
+  const configFile = field(() => writablePath('config-file', get('config-file') || DEFAULTS.configFile), DEFAULTS.configFile);
+  const runDir = field(() => path('run-dir', get('run-dir') || dirname(configFile)), dirname(configFile));
+  const haproxyBin = field(() => {
+    const bin = get('haproxy') || 'haproxy';
+    if (!SAFE_PATH.test(bin)) fail('haproxy', `${quote(bin)} is not a plain path`);
+    return bin;
+  }, 'haproxy');
 
-  const reloadText = get('reload-command') ?? DEFAULTS.reloadCommand;
-  const reloadCommand = reloadText.split(/\s+/).filter(Boolean);
-  if (mode === 'external' && reloadCommand.length === 0) fail('reload-command', 'external mode needs a reload command, e.g. systemctl reload haproxy');
+  const reloadCommand = field(() => {
+    const argv = (get('reload-command') ?? DEFAULTS.reloadCommand).split(/\s+/).filter(Boolean);
+    if (mode === 'external' && argv.length === 0) fail('reload-command', 'external mode needs a reload command, e.g. systemctl reload haproxy');
+    return argv;
+  }, [] as string[]);
 
-  let template: string | undefined;
-  const t = get('template');
-  if (t) {
-    template = path('template', t);
-    const notFile = regularFileProblem(template);
-    if (notFile) fail('template', `${template} ${notFile}`);
-  }
+  const template = field((): string | undefined => {
+    const t = get('template');
+    if (!t) return undefined;
+    const file = path('template', t);
+    const notFile = regularFileProblem(file);
+    if (notFile) fail('template', `${file} ${notFile}`);
+    return file;
+  }, undefined);
 
-  const bindRaw = get('http-bind') ?? DEFAULTS.httpBind;
-  let httpBind = '';
-  let httpPort: number | undefined;
-  if (bindRaw !== '' && bindRaw !== 'none') {
-    const m = BIND.exec(bindRaw);
+  const { httpBind, httpPort } = field((): { httpBind: string; httpPort: number | undefined } => {
+    const raw = get('http-bind') ?? DEFAULTS.httpBind;
+    if (raw === '' || raw === 'none') return { httpBind: '', httpPort: undefined };
+    const m = BIND.exec(raw);
     const port = Number(m?.[2] ?? 0);
     const host = m?.[1] ?? '';
     const badHost = host !== '' && host !== '*' && (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !isIPv4(host));
-    if (!m || port > 65535 || badHost) fail('http-bind', `${quote(bindRaw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
-    httpBind = bindRaw;
-    httpPort = port;
-  }
+    if (!m || port > 65535 || badHost) fail('http-bind', `${quote(raw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
+    return { httpBind: raw, httpPort: port };
+  }, { httpBind: '', httpPort: undefined });
 
-  const tcpAddress = get('tcp-address') || DEFAULTS.tcpAddress;
-  const v6 = /^\[(.*)\]$/.exec(tcpAddress)?.[1];
-  if (!ADDRESS.test(tcpAddress) || (v6 === undefined && tcpAddress !== '*' && tcpAddress !== '::' && !isIPv4(tcpAddress)) || (v6 !== undefined && !isIPv6(v6))) {
-    fail('tcp-address', `${quote(tcpAddress)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`);
-  }
-  const rangeRaw = get('tcp-ports') || DEFAULTS.tcpPorts;
-  const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(rangeRaw);
-  const min = Number(range?.[1]);
-  const max = Number(range?.[2]);
-  if (!range || min < 1 || max > 65535 || min > max) fail('tcp-ports', `${quote(rangeRaw)} is not a port range like 1024-65535`);
+  const tcpAddress = field(() => {
+    const a = get('tcp-address') || DEFAULTS.tcpAddress;
+    const v6 = /^\[(.*)\]$/.exec(a)?.[1];
+    if (!ADDRESS.test(a) || (v6 === undefined && a !== '*' && a !== '::' && !isIPv4(a)) || (v6 !== undefined && !isIPv6(v6))) {
+      fail('tcp-address', `${quote(a)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`);
+    }
+    return a;
+  }, DEFAULTS.tcpAddress);
+  const tcpPorts = field(() => {
+    const raw = get('tcp-ports') || DEFAULTS.tcpPorts;
+    const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(raw);
+    const min = Number(range?.[1]);
+    const max = Number(range?.[2]);
+    if (!range || min < 1 || max > 65535 || min > max) fail('tcp-ports', `${quote(raw)} is not a port range like 1024-65535`);
+    return { min, max };
+  }, { min: 1024, max: 65535 });
 
-  let network: string | undefined;
-  const n = get('network');
-  if (n) {
+  const network = field((): string | undefined => {
+    const n = get('network');
+    if (!n) return undefined;
     const r = parseNetworkName(n);
     if (!r.ok) fail('network', `${quote(n)} ${r.reason}`);
-    network = n;
-  }
+    return n;
+  }, undefined);
 
-  const runtimeRaw = get('runtime-socket');
-  let runtimeSocket = '';
-  if (runtimeRaw === undefined || runtimeRaw === '') runtimeSocket = mode === 'managed' ? join(runDir, 'haproxy-runtime.sock') : '';
-  else if (runtimeRaw !== 'none') runtimeSocket = socketPath('runtime-socket', runtimeRaw);
-  if (runtimeSocket !== '') socketPath('runtime-socket', runtimeSocket);
-  if (mode === 'managed' && runtimeSocket === '') fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
-  const masterSocket = socketPath('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock'));
+  const runtimeSocket = field(() => {
+    const raw = get('runtime-socket');
+    let sock = '';
+    if (raw === undefined || raw === '') sock = mode === 'managed' ? socketPath('runtime-socket', join(runDir, 'haproxy-runtime.sock')) : '';
+    else if (raw !== 'none') sock = socketPath('runtime-socket', raw);
+    if (mode === 'managed' && sock === '') fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
+    return sock;
+  }, '');
+  const masterSocket = field(() => socketPath('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock')), '');
 
-  const fastRaw = get('runtime-api') || 'on';
-  const fastPath = parseBoolean(fastRaw);
-  if (fastPath === undefined) fail('runtime-api', `${quote(fastRaw.toLowerCase())} is not on or off`);
+  const fastPath = field(() => {
+    const raw = get('runtime-api') || 'on';
+    const on = parseBoolean(raw);
+    if (on === undefined) fail('runtime-api', `${quote(raw.toLowerCase())} is not on or off`);
+    return on === true;
+  }, true);
 
-  const mapRaw = get('host-map');
-  const hostMap = mapRaw === 'none' ? '' : mapRaw ? writablePath('host-map', mapRaw) : defaultHostMap(configFile);
-  if (hostMap === configFile) fail('host-map', 'must not be the config file');
+  const hostMap = field(() => {
+    const raw = get('host-map');
+    const file = raw === 'none' ? '' : raw ? writablePath('host-map', raw) : defaultHostMap(configFile);
+    if (file === configFile) fail('host-map', 'must not be the config file');
+    return file;
+  }, '');
 
-  return {
+  const options: HaproxyOptions = {
     mode,
     configFile,
     haproxyBin,
@@ -220,11 +259,11 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     httpBind,
     httpPort,
     tcpAddress,
-    tcpPorts: { min, max },
+    tcpPorts,
     network,
     runtimeSocket,
     masterSocket,
-    fastPath: fastPath === true,
+    fastPath,
     hostMap,
     spareBackends: intParam('spare-backends', DEFAULTS.spareBackends, 0, 10_000),
     debounceMs: intParam('debounce-ms', DEFAULTS.debounceMs, 0, 60_000),
@@ -233,4 +272,6 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     checkTimeoutMs: intParam('check-timeout', DEFAULTS.checkTimeoutS * 1000, 1000, 600_000, 1000),
     reloadTimeoutMs: intParam('reload-timeout', DEFAULTS.reloadTimeoutS * 1000, 1000, 600_000, 1000),
   };
+  if (problems.length > 0) throw ParamError.of(handler, problems);
+  return options;
 }

@@ -63,6 +63,19 @@ describe('params', () => {
   });
 });
 
+describe('params: every problem at once', () => {
+  it('mode=magic, http-bind=nope, colour=blue: one ParamError with three problems', () => {
+    let caught: unknown;
+    try {
+      parseHaproxyParams('lb.ini', { mode: 'magic', 'http-bind': 'nope', colour: 'blue' }, '/');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ParamError);
+    expect((caught as ParamError).problems.map((p) => p.key)).toEqual(['colour', 'mode', 'http-bind']);
+  });
+});
+
 describe('show proc parsing', () => {
   it('reads master reloads, failures and workers newest first', () => {
     const text = `#<PID>          <type>          <reloads>       <uptime>        <version>

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type ContainerInspectInfo, containerName, type GlueErrorOptions, LabelError, parseBoolean, unknownKeyReason } from '@glue/core';
+import { type ContainerInspectInfo, containerName, type GlueErrorOptions, LabelError, type ParamProblem, parseBoolean, unknownKeyReason } from '@glue/core';
 import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan, parseIPv4 } from './validate.js';
 
 /** Labels a container can carry to choose (or override) how it is plugged. */
@@ -43,11 +43,6 @@ export interface OvsParams {
   timeoutMs: number;
 }
 
-/** One problem with one param: the key and why. */
-export interface ParamProblem {
-  key: string;
-  reason: string;
-}
 
 /** What to build for one container. */
 export interface PortSpec {

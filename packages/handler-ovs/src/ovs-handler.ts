@@ -1,9 +1,12 @@
 import { readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type GlueErrorOptions, type HandlerContext, type IniDocument, ParamError } from '@glue/core';
+import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type GlueErrorOptions, type HandlerContext, type IniDocument, LabelError, ParamError } from '@glue/core';
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { handlerFailure, oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
+
+/** Errors that already say which container they are about. */
+const namesContainer = new WeakSet<object>();
 import { checkInterfaceName } from './validate.js';
 
 export interface OVSHandlerOptions {
@@ -71,11 +74,7 @@ export class OVSHandler extends BaseHandler {
   constructor(agent: Agent, iniFile: string, ini: IniDocument, options: OVSHandlerOptions = {}) {
     super(agent, iniFile, ini);
     const { params, problems } = parseParams(this.params);
-    const first = problems[0];
-    if (first) {
-      const rest = problems.slice(1).map((p) => `; ${p.key}: ${p.reason}`).join('');
-      throw new ParamError(this.name, first.key, `${first.reason}${rest}`);
-    }
+    if (problems.length > 0) throw ParamError.of(this.name, problems);
     this.settings = params;
     this.runner = options.runner ?? execaRunner;
     this.netnsOf = options.netnsOf ?? procNetns;
@@ -87,13 +86,11 @@ export class OVSHandler extends BaseHandler {
     const signal = context?.signal ?? this.agent.signal;
     if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
     if (event !== 'start' && event !== 'die' && event !== 'destroy' && event !== 'none') return;
-    // Core runs `none` and container events side by side: one change to OVS at a time here.
-    const run = this.chain.then(() => this.dispatch(event, containerId, context, signal));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.dispatch(event, containerId, context, signal);
   }
 
-  private chain: Promise<void> = Promise.resolve();
+  /** One change to OVS at a time: core runs this handler's runs (`none` and container events) one after another. */
+  readonly serial = true;
   /** Containers already warned about unknown glue_ovs_* labels (forgotten on destroy). */
   private readonly labelsWarned = new Set<string>();
 
@@ -163,7 +160,7 @@ export class OVSHandler extends BaseHandler {
     }
     const { bridge, interfaces: existing } = await this.about(spec.containerName, this.ovs.lookup(spec.bridge, { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal));
     if (!bridge) {
-      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`, this.tag);
+      throw this.containerError(spec.containerName, `OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`);
     }
     const current = existing.find((i) => i.name === spec.hostPort);
     if (current && working(current) && (await this.linkExists(spec.hostPort, signal))) {
@@ -172,13 +169,13 @@ export class OVSHandler extends BaseHandler {
     }
     // Labels said it is the container's own namespace; make sure it is not ours (the host's) after all.
     if (await this.sharesOurNetns(spec.pid)) {
-      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`, this.tag);
+      throw this.containerError(spec.containerName, `process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`);
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
     if (existing.length > 0) {
       const left = await this.about(spec.containerName, this.removePorts(existing.map((p) => p.name), signal));
       if (left.length > 0) {
-        throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: old ports still on the bridge after del-port: ${left.join(', ')}`, this.tag);
+        throw this.containerError(spec.containerName, `old ports still on the bridge after del-port: ${left.join(', ')}`);
       }
     }
 
@@ -194,7 +191,7 @@ export class OVSHandler extends BaseHandler {
           this.logger.error({ container: spec.containerName, port: spec.hostPort, err: errorMessage(e) }, 'could not roll back a half-built port');
         },
       );
-      throw new GlueError('HANDLER_FAILED', `container ${spec.containerName}: could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, { ...this.tag, cause: err });
+      throw this.containerError(spec.containerName, `could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, err);
     }
     this.logger.info(
       { container: spec.containerName, bridge: spec.bridge, port: spec.hostPort, iface: spec.iface, ip: spec.settings.cidr, vlan: spec.settings.vlan },
@@ -298,7 +295,7 @@ export class OVSHandler extends BaseHandler {
     // The veths usually went with the container's namespace; delete them while checking the outcome.
     const [left] = await Promise.all([this.ovs.findInterfaces(ids, signal), Promise.all(names.map((n) => this.deleteLink(n, signal)))]);
     if (left.length > 0) {
-      throw new GlueError('HANDLER_FAILED', `container ${containerId.slice(0, 12)}: ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`, this.tag);
+      throw this.containerError(containerId.slice(0, 12), `ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`);
     }
     this.logger.info({ container: containerId.slice(0, 12), ports: names }, 'removed from OVS');
     return names;
@@ -420,10 +417,17 @@ export class OVSHandler extends BaseHandler {
     if (r.exitCode !== 0) throw this.fail(`\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
   }
 
-  /** Errors of `work` name the container (unless they already do). */
+  /** An error about one container: `container <name>: <what>`, tagged, and known to name it. */
+  private containerError(container: string, what: string, cause?: unknown): GlueError {
+    const err = new GlueError('HANDLER_FAILED', `container ${container}: ${what}`, { ...this.tag, ...(cause === undefined ? {} : { cause }) });
+    namesContainer.add(err);
+    return err;
+  }
+
+  /** Errors of `work` name the container (unless they already do: known by identity, not by their text). */
   private about<T>(container: string, work: Promise<T>): Promise<T> {
     return work.catch((err: unknown) => {
-      throw err instanceof GlueError && err.message.startsWith(`container ${container}:`) ? err : this.fail(`container ${container}: ${errorMessage(err)}`, err);
+      throw (typeof err === 'object' && err !== null && namesContainer.has(err)) || err instanceof LabelError ? err : this.containerError(container, errorMessage(err), err);
     });
   }
 

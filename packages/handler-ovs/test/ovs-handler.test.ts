@@ -49,7 +49,8 @@ describe('params', () => {
   it('throws a ParamError naming the key and every problem', () => {
     expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(ParamError);
     expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(/ovs\.ini \[params\] ovs-bridge: "br int": an interface name/);
-    expect(() => make({ 'ovs-options': '--mtu=9 --speed=fast' })).toThrow(/ovs-options: --mtu="9": MTU 9 is not between 68 and 65535; ovs-options: "--speed=fast": not one of/);
+    // One problem per line of the message, and each in err.problems (the loader gives each its line).
+    expect(() => make({ 'ovs-options': '--mtu=9 --speed=fast' })).toThrow(/ovs-options: --mtu="9": MTU 9 is not between 68 and 65535\novs\.ini \[params\] ovs-options: "--speed=fast": not one of/);
     expect(() => make({ 'ovs-options': '--ipaddress=10.0.0.2/24 --gateway=10.0.1.1' })).toThrow(/gateway 10\.0\.1\.1 is not inside 10\.0\.0\.2\/24/);
     expect(() => make({ 'ovs-db': '/run/db.sock' })).toThrow(/ovs-db/);
     expect(() => make({ 'tx-offload': 'maybe' })).toThrow(/tx-offload/);

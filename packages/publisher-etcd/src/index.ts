@@ -13,7 +13,7 @@ export {
   DEFAULT_WRITE_TIMEOUT_S,
   parseParams,
 } from './params.js';
-export type { ParamProblem, PublisherSettings } from './params.js';
+export type { PublisherSettings } from './params.js';
 export {
   containerKey,
   containersPrefix,

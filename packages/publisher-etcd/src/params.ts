@@ -1,4 +1,4 @@
-import { parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
+import { type ParamProblem, parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
 import { DEFAULT_PREFIX, normalizePrefix } from './keys.js';
 import { type FieldSelection, parseFields } from './record.js';
 
@@ -26,11 +26,6 @@ export interface PublisherSettings {
   resyncMs: number;
 }
 
-/** One bad param: the key and why. */
-export interface ParamProblem {
-  key: string;
-  reason: string;
-}
 
 /** Every `[params]` key the publisher reads; any other key is refused (a typo must not fall back to a default). */
 export const KNOWN_PARAMS = [

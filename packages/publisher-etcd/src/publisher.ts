@@ -48,11 +48,7 @@ export class Publisher extends BaseHandler {
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
     super(agent, iniFile, ini);
     const { settings, problems } = parseParams(this.params);
-    const first = problems[0];
-    if (first !== undefined || settings === undefined) {
-      const more = problems.length > 1 ? ` (and ${problems.slice(1).map((p) => `${p.key}: ${p.reason}`).join('; ')})` : '';
-      throw new ParamError(this.name, first?.key ?? 'params', `${first?.reason ?? 'invalid'}${more}`);
-    }
+    if (problems.length > 0 || settings === undefined) throw ParamError.of(this.name, problems.length > 0 ? problems : [{ key: 'params', reason: 'invalid' }]);
     this.settings = settings;
     const events = ini.get('handler', 'events', '').split(/[\s,]+/);
     if (!events.includes('none')) {

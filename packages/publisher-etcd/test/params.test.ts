@@ -148,7 +148,8 @@ describe('Publisher construction', () => {
         caught = err;
       }
       expect(caught).toBeInstanceOf(ParamError);
-      expect((caught as Error).message).toMatch(/^publish\.ini \[params\] prefix: .*\(and ttl: /);
+      expect((caught as Error).message).toMatch(/^publish\.ini \[params\] prefix: .*\npublish\.ini \[params\] ttl: /);
+      expect((caught as ParamError).problems.map((p) => p.key)).toEqual(['prefix', 'ttl']);
       const ok = writeHandlerIni(dir, 'ok.ini', { 'host-id': 'h' });
       expect(new Publisher(fakeAgent(), ok.path, ok).settings.hostId).toBe('h');
     });
