@@ -1,39 +1,26 @@
 /**
  * Apply = render -> skip if unchanged -> temp file beside the target -> `haproxy -c` -> atomic rename
- * -> reload (or, when only servers changed, the runtime API). Requests are coalesced (debounce with an
- * upper bound on delay) and applies never overlap.
+ * -> reload (or, when only servers changed, the runtime API). The Applier decides which; when applies
+ * run is the ApplyScheduler's, the files are StagedFiles', how HAProxy reloads is the Reloader's and
+ * which runtime commands go out is planRuntimeOps'.
  */
-import { readdir, readFile, rm, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { errorMessage, GlueError, type Logger } from '@glue/core';
-import { execa } from 'execa';
-import { checkConfig, runtimeCommand, workerPid } from './haproxy-io.js';
-import { ManagedHaproxy } from './managed.js';
+import { ApplyScheduler } from './apply-scheduler.js';
+import { runtimeCommand } from './haproxy-io.js';
+import type { ManagedHaproxy } from './managed.js';
 import { type BalancerModel, structureKey } from './model.js';
+import { createReloader, type Mode, type Reloader } from './reloader.js';
 import { planRetire, planRuntimeOps, reloadReasons, retireCommands, type RuntimeCommand, summarize } from './runtime-plan.js';
 import { type HostSlot, hostMapText, placeModel, planSlots, releaseSlots, sameAssignment, type SlotPlan, slotHosts, slotName } from './slots.js';
+import { type Staged, StagedFiles } from './staged-files.js';
 import { boundPorts, TcpGuard } from './tcp-guard.js';
 import { type RenderSettings, Renderer, templateContext } from './template.js';
 
-export type Mode = 'managed' | 'external' | 'file';
-
-/** Checked temp files beside the config and map: `commit` renames them over the old ones, `discard` removes what is left. */
-interface Staged {
-  commit: () => Promise<void>;
-  discard: () => Promise<void>;
-}
+export type { Mode } from './reloader.js';
 
 /** A reload failed on TCP ports that cannot be bound; those services are now left out: apply again. */
 class BindRetry extends Error {}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface ApplierOptions {
   mode: Mode;
@@ -100,27 +87,6 @@ export interface ApplierStats {
   lastRenderMs: number;
 }
 
-interface Batch {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-  firstAt: number;
-  /** A caller will see this batch's failure (else the Applier logs it itself). */
-  reported: boolean;
-}
-
-function deferred(): Batch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Callers may not wait (fire-and-forget requests): never an unhandled rejection.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject, firstAt: Date.now(), reported: false };
-}
-
 const withoutServers = (m: BalancerModel): BalancerModel => ({
   http: m.http.map((b) => ({ ...b, servers: [] })),
   tcp: m.tcp.map((s) => ({ ...s, servers: [] })),
@@ -140,12 +106,9 @@ interface Prepared {
 
 export class Applier {
   readonly stats: ApplierStats = { applies: 0, skipped: 0, reloads: 0, runtimeApplies: 0, failures: 0, lastCheckMs: 0, lastRenderMs: 0 };
-  readonly managed: ManagedHaproxy | undefined;
-  private pending: Batch | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private due = false;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly reloader: Reloader;
+  private readonly files: StagedFiles;
+  private readonly scheduler: ApplyScheduler;
   /** What HAProxy runs now (undefined: unknown, the next apply reloads). */
   private live: Prepared | undefined;
   /** The slot plan last written: hosts keep their slots across renders, reloads and failures. */
@@ -155,25 +118,28 @@ export class Applier {
   private readonly draining = new Map<string, { backend: string; server: string; notBefore: number }>();
   /** Servers of `live` put in maintenance with their sessions shut down because their container died. */
   private readonly retired = new Set<string>();
-  private tmpCounter = 0;
   private lastReloadAt = 0;
-  private retryDelay = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
-  /** How long the batch being applied waited (debounce, holds): for the log. */
-  private batchAge = 0;
+  private stopped = false;
   /** TCP services whose port cannot be bound: left out (the other routes apply) until it can. */
   private readonly tcpGuard: TcpGuard | undefined;
   /** Ports the config HAProxy runs binds (undefined: not known yet). */
   private bound: Set<number> | undefined;
-  private tempsSwept = false;
   private redispatchChecked = false;
 
   constructor(private readonly o: ApplierOptions) {
-    if (o.mode === 'managed') {
-      this.managed = new ManagedHaproxy({ haproxyBin: o.haproxyBin, configFile: o.configFile, masterSocket: o.masterSocket, runtimeSocket: o.runtimeSocket, logger: o.logger, timeoutMs: o.reloadTimeoutMs });
-    }
-    if (o.mode !== 'file') {
+    this.reloader = createReloader({ mode: o.mode, haproxyBin: o.haproxyBin, configFile: o.configFile, reloadCommand: o.reloadCommand, runtimeSocket: o.runtimeSocket, masterSocket: o.masterSocket, reloadTimeoutMs: o.reloadTimeoutMs, handlerName: o.handlerName, logger: o.logger });
+    this.files = new StagedFiles({ configFile: o.configFile, hostMap: o.hostMap ?? '', haproxyBin: o.haproxyBin, checkTimeoutMs: o.checkTimeoutMs, handlerName: o.handlerName, logger: o.logger });
+    this.scheduler = new ApplyScheduler({
+      debounceMs: o.debounceMs,
+      maxDelayMs: o.maxDelayMs,
+      logger: o.logger,
+      apply: () => this.apply(),
+      holdMs: () => this.reloadHold(),
+      // Servers of dead containers do not wait for a held reload.
+      whileHeld: () => this.retireDead(),
+    });
+    if (this.reloader.reloads) {
       this.tcpGuard = new TcpGuard({
         address: o.settings.tcpAddress,
         logger: o.logger,
@@ -184,6 +150,11 @@ export class Applier {
     }
   }
 
+  /** `managed` mode: the HAProxy Glue runs. */
+  get managed(): ManagedHaproxy | undefined {
+    return this.reloader.managed;
+  }
+
   /**
    * Managed mode: starts HAProxy. Glue's core starts handlers before its first container listing, so
    * the model is still empty here: when the config file of an earlier run is on disk and still passes
@@ -191,65 +162,26 @@ export class Applier {
    * routing) and the first apply reloads it with the current containers; otherwise on the empty config.
    */
   async start(): Promise<void> {
-    await this.sweepTemps();
-    if (!this.managed) return;
-    const previous = await this.lastGoodConfig();
+    await this.files.sweepTemps();
+    const managed = this.reloader.managed;
+    if (!managed) return;
+    const previous = await this.files.lastGood(this.o.runtimeSocket);
     if (previous !== undefined) {
       try {
-        await this.managed.start();
+        await managed.start();
         this.bound = boundPorts(previous);
         this.o.logger.info({ config: this.o.configFile }, `HAProxy started on the last good config ${this.o.configFile}; the first apply reloads it with the current containers`);
         return;
       } catch (err) {
-        await this.managed.stop();
+        await managed.stop();
         this.o.logger.warn({ config: this.o.configFile, err: errorMessage(err) }, `HAProxy did not start on the last good config ${this.o.configFile}, starting it with an empty one: ${errorMessage(err)}`);
       }
     }
     const p = this.prepare(this.o.compute(), true);
     await this.write(p);
-    await this.managed.start();
+    await managed.start();
     this.bound = boundPorts(p.text);
     this.live = p;
-  }
-
-  /** The config file on disk if it passes `haproxy -c` (with the host map beside it), else undefined. */
-  private async lastGoodConfig(): Promise<string | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.o.configFile, 'utf8');
-    } catch {
-      return undefined;
-    }
-    // Written for other sockets (the params changed): HAProxy would not answer where Glue waits for it.
-    if (!text.includes(this.o.runtimeSocket)) return undefined;
-    const check = await checkConfig(this.o.haproxyBin, this.o.configFile, this.o.checkTimeoutMs);
-    if (check.ok) return text;
-    this.o.logger.warn({ config: this.o.configFile, haproxy: check.output }, `the config ${this.o.configFile} left by an earlier run fails haproxy -c, HAProxy starts with an empty one:\n${check.output}`);
-    return undefined;
-  }
-
-  /** Removes `.<name>.glue-<pid>-<n>.tmp` files that runs which are gone left beside the config and the host map. */
-  private async sweepTemps(): Promise<void> {
-    if (this.tempsSwept) return;
-    this.tempsSwept = true;
-    const targets = [this.o.configFile, ...(this.hostMap ? [this.hostMap] : [])];
-    for (const target of targets) {
-      const dir = dirname(target);
-      const prefix = `.${basename(target)}.glue-`;
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        continue;
-      }
-      for (const name of names) {
-        if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-        const pid = /^(\d+)-\d+\.tmp$/.exec(name.slice(prefix.length))?.[1];
-        if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
-        await rm(join(dir, name), { force: true });
-        this.o.logger.info({ file: join(dir, name) }, `removed ${join(dir, name)}, left by Glue process ${pid} which is gone`);
-      }
-    }
   }
 
   /** TCP ports left out because they cannot be bound (tests, status). */
@@ -269,76 +201,17 @@ export class Applier {
 
   /** Asks for an apply; resolves when an apply that saw this request finished (the batch's first request rejects if it failed). */
   request(external = true): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    const batch = (this.pending ??= deferred());
-    const first = external && !batch.reported;
-    if (first) batch.reported = true;
-    clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(this.o.debounceMs, batch.firstAt + this.o.maxDelayMs - Date.now()));
-    this.due = false;
-    this.timer = setTimeout(() => {
-      this.due = true;
-      this.kick();
-    }, wait);
-    // A failed apply is reported once, to the first caller of the batch, not once per coalesced event.
-    return first ? batch.promise : batch.promise.catch(() => undefined);
+    return this.scheduler.request(external);
   }
 
   /** Resolves once no apply is running or waiting (tests, embedders). */
-  async settled(): Promise<void> {
-    while (this.running || this.pending) {
-      await (this.running ?? this.pending?.promise)?.catch(() => undefined);
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-
-  private kick(): void {
-    if (this.running || !this.due || !this.pending) return;
-    const hold = this.reloadHold();
-    if (hold > 0) {
-      // A structural change too soon after the last reload: let the burst pile up (one reload for all).
-      // Servers of dead containers do not wait for it.
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void (this.running ?? Promise.resolve()).then(() => this.kick()), hold);
-      this.running = this.retireDead().finally(() => {
-        this.running = undefined;
-      });
-      return;
-    }
-    const batch = this.pending;
-    this.pending = undefined;
-    this.due = false;
-    this.batchAge = Date.now() - batch.firstAt;
-    this.running = this.apply()
-      .then(
-        () => {
-          this.retryDelay = 0;
-          batch.resolve();
-        },
-        (err: unknown) => {
-          if (!batch.reported) this.o.logger.error({ err: errorMessage(err) }, `apply failed: ${errorMessage(err)}`);
-          batch.reject(err);
-          this.scheduleRetry();
-        },
-      )
-      .finally(() => {
-        this.running = undefined;
-        this.kick();
-      });
-  }
-
-  /** After a failed apply, try again by itself (backoff 1 s .. 30 s) so a transient failure heals without a new event. */
-  private scheduleRetry(): void {
-    if (this.stopped) return;
-    this.retryDelay = Math.min(30_000, this.retryDelay === 0 ? 1000 : this.retryDelay * 2);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.request(false), this.retryDelay);
-    this.retryTimer.unref();
+  settled(): Promise<void> {
+    return this.scheduler.settled();
   }
 
   /** How long a structural apply must still wait (min-reload-interval); 0 for a servers-only change. */
   private reloadHold(): number {
-    if (this.o.minReloadIntervalMs <= 0 || this.o.mode === 'file' || !this.live) return 0;
+    if (this.o.minReloadIntervalMs <= 0 || !this.reloader.reloads || !this.live) return 0;
     const wait = this.lastReloadAt + this.o.minReloadIntervalMs - Date.now();
     if (wait <= 0) return 0;
     try {
@@ -350,14 +223,10 @@ export class Applier {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.retryTimer);
     clearTimeout(this.drainTimer);
     this.tcpGuard?.stop();
-    await this.running?.catch(() => undefined);
-    this.pending?.resolve();
-    this.pending = undefined;
-    await this.managed?.stop();
+    await this.scheduler.stop();
+    await this.reloader.stop();
   }
 
   /**
@@ -409,7 +278,7 @@ export class Applier {
   }
 
   private async applyInner(): Promise<void> {
-    await this.sweepTemps();
+    await this.files.sweepTemps();
     const full = this.o.compute();
     // A reload HAProxy fails because a TCP frontend's port cannot be bound: that service is left out
     // and the rest applied again at once (each round leaves out at least one more, so this ends).
@@ -429,7 +298,7 @@ export class Applier {
    * them anyway).
    */
   private async retireDead(): Promise<void> {
-    if (!this.live || !this.o.runtimeSocket || this.o.mode === 'file') return;
+    if (!this.live || !this.o.runtimeSocket || !this.reloader.reloads) return;
     const ids = planRetire(this.live.model, this.o.alive, this.retired);
     for (const id of ids) {
       try {
@@ -473,11 +342,11 @@ export class Applier {
     let model = full;
     if (guard) {
       if (this.bound === undefined) this.bound = boundPorts(await readFile(this.o.configFile, 'utf8').catch(() => ''));
-      guard.filter(full);
+      guard.forget(full);
       await guard.review(full, this.bound, false);
       model = guard.filter(full);
     }
-    let p = this.prepare(model, this.o.mode === 'file');
+    let p = this.prepare(model, !this.reloader.reloads);
     if (`${p.text}\0${p.mapText}` === this.lastText && this.live !== undefined) {
       this.stats.skipped += 1;
       await this.retryDrained();
@@ -486,14 +355,14 @@ export class Applier {
     const live = this.live;
     // Host map entries can only change at run time when the running config routes through the map.
     const mapOk = sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
-    if (this.o.mode !== 'file' && live && live.structure === p.structure && mapOk && this.o.fastPath && this.o.runtimeSocket && (this.o.mode !== 'managed' || this.managed?.running)) {
+    if (live && live.structure === p.structure && mapOk && this.o.fastPath && this.o.runtimeSocket && this.reloader.runtimeReady) {
       // Only servers and host map entries changed. A user template may print anything on a server
       // line, so its file is checked first and a config HAProxy would refuse never reaches it. The
       // built-in template's server lines hold only values that passed the label grammar, in a
       // structure HAProxy already accepted, so the runtime API goes first (routable in milliseconds;
       // `haproxy -c` alone takes 30-150 ms on a small machine) and the file is checked after. Either
       // way the checked files are renamed last, so a restart or the next reload agrees with HAProxy.
-      const staged = this.o.renderer.templatePath !== undefined ? await this.stage(p.text, p.mapText) : undefined;
+      const staged = this.o.renderer.templatePath !== undefined ? await this.stage(p) : undefined;
       let changes: string[] | undefined;
       try {
         changes = await this.runtimeApply(live, p);
@@ -505,7 +374,7 @@ export class Applier {
         this.stats.runtimeApplies += 1;
         this.live = p;
         const ops = changes.length;
-        this.o.logger.info({ ops, changes, config: this.o.configFile, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`);
+        this.o.logger.info({ ops, changes, config: this.o.configFile, waitedMs: this.scheduler.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`);
         await this.write(p, staged);
         return;
       }
@@ -516,16 +385,15 @@ export class Applier {
       model = guard.filter(full);
       p = this.prepare(model, false);
     }
-    // Declare a fresh pool of spare slots.
-    if (this.o.mode !== 'file') {
-      const fresh = planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, true);
-      if (this.hostMap && fresh.declared !== p.plan.declared) p = this.prepare(model, true);
-    }
-    await this.write(p);
-    if (this.o.mode === 'file') {
+    if (!this.reloader.reloads) {
+      await this.write(p);
       this.live = p;
       return;
     }
+    // Declare a fresh pool of spare slots.
+    const fresh = planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, true);
+    if (this.hostMap && fresh.declared !== p.plan.declared) p = this.prepare(model, true);
+    await this.write(p);
     const reasons = reloadReasons(live, p, this.o.renderer.templatePath !== undefined);
     this.live = undefined;
     try {
@@ -542,89 +410,28 @@ export class Applier {
     this.live = p;
   }
 
-  /** Writes the checked config and the host map; remembers the slot plan. */
-  /**
-   * Writes `p`'s config and map: temp files, `haproxy -c`, renames (or only the renames of files
-   * `stage()` already checked); the temp files never outlive it.
-   */
-  private async write(p: Prepared, staged?: Staged): Promise<void> {
-    const files = staged ?? (await this.stage(p.text, p.mapText));
+  /** `p`'s config and map as checked temp files (StagedFiles.stage). */
+  private async stage(p: Prepared): Promise<Staged> {
     try {
-      await files.commit();
+      return await this.files.stage(p.text, p.mapText);
     } finally {
-      await files.discard();
+      this.stats.lastCheckMs = this.files.lastCheckMs;
     }
+  }
+
+  /** Writes `p`'s config and map (checked now, or already by `stage`); remembers the slot plan and text. */
+  private async write(p: Prepared, staged?: Staged): Promise<void> {
+    await this.files.write(p.text, p.mapText, staged ?? (await this.stage(p)));
     this.plan = p.plan;
     this.lastText = `${p.text}\0${p.mapText}`;
   }
 
-  /**
-   * Temp files beside the targets and `haproxy -c` on the temp config (pointed at the temp map, so the
-   * check sees the map it will run with and the old files stay intact if it fails). Throws with
-   * HAProxy's words if it is rejected (the temp files removed). `commit` renames the map, then the
-   * config, over the old ones (atomic); `discard` removes what is left.
-   */
-  private async stage(text: string, mapText: string): Promise<Staged> {
-    const file = this.o.configFile;
-    const hostMap = this.hostMap;
-    this.tmpCounter += 1;
-    const tmp = join(dirname(file), `.${basename(file)}.glue-${process.pid}-${this.tmpCounter}.tmp`);
-    const tmpMap = hostMap ? join(dirname(hostMap), `.${basename(hostMap)}.glue-${process.pid}-${this.tmpCounter}.tmp`) : '';
-    const discard = async (): Promise<void> => {
-      await rm(tmp, { force: true });
-      if (tmpMap) await rm(tmpMap, { force: true });
-    };
-    const checked = hostMap ? text.split(hostMap).join(tmpMap) : text;
-    try {
-      if (hostMap) await writeFile(tmpMap, mapText, { mode: 0o644 });
-      await writeFile(tmp, checked, { mode: 0o644 });
-      const check = await checkConfig(this.o.haproxyBin, tmp, this.o.checkTimeoutMs);
-      this.stats.lastCheckMs = check.durationMs;
-      if (!check.ok) {
-        const output = hostMap ? check.output.split(tmpMap).join(hostMap) : check.output;
-        throw new GlueError('HANDLER_FAILED', `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`, { handler: this.o.handlerName, file });
-      }
-    } catch (err) {
-      await discard();
-      throw err;
-    }
-    const commit = async (): Promise<void> => {
-      if (checked !== text) await writeFile(tmp, text, { mode: 0o644 });
-      if (hostMap) await rename(tmpMap, hostMap);
-      await rename(tmp, file);
-    };
-    return { commit, discard };
-  }
-
   private async reload(reasons: readonly string[]): Promise<void> {
     const started = performance.now();
-    if (this.o.mode === 'managed') {
-      if (!this.managed) throw new Error('managed mode without a managed HAProxy');
-      await this.managed.reload();
-    } else {
-      const before = this.o.runtimeSocket ? await workerPid(this.o.runtimeSocket).catch(() => undefined) : undefined;
-      const [cmd, ...args] = this.o.reloadCommand;
-      if (!cmd) throw new GlueError('HANDLER_FAILED', 'external mode needs a reload command (param reload-command)', { handler: this.o.handlerName });
-      const r = await execa(cmd, args, { reject: false, timeout: this.o.reloadTimeoutMs, stdin: 'ignore', all: true });
-      if (r.failed) {
-        throw new GlueError('HANDLER_FAILED', `reload command ${JSON.stringify(this.o.reloadCommand.join(' '))} failed (${r.timedOut ? 'timed out' : `exit code ${r.exitCode}`}): ${String(r.all ?? '').trim()}`, { handler: this.o.handlerName });
-      }
-      if (this.o.runtimeSocket && before !== undefined) {
-        const deadline = Date.now() + this.o.reloadTimeoutMs;
-        for (;;) {
-          const now = await workerPid(this.o.runtimeSocket).catch(() => undefined);
-          if (now !== undefined && now !== before) break;
-          if (Date.now() > deadline) {
-            this.o.logger.warn({ socket: this.o.runtimeSocket, pid: before }, `no new HAProxy worker answered on ${this.o.runtimeSocket} after the reload command; going on`);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
-    }
+    await this.reloader.reload();
     this.stats.reloads += 1;
     this.lastReloadAt = Date.now();
-    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, reasons, waitedMs: this.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile} (${summarize(reasons)})`);
+    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, reasons, waitedMs: this.scheduler.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile} (${summarize(reasons)})`);
   }
 
   /**

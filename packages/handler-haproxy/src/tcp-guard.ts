@@ -99,12 +99,16 @@ export class TcpGuard {
     return [...this.excluded.keys()].sort((a, b) => a - b);
   }
 
-  /** `model` without the excluded services; forgets exclusions (and backoffs) of services that are gone. */
-  filter(model: BalancerModel): BalancerModel {
+  /** Forgets exclusions (and backoffs) of services that are not in `model` any more. */
+  forget(model: BalancerModel): void {
     const present = new Set(model.tcp.map((s) => s.port));
     for (const port of this.excluded.keys()) if (!present.has(port)) this.excluded.delete(port);
     for (const port of this.backoff.keys()) if (!present.has(port)) this.backoff.delete(port);
-    if (this.excluded.size === 0) return model;
+  }
+
+  /** `model` without the excluded services (pure: changes nothing here). */
+  filter(model: BalancerModel): BalancerModel {
+    if (!model.tcp.some((s) => this.excluded.has(s.port))) return model;
     return { http: model.http, tcp: model.tcp.filter((s) => !this.excluded.has(s.port)) };
   }
 

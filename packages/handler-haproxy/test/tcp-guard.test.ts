@@ -89,7 +89,10 @@ describe('TcpGuard', () => {
     expect(guard.fromReloadFailure(model, ALERT)).toBe(0);
     expect(guard.ports).toEqual([5000]);
     expect(guard.filter(model).tcp.map((s) => s.port)).toEqual([6000]);
-    guard.filter(tcpModel([['b', 80, 6000]]));
+    // filter() is pure; forget() drops what is gone.
+    expect(guard.filter(tcpModel([['b', 80, 6000]])).tcp).toHaveLength(1);
+    expect(guard.ports).toEqual([5000]);
+    guard.forget(tcpModel([['b', 80, 6000]]));
     expect(guard.ports).toEqual([]);
     guard.stop();
   });
