@@ -89,7 +89,7 @@ const work = mkdtempSync(join(tmpdir(), 'glue-bench-lb-'));
 let child;
 try {
   const port = await freePort();
-  child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', SPARE, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', SPARE, '--log-level', 'debug', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const counts = { reloads: 0, runtime: 0 };
   /** When glue-balancer logged a start event. */
   const startSeen = [];

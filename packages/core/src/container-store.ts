@@ -30,10 +30,6 @@ export class ContainerStore {
     return [...this.byId.values()];
   }
 
-  ids(): string[] {
-    return [...this.byId.keys()];
-  }
-
   private findByPrefix(prefix: string): ContainerInspectInfo | undefined {
     if (prefix.length < 12) return undefined;
     for (const [id, info] of this.byId) if (id.startsWith(prefix)) return info;

@@ -13,7 +13,7 @@ export interface EngineWatcherOptions {
   store: ContainerStore;
   logger: Logger;
   /** Receives every container event in the order the engine sent it (replayed and synthesized ones too). */
-  onEvent: (event: GlueEvent, origin: 'stream' | 'resync') => void;
+  onEvent: (event: GlueEvent) => void;
   /** Called after every (re)connect, once the store holds the engine's full state. */
   onSynced: (first: boolean) => void;
   signal: AbortSignal;
@@ -44,7 +44,6 @@ export class EngineWatcher {
   private recent = new Set<string>();
   private recentOrder: string[] = [];
   private engineInfo: { id: string; name: string } | undefined;
-  connected = false;
 
   constructor(options: EngineWatcherOptions) {
     this.o = {
@@ -76,7 +75,6 @@ export class EngineWatcher {
         await this.connectInfo();
         const stream = (await this.o.docker.getEvents(eventsQuery(this.since))) as Connection['stream'];
         conn = { stream };
-        this.connected = true;
         this.seenSinceConnect = new Set();
         this.lastActivity = Date.now();
         const ended = this.read(conn);
@@ -102,7 +100,6 @@ export class EngineWatcher {
         await sleep(delay, this.o.signal);
         continue;
       } finally {
-        this.connected = false;
       }
       conn?.stream.destroy?.();
       await sleep(backoffDelay(0, this.o.backoffInitialMs, this.o.backoffMaxMs), this.o.signal);
@@ -177,7 +174,7 @@ export class EngineWatcher {
       this.since = `${next / 1_000_000_000n}.${(next % 1_000_000_000n).toString().padStart(9, '0')}`;
     }
     this.seenSinceConnect.add(event.id);
-    this.o.onEvent(event, 'stream');
+    this.o.onEvent(event);
   }
 
   /** Lists and inspects every container; after a reconnect, synthesizes the events the stream missed. */
@@ -200,7 +197,7 @@ export class EngineWatcher {
     const synth = (id: string, action: string, info: ContainerInspectInfo | undefined): void => {
       if (this.seenSinceConnect.has(id)) return;
       this.o.logger.info({ container: id.slice(0, 12), containerName: containerName(info), event: action }, 'resync: delivering an event the engine stream missed');
-      this.o.onEvent({ action, id, attributes: { ...(info?.Config?.Labels ?? {}), name: containerName(info) }, timeNano: 0n }, 'resync');
+      this.o.onEvent({ action, id, attributes: { ...(info?.Config?.Labels ?? {}), name: containerName(info) }, timeNano: 0n });
     };
     for (const [id, info] of now) {
       const was = before.get(id)?.State?.Running === true;

@@ -37,6 +37,13 @@ export interface EngineEvent {
 
 const KNOWN = new Set<string>(CONTAINER_ACTIONS);
 
+/**
+ * The actions after which a container is not what it was (its state, name, config or health; or it is
+ * gone): Glue re-inspects the container on each but `destroy`, and a handler that keeps a view of the
+ * containers (HAProxy's routes) acts on these. `exec_*`, `attach`, `top`, ... change nothing.
+ */
+export const STATE_CHANGING_ACTIONS: ReadonlySet<string> = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'health_status', 'destroy']);
+
 export function isKnownEvent(name: string): boolean {
   return name === NONE || name === ALL || KNOWN.has(name);
 }

@@ -7,7 +7,7 @@ import { ContainerStore, containerName } from './container-store.js';
 import { createDocker, dockerEndpoint } from './docker-connect.js';
 import { EngineWatcher } from './engine-watcher.js';
 import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './errors.js';
-import { type GlueEvent, NONE, noneEvent } from './events.js';
+import { type GlueEvent, NONE, noneEvent, STATE_CHANGING_ACTIONS } from './events.js';
 import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -87,8 +87,6 @@ interface HandlerEntry {
 /** After the shutdown bound ran out and runs were cancelled, how long stop() waits for them to end. */
 const ABORT_GRACE_MS = 2_000;
 
-/** Actions after which Glue re-inspects the container before running handlers. */
-const STATEFUL = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'health_status']);
 
 /**
  * Where a Glue is in its life. `new` -> `loaded` (load(), or implicitly) -> `watching` (start()) or
@@ -366,7 +364,8 @@ export class Glue extends EventEmitter<GlueEvents> {
       if (this.startupNone) await this.startupNone;
       if (!this.accepting) return;
       let info = this.store.get(event.id);
-      if (STATEFUL.has(event.action)) {
+      // Re-inspected before the handlers run (a destroyed container is gone: its last inspection stays).
+      if (STATE_CHANGING_ACTIONS.has(event.action) && event.action !== 'destroy') {
         try {
           info = (await this.refresh(event.id)) ?? info;
         } catch (err) {

@@ -16,7 +16,7 @@ export type { HandlerConfig, ReadConfigsResult } from './config-loader.js';
 export { IniDocument } from './ini-document.js';
 export { CLASS_ALIASES, loadHandlerClass, loadHandlers, parseClassSpec } from './handler-loader.js';
 export type { ClassSpec, LoadedHandler } from './handler-loader.js';
-export { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE, noneEvent, parseEngineEvent } from './events.js';
+export { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE, noneEvent, parseEngineEvent, STATE_CHANGING_ACTIONS } from './events.js';
 export type { ContainerAction, EngineEvent, GlueEvent } from './events.js';
 export { ConfigError, errorMessage, formatProblem, GlueError, LabelError, ParamError, printable, quote } from './errors.js';
 export { suggestKey, unknownKeyReason } from './params.js';

@@ -1,13 +1,11 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { type Agent, BaseHandler, describeLabelProblem, GlueError, type HandlerContext, hasRouteLabels, IniDocument } from '@glue/core';
+import { type Agent, BaseHandler, describeLabelProblem, GlueError, type HandlerContext, hasRouteLabels, IniDocument, NONE, STATE_CHANGING_ACTIONS } from '@glue/core';
 import { Applier, type ApplierStats } from './applier.js';
 import { type BalancerModel, buildModel, type SkipNote } from './model.js';
 import { type HaproxyOptions, parseHaproxyParams } from './options.js';
 import { Renderer } from './template.js';
 
-/** Events that can change routing: the rest (exec_*, attach, ...) are ignored without an apply. */
-const ROUTING_EVENTS = new Set(['none', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'destroy', 'pause', 'unpause', 'health_status', 'rename', 'update', 'create']);
 
 function findBinary(name: string): string | undefined {
   if (isAbsolute(name)) return name;
@@ -81,7 +79,8 @@ export class HAProxyHandler extends BaseHandler {
 
   async handle(event: string, _containerId: string, context?: HandlerContext): Promise<void> {
     if (this.agent.signal.aborted || context?.signal.aborted) return;
-    if (!ROUTING_EVENTS.has(event)) return;
+    // Only what can change routing: the rest (exec_*, attach, ...) is ignored without an apply.
+    if (event !== NONE && !STATE_CHANGING_ACTIONS.has(event)) return;
     if (event !== 'none') {
       const labels = context?.container?.Config?.Labels ?? {};
       if (!hasRouteLabels(labels)) return;

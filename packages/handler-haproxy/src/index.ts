@@ -5,7 +5,7 @@ export { DEFAULTS, defaultHostMap, PARAM_KEYS, parseHaproxyParams } from './opti
 export type { HaproxyOptions } from './options.js';
 export { DEFAULT_WEIGHT, MAX_WEIGHT, parseFlag, parseHostList, parseHostname, parseLabels, parsePort, parsePrefix, parseWeight } from './labels.js';
 export type { HttpRoute, LabelProblem, ParsedLabels, TcpRoute } from './labels.js';
-export { backendName, buildModel, chooseAddress, emptyModel, rotationReason, structureKey } from './model.js';
+export { backendName, buildModel, chooseAddress, rotationReason, structureKey } from './model.js';
 export type { BalancerModel, HttpBackend, ModelOptions, Server, SkipNote, TcpService } from './model.js';
 export { DEFAULT_TEMPLATE, Renderer, stripRegex, templateContext } from './template.js';
 export type { RenderSettings, TemplateContext } from './template.js';

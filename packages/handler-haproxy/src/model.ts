@@ -191,7 +191,3 @@ export function structureKey(model: BalancerModel): string {
     tcp: model.tcp.map((s) => [s.name, s.port]),
   });
 }
-
-export function emptyModel(): BalancerModel {
-  return { http: [], tcp: [] };
-}

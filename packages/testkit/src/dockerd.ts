@@ -229,11 +229,6 @@ export async function ensureTestImage(engine: Pick<DockerEngine, 'docker' | 'soc
   }
 }
 
-/** Default command: httpd whose index.html names the container (so a test sees which backend answered). */
-export function httpdCommand(page: string): string[] {
-  return ['sh', '-c', `mkdir -p /www && echo "$GLUE_PAGE" > /www/index.html && exec httpd -f -p 80 -h /www`, page];
-}
-
 async function runContainer(docker: Dockerode, o: RunOptions = {}): Promise<TestContainer> {
   nameCounter += 1;
   const name = o.name ?? `glue-t${process.pid}-${nameCounter}`;

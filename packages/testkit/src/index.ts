@@ -1,5 +1,5 @@
 export { APT_PACKAGES, requireBinary } from './binaries.js';
-export { ensureTestImage, httpdCommand, startDockerd, TEST_IMAGE } from './dockerd.js';
+export { ensureTestImage, startDockerd, TEST_IMAGE } from './dockerd.js';
 export type { DockerEngine, RunOptions, TestContainer } from './dockerd.js';
 export { httpGet } from './http.js';
 export type { HttpResult } from './http.js';
