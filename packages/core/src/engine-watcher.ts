@@ -99,7 +99,6 @@ export class EngineWatcher {
         conn?.stream.destroy?.();
         await sleep(delay, this.o.signal);
         continue;
-      } finally {
       }
       conn?.stream.destroy?.();
       await sleep(backoffDelay(0, this.o.backoffInitialMs, this.o.backoffMaxMs), this.o.signal);
