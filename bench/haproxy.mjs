@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { buildModel, Renderer, templateContext, checkConfig, hostMapText, placeModel, planSlots, slotHosts, DEFAULTS } = await import(join(root, 'packages/handler-haproxy/dist/index.js'));
+const { buildModel, Renderer, templateContext, checkConfig, hostMapText, placeModel, planSlots, slotHosts, DEFAULTS } = await import(join(root, 'packages/handler-haproxy/dist/internal.js'));
 const { startDockerd, freePort, httpGet, requireBinary } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const BURST_ONLY = process.env.GLUE_BENCH_ONLY === 'burst';

@@ -1,18 +1,12 @@
+/**
+ * What users of this package need: the handler, its params reader (glue-balancer's flags come from
+ * the same table), the built-in template and what a template sees, glue-balancer's entry point.
+ * Everything else is internal; tests import it by path, the bench through dist/internal.js.
+ */
 export { HAProxyHandler } from './handler.js';
-export { Applier } from './applier.js';
-export type { ApplierOptions, ApplierStats, Mode } from './applier.js';
-export { DEFAULTS, defaultHostMap, PARAM_KEYS, parseHaproxyParams } from './options.js';
-export type { HaproxyOptions } from './options.js';
-export { DEFAULT_WEIGHT, MAX_WEIGHT, parseFlag, parseHostList, parseHostname, parseLabels, parsePort, parsePrefix, parseWeight } from './labels.js';
-export type { HttpRoute, LabelProblem, ParsedLabels, TcpRoute } from './labels.js';
-export { backendName, buildModel, chooseAddress, rotationReason, structureKey } from './model.js';
-export type { BalancerModel, HttpBackend, ModelOptions, Server, SkipNote, TcpService } from './model.js';
-export { DEFAULT_TEMPLATE, Renderer, stripRegex, templateContext } from './template.js';
-export type { RenderSettings, TemplateContext } from './template.js';
-export { checkConfig, parseShowProc, socketCommand } from './haproxy-io.js';
-export type { CheckResult, ProcInfo } from './haproxy-io.js';
-export { ManagedHaproxy } from './managed.js';
-export { balancerMain, buildBalancerProgram, DEFAULT_WATCH_SET, EXIT } from './balancer.js';
-export type { BalancerIo } from './balancer.js';
-export { assertMapToken, hostMapText, mapChanges, placeModel, planSlots, SLOT_PREFIX, slotHosts, slotName } from './slots.js';
-export type { HostSlot, SlotPlan } from './slots.js';
+export { PARAM_SPEC, parseHaproxyParams } from './options.js';
+export type { HaproxyOptions, ParamSpec } from './options.js';
+export { DEFAULT_TEMPLATE } from './template.js';
+export type { TemplateContext } from './template.js';
+export type { ApplierStats, Mode } from './applier.js';
+export { balancerMain } from './balancer.js';

@@ -5,8 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import { type ContainerInspectInfo, hasRouteLabels } from '@glue/core';
-import { parseLabels, type LabelProblem } from './labels.js';
+import { type ContainerInspectInfo, hasRouteLabels, type LabelProblem, parseLabels } from '@glue/core';
 
 export interface Server {
   /** `<container name>:<port>`: unique in its backend, stable across reloads. */

@@ -5,9 +5,8 @@
 import { statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ParamError, type ParamProblem, parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
+import { ParamError, type ParamProblem, parseBoolean, parseNetworkName, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
 import type { Mode } from './reloader.js';
-import { parseNetworkName } from './labels.js';
 
 export interface HaproxyOptions {
   mode: Mode;

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
-import { Applier, buildModel, DEFAULT_TEMPLATE, Renderer } from '../src/index.js';
+import { Applier } from '../src/applier.js';
+import { buildModel } from '../src/model.js';
+import { DEFAULT_TEMPLATE, Renderer } from '../src/template.js';
 import { type FakeRuntime, fakeRuntime } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-applier-'));

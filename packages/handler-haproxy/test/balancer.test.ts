@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '@glue/core';
-import { balancerMain, EXIT, PARAM_KEYS } from '../src/index.js';
+import { balancerMain, EXIT } from '../src/balancer.js';
+import { PARAM_KEYS } from '../src/options.js';
 import { buildBalancerProgram } from '../src/balancer.js';
 
 const run = async (argv: string[]): Promise<{ code: number; stderr: string }> => {

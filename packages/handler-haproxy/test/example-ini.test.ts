@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IniDocument } from '@glue/core';
-import { parseHaproxyParams } from '../src/index.js';
+import { parseHaproxyParams } from '../src/options.js';
 
 const read = (rel: string): string => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
 /** Every `; key=value` line turned into `key=value` (the later of a key wins, as when a user edits it). */

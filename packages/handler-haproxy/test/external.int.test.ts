@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, freePort, type HaproxyProcess, httpGet, requireBinary, startDockerd, startHaproxy, tally, tempDir, waitFor } from '@glue/testkit';
 import { silentLogger } from '@glue/core';
-import { balancerMain, DEFAULT_TEMPLATE } from '../src/index.js';
+import { balancerMain } from '../src/balancer.js';
+import { DEFAULT_TEMPLATE } from '../src/template.js';
 import { startBalancer, type RunningBalancer } from './helpers.js';
 
 let engine: DockerEngine;

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
 import { ParamError } from '@glue/core';
-import { DEFAULT_TEMPLATE, HAProxyHandler, parseHaproxyParams, parseShowProc } from '../src/index.js';
+import { HAProxyHandler } from '../src/handler.js';
+import { parseShowProc } from '../src/haproxy-io.js';
+import { parseHaproxyParams } from '../src/options.js';
+import { DEFAULT_TEMPLATE } from '../src/template.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glue-haproxy-unit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

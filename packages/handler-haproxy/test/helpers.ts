@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { captureLogger } from '@glue/core/contract';
-import { balancerMain, type HAProxyHandler } from '../src/index.js';
+import { balancerMain } from '../src/balancer.js';
+import { type HAProxyHandler } from '../src/handler.js';
 
 export interface RunningBalancer {
   handler: HAProxyHandler;

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, freePort, httpGet, requireBinary, startDockerd, tempDir, waitFor } from '@glue/testkit';
 import { fakeContainer } from '@glue/core/contract';
-import { buildModel, checkConfig, hostMapText, placeModel, planSlots, Renderer, slotHosts, templateContext } from '../src/index.js';
+import { checkConfig } from '../src/haproxy-io.js';
+import { buildModel } from '../src/model.js';
+import { hostMapText, placeModel, planSlots, slotHosts } from '../src/slots.js';
+import { Renderer, templateContext } from '../src/template.js';
 import { startBalancer, type RunningBalancer } from './helpers.js';
 
 let engine: DockerEngine;

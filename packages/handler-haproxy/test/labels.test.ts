@@ -1,22 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import * as core from '@glue/core';
 import { fakeContainer } from '@glue/core/contract';
-import { buildModel, chooseAddress, parseHostList, parseLabels, parsePrefix, parseWeight, rotationReason, structureKey } from '../src/index.js';
-
-describe('label grammar (from @glue/core)', () => {
-  it('is the one in @glue/core, re-exported under the same names', () => {
-    expect(parseLabels).toBe(core.parseLabels);
-    expect(parsePrefix).toBe(core.parsePrefix);
-    expect(parseHostList).toBe(core.parseHostList);
-    expect(parseWeight).toBe(core.parseWeight);
-  });
-
-  it('reads the seed README labels', () => {
-    const r = parseLabels({ glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'dashboard/horizon', glue_http_80_strip_prefix: '1', other: 'x' });
-    expect(r.problems).toEqual([]);
-    expect(r.http).toEqual([{ host: 'openstack.example.com', prefix: '/dashboard/horizon', strip: true, weight: 100, port: 80 }]);
-  });
-});
+import { buildModel, chooseAddress, rotationReason, structureKey } from '../src/model.js';
 
 describe('model', () => {
   const c = (name: string, labels: Record<string, string>, extra: Parameters<typeof fakeContainer>[0] = {}) => fakeContainer({ name, ip: `172.17.0.${name.length + 1}`, labels, ...extra });

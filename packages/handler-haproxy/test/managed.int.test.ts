@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { freePort, httpGet, requireBinary, steadyClient, stopPid, tempDir, waitFor } from '@glue/testkit';
-import { Applier, type ApplierOptions, buildModel, ManagedHaproxy, Renderer, templateContext } from '../src/index.js';
+import { Applier, type ApplierOptions } from '../src/applier.js';
+import { ManagedHaproxy } from '../src/managed.js';
+import { buildModel } from '../src/model.js';
+import { Renderer, templateContext } from '../src/template.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let port: number;

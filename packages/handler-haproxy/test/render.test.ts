@@ -5,7 +5,10 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { requireBinary } from '@glue/testkit';
-import { buildModel, checkConfig, DEFAULT_TEMPLATE, hostMapText, planSlots, Renderer, slotHosts, stripRegex, templateContext } from '../src/index.js';
+import { checkConfig } from '../src/haproxy-io.js';
+import { buildModel } from '../src/model.js';
+import { hostMapText, planSlots, slotHosts } from '../src/slots.js';
+import { DEFAULT_TEMPLATE, Renderer, stripRegex, templateContext } from '../src/template.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-haproxy-render-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
-import { Applier, assertMapToken, buildModel, hostMapText, mapChanges, placeModel, planSlots, Renderer, templateContext } from '../src/index.js';
+import { Applier } from '../src/applier.js';
+import { buildModel } from '../src/model.js';
+import { assertMapToken, hostMapText, mapChanges, placeModel, planSlots } from '../src/slots.js';
+import { Renderer, templateContext } from '../src/template.js';
 import { releaseSlots } from '../src/slots.js';
 import { type FakeRuntime, fakeRuntime } from './helpers.js';
 

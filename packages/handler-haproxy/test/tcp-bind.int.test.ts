@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger, fakeContainer } from '@glue/core/contract';
 import type { ContainerInspectInfo } from '@glue/core';
 import { freePort, httpGet, requireBinary, tempDir, waitFor } from '@glue/testkit';
-import { Applier, buildModel, Renderer } from '../src/index.js';
+import { Applier } from '../src/applier.js';
+import { buildModel } from '../src/model.js';
+import { Renderer } from '../src/template.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let httpPort: number;

@@ -11,7 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { captureLogger, fakeContainer } from '@glue/core/contract';
 import type { ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
-import { Applier, buildModel, Renderer } from '../src/index.js';
+import { Applier } from '../src/applier.js';
+import { buildModel } from '../src/model.js';
+import { Renderer } from '../src/template.js';
 import { bindFailures, boundPorts, probeHost, probePort, TcpGuard } from '../src/tcp-guard.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-tcp-guard-'));
