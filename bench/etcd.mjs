@@ -16,7 +16,7 @@ import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { IniDocument, silentLogger } = await import(join(root, 'packages/core/dist/index.js'));
-const { Publisher, containerEntries, createEtcdClient, Reader } = await import(join(root, 'packages/publisher-etcd/dist/index.js'));
+const { Publisher, containerEntries, createEtcdClient, Reader } = await import(join(root, 'packages/publisher-etcd/dist/internal.js'));
 const { startEtcd } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const N = Number(process.env.GLUE_BENCH_CONTAINERS ?? 1000);

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger, contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
 import { type EtcdServer, requireBinary, startEtcd, tempDir, waitFor } from '@glue/testkit';
-import { Publisher, Reader } from '../src/index.js';
+import { Publisher } from '../src/publisher.js';
+import { Reader } from '../src/reader.js';
 
 // etcd with authentication on: a user limited to /glue/ publishes; a wrong password fails without
 // blocking Glue; the reader authenticates too.

@@ -1,5 +1,5 @@
 import { handlerContractSuite } from '@glue/core/contract';
-import { Publisher } from '../src/index.js';
+import { Publisher } from '../src/publisher.js';
 
 // No etcd here: port 1 on loopback refuses connections, so this also proves that a Publisher whose
 // etcd is down constructs, starts, handles every event promptly and stops.

@@ -2,21 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { type ContainerInspectInfo, parseLabels } from '@glue/core';
 import fc from 'fast-check';
-import {
-  containerEntries,
-  containerKey,
-  containerRecord,
-  containerRecordSchema,
-  hostPrefix,
-  httpEntrySchema,
-  httpKey,
-  httpPrefix,
-  httpRoutes,
-  normalizePrefix,
-  ownerKey,
-  parseFields,
-  parseKey,
-} from '../src/index.js';
+import { containerKey, hostPrefix, httpKey, httpPrefix, normalizePrefix, ownerKey, parseKey } from '../src/keys.js';
+import { containerEntries, containerRecord, httpRoutes, parseFields } from '../src/record.js';
+import { containerRecordSchema, httpEntrySchema } from '../src/schema.js';
 import { prefixEnd } from '../src/keys.js';
 
 const ID = 'a'.repeat(64);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contextFor, fakeAgent, writeHandlerIni } from '@glue/core/contract';
 import type { RunMode } from '@glue/core';
-import { EtcdPublishError, Publisher } from '../src/index.js';
+import { EtcdPublishError, Publisher } from '../src/publisher.js';
 
 describe('run once (glue -1) with etcd unreachable', () => {
   let dir: string | undefined;

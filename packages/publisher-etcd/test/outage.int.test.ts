@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Glue, HandlerRun } from '@glue/core';
 import { type DockerEngine, type EtcdServer, startDockerd, startEtcd, tempDir, waitFor } from '@glue/testkit';
-import { Reader } from '../src/index.js';
+import { Reader } from '../src/reader.js';
 import { expectPublished, publisherConfig, runningIds, startGlue } from './helpers.js';
 
 // etcd goes away while containers change: Glue keeps running its other handlers, and once etcd is

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParamError } from '@glue/core';
 import { fakeAgent, writeHandlerIni } from '@glue/core/contract';
-import { parseParams, Publisher } from '../src/index.js';
+import { parseParams } from '../src/params.js';
+import { Publisher } from '../src/publisher.js';
 import { errorMessage } from '../src/sync.js';
 
 async function inTempDir(test: (dir: string) => void | Promise<void>): Promise<void> {

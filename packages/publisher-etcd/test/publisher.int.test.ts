@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Glue } from '@glue/core';
 import { type DockerEngine, type EtcdServer, startDockerd, startEtcd, tempDir, waitFor } from '@glue/testkit';
-import { containerRecordSchema, httpEntrySchema, Reader } from '../src/index.js';
+import { Reader } from '../src/reader.js';
+import { containerRecordSchema, httpEntrySchema } from '../src/schema.js';
 import { expectPublished, publishedIds, publisherConfig, runningIds, startGlue } from './helpers.js';
 
 // Real dockerd + real etcd 3.4: keys appear and vanish with containers, the HTTP index, the reader,

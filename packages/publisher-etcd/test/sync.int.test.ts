@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@glue/core';
 import { type EtcdServer, startEtcd, waitFor } from '@glue/testkit';
-import { containerKey, createEtcdClient, EtcdSync, httpKey, ownerKey } from '../src/index.js';
+import { createEtcdClient } from '../src/client.js';
+import { containerKey, httpKey, ownerKey } from '../src/keys.js';
+import { EtcdSync } from '../src/sync.js';
 
 // The sync engine alone against a real etcd 3.4: large reconciles in bounded transactions, no lost
 // update through random churn and an etcd restart, rival agents on one host id, keep-on-stop.

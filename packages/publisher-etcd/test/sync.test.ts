@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { silentLogger } from '@glue/core';
 import { captureLogger } from '@glue/core/contract';
 import type { Etcd3 } from 'etcd3';
-import { containerKey, credentialProblem, EtcdSync, httpKey, ownerKey } from '../src/index.js';
+import { containerKey, httpKey, ownerKey } from '../src/keys.js';
+import { credentialProblem, EtcdSync } from '../src/sync.js';
 
 /**
  * An in-memory etcd with what EtcdSync uses: range, txn with a lease compare, leases. It can be

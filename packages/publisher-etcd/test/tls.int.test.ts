@@ -2,7 +2,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contextFor, fakeAgent, fakeContainer, writeHandlerIni } from '@glue/core/contract';
 import { type EtcdServer, makeTestCerts, startEtcd, type TestCerts, tempDir, waitFor } from '@glue/testkit';
-import { Publisher, Reader } from '../src/index.js';
+import { Publisher } from '../src/publisher.js';
+import { Reader } from '../src/reader.js';
 
 // etcd over TLS with client certificates (mutual TLS), certificates made by openssl for the test.
 let etcd: EtcdServer;

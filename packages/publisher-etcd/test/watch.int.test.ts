@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdServer, startEtcd, waitFor } from '@glue/testkit';
-import { type ContainerChange, Reader } from '../src/index.js';
+import { type ContainerChange, Reader } from '../src/reader.js';
 
 // A reader's watch must stay current even when etcd cancels it: after a long disconnect its resume
 // revision may have been compacted, and the etcd client then gives up on the watch. The reader talks
