@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { createGlue, ContainerStore } = await import(join(root, 'packages/core/dist/index.js'));
+const { createGlue } = await import(join(root, 'packages/core/dist/index.js'));
+const { ContainerStore } = await import(join(root, 'packages/core/dist/internal.js'));
 const { startDockerd } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const RUNS = Number(process.env.GLUE_BENCH_RUNS ?? 50);

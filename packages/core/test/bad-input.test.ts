@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeAgent } from '../src/fake-agent.js';
-import { ConfigError, createGlue, dockerEndpoint, formatProblem, GlueError, IniDocument, loadHandlers, quote, readHandlerConfigs, validateHandlerIni, type HandlerConfig } from '../src/index.js';
+import { ConfigError, createGlue, formatProblem, GlueError, IniDocument, quote, readHandlerConfigs, type HandlerConfig } from '../src/index.js';
+import { validateHandlerIni } from '../src/config-loader.js';
+import { dockerEndpoint } from '../src/docker-connect.js';
+import { loadHandlers } from '../src/handler-loader.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glue-bad-input-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEngineEvent } from '../src/index.js';
+import { parseEngineEvent } from '../src/events.js';
 
 const id = 'a'.repeat(64);
 

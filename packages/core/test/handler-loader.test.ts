@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fakeAgent } from '../src/fake-agent.js';
-import { dockerEndpoint, GlueError, IniDocument, loadHandlers, parseClassSpec, validateHandlerIni, type HandlerConfig } from '../src/index.js';
+import { GlueError, IniDocument, type HandlerConfig } from '../src/index.js';
+import { validateHandlerIni } from '../src/config-loader.js';
+import { dockerEndpoint } from '../src/docker-connect.js';
+import { loadHandlers, parseClassSpec } from '../src/handler-loader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-loader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

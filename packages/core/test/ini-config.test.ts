@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, createGlue, IniDocument, loadHandlerConfigs, matchesEvent, parseBoolean, resolveConfigDirs, validateHandlerIni } from '../src/index.js';
+import { ConfigError, createGlue, IniDocument, loadHandlerConfigs, parseBoolean, resolveConfigDirs } from '../src/index.js';
+import { matchesEvent, validateHandlerIni } from '../src/config-loader.js';
 
 const dirs: string[] = [];
 function fixture(files: Record<string, string>): string {

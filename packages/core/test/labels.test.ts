@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  describeLabelProblem,
-  hasRouteLabels,
-  isGlueLabel,
-  parseFlag,
-  parseHostList,
-  parseLabels,
-  parseNetworkName,
-  parsePort,
-  parsePrefix,
-  parseWeight,
-} from '../src/index.js';
+import { describeLabelProblem, hasRouteLabels, parseFlag, parseHostList, parseLabels, parseNetworkName, parsePort, parsePrefix, parseWeight } from '../src/index.js';
+import { isGlueLabel } from '../src/labels.js';
 
 // The label grammar shared by every handler (moved here from @glue/handler-haproxy).
 describe('label grammar', () => {
