@@ -83,7 +83,7 @@ try {
   await publisher.handle('none', '', ctx(agent, 'none', ''));
   const startupMs = performance.now() - t;
   const keys = Object.keys(await etcd.keys('/bench/')).length;
-  const sync = publisher.state;
+  const sync = publisher.publishing;
   console.log(`etcd publisher: ${N} containers, ${keys} keys (record + HTTP index + owner) in ${sync.totals.txns} transactions`);
   line(`start-up: publish ${N} containers`, startupMs, 'ms', 2000);
 

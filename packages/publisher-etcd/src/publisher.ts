@@ -14,7 +14,7 @@ import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from './client.js';
 import { DEFAULT_WRITE_TIMEOUT_S, parseParams, type PublisherSettings } from './params.js';
 import { containerEntries, isPublished } from './record.js';
-import { EtcdSync } from './sync.js';
+import { EtcdSync, type SyncState } from './sync.js';
 
 /**
  * `glue -1` could not get the containers into etcd: the run fails (exit code 1) instead of reporting
@@ -61,8 +61,13 @@ export class Publisher extends BaseHandler {
     return this.sync?.host;
   }
 
-  /** The publishing engine, for tests and status pages. */
-  get state(): EtcdSync | undefined {
+  /** Where publishing is: `starting`, `up`, `down` (etcd unreachable or refusing), `stopped`; undefined before start(). */
+  get state(): SyncState | undefined {
+    return this.sync?.state;
+  }
+
+  /** The publishing engine (its totals, lease, last error), for benchmarks and status pages. */
+  get publishing(): EtcdSync | undefined {
     return this.sync;
   }
 

@@ -1,12 +1,15 @@
 import { hostname } from 'node:os';
-import { backoffDelay, errorMessage as rawMessage, type Logger, sleep } from '@glue/core';
+import { backoffDelay, type Logger, sleep } from '@glue/core';
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
+import { CREDENTIAL_LOG_EVERY_MS, credentialProblem, describeEtcdError, HostConflictError, isLeaseNotFound, LeaseLostError } from './etcd-errors.js';
 import { hostPrefix, httpPrefix, ownerKey, parseKey, prefixEnd } from './keys.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { type OwnerRecord, ownerRecordSchema, RECORD_VERSION } from './schema.js';
+import { batches, MAX_TXN_OPS, planChanges, planReconcile, type StoredKey } from './txn-plan.js';
 
-/** etcd refuses transactions with more than 128 operations (--max-txn-ops) or 1.5 MiB: stay below. */
-export const MAX_TXN_OPS = 100;
-export const MAX_TXN_BYTES = 1024 * 1024;
+export { CREDENTIAL_LOG_EVERY_MS, credentialProblem, HostConflictError } from './etcd-errors.js';
+export { MAX_TXN_BYTES, MAX_TXN_OPS } from './txn-plan.js';
+
 const PAGE = 1000;
 const OWNER = '\0owner';
 
@@ -32,44 +35,10 @@ export interface SyncOptions {
   configFile?: string;
 }
 
-/** A credential error is logged at most this often while it does not change. */
-export const CREDENTIAL_LOG_EVERY_MS = 60_000;
-
-/**
- * etcd's own words when it refuses the credentials (wrong password, unknown user, missing
- * permission), or undefined for any other error. Retrying sooner does not fix these.
- */
-export function credentialProblem(err: unknown): string | undefined {
-  const text = `${(err as Error | undefined)?.name ?? ''} ${rawMessage(err)}`;
-  const m = /etcdserver: (authentication failed[^\n]*|permission denied|user name not found|user name is empty|authentication is not enabled|invalid auth token|invalid auth management)/i.exec(text);
-  if (m) return m[1]!.replace(/[\s.]+$/, '');
-  if (/EtcdPermissionDeniedError|PERMISSION_DENIED/.test(text)) return 'permission denied';
-  if (/EtcdAuthenticationFailedError|UNAUTHENTICATED/.test(text)) return 'authentication failed';
-  return undefined;
-}
-
 export interface SyncStats {
   puts: number;
   deletes: number;
   txns: number;
-}
-
-/** Thrown when another agent with another engine holds this host id on a live lease. */
-export class HostConflictError extends Error {
-  constructor(host: string, other: OwnerRecord) {
-    super(
-      `host-id ${JSON.stringify(host)} is published by another agent (engine ${other.engineName || other.engineId}, ` +
-        `${other.hostname} pid ${other.pid}); give each engine its own host-id`,
-    );
-    this.name = 'HostConflictError';
-  }
-}
-
-class LeaseLostError extends Error {
-  constructor(lease: string) {
-    super(`lease ${lease} is gone (expired or revoked)`);
-    this.name = 'LeaseLostError';
-  }
 }
 
 interface Waiter {
@@ -98,7 +67,7 @@ export class EtcdSync {
   private readonly abort = new AbortController();
   private readonly instance = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
   private needReconcile = true;
-  private lease: string | undefined;
+  private readonly keeper: LeaseKeeper;
   private changes = 0;
   private synced = 0;
   private waiters: Waiter[] = [];
@@ -106,8 +75,6 @@ export class EtcdSync {
   private loop: Promise<void> | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private keepaliveBusy = false;
-  private suspect = false;
   private downSince = 0;
   private stopping: Promise<void> | undefined;
   private credentialLogged: { problem: string; at: number } | undefined;
@@ -125,11 +92,12 @@ export class EtcdSync {
     this.o = options;
     this.client = options.client;
     this.host = options.host;
+    this.keeper = new LeaseKeeper({ client: options.client, ttlSeconds: options.ttlSeconds, callTimeoutMs: this.callTimeout, logger: options.logger, onNeedReconcile: () => this.requestReconcile() });
   }
 
   /** The lease all keys hang on (decimal string), once granted. */
   get leaseId(): string | undefined {
-    return this.lease;
+    return this.keeper.id;
   }
 
   /** Number of keys wanted, owner key included. */
@@ -226,16 +194,16 @@ export class EtcdSync {
     await this.loop;
     this.state = 'stopped';
     this.settleWaiters(false);
-    const lease = this.lease;
+    const lease = this.keeper.id;
     if (!revoke || lease === undefined) {
       if (lease !== undefined) this.o.logger.info({ lease }, `etcd: keys of ${this.host} stay until the lease expires (${this.o.ttlSeconds} s)`);
       return;
     }
     try {
-      await this.client.leaseClient.leaseRevoke({ ID: lease }, { deadline: Date.now() + this.callTimeout });
+      await this.keeper.revoke(lease);
       this.o.logger.info({ lease }, `etcd: lease revoked, keys of ${this.host} deleted`);
     } catch (err) {
-      this.o.logger.warn({ lease, err: errorMessage(err) }, `etcd: cannot revoke the lease (${errorMessage(err)}); the keys of ${this.host} expire after ${this.o.ttlSeconds} s`);
+      this.o.logger.warn({ lease, err: describeEtcdError(err) }, `etcd: cannot revoke the lease (${describeEtcdError(err)}); the keys of ${this.host} expire after ${this.o.ttlSeconds} s`);
     }
   }
 
@@ -260,7 +228,7 @@ export class EtcdSync {
     const signal = this.abort.signal;
     let failures = 0;
     while (!signal.aborted) {
-      if (!this.needReconcile && this.dirty.size === 0 && this.lease !== undefined) {
+      if (!this.needReconcile && this.dirty.size === 0 && this.keeper.id !== undefined) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
@@ -268,7 +236,7 @@ export class EtcdSync {
       }
       const target = this.changes;
       try {
-        const full = this.needReconcile || this.lease === undefined;
+        const full = this.needReconcile || this.keeper.id === undefined;
         const stats = full ? await this.reconcile() : await this.applyDirty();
         this.synced = Math.max(this.synced, target);
         this.totals.puts += stats.puts;
@@ -294,8 +262,8 @@ export class EtcdSync {
         if (signal.aborted) break;
         this.needReconcile = true;
         if (err instanceof LeaseLostError || isLeaseNotFound(err)) {
-          this.o.logger.warn({ lease: this.lease }, `etcd: lease ${this.lease} lost; granting a new one and publishing again`);
-          this.lease = undefined;
+          this.o.logger.warn({ lease: this.keeper.id }, `etcd: lease ${this.keeper.id} lost; granting a new one and publishing again`);
+          this.keeper.id = undefined;
         }
         const credentials = credentialProblem(err);
         // Wrong credentials are not an outage: retrying fast does not help, so retry at backoff-max
@@ -303,7 +271,7 @@ export class EtcdSync {
         const delay = credentials !== undefined ? (this.o.backoffMaxMs ?? 10_000) : backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
         if (this.state !== 'down') this.downSince = Date.now();
         this.credentialError = credentials;
-        this.lastError = credentials ?? errorMessage(err);
+        this.lastError = credentials ?? describeEtcdError(err);
         if (credentials !== undefined) {
           this.logCredentials(credentials, delay);
         } else if (this.state !== 'down' && err instanceof HostConflictError) {
@@ -311,11 +279,11 @@ export class EtcdSync {
         } else if (this.state !== 'down' || this.credentialLogged !== undefined) {
           this.credentialLogged = undefined;
           this.o.logger.warn(
-            { err: errorMessage(err), retryMs: delay },
-            `etcd: cannot publish ${this.host}: ${errorMessage(err)}; Glue keeps running, retrying with backoff (changes are kept)`,
+            { err: describeEtcdError(err), retryMs: delay },
+            `etcd: cannot publish ${this.host}: ${describeEtcdError(err)}; Glue keeps running, retrying with backoff (changes are kept)`,
           );
         } else {
-          this.o.logger.debug({ err: errorMessage(err), retryMs: delay, failures }, 'etcd: still unreachable');
+          this.o.logger.debug({ err: describeEtcdError(err), retryMs: delay, failures }, 'etcd: still unreachable');
         }
         this.state = 'down';
         this.settleWaiters(false);
@@ -364,17 +332,6 @@ export class EtcdSync {
     return JSON.stringify(record);
   }
 
-  private async leaseAlive(lease: string): Promise<boolean> {
-    const res = await this.client.leaseClient.leaseTimeToLive({ ID: lease }, { deadline: Date.now() + this.callTimeout });
-    return Number(res.TTL) > 0;
-  }
-
-  private async grant(): Promise<string> {
-    const res = await this.client.leaseClient.leaseGrant({ TTL: this.o.ttlSeconds }, { deadline: Date.now() + this.callTimeout });
-    this.o.logger.info({ lease: res.ID, ttl: this.o.ttlSeconds }, `etcd: lease ${res.ID} granted (TTL ${this.o.ttlSeconds} s)`);
-    return res.ID;
-  }
-
   /** Every key in [start, end), paged. */
   private async range(start: string, keysOnly: boolean): Promise<IKeyValue[]> {
     const out: IKeyValue[] = [];
@@ -409,10 +366,7 @@ export class EtcdSync {
   private async reconcile(): Promise<SyncStats> {
     this.dirty.clear();
     this.needReconcile = false;
-    if (this.lease !== undefined && !(await this.leaseAlive(this.lease))) {
-      this.o.logger.warn({ lease: this.lease }, `etcd: lease ${this.lease} expired; granting a new one`);
-      this.lease = undefined;
-    }
+    await this.keeper.dropIfExpired();
     const existing = new Map<string, IKeyValue>();
     for (const kv of await this.range(hostPrefix(this.o.prefix, this.host), false)) existing.set(kv.key.toString(), kv);
     // The index is ordered by virtual host: list its keys only, then read the values of ours.
@@ -424,38 +378,19 @@ export class EtcdSync {
     for (const kv of await this.getMany(ownIndex)) existing.set(kv.key.toString(), kv);
     const oKey = ownerKey(this.o.prefix, this.host);
     const current = existing.get(oKey);
-    if (current !== undefined && current.lease !== '0' && current.lease !== this.lease) await this.checkRival(current);
-    this.lease ??= await this.grant();
-    const lease = this.lease;
+    if (current !== undefined && current.lease !== '0' && current.lease !== this.keeper.id) await this.checkRival(current);
+    const lease = await this.keeper.ensure();
 
     // Snapshot of what we want now; later changes are in `dirty` for the next pass.
     const want = new Map<string, Map<string, string>>();
     want.set(OWNER, new Map([[oKey, this.ownerValue()]]));
     for (const [id, entries] of this.desired) want.set(id, entries);
-
-    const ops: IRequestOp[] = [];
-    const wanted = new Set<string>();
-    for (const entries of want.values()) {
-      for (const [key, value] of entries) {
-        wanted.add(key);
-        const kv = existing.get(key);
-        if (kv === undefined || kv.lease !== lease || !kv.value || kv.value.toString() !== value) ops.push(putOp(key, value, lease));
-      }
-    }
-    // The owner key goes first, so that guarded transactions can follow.
-    const ownerIndex = ops.findIndex((op) => op.request_put?.key?.toString() === oKey);
-    if (ownerIndex > 0) ops.unshift(...ops.splice(ownerIndex, 1));
-    let deletes = 0;
-    for (const key of existing.keys()) {
-      if (!wanted.has(key)) {
-        ops.push({ request_delete_range: { key: Buffer.from(key) } });
-        deletes += 1;
-      }
-    }
-    const txns = await this.commit(ops, lease, ownerIndex >= 0);
+    const stored = new Map<string, StoredKey>([...existing].map(([key, kv]) => [key, { lease: kv.lease, value: kv.value?.toString() ?? '' }]));
+    const { ops, puts, deletes, ownerFirst } = planReconcile(stored, want.values(), oKey, lease);
+    const txns = await this.commit(ops, lease, ownerFirst);
     this.applied.clear();
     for (const [id, entries] of want) this.applied.set(id, entries);
-    return { puts: ops.length - deletes, deletes, txns };
+    return { puts, deletes, txns };
   }
 
   /** Another agent's owner record on another lease: ours after a crash (same engine), or a rival. */
@@ -468,28 +403,14 @@ export class EtcdSync {
     }
     const mine = this.o.engine()?.id ?? '';
     if (other.engineId === '' || mine === '' || other.engineId === mine) return;
-    if (await this.leaseAlive(kv.lease).catch(() => false)) throw new HostConflictError(this.host, other);
+    if (await this.keeper.alive(kv.lease).catch(() => false)) throw new HostConflictError(this.host, other);
   }
 
   private async applyDirty(): Promise<SyncStats> {
-    const lease = this.lease!;
+    const lease = this.keeper.id!;
     const ids = [...this.dirty];
     this.dirty.clear();
-    const ops: IRequestOp[] = [];
-    let deletes = 0;
-    const next = new Map<string, Map<string, string> | undefined>();
-    for (const id of ids) {
-      const want = this.desired.get(id);
-      const have = this.applied.get(id);
-      next.set(id, want);
-      for (const [key, value] of want ?? []) if (have?.get(key) !== value) ops.push(putOp(key, value, lease));
-      for (const key of have?.keys() ?? []) {
-        if (!want?.has(key)) {
-          ops.push({ request_delete_range: { key: Buffer.from(key) } });
-          deletes += 1;
-        }
-      }
-    }
+    const { ops, puts, deletes } = planChanges(ids, this.desired, this.applied, lease);
     let txns = 0;
     try {
       txns = await this.commit(ops, lease, false);
@@ -497,11 +418,12 @@ export class EtcdSync {
       for (const id of ids) this.dirty.add(id);
       throw err;
     }
-    for (const [id, want] of next) {
+    for (const id of ids) {
+      const want = this.desired.get(id);
       if (want === undefined) this.applied.delete(id);
       else this.applied.set(id, want);
     }
-    return { puts: ops.length - deletes, deletes, txns };
+    return { puts, deletes, txns };
   }
 
   /**
@@ -511,18 +433,7 @@ export class EtcdSync {
   private async commit(ops: IRequestOp[], lease: string, firstPutsOwner: boolean): Promise<number> {
     const oKey = Buffer.from(ownerKey(this.o.prefix, this.host));
     let txns = 0;
-    let i = 0;
-    while (i < ops.length) {
-      const batch: IRequestOp[] = [];
-      let bytes = 0;
-      while (i < ops.length && batch.length < MAX_TXN_OPS) {
-        const op = ops[i]!;
-        const size = (op.request_put?.key?.length ?? 0) + (op.request_put?.value?.length ?? 0) + (op.request_delete_range?.key?.length ?? 0) + 16;
-        if (batch.length > 0 && bytes + size > MAX_TXN_BYTES) break;
-        batch.push(op);
-        bytes += size;
-        i += 1;
-      }
+    for (const batch of batches(ops)) {
       const guarded = !(txns === 0 && firstPutsOwner);
       const res = await this.client.kv.txn(
         {
@@ -538,58 +449,9 @@ export class EtcdSync {
     return txns;
   }
 
+  /** One lease keepalive (the timer runs it every TTL/3). */
   private async keepalive(): Promise<void> {
-    const lease = this.lease;
-    if (lease === undefined || this.keepaliveBusy || this.abort.signal.aborted) return;
-    this.keepaliveBusy = true;
-    try {
-      const stream = await this.client.leaseClient.leaseKeepAlive({ deadline: Date.now() + this.callTimeout });
-      const ttl = await new Promise<string>((resolve, reject) => {
-        stream.on('data', (res: { TTL: string }) => resolve(res.TTL));
-        stream.on('error', reject);
-        stream.on('end', () => reject(new Error('keepalive stream ended')));
-        stream.write({ ID: lease });
-      }).finally(() => stream.end());
-      if (Number(ttl) <= 0) {
-        if (this.lease === lease) {
-          this.o.logger.warn({ lease }, `etcd: lease ${lease} expired; publishing again on a new one`);
-          this.lease = undefined;
-          this.requestReconcile();
-        }
-      } else if (this.suspect) {
-        this.suspect = false;
-        this.o.logger.info({ lease }, 'etcd: keepalive answered again; reconciling');
-        this.requestReconcile();
-      }
-    } catch (err) {
-      if (credentialProblem(err) !== undefined) {
-        // The password or the role changed on the etcd side while publishing: let the loop find out,
-        // say so in the credential error line and retry at backoff-max.
-        if (!this.suspect) this.requestReconcile();
-      } else if (!this.suspect) {
-        this.o.logger.warn({ lease, err: errorMessage(err) }, `etcd: lease keepalive failed: ${errorMessage(err)}`);
-      }
-      this.suspect = true;
-    } finally {
-      this.keepaliveBusy = false;
-    }
+    if (this.abort.signal.aborted) return;
+    await this.keeper.keepalive();
   }
-}
-
-function putOp(key: string, value: string, lease: string): IRequestOp {
-  return { request_put: { key: Buffer.from(key), value: Buffer.from(value), lease } };
-}
-
-/** etcd3 / gRPC errors, said plainly. */
-export function errorMessage(err: unknown): string {
-  const text = rawMessage(err);
-  if (/circuit breaker is open/i.test(text)) return 'etcd unreachable (the client pauses calls for 5 s after 3 failures in a row)';
-  const refused = /ECONNREFUSED ([\d.:[\]a-f]+)/i.exec(text);
-  if (refused) return `connection refused by ${refused[1]!.replace(/\.$/, '')}`;
-  if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(text)) return 'etcd did not answer in time';
-  return text.replace(/\s*Resolution note:\s*$/, '');
-}
-
-function isLeaseNotFound(err: unknown): boolean {
-  return /lease not found|EtcdLeaseInvalid/i.test(`${(err as Error)?.name ?? ''} ${errorMessage(err)}`);
 }

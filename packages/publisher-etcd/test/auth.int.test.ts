@@ -62,7 +62,7 @@ describe('etcd with authentication', () => {
     await publisher.start();
     try {
       await publisher.handle('none', '', contextFor(agent, 'none', ''));
-      await waitFor(() => publisher.state?.state === 'down', { what: 'the publisher to report etcd down' });
+      await waitFor(() => publisher.state === 'down', { what: 'the publisher to report etcd down' });
       expect(await keysAsRoot('/glue/')).toEqual([]);
     } finally {
       await publisher.stop();

@@ -7,7 +7,7 @@ import { ParamError } from '@glue/core';
 import { fakeAgent, writeHandlerIni } from '@glue/core/contract';
 import { parseParams } from '../src/params.js';
 import { Publisher } from '../src/publisher.js';
-import { errorMessage } from '../src/sync.js';
+import { describeEtcdError as errorMessage } from '../src/etcd-errors.js';
 
 async function inTempDir(test: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'glue-etcd-params-'));

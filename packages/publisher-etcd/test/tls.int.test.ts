@@ -74,7 +74,7 @@ describe('etcd over mutual TLS', () => {
     await publisher.start();
     try {
       await publisher.handle('none', '', contextFor(agent, 'none', ''));
-      await waitFor(() => publisher.state?.state === 'down', { what: 'etcd down', timeoutMs: 15_000 });
+      await waitFor(() => publisher.state === 'down', { what: 'etcd down', timeoutMs: 15_000 });
       expect(await etcd.keys('/glue/')).toEqual({});
     } finally {
       await publisher.stop();
