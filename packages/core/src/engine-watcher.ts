@@ -227,11 +227,11 @@ export class EngineWatcher {
     try {
       await withTimeout(this.o.docker.ping(), this.o.callTimeoutMs, 'ping timed out');
       const since = this.since ?? String(Math.floor(this.lastActivity / 1000));
-      const missed = (await withTimeout(
+      const missed = await withTimeout(
         this.o.docker.getEvents(eventsQuery(since, String(Math.floor(checkedAt / 1000)))),
         this.o.callTimeoutMs,
         'event check timed out',
-      )) as unknown as NodeJS.ReadableStream;
+      );
       let text = '';
       for await (const chunk of missed) text += chunk.toString();
       const unseen = text
@@ -261,7 +261,7 @@ function eventsQuery(since: string | undefined, until?: string): Dockerode.GetEv
   const query: Record<string, unknown> = { filters: { type: ['container'] } };
   if (since !== undefined) query.since = since;
   if (until !== undefined) query.until = until;
-  return query as Dockerode.GetEventsOptions;
+  return query;
 }
 
 function safeJson(line: string): unknown {

@@ -3,7 +3,7 @@ import { extname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolve as resolveModule } from 'import-meta-resolve';
 import type { HandlerConfig } from './config-loader.js';
-import { type ConfigProblem, errorMessage, GlueError, type ParamError, quote } from './errors.js';
+import { type ConfigProblem, errorMessage, GlueError, type ParamError, type ParamProblem, quote } from './errors.js';
 import { regularFileProblem } from './files.js';
 import { type Agent, type Handler, type HandlerClass, isHandlerClass } from './handler.js';
 
@@ -130,12 +130,14 @@ export async function loadHandlerClass(config: HandlerConfig, fallbackParents: r
  * (a module that exits at import would hide every other problem and end Glue with its own code).
  */
 async function boundedImport(url: string, name: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  // Restored exactly as it was (a function of `process`, which does not use `this`).
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const exit = process.exit;
   let exitCalled: number | string | null | undefined;
   process.exit = ((code?: number | string | null) => {
     exitCalled = code;
     throw new Error(`the module called process.exit(${code ?? ''}) while loading`);
-  }) as typeof process.exit;
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
@@ -177,7 +179,7 @@ export async function loadHandlers(
       // By code and fields, not instanceof: a handler installed beside Glue may bring its own copy of core.
       const param = err as Partial<ParamError> | undefined;
       if (param?.code === 'INVALID_PARAM' && typeof param.key === 'string') {
-        const list = Array.isArray(param.problems) ? param.problems : [{ key: param.key, reason: typeof param.reason === 'string' ? param.reason : errorMessage(err) }];
+        const list: readonly ParamProblem[] = Array.isArray(param.problems) ? (param.problems as readonly ParamProblem[]) : [{ key: param.key, reason: typeof param.reason === 'string' ? param.reason : errorMessage(err) }];
         for (const p of list) problems.push({ file: config.file, section: 'params', key: p.key, line: config.ini.lineOf('params', p.key), message: p.reason });
       } else {
         problems.push({ file: config.file, message: `${config.className}: cannot start: ${errorMessage(err)}` });

@@ -177,8 +177,8 @@ export class Renderer {
   }
 
   render(context: TemplateContext): string {
-    if (this.compiled) return this.compiled.render(context as unknown as object);
+    if (this.compiled) return this.compiled.render(context);
     const name = (this.templatePath ?? '').slice(dirname(this.templatePath ?? '').length + 1);
-    return this.env.render(name, context as unknown as object);
+    return this.env.render(name, context);
   }
 }

@@ -86,7 +86,7 @@ describe('Applier: runtime API or reload', () => {
     // Paused: the container keeps its address, its server drains (maintenance, sessions left alone).
     commands.length = 0;
     const a2 = containers.get('a2') as ContainerInspectInfo;
-    containers.set('a2', { ...a2, State: { ...a2.State, Paused: true } } as ContainerInspectInfo);
+    containers.set('a2', { ...a2, State: { ...a2.State, Paused: true } });
     await applier.request();
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'del server http_a.example.com/a2:80']);
 

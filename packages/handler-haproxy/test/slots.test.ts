@@ -275,7 +275,7 @@ describe('Applier with host slots', () => {
     put('s1', { glue_http_80_host: 'one.com' });
     await applier.request();
     const c = containers.get('s1') as ContainerInspectInfo;
-    containers.set('s1', { ...c, Config: { ...c.Config, Labels: { glue_http_80_host: 'two.com' } } } as ContainerInspectInfo);
+    containers.set('s1', { ...c, Config: { ...c.Config, Labels: { glue_http_80_host: 'two.com' } } });
     commands.length = 0;
     await applier.request();
     // one.com's slot may still hold its streams: two.com takes the spare.

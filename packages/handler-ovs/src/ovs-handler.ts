@@ -427,7 +427,8 @@ export class OVSHandler extends BaseHandler {
   /** Errors of `work` name the container (unless they already do: known by identity, not by their text). */
   private about<T>(container: string, work: Promise<T>): Promise<T> {
     return work.catch((err: unknown) => {
-      throw (typeof err === 'object' && err !== null && namesContainer.has(err)) || err instanceof LabelError ? err : this.containerError(container, errorMessage(err), err);
+      if (err instanceof LabelError || (err instanceof Error && namesContainer.has(err))) throw err;
+      throw this.containerError(container, errorMessage(err), err);
     });
   }
 

@@ -36,10 +36,10 @@ function scalar(value: OvsdbValue | undefined): string | number | boolean | unde
   if (value === undefined) return undefined;
   if (Array.isArray(value)) {
     if (value[0] === 'set') {
-      const items = value[1] as OvsdbValue[];
+      const items = value[1];
       return items.length === 0 ? undefined : scalar(items[0]);
     }
-    if (value[0] === 'uuid') return value[1] as string;
+    if (value[0] === 'uuid') return value[1];
     return undefined;
   }
   return value;

@@ -98,7 +98,7 @@ function ports(info: ContainerInspectInfo): PortInfo[] {
     }
     merged.set(key, entry);
   };
-  for (const spec of Object.keys((info.Config?.ExposedPorts ?? {}) as Record<string, unknown>)) add(spec, undefined);
+  for (const spec of Object.keys((info.Config?.ExposedPorts ?? {}))) add(spec, undefined);
   for (const [spec, bindings] of Object.entries((info.NetworkSettings?.Ports ?? {}) as Record<string, unknown>)) add(spec, bindings);
   return [...merged.values()].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
 }

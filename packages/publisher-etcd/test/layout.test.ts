@@ -199,14 +199,14 @@ describe('container records', () => {
 
   it('leave the environment (Config.Env, often secrets) out of the full inspection unless publish-env', () => {
     const info = richContainer();
-    info.Config!.Env = ['PATH=/usr/bin', 'DB_PASSWORD=hunter2'];
+    info.Config.Env = ['PATH=/usr/bin', 'DB_PASSWORD=hunter2'];
     const full = containerRecord(info, 'h', parseFields('full'));
     const inspect = full.inspect as { Id: string; Config: Record<string, unknown> };
     expect(inspect.Id).toBe(ID);
     expect(inspect.Config).not.toHaveProperty('Env');
-    expect(inspect.Config.Labels).toEqual(info.Config!.Labels);
+    expect(inspect.Config.Labels).toEqual(info.Config.Labels);
     expect(JSON.stringify(containerEntries(info, '/glue', 'h', parseFields('full')).entries.get(containerKey('/glue', 'h', ID)))).not.toContain('hunter2');
-    expect(info.Config!.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
+    expect(info.Config.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
     const withEnv = containerRecord(info, 'h', { ...parseFields('full'), publishEnv: true });
     expect((withEnv.inspect as { Config: { Env: string[] } }).Config.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
   });
