@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /** The source of a workspace package: tests always run against src/, never against the last build. */
-const src = (pkg: string, file = 'index.ts'): string => fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url));
+const src = (pkg: string, file = 'index.ts'): string =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url));
 
 // Two projects: fast unit tests (pure logic, fakes) run in parallel; integration tests drive real
 // dockerd / haproxy / etcd / ovs started by @glue/testkit, one file at a time so that engines and

@@ -20,19 +20,27 @@ try {
   const waiting = new Map();
   const glue = createGlue({
     dockerUrl: engine.url,
-    handlers: [{
-      name: 'bench', events: ['start'],
-      handler: { handle: (_e, id, ctx) => {
-        latencies.push(Date.now() - Number(ctx.event.timeNano / 1_000_000n));
-        waiting.get(id)?.();
-      } },
-    }],
+    handlers: [
+      {
+        name: 'bench',
+        events: ['start'],
+        handler: {
+          handle: (_e, id, ctx) => {
+            latencies.push(Date.now() - Number(ctx.event.timeNano / 1_000_000n));
+            waiting.get(id)?.();
+          },
+        },
+      },
+    ],
   });
   await glue.start();
   await new Promise((r) => setTimeout(r, 300));
   for (let i = 0; i < RUNS; i++) {
     const c = await engine.run({ name: `bench-${i}`, cmd: ['sleep', '60'], waitRunning: false });
-    await new Promise((resolve) => { if (latencies.length > i) resolve(); else waiting.set(c.id, resolve); });
+    await new Promise((resolve) => {
+      if (latencies.length > i) resolve();
+      else waiting.set(c.id, resolve);
+    });
     await engine.cli(['rm', '-f', c.id]);
   }
   await glue.stop();
@@ -49,9 +57,22 @@ for (const n of [1_000, 10_000]) {
   const store = new ContainerStore();
   for (let i = 0; i < n; i++) {
     store.set({
-      Id: i.toString(16).padStart(64, '0'), Name: `/c${i}`, State: { Status: 'running', Running: true },
-      Config: { Labels: { glue_http_80_host: `c${i}.example.com`, glue_http_80_prefix: 'api/v1', 'com.example.team': 'payments' }, Image: 'glue-test/busybox', Env: ['PATH=/bin'] },
-      NetworkSettings: { IPAddress: `172.17.${(i >> 8) & 255}.${i & 255}`, Networks: { bridge: { IPAddress: `172.17.${(i >> 8) & 255}.${i & 255}`, Gateway: '172.17.0.1' } } },
+      Id: i.toString(16).padStart(64, '0'),
+      Name: `/c${i}`,
+      State: { Status: 'running', Running: true },
+      Config: {
+        Labels: {
+          glue_http_80_host: `c${i}.example.com`,
+          glue_http_80_prefix: 'api/v1',
+          'com.example.team': 'payments',
+        },
+        Image: 'glue-test/busybox',
+        Env: ['PATH=/bin'],
+      },
+      NetworkSettings: {
+        IPAddress: `172.17.${(i >> 8) & 255}.${i & 255}`,
+        Networks: { bridge: { IPAddress: `172.17.${(i >> 8) & 255}.${i & 255}`, Gateway: '172.17.0.1' } },
+      },
     });
   }
   globalThis.gc?.();

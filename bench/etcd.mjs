@@ -16,7 +16,9 @@ import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { IniDocument, silentLogger } = await import(join(root, 'packages/core/dist/index.js'));
-const { Publisher, containerEntries, createEtcdClient, Reader } = await import(join(root, 'packages/publisher-etcd/dist/internal.js'));
+const { Publisher, containerEntries, createEtcdClient, Reader } = await import(
+  join(root, 'packages/publisher-etcd/dist/internal.js')
+);
 const { startEtcd } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const N = Number(process.env.GLUE_BENCH_CONTAINERS ?? 1000);
@@ -30,14 +32,35 @@ function container(i, startedAt = '2026-01-01T00:00:00Z') {
     Image: `sha256:${'ab'.repeat(32)}`,
     Config: {
       Image: 'registry.example.com/shop/app:1.2.3',
-      Labels: { glue_http_80_host: `app${i % 50}.example.com`, glue_http_80_prefix: 'api', 'com.example.team': 'shop', 'com.example.tier': 'web' },
+      Labels: {
+        glue_http_80_host: `app${i % 50}.example.com`,
+        glue_http_80_prefix: 'api',
+        'com.example.team': 'shop',
+        'com.example.tier': 'web',
+      },
       ExposedPorts: { '80/tcp': {} },
     },
-    State: { Status: 'running', Running: true, Paused: false, Restarting: false, Pid: 1000 + i, StartedAt: startedAt, Health: { Status: 'healthy' } },
+    State: {
+      Status: 'running',
+      Running: true,
+      Paused: false,
+      Restarting: false,
+      Pid: 1000 + i,
+      StartedAt: startedAt,
+      Health: { Status: 'healthy' },
+    },
     NetworkSettings: {
       IPAddress: `172.18.${i >> 8}.${i & 255}`,
       Ports: { '80/tcp': null },
-      Networks: { bridge: { IPAddress: `172.18.${i >> 8}.${i & 255}`, IPPrefixLen: 16, Gateway: '172.18.0.1', MacAddress: '02:42:ac:12:00:02', Aliases: null } },
+      Networks: {
+        bridge: {
+          IPAddress: `172.18.${i >> 8}.${i & 255}`,
+          IPPrefixLen: 16,
+          Gateway: '172.18.0.1',
+          MacAddress: '02:42:ac:12:00:02',
+          Aliases: null,
+        },
+      },
     },
   };
 }
@@ -74,7 +97,10 @@ try {
   const all = Array.from({ length: N }, (_, i) => container(i));
   const { agent, byId } = agentWith(all);
   const file = '/bench/publish.ini';
-  const ini = new IniDocument(file, `[handler]\nclass=@glue/publisher-etcd#Publisher\nevents=all,none\n[params]\nendpoints=${etcd.endpoint}\nprefix=/bench\nttl=30\nwrite-timeout=60\n`);
+  const ini = new IniDocument(
+    file,
+    `[handler]\nclass=@glue/publisher-etcd#Publisher\nevents=all,none\n[params]\nendpoints=${etcd.endpoint}\nprefix=/bench\nttl=30\nwrite-timeout=60\n`,
+  );
   publisher = new Publisher(agent, file, ini);
   await publisher.start();
 
@@ -84,7 +110,9 @@ try {
   const startupMs = performance.now() - t;
   const keys = Object.keys(await etcd.keys('/bench/')).length;
   const sync = publisher.publishing;
-  console.log(`etcd publisher: ${N} containers, ${keys} keys (record + HTTP index + owner) in ${sync.totals.txns} transactions`);
+  console.log(
+    `etcd publisher: ${N} containers, ${keys} keys (record + HTTP index + owner) in ${sync.totals.txns} transactions`,
+  );
   line(`start-up: publish ${N} containers`, startupMs, 'ms', 2000);
 
   // A later `none` with nothing changed: a full reconcile that reads the host's keys and writes nothing.
@@ -120,20 +148,28 @@ try {
   line(`steady state: event → keys in etcd, p50 (${EVENTS} events)`, pct(latencies, 50), 'ms', 20);
   line('steady state: event → keys in etcd, p95', pct(latencies, 95), 'ms', 20);
   line('steady state: Glue CPU per event (user+system)', (cpu.user + cpu.system) / 1000 / EVENTS, 'ms', 2);
-  console.log(`${'steady state: events per second, one at a time'.padEnd(52)} ${(EVENTS / (wallMs / 1000)).toFixed(0).padStart(10)}`);
+  console.log(
+    `${'steady state: events per second, one at a time'.padEnd(52)} ${(EVENTS / (wallMs / 1000)).toFixed(0).padStart(10)}`,
+  );
 
   // The floor: the same write as one bare etcd3 transaction, no Glue around it.
   const bare = createEtcdClient({ endpoints: [etcd.url] });
   const value = containerEntries(all[0], '/bench', 'bench-engine').entries.values().next().value;
   const bareCpu0 = process.cpuUsage();
   for (let e = 0; e < EVENTS; e++) {
-    await bare.kv.txn({ compare: [], success: [{ request_put: { key: Buffer.from(`/bare/${e % 50}`), value: Buffer.from(value + e) } }], failure: [] });
+    await bare.kv.txn({
+      compare: [],
+      success: [{ request_put: { key: Buffer.from(`/bare/${e % 50}`), value: Buffer.from(value + e) } }],
+      failure: [],
+    });
   }
   const bareCpu = process.cpuUsage(bareCpu0);
   bare.close();
   const perBare = (bareCpu.user + bareCpu.system) / 1000 / EVENTS;
   const perEvent = (cpu.user + cpu.system) / 1000 / EVENTS;
-  console.log(`${'  floor: one bare etcd3 txn, CPU per call'.padEnd(52)} ${perBare.toFixed(1).padStart(10)} ms  (publisher / bare ${(perEvent / perBare).toFixed(2)})`);
+  console.log(
+    `${'  floor: one bare etcd3 txn, CPU per call'.padEnd(52)} ${perBare.toFixed(1).padStart(10)} ms  (publisher / bare ${(perEvent / perBare).toFixed(2)})`,
+  );
 
   // Pure record building.
   const reps = 20_000;

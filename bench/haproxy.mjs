@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { buildModel, Renderer, templateContext, checkConfig, hostMapText, placeModel, planSlots, slotHosts, DEFAULTS } = await import(join(root, 'packages/handler-haproxy/dist/internal.js'));
+const { buildModel, Renderer, templateContext, checkConfig, hostMapText, placeModel, planSlots, slotHosts, DEFAULTS } =
+  await import(join(root, 'packages/handler-haproxy/dist/internal.js'));
 const { startDockerd, freePort, httpGet, requireBinary } = await import(join(root, 'packages/testkit/dist/index.js'));
 
 const BURST_ONLY = process.env.GLUE_BENCH_ONLY === 'burst';
@@ -52,8 +53,19 @@ function inspection(i, hosts) {
 const dir = mkdtempSync(join(tmpdir(), 'glue-bench-haproxy-'));
 const renderer = new Renderer();
 // As glue-balancer renders: host-only routes in slots routed by the host map, plus the spare pool.
-const settings = { httpBind: '127.0.0.1:18999', tcpAddress: '*', runtimeSocket: join(dir, 'rt.sock'), hostMap: join(dir, 'bench.hosts.map') };
-for (const [n, hosts] of process.env.GLUE_BENCH_SKIP_RENDER || BURST_ONLY || RUNTIME_ONLY ? [] : [[1000, 100], [10_000, 1000], [10_000, 10_000]]) {
+const settings = {
+  httpBind: '127.0.0.1:18999',
+  tcpAddress: '*',
+  runtimeSocket: join(dir, 'rt.sock'),
+  hostMap: join(dir, 'bench.hosts.map'),
+};
+for (const [n, hosts] of process.env.GLUE_BENCH_SKIP_RENDER || BURST_ONLY || RUNTIME_ONLY
+  ? []
+  : [
+      [1000, 100],
+      [10_000, 1000],
+      [10_000, 10_000],
+    ]) {
   const containers = Array.from({ length: n }, (_, i) => inspection(i, hosts));
   let best = Infinity;
   let checkMs = Infinity;
@@ -89,14 +101,39 @@ const work = mkdtempSync(join(tmpdir(), 'glue-bench-lb-'));
 let child;
 try {
   const port = await freePort();
-  child = spawn(process.execPath, [join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'), '-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(work, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', SPARE, '--log-level', 'debug', '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child = spawn(
+    process.execPath,
+    [
+      join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js'),
+      '-w',
+      '--docker-url',
+      engine.url,
+      '--mode',
+      'managed',
+      '--config-file',
+      join(work, 'haproxy.cfg'),
+      '--http-bind',
+      `127.0.0.1:${port}`,
+      '--spare-backends',
+      SPARE,
+      '--log-level',
+      'debug',
+      '--log-format',
+      'json',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const counts = { reloads: 0, runtime: 0 };
   /** When glue-balancer logged a start event. */
   const startSeen = [];
   /** Every apply's time, for the burst's timeline. */
   const applies = [];
   // Where the time goes, from glue-balancer's own log fields.
-  const phases = { eventAgeMs: [], runtime: { waitedMs: [], renderMs: [], ms: [] }, reload: { waitedMs: [], renderMs: [], checkMs: [], reloadMs: [] } };
+  const phases = {
+    eventAgeMs: [],
+    runtime: { waitedMs: [], renderMs: [], ms: [] },
+    reload: { waitedMs: [], renderMs: [], checkMs: [], reloadMs: [] },
+  };
   let collect = false;
   createInterface({ input: child.stderr }).on('line', (l) => {
     let o = {};
@@ -106,7 +143,8 @@ try {
       // not JSON
     }
     const keep = (into) => collect && Object.keys(into).forEach((k) => typeof o[k] === 'number' && into[k].push(o[k]));
-    if (l.includes('HAProxy reloaded') || l.includes('through the runtime API')) applies.push({ at: Date.now(), reload: l.includes('HAProxy reloaded'), ops: o.ops });
+    if (l.includes('HAProxy reloaded') || l.includes('through the runtime API'))
+      applies.push({ at: Date.now(), reload: l.includes('HAProxy reloaded'), ops: o.ops });
     if (l.includes('HAProxy reloaded')) {
       counts.reloads += 1;
       keep(phases.reload);
@@ -116,8 +154,7 @@ try {
     } else if (typeof o.eventAgeMs === 'number' && o.event === 'start') {
       if (collect) phases.eventAgeMs.push(o.eventAgeMs);
       startSeen.push(Date.now());
-    }
-    else if (process.env.GLUE_BENCH_VERBOSE || o.level >= 40) console.error(`  glue-balancer: ${o.msg ?? l}`);
+    } else if (process.env.GLUE_BENCH_VERBOSE || o.level >= 40) console.error(`  glue-balancer: ${o.msg ?? l}`);
   });
   const startTimes = new Map();
   const events = await engine.docker.getEvents({ filters: { type: ['container'], event: ['start'] } });
@@ -129,7 +166,8 @@ try {
     }
   });
   const url = `http://127.0.0.1:${port}/`;
-  const get = (host, path = '/') => httpGet(`${url}${path.slice(1)}`, { host, timeoutMs: 5000 }).catch(() => ({ status: 0, body: '' }));
+  const get = (host, path = '/') =>
+    httpGet(`${url}${path.slice(1)}`, { host, timeoutMs: 5000 }).catch(() => ({ status: 0, body: '' }));
   const until = async (host, body, timeoutMs = 20_000, path = '/') => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -170,7 +208,10 @@ try {
   if (RUNS > 0) line('runtime-API path p50 against 2x the floor', pct(runtime, 50), 'ms', 2 * pct(ready, 50));
   if (RUNS > 0) line('reloads during the runtime-API runs (expect 0)', counts.reloads - runtimeBefore, '');
   const med = (xs) => (xs.length ? pct(xs, 50) : NaN);
-  if (RUNS > 0) console.log(`  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.runtime.waitedMs)} ms, render ${med(phases.runtime.renderMs)} ms, apply ${med(phases.runtime.ms)} ms`);
+  if (RUNS > 0)
+    console.log(
+      `  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.runtime.waitedMs)} ms, render ${med(phases.runtime.renderMs)} ms, apply ${med(phases.runtime.ms)} ms`,
+    );
   phases.eventAgeMs.length = 0;
   if (RUNTIME_ONLY) throw new Done();
 
@@ -192,7 +233,10 @@ try {
   const reload = [];
   for (let i = 0; i < RUNS; i++) {
     const name = `rl${i}`;
-    await engine.run({ name, labels: { glue_http_80_host: `${name}.example.com`, glue_http_80_prefix: 'p', glue_http_80_strip_prefix: '1' } });
+    await engine.run({
+      name,
+      labels: { glue_http_80_host: `${name}.example.com`, glue_http_80_prefix: 'p', glue_http_80_strip_prefix: '1' },
+    });
     const t = await until(`${name}.example.com`, name, 20_000, '/p');
     reload.push(t - startTimes.get(name));
     await engine.cli(['rm', '-f', name]);
@@ -201,7 +245,10 @@ try {
   }
   if (RUNS > 0) line(`reload path p50 (${RUNS} runs)`, pct(reload, 50), 'ms', 300);
   line('reload path p95', pct(reload, 95), 'ms');
-  if (RUNS > 0) console.log(`  breakdown (medians; removals included, held by min-reload-interval): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.reload.waitedMs)} ms, render ${med(phases.reload.renderMs)} ms, haproxy -c ${med(phases.reload.checkMs)} ms, reload until the new worker answers ${med(phases.reload.reloadMs)} ms`);
+  if (RUNS > 0)
+    console.log(
+      `  breakdown (medians; removals included, held by min-reload-interval): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.reload.waitedMs)} ms, render ${med(phases.reload.renderMs)} ms, haproxy -c ${med(phases.reload.checkMs)} ms, reload until the new worker answers ${med(phases.reload.reloadMs)} ms`,
+    );
   collect = false;
 
   await sleep(1500);
@@ -214,7 +261,9 @@ try {
   let pending = [...names];
   let allAt = 0;
   while (pending.length > 0) {
-    const results = await Promise.all(pending.map(async (n) => ((await get(`${n}.example.com`)).body.trim() === n ? undefined : n)));
+    const results = await Promise.all(
+      pending.map(async (n) => ((await get(`${n}.example.com`)).body.trim() === n ? undefined : n)),
+    );
     pending = results.filter(Boolean);
     allAt = Date.now();
     if (allAt - lastStart > 60_000) throw new Error(`burst: ${pending.length} never routable`);
@@ -226,8 +275,11 @@ try {
   line('burst: HAProxy reloads', counts.reloads - reloadsBefore, '', 5);
   console.log(`  (burst: spare-backends ${SPARE}, ${counts.runtime - runtimeBefore2} runtime-API applies)`);
   const lastEvent = Math.max(0, ...startSeen);
-  if (lastEvent) console.log(`  (last start event seen by glue-balancer ${lastEvent - lastStart} ms after the engine's timestamp)`);
-  const tail = applies.filter((a) => a.at >= lastStart - 5000).map((a) => `${a.reload ? 'reload' : `runtime(${a.ops})`}@${a.at - lastStart}ms`);
+  if (lastEvent)
+    console.log(`  (last start event seen by glue-balancer ${lastEvent - lastStart} ms after the engine's timestamp)`);
+  const tail = applies
+    .filter((a) => a.at >= lastStart - 5000)
+    .map((a) => `${a.reload ? 'reload' : `runtime(${a.ops})`}@${a.at - lastStart}ms`);
   console.log(`  (applies from 5 s before the last start, relative to it: ${tail.join(', ')})`);
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
   line('glue-balancer peak RSS (VmHWM)', Number(hwm?.[1] ?? 0) / 1024, 'MB', 150);

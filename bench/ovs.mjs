@@ -25,7 +25,12 @@ const timedRunner = async (file, args, options) => {
     return await execaRunner(file, args, options);
   } finally {
     const verbs = [...new Set(args.filter((a) => ['find', 'add-port', 'del-port', 'list'].includes(a)))];
-    const verb = file === 'ovs-vsctl' ? `ovs-vsctl ${verbs.join('+') || '?'}` : file === 'nsenter' ? `nsenter ${args[4]}` : `${file} ${args.includes('-batch') ? '-batch' : args.slice(0, 2).join(' ')}`;
+    const verb =
+      file === 'ovs-vsctl'
+        ? `ovs-vsctl ${verbs.join('+') || '?'}`
+        : file === 'nsenter'
+          ? `nsenter ${args[4]}`
+          : `${file} ${args.includes('-batch') ? '-batch' : args.slice(0, 2).join(' ')}`;
     commandTimes.set(verb, [...(commandTimes.get(verb) ?? []), performance.now() - t]);
   }
 };
@@ -49,7 +54,16 @@ try {
   const runs = [];
   const waiters = [];
   const startGlue = async () => {
-    const glue = createGlue({ dockerUrl: engine.url, handlers: [{ name: 'ovs.ini', events: ['start', 'die', 'destroy', 'none'], handler: (agent) => new OVSHandler(agent, doc.path, doc, { runner: timedRunner }) }] });
+    const glue = createGlue({
+      dockerUrl: engine.url,
+      handlers: [
+        {
+          name: 'ovs.ini',
+          events: ['start', 'die', 'destroy', 'none'],
+          handler: (agent) => new OVSHandler(agent, doc.path, doc, { runner: timedRunner }),
+        },
+      ],
+    });
     glue.on('handler', (r) => {
       runs.push(r);
       for (const w of [...waiters]) {
@@ -92,8 +106,14 @@ try {
   const attach = [];
   const detach = [];
   for (let i = 0; i < RUNS; i++) {
-    const c = await engine.run({ network: 'none', labels: { glue_ovs_ip: `10.205.${i >> 8}.${(i % 250) + 2}/16` }, cmd: ['sleep', '300'] });
-    attach.push(check(await next((r) => r.event === 'start' && r.containerId === c.id, `start of ${c.name}`)).durationMs);
+    const c = await engine.run({
+      network: 'none',
+      labels: { glue_ovs_ip: `10.205.${i >> 8}.${(i % 250) + 2}/16` },
+      cmd: ['sleep', '300'],
+    });
+    attach.push(
+      check(await next((r) => r.event === 'start' && r.containerId === c.id, `start of ${c.name}`)).durationMs,
+    );
     await engine.cli(['rm', '-f', c.id]);
     detach.push(check(await next((r) => r.event === 'die' && r.containerId === c.id, `die of ${c.name}`)).durationMs);
     await next((r) => r.event === 'destroy' && r.containerId === c.id, `destroy of ${c.name}`);
@@ -104,25 +124,43 @@ try {
   line('attach on start p95', pct(attach, 95), 'ms', 300);
   line('detach on die p50', pct(detach, 50), 'ms', 150);
   line('detach on die p95', pct(detach, 95), 'ms', 150);
-  for (const [verb, times] of [...commandTimes].sort()) line(`  command ${verb} p50 (n=${times.length})`, pct(times, 50), 'ms');
+  for (const [verb, times] of [...commandTimes].sort())
+    line(`  command ${verb} p50 (n=${times.length})`, pct(times, 50), 'ms');
 
   // start-up reconcile: 20 running containers without ports, 20 stale ports of this engine
   const N = 20;
   const started = [];
-  for (let i = 0; i < N; i++) started.push(await engine.run({ network: 'none', labels: { glue_ovs_ip: `10.206.0.${i + 2}/24` }, cmd: ['sleep', '300'] }));
+  for (let i = 0; i < N; i++)
+    started.push(
+      await engine.run({ network: 'none', labels: { glue_ovs_ip: `10.206.0.${i + 2}/24` }, cmd: ['sleep', '300'] }),
+    );
   for (let i = 0; i < N; i++) {
     const name = `govz${i}${ovs.uniqueName('')}`.slice(0, 15);
-    await ovs.vsctl(['add-port', bridge, name, '--', 'set', 'Interface', name, `external_ids:container_id="${i.toString(16).padStart(64, '0')}"`, `external_ids:glue_engine="${engineId}"`]);
+    await ovs.vsctl([
+      'add-port',
+      bridge,
+      name,
+      '--',
+      'set',
+      'Interface',
+      name,
+      `external_ids:container_id="${i.toString(16).padStart(64, '0')}"`,
+      `external_ids:glue_engine="${engineId}"`,
+    ]);
   }
   const before = runs.length;
   glue = await startGlue();
-  const none = check(await next((r, idx = runs.indexOf(r)) => idx >= before && r.event === 'none', 'none after restart (reconcile)'));
+  const none = check(
+    await next((r, idx = runs.indexOf(r)) => idx >= before && r.event === 'none', 'none after restart (reconcile)'),
+  );
   const ports = await ovs.ports(bridge);
   if (ports.length !== N) throw new Error(`expected ${N} ports after reconcile, found ${ports.length}`);
   line(`start-up reconcile (${N} to plug, ${N} stale)`, none.durationMs, 'ms', 3000);
   const again = runs.length;
   glue.agent.triggerNone();
-  const idle = check(await next((r, idx = runs.indexOf(r)) => idx >= again && r.event === 'none', 'none with nothing to do'));
+  const idle = check(
+    await next((r, idx = runs.indexOf(r)) => idx >= again && r.event === 'none', 'none with nothing to do'),
+  );
   line(`reconcile with nothing to do (${N} plugged)`, idle.durationMs, 'ms');
   await glue.stop();
   for (const c of started) await engine.cli(['rm', '-f', c.id]);
@@ -145,11 +183,22 @@ try {
   line('reference: ovs-docker add-port p50', pct(add, 50), 'ms');
   line('reference: ovs-docker del-ports p50', pct(del, 50), 'ms');
   line('ratio attach p50 / ovs-docker add-port p50', pct(attach, 50) / pct(add, 50), 'x');
-  console.log(`load average during the run: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (${(await import('node:os')).cpus().length} CPUs)`);
+  console.log(
+    `load average during the run: ${(await import('node:os'))
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} (${(await import('node:os')).cpus().length} CPUs)`,
+  );
 } finally {
   // A failed wait leaves a daemon running: stop it before its engine (bounded: a stop right after start can hang).
   if (glue) {
-    const stopped = await Promise.race([glue.stop().then(() => true, () => true), new Promise((r) => setTimeout(r, 10_000, false).unref())]);
+    const stopped = await Promise.race([
+      glue.stop().then(
+        () => true,
+        () => true,
+      ),
+      new Promise((r) => setTimeout(r, 10_000, false).unref()),
+    ]);
     if (!stopped) console.error('glue.stop() still running after 10 s: going on with the clean-up');
   }
   await engine.stop().catch(() => undefined);

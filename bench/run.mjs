@@ -12,7 +12,8 @@ const all = readdirSync(dir)
   .sort()
   .flatMap((entry) => {
     const path = join(dir, entry);
-    if (statSync(path).isDirectory()) return existsSync(join(path, 'run.mjs')) ? [{ name: entry, file: join(path, 'run.mjs') }] : [];
+    if (statSync(path).isDirectory())
+      return existsSync(join(path, 'run.mjs')) ? [{ name: entry, file: join(path, 'run.mjs') }] : [];
     return entry.endsWith('.mjs') && entry !== 'run.mjs' ? [{ name: entry.replace(/\.mjs$/, ''), file: path }] : [];
   });
 const wanted = process.argv.slice(2);

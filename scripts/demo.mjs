@@ -35,15 +35,24 @@ try {
   say(`private Docker engine at ${engine.url}`);
   const args = ['-w', '-c', join(root, 'examples/docker-glue.d'), '--docker-url', engine.url];
   say(`glue ${args.join(' ')}`);
-  glue = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GLUE_TEST_LOG: log } });
+  glue = spawn(process.execPath, [bin, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, GLUE_TEST_LOG: log },
+  });
   const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
   await waitFor(() => lines().length > 0, { timeoutMs: 20_000, what: 'the start-up none event' });
   say('docker run -d --label glue_http_80_host=demo.example.com glue-test/busybox httpd');
   const c = await engine.run({ name: 'glue-demo-web', labels: { glue_http_80_host: 'demo.example.com' } });
-  await waitFor(() => lines().some((l) => l.includes(c.id) && l.includes('[start]')), { timeoutMs: 20_000, what: 'start handled' });
+  await waitFor(() => lines().some((l) => l.includes(c.id) && l.includes('[start]')), {
+    timeoutMs: 20_000,
+    what: 'start handled',
+  });
   say('docker rm -f glue-demo-web');
   await engine.cli(['rm', '-f', c.id]);
-  await waitFor(() => lines().some((l) => l.includes(c.id) && l.includes('[destroy]')), { timeoutMs: 20_000, what: 'destroy handled' });
+  await waitFor(() => lines().some((l) => l.includes(c.id) && l.includes('[destroy]')), {
+    timeoutMs: 20_000,
+    what: 'destroy handled',
+  });
   say(`what examples/handler-scripts/test-handler.sh recorded (${log}):`);
   console.log(lines().join('\n'));
   if (keep) {

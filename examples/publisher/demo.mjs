@@ -21,13 +21,20 @@ let glue;
 const reader = new Reader({ endpoints: etcd.endpoint });
 const show = async () => {
   const keys = await etcd.keys('/glue/');
-  for (const [k, v] of Object.entries(keys)) console.log(`  ${k}  lease=${BigInt(v.lease).toString(16)}  ${v.value.slice(0, 70)}…`);
+  for (const [k, v] of Object.entries(keys))
+    console.log(`  ${k}  lease=${BigInt(v.lease).toString(16)}  ${v.value.slice(0, 70)}…`);
   if (Object.keys(keys).length === 0) console.log('  (no keys)');
 };
-const settle = async (want) => waitFor(async () => (await reader.containers()).length === want, { timeoutMs: 30_000, what: `${want} containers in etcd` });
+const settle = async (want) =>
+  waitFor(async () => (await reader.containers()).length === want, {
+    timeoutMs: 30_000,
+    what: `${want} containers in etcd`,
+  });
 try {
   mkdirSync(join(conf, 'docker-glue.d'));
-  const ini = readFileSync(join(here, 'docker-glue.d', 'publish.ini'), 'utf8').replace(/^endpoints=.*$/m, `endpoints=${etcd.endpoint}`).replace(/^ttl=.*$/m, 'ttl=10');
+  const ini = readFileSync(join(here, 'docker-glue.d', 'publish.ini'), 'utf8')
+    .replace(/^endpoints=.*$/m, `endpoints=${etcd.endpoint}`)
+    .replace(/^ttl=.*$/m, 'ttl=10');
   writeFileSync(join(conf, 'docker-glue.d', 'publish.ini'), ini);
   glue = createGlue({
     configDirs: [join(conf, 'docker-glue.d')],
@@ -42,7 +49,9 @@ try {
   await glue.start();
   await settle(2);
   await show();
-  console.log(`  reader.serving('shop.example.com') -> ${(await reader.serving('shop.example.com')).map((b) => `${b.name} ${b.addresses.bridge}:${b.port}`).join(', ')}`);
+  console.log(
+    `  reader.serving('shop.example.com') -> ${(await reader.serving('shop.example.com')).map((b) => `${b.name} ${b.addresses.bridge}:${b.port}`).join(', ')}`,
+  );
 
   step('etcd is killed; meanwhile shop1 is removed and shop2 starts');
   await etcd.kill();
@@ -52,7 +61,14 @@ try {
 
   step('etcd is back: the keys match the engine exactly');
   await etcd.restart();
-  await waitFor(async () => (await reader.containers()).map((c) => c.name).sort().join() === 'shop2,worker1', { timeoutMs: 30_000, what: 'shop2 and worker1' });
+  await waitFor(
+    async () =>
+      (await reader.containers())
+        .map((c) => c.name)
+        .sort()
+        .join() === 'shop2,worker1',
+    { timeoutMs: 30_000, what: 'shop2 and worker1' },
+  );
   await show();
 
   step('Glue stops cleanly: the lease is revoked, every key goes at once');

@@ -12,20 +12,35 @@ const { Reader } = await import(join(root, 'packages/publisher-etcd/dist/index.j
 const [endpoints = '127.0.0.1:2379', vhost = 'shop.example.com'] = process.argv.slice(2);
 const reader = new Reader({ endpoints, prefix: '/glue' });
 
-for (const owner of await reader.hosts()) console.log(`host ${owner.host}: engine ${owner.engineName}, Glue pid ${owner.pid} on ${owner.hostname}, TTL ${owner.ttl} s`);
+for (const owner of await reader.hosts())
+  console.log(
+    `host ${owner.host}: engine ${owner.engineName}, Glue pid ${owner.pid} on ${owner.hostname}, TTL ${owner.ttl} s`,
+  );
 for (const c of await reader.containers()) {
-  const ips = Object.entries(c.networks ?? {}).map(([net, n]) => `${net}=${n.ip}`).join(' ');
+  const ips = Object.entries(c.networks ?? {})
+    .map(([net, n]) => `${net}=${n.ip}`)
+    .join(' ');
   console.log(`  ${c.host} ${c.name} ${c.image} ${c.state?.status} health=${c.health ?? '-'} ${ips}`);
 }
 const backends = await reader.serving(vhost);
-console.log(`${vhost}: ${backends.map((b) => `${Object.values(b.addresses)[0]}:${b.port} (${b.name} on ${b.host}, weight ${b.weight})`).join(', ') || 'no backend'}`);
+console.log(
+  `${vhost}: ${backends.map((b) => `${Object.values(b.addresses)[0]}:${b.port} (${b.name} on ${b.host}, weight ${b.weight})`).join(', ') || 'no backend'}`,
+);
 
 const watch = await reader.watch({
   onChange: (change) => {
-    if (change.type === 'put') console.log(`put    ${change.record.host} ${change.record.name} ${change.record.state?.status}`);
+    if (change.type === 'put')
+      console.log(`put    ${change.record.host} ${change.record.name} ${change.record.state?.status}`);
     else console.log(`delete ${change.host} ${change.id.slice(0, 12)}`);
     console.log(`       now ${watch.containers().length} containers`);
   },
 });
 console.log('watching; Ctrl-C to stop');
-process.on('SIGINT', () => void watch.close().then(() => reader.close()).then(() => process.exit(0)));
+process.on(
+  'SIGINT',
+  () =>
+    void watch
+      .close()
+      .then(() => reader.close())
+      .then(() => process.exit(0)),
+);

@@ -1,4 +1,9 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.base.js';
 
-export default defineConfig(packageBuild({ index: 'src/index.ts', contract: 'src/contract.ts', internal: 'src/internal.ts' }, { external: ['vitest'] }));
+export default defineConfig(
+  packageBuild(
+    { index: 'src/index.ts', contract: 'src/contract.ts', internal: 'src/internal.ts' },
+    { external: ['vitest'] },
+  ),
+);

@@ -1,4 +1,6 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.base.js';
 
-export default defineConfig(packageBuild({ index: 'src/index.ts', internal: 'src/internal.ts', 'bin/glue-balancer': 'src/bin/glue-balancer.ts' }));
+export default defineConfig(
+  packageBuild({ index: 'src/index.ts', internal: 'src/internal.ts', 'bin/glue-balancer': 'src/bin/glue-balancer.ts' }),
+);

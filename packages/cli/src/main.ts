@@ -20,7 +20,8 @@ export async function main(argv: readonly string[], io?: Partial<MainIo>): Promi
     options = toCliOptions(program.opts());
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return EXIT.OK;
       return EXIT.USAGE; // commander already printed the message
     }
     stderr(`glue: ${errorMessage(err)}\n\n${program.helpInformation()}`);

@@ -27,13 +27,28 @@ export function buildProgram(): Command {
     .description('Glue: run the handlers of docker-glue.d/*.ini on Docker events')
     .option('-1, --once', 'run the "none" handlers once, then exit')
     .option('-w, --watch', 'run "none" at start-up, then handle Docker events until SIGINT/SIGTERM')
-    .option('-c, --config-dir <dir>', 'handler INI dir (repeatable); default: first of ./docker-glue.d, /etc/docker-glue.d, /etc/glue.d', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--docker-url <url>', 'Docker engine address (unix:///path or tcp://host:port); default: $DOCKER_HOST or unix:///var/run/docker.sock')
+    .option(
+      '-c, --config-dir <dir>',
+      'handler INI dir (repeatable); default: first of ./docker-glue.d, /etc/docker-glue.d, /etc/glue.d',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option(
+      '--docker-url <url>',
+      'Docker engine address (unix:///path or tcp://host:port); default: $DOCKER_HOST or unix:///var/run/docker.sock',
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(LEVELS).default('info'))
-    .addOption(new Option('--log-format <format>', 'log format: json (one object a line) or pretty').choices(['json', 'pretty']).default('pretty'))
+    .addOption(
+      new Option('--log-format <format>', 'log format: json (one object a line) or pretty')
+        .choices(['json', 'pretty'])
+        .default('pretty'),
+    )
     .version(VERSION, '--version', 'print the version')
     .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', '\nExit codes: 0 done (-w: also when stopped by SIGINT/SIGTERM), 1 engine unreachable with -1 or a handler failed with -1, 2 bad usage or configuration, 130/143 -1 stopped early by SIGINT/SIGTERM.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done (-w: also when stopped by SIGINT/SIGTERM), 1 engine unreachable with -1 or a handler failed with -1, 2 bad usage or configuration, 130/143 -1 stopped early by SIGINT/SIGTERM.',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
     .allowExcessArguments(false);
@@ -42,8 +57,10 @@ export function buildProgram(): Command {
 export function toCliOptions(raw: Record<string, unknown>): CliOptions {
   const once = raw.once === true;
   const watch = raw.watch === true;
-  if (once === watch) throw new UsageError(once ? '-1 and -w cannot be combined' : 'choose a mode: -1 (run once) or -w (watch)');
-  if (typeof raw.dockerUrl === 'string' && raw.dockerUrl.trim() === '') throw new InvalidArgumentError('--docker-url is empty');
+  if (once === watch)
+    throw new UsageError(once ? '-1 and -w cannot be combined' : 'choose a mode: -1 (run once) or -w (watch)');
+  if (typeof raw.dockerUrl === 'string' && raw.dockerUrl.trim() === '')
+    throw new InvalidArgumentError('--docker-url is empty');
   return {
     mode: once ? 'once' : 'watch',
     configDirs: (raw.configDir as string[] | undefined) ?? [],

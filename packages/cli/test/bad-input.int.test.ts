@@ -38,18 +38,27 @@ function expectOrderly(r: { code: number | null; stderr: string }, files: string
 describe('glue on bad input', () => {
   it('1,000 bad files: every problem reaches a piped stderr, none cut at 64 KiB', async () => {
     const d = fresh();
-    for (let i = 0; i < 1000; i++) writeFileSync(join(d, `h${String(i).padStart(4, '0')}.ini`), '[handler]\nclass=./nope.mjs#X\nevents=start,explode\n');
+    for (let i = 0; i < 1000; i++)
+      writeFileSync(
+        join(d, `h${String(i).padStart(4, '0')}.ini`),
+        '[handler]\nclass=./nope.mjs#X\nevents=start,explode\n',
+      );
     const r = await runGlue(['-1', '-c', d, ...NO_ENGINE]);
     expect(r.code).toBe(2);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('  '));
     expect(lines).toHaveLength(1000);
-    expect(lines[999]).toBe(`  ${join(d, 'h0999.ini')}:3 [handler] events: unknown event "explode" (known: none, all, ${lines[999]?.split('(known: none, all, ')[1]?.slice(0, -1)})`);
+    expect(lines[999]).toBe(
+      `  ${join(d, 'h0999.ini')}:3 [handler] events: unknown event "explode" (known: none, all, ${lines[999]?.split('(known: none, all, ')[1]?.slice(0, -1)})`,
+    );
     expect(Buffer.byteLength(r.stderr)).toBeGreaterThan(64 * 1024);
   });
 
   it('--docker-url with a bad %-escape or a relative unix path: one line, exit 2', async () => {
     const d = fresh();
-    writeFileSync(join(d, 'x.ini'), '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\n[params]\nscript=/bin/true\n');
+    writeFileSync(
+      join(d, 'x.ini'),
+      '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\n[params]\nscript=/bin/true\n',
+    );
     for (const url of ['unix:///run/%ZZ.sock', 'unix://relative/x.sock', 'unix://']) {
       const r = await runGlue(['-1', '-c', d, '--docker-url', url]);
       expect(r.code, r.stderr).toBe(2);
@@ -60,26 +69,91 @@ describe('glue on bad input', () => {
 
   it('property: mutated INI files and arguments exit 1 or 2 in bounded time, no stack trace, nothing imported on exit 2', async () => {
     const example = readFileSync(new URL('../../../examples/docker-glue.d/test.ini', import.meta.url), 'utf8');
-    const nasty = fc.constantFrom('\n', '\r', '\r\n', ' ', '\t', '=', ':', ';', '#', '[', ']', '"', "'", '\\', '\u0000', '\u001b[2J', '\u2028', '\ufeff', 'é', '%', '$', '{', '}', 'data:', 'node:', '/dev/zero', '../', 'x', 'A', '1', '0', ',');
+    const nasty = fc.constantFrom(
+      '\n',
+      '\r',
+      '\r\n',
+      ' ',
+      '\t',
+      '=',
+      ':',
+      ';',
+      '#',
+      '[',
+      ']',
+      '"',
+      "'",
+      '\\',
+      '\u0000',
+      '\u001b[2J',
+      '\u2028',
+      '\ufeff',
+      'é',
+      '%',
+      '$',
+      '{',
+      '}',
+      'data:',
+      'node:',
+      '/dev/zero',
+      '../',
+      'x',
+      'A',
+      '1',
+      '0',
+      ',',
+    );
     const mutation = fc.oneof(
       fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.string({ unit: nasty, maxLength: 6 }) }),
       fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 8 }) }),
-      fc.record({ kind: fc.constant('line' as const), text: fc.constantFrom('enabled', '=x', 'events=,', 'class=data:text/javascript,1#X', 'class=node:fs#X', 'class=./marker.mjs#X', '[params.sub]', 'timeout=0.0001', 'timeout=3000000', 'x: y', '  indented=1', '[handler]', 'events=start', '__proto__=1', 'script=/dev/zero') }),
+      fc.record({
+        kind: fc.constant('line' as const),
+        text: fc.constantFrom(
+          'enabled',
+          '=x',
+          'events=,',
+          'class=data:text/javascript,1#X',
+          'class=node:fs#X',
+          'class=./marker.mjs#X',
+          '[params.sub]',
+          'timeout=0.0001',
+          'timeout=3000000',
+          'x: y',
+          '  indented=1',
+          '[handler]',
+          'events=start',
+          '__proto__=1',
+          'script=/dev/zero',
+        ),
+      }),
     );
-    const args = fc.constantFrom<string[]>([], ['--log-level', 'nope'], ['--docker-url', 'unix:///%ZZ'], ['--docker-url', 'ftp://x'], ['-w', '-1'], ['--log-format', 'x'], ['-c']);
+    const args = fc.constantFrom<string[]>(
+      [],
+      ['--log-level', 'nope'],
+      ['--docker-url', 'unix:///%ZZ'],
+      ['--docker-url', 'ftp://x'],
+      ['-w', '-1'],
+      ['--log-format', 'x'],
+      ['-c'],
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 5 }), args, async (mutations, extra) => {
         const d = fresh();
         let text = example;
         for (const m of mutations) {
-          if (m.kind === 'insert') text = text.slice(0, m.at % (text.length + 1)) + m.text + text.slice(m.at % (text.length + 1));
-          else if (m.kind === 'delete') text = text.slice(0, m.at % (text.length + 1)) + text.slice((m.at % (text.length + 1)) + m.length);
+          if (m.kind === 'insert')
+            text = text.slice(0, m.at % (text.length + 1)) + m.text + text.slice(m.at % (text.length + 1));
+          else if (m.kind === 'delete')
+            text = text.slice(0, m.at % (text.length + 1)) + text.slice((m.at % (text.length + 1)) + m.length);
           else text = `${text}\n${m.text}\n`;
         }
         const file = join(d, 'test.ini');
         writeFileSync(file, text);
         writeFileSync(join(d, 'test-handler.sh'), '#!/bin/sh\ntouch "$(dirname "$1")/ran"\n', { mode: 0o755 });
-        writeFileSync(join(d, 'marker.mjs'), "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./imported', import.meta.url), '1');\nexport class X { handle() {} }\n");
+        writeFileSync(
+          join(d, 'marker.mjs'),
+          "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./imported', import.meta.url), '1');\nexport class X { handle() {} }\n",
+        );
         const started = Date.now();
         const r = await runGlue(['-1', '-c', d, ...NO_ENGINE, ...extra], {}, 30_000);
         expect(Date.now() - started).toBeLessThan(30_000);

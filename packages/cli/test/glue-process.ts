@@ -44,7 +44,11 @@ export function startGlue(args: readonly string[], env: Record<string, string> =
 }
 
 /** Runs glue to completion (for -1 and error cases). */
-export async function runGlue(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runGlue(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = startGlue(args, env);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
   const code = await proc.exited;

@@ -10,7 +10,9 @@ function parse(args: string[]): Record<string, unknown> {
 
 describe('glue command line', () => {
   it('reads -1 / -w, repeatable -c, --docker-url and the log options', () => {
-    expect(toCliOptions(parse(['-w', '-c', 'a', '-c', 'b', '--docker-url', 'tcp://127.0.0.1:2375', '--log-format', 'json']))).toEqual({
+    expect(
+      toCliOptions(parse(['-w', '-c', 'a', '-c', 'b', '--docker-url', 'tcp://127.0.0.1:2375', '--log-format', 'json'])),
+    ).toEqual({
       mode: 'watch',
       configDirs: ['a', 'b'],
       dockerUrl: 'tcp://127.0.0.1:2375',
@@ -36,7 +38,9 @@ describe('glue command line', () => {
 
   it('exits 2 naming a config dir that does not exist', async () => {
     let err = '';
-    const code = await main(['-1', '-c', '/nonexistent/glue.d', '--log-level', 'silent'], { stderr: (t) => void (err += t) });
+    const code = await main(['-1', '-c', '/nonexistent/glue.d', '--log-level', 'silent'], {
+      stderr: (t) => void (err += t),
+    });
     expect(code).toBe(EXIT.USAGE);
     expect(err).toContain('/nonexistent/glue.d');
   });

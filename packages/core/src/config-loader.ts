@@ -60,30 +60,55 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
 
   for (const p of doc.problems) problems.push({ file, ...p });
   for (const section of doc.sections()) {
-    if (!SECTIONS.has(section)) problems.push({ file, section, line: doc.lineOf(section), message: `unknown section (Glue reads [handler] and [params])` });
+    if (!SECTIONS.has(section))
+      problems.push({
+        file,
+        section,
+        line: doc.lineOf(section),
+        message: `unknown section (Glue reads [handler] and [params])`,
+      });
   }
   // Python's ConfigParser (docker-glue) refused both; `ini` would silently merge sections and keep one value.
   for (const dup of doc.duplicateSections) {
-    problems.push({ file, section: dup.section, line: dup.lines[1], message: `section written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); merge them into one` });
+    problems.push({
+      file,
+      section: dup.section,
+      line: dup.lines[1],
+      message: `section written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); merge them into one`,
+    });
   }
   for (const dup of doc.duplicates) {
-    problems.push({ ...at(dup.section, dup.key), message: `written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); keep one` });
+    problems.push({
+      ...at(dup.section, dup.key),
+      message: `written ${dup.lines.length} times (lines ${dup.lines.join(', ')}); keep one`,
+    });
   }
   if (!doc.hasSection('handler')) {
-    if (doc.problems.length === 0) problems.push({ file, message: 'missing [handler] section (it needs at least class= and events=)' });
+    if (doc.problems.length === 0)
+      problems.push({ file, message: 'missing [handler] section (it needs at least class= and events=)' });
     return { problems };
   }
   for (const key of Object.keys(doc.section('handler'))) {
     if (!HANDLER_KEYS.has(key)) {
-      problems.push({ ...at('handler', key), message: `unknown key (known: ${[...HANDLER_KEYS].join(', ')}); handler options go in [params]` });
+      problems.push({
+        ...at('handler', key),
+        message: `unknown key (known: ${[...HANDLER_KEYS].join(', ')}); handler options go in [params]`,
+      });
     }
   }
   if (doc.has('handler', 'triggers-none') && doc.has('handler', 'triggers_none')) {
-    problems.push({ ...at('handler', 'triggers_none'), message: 'set either triggers-none or triggers_none, not both' });
+    problems.push({
+      ...at('handler', 'triggers_none'),
+      message: 'set either triggers-none or triggers_none, not both',
+    });
   }
 
   const className = doc.get('handler', 'class', '').trim();
-  if (className === '') problems.push({ ...at('handler', 'class'), message: 'missing: name the handler, e.g. class=@glue/handler-exec#ScriptHandler' });
+  if (className === '')
+    problems.push({
+      ...at('handler', 'class'),
+      message: 'missing: name the handler, e.g. class=@glue/handler-exec#ScriptHandler',
+    });
   else {
     const bad = classSpecProblem(className);
     if (bad) problems.push({ ...at('handler', 'class'), message: bad });
@@ -92,18 +117,27 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
   const events = new Set<string>();
   const rawEvents = doc.get('handler', 'events');
   if (rawEvents === undefined || rawEvents.trim() === '') {
-    problems.push({ ...at('handler', 'events'), message: 'missing: list the events, e.g. events=start,die (or all, none)' });
+    problems.push({
+      ...at('handler', 'events'),
+      message: 'missing: list the events, e.g. events=start,die (or all, none)',
+    });
   } else {
     for (const name of rawEvents.split(',').map((s) => s.trim().toLowerCase())) {
       if (name === '') continue;
       if (!isKnownEvent(name)) {
-        problems.push({ ...at('handler', 'events'), message: `unknown event ${quote(name, 40)} (known: ${NONE}, ${ALL}, ${CONTAINER_ACTIONS.join(', ')})` });
+        problems.push({
+          ...at('handler', 'events'),
+          message: `unknown event ${quote(name, 40)} (known: ${NONE}, ${ALL}, ${CONTAINER_ACTIONS.join(', ')})`,
+        });
       } else {
         events.add(name);
       }
     }
     if (events.size === 0 && !problems.some((p) => p.key === 'events')) {
-      problems.push({ ...at('handler', 'events'), message: `${quote(rawEvents, 40)} lists no event (e.g. events=start,die, or all, none)` });
+      problems.push({
+        ...at('handler', 'events'),
+        message: `${quote(rawEvents, 40)} lists no event (e.g. events=start,die, or all, none)`,
+      });
     }
   }
 
@@ -112,20 +146,28 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
     if (raw === undefined) return fallback;
     const parsed = parseBoolean(raw);
     if (parsed === undefined) {
-      problems.push({ ...at('handler', key), message: `${quote(raw, 40)} is not a boolean (use 1/yes/true/on or 0/no/false/off)` });
+      problems.push({
+        ...at('handler', key),
+        message: `${quote(raw, 40)} is not a boolean (use 1/yes/true/on or 0/no/false/off)`,
+      });
       return fallback;
     }
     return parsed;
   };
   const enabled = bool('enabled', true);
-  const triggersNone = doc.has('handler', 'triggers_none') ? bool('triggers_none', false) : bool('triggers-none', false);
+  const triggersNone = doc.has('handler', 'triggers_none')
+    ? bool('triggers_none', false)
+    : bool('triggers-none', false);
 
   let timeoutMs = DEFAULT_HANDLER_TIMEOUT_MS;
   const rawTimeout = doc.get('handler', 'timeout');
   if (rawTimeout !== undefined) {
     const seconds = Number(rawTimeout.trim());
     if (!/^\d+(\.\d+)?$/.test(rawTimeout.trim()) || !(seconds >= 0.001) || seconds > 86_400) {
-      problems.push({ ...at('handler', 'timeout'), message: `${quote(rawTimeout, 40)} is not a number of seconds from 0.001 to 86400` });
+      problems.push({
+        ...at('handler', 'timeout'),
+        message: `${quote(rawTimeout, 40)} is not a number of seconds from 0.001 to 86400`,
+      });
     } else {
       timeoutMs = Math.round(seconds * 1000);
     }
@@ -167,7 +209,10 @@ export async function resolveConfigDirs(dirs: readonly string[] | undefined, cwd
     if (await isDirectory(abs)) return [abs];
   }
   throw new ConfigError([
-    { file: DEFAULT_CONFIG_DIRS.join(', '), message: 'no config dir found: create one of these or pass -c/--config-dir' },
+    {
+      file: DEFAULT_CONFIG_DIRS.join(', '),
+      message: 'no config dir found: create one of these or pass -c/--config-dir',
+    },
   ]);
 }
 
@@ -196,7 +241,10 @@ export async function readHandlerConfigs(dirs: readonly string[]): Promise<ReadC
       names = (await readdir(dir)).filter((n) => n.endsWith('.ini')).sort();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      problems.push({ file: dir, message: `cannot list the config dir: ${code === 'EACCES' ? 'permission denied' : errorMessage(err)}` });
+      problems.push({
+        file: dir,
+        message: `cannot list the config dir: ${code === 'EACCES' ? 'permission denied' : errorMessage(err)}`,
+      });
       continue;
     }
     for (const n of names) files.push(join(dir, n));
@@ -209,7 +257,10 @@ export async function readHandlerConfigs(dirs: readonly string[]): Promise<ReadC
     const name = basename(file);
     const first = firstByName.get(name);
     if (first !== undefined) {
-      problems.push({ file, message: `same handler name as ${first}: handlers are named by file name, rename one of them` });
+      problems.push({
+        file,
+        message: `same handler name as ${first}: handlers are named by file name, rename one of them`,
+      });
       continue;
     }
     firstByName.set(name, file);
@@ -218,7 +269,10 @@ export async function readHandlerConfigs(dirs: readonly string[]): Promise<ReadC
       // Only a regular file, at most 1 MiB, never a read that blocks (a FIFO, /dev/zero).
       text = readTextFile(file);
     } catch (err) {
-      problems.push({ file, message: `cannot read: ${err instanceof FileReadError ? err.message : errorMessage(err)}` });
+      problems.push({
+        file,
+        message: `cannot read: ${err instanceof FileReadError ? err.message : errorMessage(err)}`,
+      });
       continue;
     }
     const result = validateHandlerIni(new IniDocument(file, text));

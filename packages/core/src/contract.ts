@@ -61,7 +61,12 @@ export interface ContractWorld {
 }
 
 /** Writes an INI file for a handler under test and returns its parsed document. */
-export function writeHandlerIni(dir: string, name: string, params: Record<string, string>, events = 'all,none'): IniDocument {
+export function writeHandlerIni(
+  dir: string,
+  name: string,
+  params: Record<string, string>,
+  events = 'all,none',
+): IniDocument {
   const file = join(dir, name);
   const lines = ['[handler]', 'class=./contract-under-test.js#Handler', `events=${events}`, '', '[params]'];
   for (const [k, v] of Object.entries(params)) lines.push(`${k}=${v}`);
@@ -93,7 +98,8 @@ export function captureLogger(level: LogLevel = 'debug'): CapturedLogger {
   const lines: CapturedLogLine[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as CapturedLogLine);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim()) lines.push(JSON.parse(line) as CapturedLogLine);
       if (process.env.GLUE_TEST_LOG) process.stderr.write(chunk);
       done();
     },
@@ -140,11 +146,15 @@ export function contractChecks(options: ContractSuiteOptions, dir: string) {
     expect(validateHandlerIni(ini).problems).toEqual([]);
     return new options.handlerClass(agent, ini.path, ini);
   };
-  const labelled = (): ContainerInspectInfo => fakeContainer({ name: 'contract-web', ip: '127.0.0.1', labels: { glue_http_80_host: 'contract.example.com' } });
+  const labelled = (): ContainerInspectInfo =>
+    fakeContainer({ name: 'contract-web', ip: '127.0.0.1', labels: { glue_http_80_host: 'contract.example.com' } });
 
   return {
     shape(): void {
-      if (!isHandlerClass(options.handlerClass)) throw new Error(`${options.name} is not a handler class: it needs a constructor (agent, iniFile, ini) and handle(event, containerId)`);
+      if (!isHandlerClass(options.handlerClass))
+        throw new Error(
+          `${options.name} is not a handler class: it needs a constructor (agent, iniFile, ini) and handle(event, containerId)`,
+        );
     },
 
     constructsQuietly(): void {
@@ -169,7 +179,8 @@ export function contractChecks(options: ContractSuiteOptions, dir: string) {
       }
       const calls = agent.calls.length;
       await pause(150);
-      if (agent.calls.length > calls) throw new Error(`the engine was called after stop(): ${agent.calls.slice(calls).join(', ')}`);
+      if (agent.calls.length > calls)
+        throw new Error(`the engine was called after stop(): ${agent.calls.slice(calls).join(', ')}`);
       if (left > 0) throw new Error(`${left} timer(s) still pending after stop(): start() left something behind`);
     },
 
@@ -202,8 +213,12 @@ export function contractChecks(options: ContractSuiteOptions, dir: string) {
           try {
             await h.handle(event, ghost, contextFor(agent, event, ghost));
           } catch (err) {
-            if (!options.allow?.ghostEventFailure) throw new Error(`${event} of a container it never saw failed: ${err instanceof Error ? err.message : String(err)}`);
-            if (!(err instanceof Error) || err.message === '') throw new Error(`${event} of an unknown container failed without an Error that says why`);
+            if (!options.allow?.ghostEventFailure)
+              throw new Error(
+                `${event} of a container it never saw failed: ${err instanceof Error ? err.message : String(err)}`,
+              );
+            if (!(err instanceof Error) || err.message === '')
+              throw new Error(`${event} of an unknown container failed without an Error that says why`);
           }
         }
       } finally {
@@ -220,7 +235,10 @@ export function contractChecks(options: ContractSuiteOptions, dir: string) {
       await h.start?.();
       try {
         agent.shutdown();
-        for (const [event, id] of [['none', ''], ['start', container.Id]] as const) {
+        for (const [event, id] of [
+          ['none', ''],
+          ['start', container.Id],
+        ] as const) {
           const started = Date.now();
           let timer: NodeJS.Timeout | undefined;
           const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), abortBound)));
@@ -230,7 +248,10 @@ export function contractChecks(options: ContractSuiteOptions, dir: string) {
           );
           const outcome = await Promise.race([done, late]);
           clearTimeout(timer);
-          if (outcome === 'late') throw new Error(`handle(${event}) still running ${Date.now() - started} ms after the daemon's signal was aborted (bound ${abortBound} ms)`);
+          if (outcome === 'late')
+            throw new Error(
+              `handle(${event}) still running ${Date.now() - started} ms after the daemon's signal was aborted (bound ${abortBound} ms)`,
+            );
         }
       } finally {
         await h.stop?.();
@@ -249,9 +270,25 @@ export function handlerContractSuite(options: ContractSuiteOptions): void {
   describe(`handler contract: ${options.name}`, () => {
     it('is a class with handle(event, containerId)', () => check.shape());
     it('constructs from (agent, iniFile, ini) without calling the engine', () => check.constructsQuietly());
-    it('start() then stop() twice: no error, nothing left running, no engine call after stop()', { timeout: timeout + 1000 }, () => check.startStop());
-    it(`handles ${events.join(', ')} for a labelled running container and for "none"${options.effect ? ', with the expected effect' : ''}`, { timeout: timeout + 1000 }, () => check.handlesEvents());
-    it(`die and destroy of a container it never saw ${options.allow?.ghostEventFailure ? 'fail only with an Error that says why' : 'succeed'}`, { timeout: timeout + 1000 }, () => check.ghostEvents());
-    it(`returns within ${options.abortBoundMs ?? 1000} ms once the daemon is stopping (signal aborted)`, { timeout: timeout + 1000 }, () => check.honoursSignal());
+    it(
+      'start() then stop() twice: no error, nothing left running, no engine call after stop()',
+      { timeout: timeout + 1000 },
+      () => check.startStop(),
+    );
+    it(
+      `handles ${events.join(', ')} for a labelled running container and for "none"${options.effect ? ', with the expected effect' : ''}`,
+      { timeout: timeout + 1000 },
+      () => check.handlesEvents(),
+    );
+    it(
+      `die and destroy of a container it never saw ${options.allow?.ghostEventFailure ? 'fail only with an Error that says why' : 'succeed'}`,
+      { timeout: timeout + 1000 },
+      () => check.ghostEvents(),
+    );
+    it(
+      `returns within ${options.abortBoundMs ?? 1000} ms once the daemon is stopping (signal aborted)`,
+      { timeout: timeout + 1000 },
+      () => check.honoursSignal(),
+    );
   });
 }

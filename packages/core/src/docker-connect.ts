@@ -18,9 +18,18 @@ export interface DockerEndpoint {
  */
 export function dockerEndpoint(url: string | undefined, env: NodeJS.ProcessEnv = process.env): DockerEndpoint {
   const raw = (url ?? env.DOCKER_HOST ?? '').trim() || `unix://${DEFAULT_DOCKER_SOCKET}`;
-  const from = url !== undefined ? '--docker-url' : env.DOCKER_HOST !== undefined && env.DOCKER_HOST.trim() !== '' ? 'DOCKER_HOST' : 'default';
+  const from =
+    url !== undefined
+      ? '--docker-url'
+      : env.DOCKER_HOST !== undefined && env.DOCKER_HOST.trim() !== ''
+        ? 'DOCKER_HOST'
+        : 'default';
   const bad = (why: string, cause?: unknown): GlueError =>
-    new GlueError('ENGINE_CONFIG', `invalid Docker address ${quote(raw)} (${from}): ${why}; use unix:///path/docker.sock or tcp://host:port`, { cause });
+    new GlueError(
+      'ENGINE_CONFIG',
+      `invalid Docker address ${quote(raw)} (${from}): ${why}; use unix:///path/docker.sock or tcp://host:port`,
+      { cause },
+    );
   // eslint-disable-next-line no-control-regex -- finding them is the point
   if (/[\u0000-\u001f\u007f]/.test(raw)) throw bad('it contains a control character');
   if (raw.startsWith('/')) return { address: `unix://${raw}`, options: { socketPath: raw } };
@@ -32,7 +41,10 @@ export function dockerEndpoint(url: string | undefined, env: NodeJS.ProcessEnv =
   }
   if (parsed.protocol === 'unix:') {
     // unix://relative/x.sock would put "relative" in the host and connect to /x.sock.
-    if (parsed.host !== '') throw bad(`a unix address takes an absolute path after unix:// (unix:///${parsed.host}${parsed.pathname} for /${parsed.host}${parsed.pathname})`);
+    if (parsed.host !== '')
+      throw bad(
+        `a unix address takes an absolute path after unix:// (unix:///${parsed.host}${parsed.pathname} for /${parsed.host}${parsed.pathname})`,
+      );
     let socketPath: string;
     try {
       socketPath = decodeURIComponent(parsed.pathname);
@@ -54,14 +66,22 @@ export function dockerEndpoint(url: string | undefined, env: NodeJS.ProcessEnv =
   if (tls) {
     const certPath = env.DOCKER_CERT_PATH ?? join(homedir(), '.docker');
     const why = tlsVerify ? 'DOCKER_TLS_VERIFY is set' : `${parsed.protocol.replace(/:$/, '')}:// address`;
-    for (const [field, file] of [['ca', 'ca.pem'], ['cert', 'cert.pem'], ['key', 'key.pem']] as const) {
+    for (const [field, file] of [
+      ['ca', 'ca.pem'],
+      ['cert', 'cert.pem'],
+      ['key', 'key.pem'],
+    ] as const) {
       const path = join(certPath, file);
       try {
         // Never a FIFO or a device (a read that blocks forever), never more than 1 MiB.
         options[field] = readRegularFile(path);
       } catch (err) {
         const reason = err instanceof FileReadError ? err.message : errorMessage(err);
-        throw new GlueError('ENGINE_CONFIG', `Docker TLS (${why}): cannot read ${path}: ${reason}; set DOCKER_CERT_PATH to the directory with ca.pem, cert.pem and key.pem`, { cause: err });
+        throw new GlueError(
+          'ENGINE_CONFIG',
+          `Docker TLS (${why}): cannot read ${path}: ${reason}; set DOCKER_CERT_PATH to the directory with ca.pem, cert.pem and key.pem`,
+          { cause: err },
+        );
       }
     }
   }

@@ -79,7 +79,10 @@ export class EngineWatcher {
         this.lastActivity = Date.now();
         const ended = this.read(conn);
         if (this.o.signal.aborted) break;
-        this.o.logger.info({ engine: this.o.address, since: this.since, reconnect: !first }, first ? 'connected to engine' : 'reconnected to engine; replaying missed events');
+        this.o.logger.info(
+          { engine: this.o.address, since: this.since, reconnect: !first },
+          first ? 'connected to engine' : 'reconnected to engine; replaying missed events',
+        );
         await this.resync(first);
         this.o.onSynced(first);
         first = false;
@@ -90,11 +93,15 @@ export class EngineWatcher {
         } finally {
           clearInterval(watchdog);
         }
-        if (!this.o.signal.aborted) this.o.logger.warn({ engine: this.o.address }, 'engine event stream ended; reconnecting');
+        if (!this.o.signal.aborted)
+          this.o.logger.warn({ engine: this.o.address }, 'engine event stream ended; reconnecting');
       } catch (err) {
         if (this.o.signal.aborted) break;
         const delay = backoffDelay(attempt, this.o.backoffInitialMs, this.o.backoffMaxMs);
-        this.o.logger.warn({ engine: this.o.address, retryInMs: delay, attempt: attempt + 1 }, `engine unreachable at ${this.o.address}: ${errorMessage(err)}; retrying`);
+        this.o.logger.warn(
+          { engine: this.o.address, retryInMs: delay, attempt: attempt + 1 },
+          `engine unreachable at ${this.o.address}: ${errorMessage(err)}; retrying`,
+        );
         attempt += 1;
         conn?.stream.destroy?.();
         await sleep(delay, this.o.signal);
@@ -106,7 +113,11 @@ export class EngineWatcher {
   }
 
   private async connectInfo(): Promise<void> {
-    const info = (await withTimeout(this.o.docker.info(), this.o.callTimeoutMs, `no answer within ${this.o.callTimeoutMs} ms`)) as {
+    const info = (await withTimeout(
+      this.o.docker.info(),
+      this.o.callTimeoutMs,
+      `no answer within ${this.o.callTimeoutMs} ms`,
+    )) as {
       ID?: string;
       Name?: string;
       SystemTime?: string;
@@ -147,7 +158,8 @@ export class EngineWatcher {
       conn.stream.on('end', finish);
       conn.stream.on('close', finish);
       conn.stream.on('error', (err: Error) => {
-        if (!this.o.signal.aborted) this.o.logger.warn({ engine: this.o.address, err: errorMessage(err) }, 'engine event stream error');
+        if (!this.o.signal.aborted)
+          this.o.logger.warn({ engine: this.o.address, err: errorMessage(err) }, 'engine event stream error');
         finish();
       });
     });
@@ -178,12 +190,19 @@ export class EngineWatcher {
 
   /** Lists and inspects every container; after a reconnect, synthesizes the events the stream missed. */
   private async resync(first: boolean): Promise<void> {
-    const listed = await withTimeout(this.o.docker.listContainers({ all: true }), this.o.callTimeoutMs, `listing containers took over ${this.o.callTimeoutMs} ms`);
+    const listed = await withTimeout(
+      this.o.docker.listContainers({ all: true }),
+      this.o.callTimeoutMs,
+      `listing containers took over ${this.o.callTimeoutMs} ms`,
+    );
     const now = new Map<string, ContainerInspectInfo>();
     await Promise.all(
       listed.map(async (c) => {
         try {
-          now.set(c.Id, await withTimeout(this.o.docker.getContainer(c.Id).inspect(), this.o.callTimeoutMs, 'inspect timed out'));
+          now.set(
+            c.Id,
+            await withTimeout(this.o.docker.getContainer(c.Id).inspect(), this.o.callTimeoutMs, 'inspect timed out'),
+          );
         } catch (err) {
           // Removed between list and inspect: not an error, its destroy event follows.
           if ((err as { statusCode?: number }).statusCode !== 404) throw err;
@@ -195,8 +214,16 @@ export class EngineWatcher {
     if (first) return;
     const synth = (id: string, action: string, info: ContainerInspectInfo | undefined): void => {
       if (this.seenSinceConnect.has(id)) return;
-      this.o.logger.info({ container: id.slice(0, 12), containerName: containerName(info), event: action }, 'resync: delivering an event the engine stream missed');
-      this.o.onEvent({ action, id, attributes: { ...(info?.Config?.Labels ?? {}), name: containerName(info) }, timeNano: 0n });
+      this.o.logger.info(
+        { container: id.slice(0, 12), containerName: containerName(info), event: action },
+        'resync: delivering an event the engine stream missed',
+      );
+      this.o.onEvent({
+        action,
+        id,
+        attributes: { ...(info?.Config?.Labels ?? {}), name: containerName(info) },
+        timeNano: 0n,
+      });
     };
     for (const [id, info] of now) {
       const was = before.get(id)?.State?.Running === true;
@@ -243,13 +270,19 @@ export class EngineWatcher {
           return e !== undefined && !this.recent.has(`${e.timeNano}/${e.id}/${e.action}`);
         });
       if (unseen) {
-        this.o.logger.warn({ engine: this.o.address }, 'engine event stream stalled (the engine has events it did not deliver); re-opening');
+        this.o.logger.warn(
+          { engine: this.o.address },
+          'engine event stream stalled (the engine has events it did not deliver); re-opening',
+        );
         conn.stream.destroy?.();
       } else {
         this.lastActivity = checkedAt;
       }
     } catch (err) {
-      this.o.logger.warn({ engine: this.o.address, err: errorMessage(err) }, 'engine watchdog: engine not answering; re-opening the event stream');
+      this.o.logger.warn(
+        { engine: this.o.address, err: errorMessage(err) },
+        'engine watchdog: engine not answering; re-opening the event stream',
+      );
       conn.stream.destroy?.();
     }
   }

@@ -60,7 +60,10 @@ export class ConfigError extends GlueError {
 
   constructor(problems: readonly ConfigProblem[]) {
     const lines = problems.map((p) => `  ${formatProblem(p)}`).join('\n');
-    super('CONFIG_INVALID', `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines}`);
+    super(
+      'CONFIG_INVALID',
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines}`,
+    );
     this.name = 'ConfigError';
     this.problems = problems;
   }

@@ -1,8 +1,30 @@
 /** Docker container actions Glue knows; `none` and `all` are Glue's own. */
 export const CONTAINER_ACTIONS = [
-  'attach', 'commit', 'copy', 'create', 'destroy', 'detach', 'die', 'exec_create', 'exec_detach',
-  'exec_die', 'exec_start', 'export', 'health_status', 'kill', 'oom', 'pause', 'prune', 'rename',
-  'resize', 'restart', 'start', 'stop', 'top', 'unpause', 'update',
+  'attach',
+  'commit',
+  'copy',
+  'create',
+  'destroy',
+  'detach',
+  'die',
+  'exec_create',
+  'exec_detach',
+  'exec_die',
+  'exec_start',
+  'export',
+  'health_status',
+  'kill',
+  'oom',
+  'pause',
+  'prune',
+  'rename',
+  'resize',
+  'restart',
+  'start',
+  'stop',
+  'top',
+  'unpause',
+  'update',
 ] as const;
 
 /** The dummy event fired once at start-up (container id `''`) and after `triggers-none` handlers. */
@@ -42,7 +64,21 @@ const KNOWN = new Set<string>(CONTAINER_ACTIONS);
  * gone): Glue re-inspects the container on each but `destroy`, and a handler that keeps a view of the
  * containers (HAProxy's routes) acts on these. `exec_*`, `attach`, `top`, ... change nothing.
  */
-export const STATE_CHANGING_ACTIONS: ReadonlySet<string> = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'health_status', 'destroy']);
+export const STATE_CHANGING_ACTIONS: ReadonlySet<string> = new Set([
+  'create',
+  'start',
+  'restart',
+  'die',
+  'stop',
+  'kill',
+  'oom',
+  'pause',
+  'unpause',
+  'rename',
+  'update',
+  'health_status',
+  'destroy',
+]);
 
 export function isKnownEvent(name: string): boolean {
   return name === NONE || name === ALL || KNOWN.has(name);

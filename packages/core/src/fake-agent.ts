@@ -56,7 +56,9 @@ export interface FakeAgent extends Agent {
 }
 
 /** An Agent over an in-memory container list and a fake engine: enough for unit and contract tests. */
-export function fakeAgent(options: { containers?: ContainerInspectInfo[]; logger?: Logger; mode?: RunMode } = {}): FakeAgent {
+export function fakeAgent(
+  options: { containers?: ContainerInspectInfo[]; logger?: Logger; mode?: RunMode } = {},
+): FakeAgent {
   const byId = new Map((options.containers ?? []).map((c) => [c.Id, c]));
   const calls: string[] = [];
   const abort = new AbortController();
@@ -64,7 +66,10 @@ export function fakeAgent(options: { containers?: ContainerInspectInfo[]; logger
   const docker = {
     info: async () => (calls.push('info'), { ID: 'FAKE:ENGINE', Name: 'fake-engine' }),
     ping: async () => (calls.push('ping'), 'OK'),
-    listContainers: async () => (calls.push('listContainers'), [...byId.values()].map((c) => ({ Id: c.Id, Names: [c.Name], Labels: c.Config.Labels, State: c.State.Status }))),
+    listContainers: async () => (
+      calls.push('listContainers'),
+      [...byId.values()].map((c) => ({ Id: c.Id, Names: [c.Name], Labels: c.Config.Labels, State: c.State.Status }))
+    ),
     getContainer: (id: string) => ({
       id,
       inspect: async () => {

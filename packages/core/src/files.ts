@@ -47,14 +47,22 @@ export function readRegularFile(path: string, maxBytes = MAX_CONFIG_FILE_BYTES):
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'ENXIO' ? 'a socket or device without a reader' : (err as Error).message;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'ENXIO'
+            ? 'a socket or device without a reader'
+            : (err as Error).message;
     throw new FileReadError(path, reason, code);
   }
   try {
     const stats = fstatSync(fd);
     const not = notRegular(stats);
     if (not) throw new FileReadError(path, `it is ${not}, not a regular file`);
-    if (stats.size > maxBytes) throw new FileReadError(path, `it is ${sizeText(stats.size)}; Glue reads at most ${sizeText(maxBytes)}`);
+    if (stats.size > maxBytes)
+      throw new FileReadError(path, `it is ${sizeText(stats.size)}; Glue reads at most ${sizeText(maxBytes)}`);
     const buf = Buffer.alloc(Math.min(stats.size, maxBytes) + 1);
     let total = 0;
     for (;;) {
@@ -62,7 +70,8 @@ export function readRegularFile(path: string, maxBytes = MAX_CONFIG_FILE_BYTES):
       if (n === 0) break;
       total += n;
       // It grew while being read: still bounded.
-      if (total > maxBytes) throw new FileReadError(path, `it grew over ${sizeText(maxBytes)} while being read; Glue reads at most that`);
+      if (total > maxBytes)
+        throw new FileReadError(path, `it grew over ${sizeText(maxBytes)} while being read; Glue reads at most that`);
       if (total === buf.length) break;
     }
     return buf.subarray(0, total);

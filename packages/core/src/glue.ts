@@ -2,7 +2,13 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import { type HandlerConfig, matchesEvent, readHandlerConfigs, resolveConfigDirs, DEFAULT_HANDLER_TIMEOUT_MS } from './config-loader.js';
+import {
+  type HandlerConfig,
+  matchesEvent,
+  readHandlerConfigs,
+  resolveConfigDirs,
+  DEFAULT_HANDLER_TIMEOUT_MS,
+} from './config-loader.js';
 import { ContainerStore, containerName } from './container-store.js';
 import { createDocker, dockerEndpoint } from './docker-connect.js';
 import { EngineWatcher } from './engine-watcher.js';
@@ -87,7 +93,6 @@ interface HandlerEntry {
 /** After the shutdown bound ran out and runs were cancelled, how long stop() waits for them to end. */
 const ABORT_GRACE_MS = 2_000;
 
-
 /**
  * Where a Glue is in its life. `new` -> `loaded` (load(), or implicitly) -> `watching` (start()) or
  * `once` (runOnce()) -> `stopping` -> `stopped`. A Glue runs once or watches, once: any other call
@@ -108,7 +113,10 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly docker: Dockerode;
   private readonly store = new ContainerStore();
   private readonly queue = new KeyedQueue((err, key) =>
-    this.logger.error({ container: key.slice(0, 12), err: errorMessage(err) }, `unexpected error while dispatching an event${key ? ` of ${key.slice(0, 12)}` : ''}: ${errorMessage(err)}`),
+    this.logger.error(
+      { container: key.slice(0, 12), err: errorMessage(err) },
+      `unexpected error while dispatching an event${key ? ` of ${key.slice(0, 12)}` : ''}: ${errorMessage(err)}`,
+    ),
   );
   /** The agent's signal: aborted once stop() has given handlers in flight their time (or when they are done). */
   private readonly abort = new AbortController();
@@ -180,7 +188,8 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Reads and validates the INI files and constructs the handlers. Throws one ConfigError with every problem. */
   async load(): Promise<void> {
     if (this.loaded) return;
-    if (this.phase === 'stopping' || this.phase === 'stopped') throw new GlueError('INVALID_STATE', `load() while ${this.phase}`);
+    if (this.phase === 'stopping' || this.phase === 'stopped')
+      throw new GlueError('INVALID_STATE', `load() while ${this.phase}`);
     const o = this.options;
     const fromIni = o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
     // Every problem found without importing anything is reported first, all at once: no handler
@@ -222,7 +231,10 @@ export class Glue extends EventEmitter<GlueEvents> {
     }
     this.loaded = true;
     if (this.phase === 'new') this.phase = 'loaded';
-    this.logger.info({ handlers: this.handlerNames }, `loaded ${this.entries.length} handler${this.entries.length === 1 ? '' : 's'}`);
+    this.logger.info(
+      { handlers: this.handlerNames },
+      `loaded ${this.entries.length} handler${this.entries.length === 1 ? '' : 's'}`,
+    );
   }
 
   /** Where this Glue is in its life (see GlueState). */
@@ -233,7 +245,10 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Moves to `to` from one of `from`, or throws INVALID_STATE saying what was asked and why not. */
   private enter(to: 'watching' | 'once', call: string): void {
     if (this.phase !== 'new' && this.phase !== 'loaded') {
-      throw new GlueError('INVALID_STATE', `${call} while ${this.phase}: a Glue runs once or watches, one time; create another with createGlue()`);
+      throw new GlueError(
+        'INVALID_STATE',
+        `${call} while ${this.phase}: a Glue runs once or watches, one time; create another with createGlue()`,
+      );
     }
     this.phase = to;
   }
@@ -246,7 +261,11 @@ export class Glue extends EventEmitter<GlueEvents> {
     try {
       await this.watcher.snapshot();
     } catch (err) {
-      throw new GlueError('ENGINE_UNREACHABLE', `cannot reach the Docker engine at ${this.address}: ${errorMessage(err)}`, { cause: err });
+      throw new GlueError(
+        'ENGINE_UNREACHABLE',
+        `cannot reach the Docker engine at ${this.address}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
     await this.startHandlers();
     // Through the queue, so a stop() meanwhile waits for the run in flight like in watch mode.
@@ -303,7 +322,10 @@ export class Glue extends EventEmitter<GlueEvents> {
     this.abort.abort();
     for (const controller of this.runControllers) controller.abort();
     if (!drained) {
-      this.logger.warn({ inFlight: this.queue.size, waitedMs: bound }, 'shutdown: handlers still running after the bound; cancelling them');
+      this.logger.warn(
+        { inFlight: this.queue.size, waitedMs: bound },
+        'shutdown: handlers still running after the bound; cancelling them',
+      );
       // A cancelled run (a script getting SIGTERM) gets a moment to end before the stop hooks.
       await withTimeout(this.queue.idle(), Math.min(bound, ABORT_GRACE_MS), 'timeout').catch(() => undefined);
     }
@@ -330,7 +352,11 @@ export class Glue extends EventEmitter<GlueEvents> {
         this.handlersStarted.add(e);
       } catch (err) {
         for (const done of started.reverse()) await this.stopHandler(done);
-        throw new GlueError('HANDLER_FAILED', `[${e.name}] start failed: ${errorMessage(err)}`, { handler: e.name, file: e.file, cause: err });
+        throw new GlueError('HANDLER_FAILED', `[${e.name}] start failed: ${errorMessage(err)}`, {
+          handler: e.name,
+          file: e.file,
+          cause: err,
+        });
       }
     }
   }
@@ -342,7 +368,10 @@ export class Glue extends EventEmitter<GlueEvents> {
     try {
       await withTimeout(Promise.resolve(e.instance.stop()), bound, `stop() took over ${bound} ms`);
     } catch (err) {
-      this.logger.error({ handler: e.name, file: e.file, err: errorMessage(err) }, `[${e.name}] stop failed: ${errorMessage(err)}`);
+      this.logger.error(
+        { handler: e.name, file: e.file, err: errorMessage(err) },
+        `[${e.name}] stop failed: ${errorMessage(err)}`,
+      );
     }
   }
 
@@ -369,7 +398,10 @@ export class Glue extends EventEmitter<GlueEvents> {
         try {
           info = (await this.refresh(event.id)) ?? info;
         } catch (err) {
-          this.logger.warn({ container: event.id.slice(0, 12), err: errorMessage(err) }, 'cannot re-inspect container; handlers get its last inspection');
+          this.logger.warn(
+            { container: event.id.slice(0, 12), err: errorMessage(err) },
+            'cannot re-inspect container; handlers get its last inspection',
+          );
         }
       }
       const runs = await this.runHandlers(event, info);
@@ -411,7 +443,11 @@ export class Glue extends EventEmitter<GlueEvents> {
     return runs;
   }
 
-  private async runOne(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun> {
+  private async runOne(
+    entry: HandlerEntry,
+    event: GlueEvent,
+    info: ContainerInspectInfo | undefined,
+  ): Promise<HandlerRun> {
     if (entry.instance.serial !== true) return this.runNow(entry, event, info);
     // One run at a time for a serial handler, in arrival order; its timeout starts when it starts.
     const previous = entry.tail ?? Promise.resolve();
@@ -425,7 +461,11 @@ export class Glue extends EventEmitter<GlueEvents> {
     }
   }
 
-  private async runNow(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun> {
+  private async runNow(
+    entry: HandlerEntry,
+    event: GlueEvent,
+    info: ContainerInspectInfo | undefined,
+  ): Promise<HandlerRun> {
     const controller = new AbortController();
     if (this.abort.signal.aborted) controller.abort();
     this.runControllers.add(controller);
@@ -433,13 +473,31 @@ export class Glue extends EventEmitter<GlueEvents> {
     const name = containerName(info) || event.attributes.name || '';
     const short = event.id.slice(0, 12);
     const started = performance.now();
-    const run: HandlerRun = { handler: entry.name, file: entry.file, event: event.action, containerId: event.id, containerName: name, durationMs: 0, ok: true, timedOut: false };
-    const fields = { handler: entry.name, file: entry.file, event: event.action, container: short, containerName: name };
+    const run: HandlerRun = {
+      handler: entry.name,
+      file: entry.file,
+      event: event.action,
+      containerId: event.id,
+      containerName: name,
+      durationMs: 0,
+      ok: true,
+      timedOut: false,
+    };
+    const fields = {
+      handler: entry.name,
+      file: entry.file,
+      event: event.action,
+      container: short,
+      containerName: name,
+    };
     const work = Promise.resolve().then(() => entry.instance.handle(event.action, event.id, context));
     try {
       await withTimeout(work, entry.timeoutMs, 'HANDLER_TIMEOUT');
       run.durationMs = Math.round(performance.now() - started);
-      this.logger.info({ ...fields, durationMs: run.durationMs }, `[${entry.name}] ${event.action}${short ? ` ${name || short}` : ''} handled`);
+      this.logger.info(
+        { ...fields, durationMs: run.durationMs },
+        `[${entry.name}] ${event.action}${short ? ` ${name || short}` : ''} handled`,
+      );
     } catch (err) {
       run.durationMs = Math.round(performance.now() - started);
       run.ok = false;
@@ -447,9 +505,18 @@ export class Glue extends EventEmitter<GlueEvents> {
       if (err instanceof TimeoutError) {
         run.timedOut = true;
         controller.abort();
-        run.error = new GlueError('HANDLER_TIMEOUT', `[${entry.name}] still running after ${entry.timeoutMs} ms on ${event.action}; the next handler goes on`, { handler: entry.name, file: entry.file });
+        run.error = new GlueError(
+          'HANDLER_TIMEOUT',
+          `[${entry.name}] still running after ${entry.timeoutMs} ms on ${event.action}; the next handler goes on`,
+          { handler: entry.name, file: entry.file },
+        );
         this.logger.warn({ ...fields, durationMs: run.durationMs }, (run.error as Error).message);
-        work.catch((late: unknown) => this.logger.error({ ...fields, err: errorMessage(late) }, `[${entry.name}] failed (after its timeout) on ${event.action}: ${errorMessage(late)}`));
+        work.catch((late: unknown) =>
+          this.logger.error(
+            { ...fields, err: errorMessage(late) },
+            `[${entry.name}] failed (after its timeout) on ${event.action}: ${errorMessage(late)}`,
+          ),
+        );
       } else {
         run.error = err;
         this.logger.error(
@@ -457,7 +524,8 @@ export class Glue extends EventEmitter<GlueEvents> {
           `[${entry.name}] failed on ${event.action}${short ? ` of ${name || short} (${short})` : ''}: ${errorMessage(err)}`,
         );
         // The stack is for whoever debugs the handler, not for the operator's line above.
-        if (err instanceof Error && err.stack) this.logger.debug({ ...fields, stack: err.stack }, `[${entry.name}] stack of the failure on ${event.action}`);
+        if (err instanceof Error && err.stack)
+          this.logger.debug({ ...fields, stack: err.stack }, `[${entry.name}] stack of the failure on ${event.action}`);
       }
     } finally {
       this.runControllers.delete(controller);
@@ -479,7 +547,10 @@ function byFileOrder(problems: readonly ConfigProblem[], files: readonly string[
     const i = files.indexOf(p.file);
     return i === -1 ? files.length : i;
   };
-  return problems.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map(({ p }) => p);
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i)
+    .map(({ p }) => p);
 }
 
 export function createGlue(options: GlueOptions = {}): Glue {

@@ -38,10 +38,13 @@ export const IMPORT_TIMEOUT_MS = 10_000;
  */
 export function classSpecProblem(className: string): string | undefined {
   const spec = parseClassSpec(className);
-  if (spec.module === '' || spec.exportName === '') return `${quote(className, 80)}: write it as package#Export or ./file.js#Export`;
-  if (!EXPORT_NAME.test(spec.exportName)) return `${quote(className, 80)}: export name ${quote(spec.exportName, 40)} is not a JavaScript identifier`;
+  if (spec.module === '' || spec.exportName === '')
+    return `${quote(className, 80)}: write it as package#Export or ./file.js#Export`;
+  if (!EXPORT_NAME.test(spec.exportName))
+    return `${quote(className, 80)}: export name ${quote(spec.exportName, 40)} is not a JavaScript identifier`;
   if (spec.isFile) {
-    if (!MODULE_EXTENSIONS.has(extname(spec.module))) return `${quote(className, 80)}: a handler file must end in .js, .mjs or .cjs`;
+    if (!MODULE_EXTENSIONS.has(extname(spec.module)))
+      return `${quote(className, 80)}: a handler file must end in .js, .mjs or .cjs`;
     return undefined;
   }
   if (!PACKAGE.test(spec.module) || isBuiltin(spec.module)) {
@@ -73,10 +76,18 @@ export interface LoadOptions {
   importTimeoutMs?: number;
 }
 
-export async function loadHandlerClass(config: HandlerConfig, fallbackParents: readonly string[] = [], options: LoadOptions = {}): Promise<HandlerClass> {
+export async function loadHandlerClass(
+  config: HandlerConfig,
+  fallbackParents: readonly string[] = [],
+  options: LoadOptions = {},
+): Promise<HandlerClass> {
   const spec = parseClassSpec(config.className);
   const fail = (what: string, cause?: unknown): GlueError =>
-    new GlueError('HANDLER_LOAD', `class ${JSON.stringify(config.className)}: ${what}`, { handler: config.name, file: config.file, cause });
+    new GlueError('HANDLER_LOAD', `class ${JSON.stringify(config.className)}: ${what}`, {
+      handler: config.name,
+      file: config.file,
+      cause,
+    });
   const refused = classSpecProblem(config.className);
   if (refused) throw new GlueError('HANDLER_LOAD', refused, { handler: config.name, file: config.file });
 
@@ -99,7 +110,9 @@ export async function loadHandlerClass(config: HandlerConfig, fallbackParents: r
       }
     }
     if (found === undefined) {
-      throw fail(`package ${JSON.stringify(spec.module)} is not installed where Glue can see it (looked from ${config.dir} and from the glue install); install it with npm/pnpm there`);
+      throw fail(
+        `package ${JSON.stringify(spec.module)} is not installed where Glue can see it (looked from ${config.dir} and from the glue install); install it with npm/pnpm there`,
+      );
     }
     url = found;
   }
@@ -117,10 +130,14 @@ export async function loadHandlerClass(config: HandlerConfig, fallbackParents: r
   }
   if (exported === undefined) {
     const names = Object.keys(mod).filter((k) => k !== '__esModule');
-    throw fail(`${spec.module} has no export ${JSON.stringify(spec.exportName)} (it exports: ${names.join(', ') || 'nothing'})`);
+    throw fail(
+      `${spec.module} has no export ${JSON.stringify(spec.exportName)} (it exports: ${names.join(', ') || 'nothing'})`,
+    );
   }
   if (!isHandlerClass(exported)) {
-    throw fail(`${spec.module}#${spec.exportName} is not a handler class: it needs a constructor (agent, iniFile, ini) and a handle(event, containerId) method`);
+    throw fail(
+      `${spec.module}#${spec.exportName} is not a handler class: it needs a constructor (agent, iniFile, ini) and a handle(event, containerId) method`,
+    );
   }
   return exported;
 }
@@ -134,14 +151,22 @@ async function boundedImport(url: string, name: string, timeoutMs: number): Prom
   // eslint-disable-next-line @typescript-eslint/unbound-method
   const exit = process.exit;
   let exitCalled: number | string | null | undefined;
-  process.exit = ((code?: number | string | null) => {
+  process.exit = (code?: number | string | null) => {
     exitCalled = code;
     throw new Error(`the module called process.exit(${code ?? ''}) while loading`);
-  });
+  };
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${name} did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles?)`)), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${name} did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles?)`,
+            ),
+          ),
+        timeoutMs,
+      );
     });
     const mod = (await Promise.race([import(url), timeout])) as Record<string, unknown>;
     if (exitCalled !== undefined) throw new Error(`the module called process.exit(${exitCalled ?? ''}) while loading`);
@@ -170,7 +195,13 @@ export async function loadHandlers(
     try {
       Cls = await loadHandlerClass(config, fallbackParents, options);
     } catch (err) {
-      problems.push({ file: config.file, section: 'handler', key: 'class', line: config.ini.lineOf('handler', 'class'), message: errorMessage(err) });
+      problems.push({
+        file: config.file,
+        section: 'handler',
+        key: 'class',
+        line: config.ini.lineOf('handler', 'class'),
+        message: errorMessage(err),
+      });
       continue;
     }
     try {
@@ -179,8 +210,17 @@ export async function loadHandlers(
       // By code and fields, not instanceof: a handler installed beside Glue may bring its own copy of core.
       const param = err as Partial<ParamError> | undefined;
       if (param?.code === 'INVALID_PARAM' && typeof param.key === 'string') {
-        const list: readonly ParamProblem[] = Array.isArray(param.problems) ? (param.problems as readonly ParamProblem[]) : [{ key: param.key, reason: typeof param.reason === 'string' ? param.reason : errorMessage(err) }];
-        for (const p of list) problems.push({ file: config.file, section: 'params', key: p.key, line: config.ini.lineOf('params', p.key), message: p.reason });
+        const list: readonly ParamProblem[] = Array.isArray(param.problems)
+          ? (param.problems as readonly ParamProblem[])
+          : [{ key: param.key, reason: typeof param.reason === 'string' ? param.reason : errorMessage(err) }];
+        for (const p of list)
+          problems.push({
+            file: config.file,
+            section: 'params',
+            key: p.key,
+            line: config.ini.lineOf('params', p.key),
+            message: p.reason,
+          });
       } else {
         problems.push({ file: config.file, message: `${config.className}: cannot start: ${errorMessage(err)}` });
       }

@@ -2,7 +2,13 @@ export { BaseHandler } from './handler.js';
 export type { Agent, ContainerInspectInfo, Handler, HandlerClass, HandlerContext, RunMode } from './handler.js';
 export { createGlue, Glue } from './glue.js';
 export type { GlueEvents, GlueOptions, GlueState, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
-export { DEFAULT_CONFIG_DIRS, loadHandlerConfigs, parseBoolean, readHandlerConfigs, resolveConfigDirs } from './config-loader.js';
+export {
+  DEFAULT_CONFIG_DIRS,
+  loadHandlerConfigs,
+  parseBoolean,
+  readHandlerConfigs,
+  resolveConfigDirs,
+} from './config-loader.js';
 export type { HandlerConfig, ReadConfigsResult } from './config-loader.js';
 export { IniDocument } from './ini-document.js';
 export { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE, STATE_CHANGING_ACTIONS } from './events.js';
@@ -16,4 +22,22 @@ export type { LogFormat, Logger, LogLevel } from './logger.js';
 export { containerName } from './container-store.js';
 export { backoffDelay, sleep } from './timing.js';
 export { stopSignal } from './signals.js';
-export { DEFAULT_WEIGHT, describeLabelProblem, hasRouteLabels, MAX_WEIGHT, parseFlag, parseHostList, parseHostname, parseLabels, parseNetworkName, parsePort, parsePrefix, parseWeight, type HttpRoute, type LabelProblem, type LabelResult, type ParsedLabels, type TcpRoute } from './labels.js';
+export {
+  DEFAULT_WEIGHT,
+  describeLabelProblem,
+  hasRouteLabels,
+  MAX_WEIGHT,
+  parseFlag,
+  parseHostList,
+  parseHostname,
+  parseLabels,
+  parseNetworkName,
+  parsePort,
+  parsePrefix,
+  parseWeight,
+  type HttpRoute,
+  type LabelProblem,
+  type LabelResult,
+  type ParsedLabels,
+  type TcpRoute,
+} from './labels.js';

@@ -50,20 +50,25 @@ export class IniDocument {
       const bad = (message: string, key?: string): void => void problems.push({ line: n, section, key, message });
       const control = CONTROL.exec(raw);
       if (control) {
-        bad(`contains the control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at column ${control.index + 1}; this line is not read`);
+        bad(
+          `contains the control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at column ${control.index + 1}; this line is not read`,
+        );
         return;
       }
       const trimmed = raw.trim();
       if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) return;
       if (/^\s/.test(raw)) {
-        bad('indented line: Glue reads no multi-line values or indented keys (ConfigParser would add it to the value above); remove the indentation');
+        bad(
+          'indented line: Glue reads no multi-line values or indented keys (ConfigParser would add it to the value above); remove the indentation',
+        );
         return;
       }
       if (trimmed.startsWith('[')) {
         const m = /^\[([^\]]*)\](.*)$/.exec(trimmed);
         if (!m) return bad(`section header ${quote(trimmed)} has no closing ]`);
         const name = m[1] ?? '';
-        if (m[2] !== '') return bad(`text after the section header: ${quote(m[2] ?? '')}; comments go on their own line`);
+        if (m[2] !== '')
+          return bad(`text after the section header: ${quote(m[2] ?? '')}; comments go on their own line`);
         if (!SECTION_NAME.test(name)) return bad(`section name ${quote(name)} may hold only letters, digits, _ and -`);
         section = name;
         const seen = headerLines.get(name);
@@ -76,15 +81,25 @@ export class IniDocument {
       const eq = trimmed.indexOf('=');
       const colon = trimmed.indexOf(':');
       if (colon !== -1 && (eq === -1 || colon < eq)) {
-        return bad(`${quote(trimmed, 60)}: ConfigParser would split this line at ':'; Glue reads key=value only, write ${printable(trimmed.slice(0, colon).trim())}=...`);
+        return bad(
+          `${quote(trimmed, 60)}: ConfigParser would split this line at ':'; Glue reads key=value only, write ${printable(trimmed.slice(0, colon).trim())}=...`,
+        );
       }
-      if (eq === -1) return bad(`${quote(trimmed, 60)} is not key=value (a key alone is not read; write ${printable(trimmed)}=1 or remove it)`);
+      if (eq === -1)
+        return bad(
+          `${quote(trimmed, 60)} is not key=value (a key alone is not read; write ${printable(trimmed)}=1 or remove it)`,
+        );
       const key = trimmed.slice(0, eq).trim();
       const value = trimmed.slice(eq + 1).trim();
       if (key === '') return bad(`a line starting with = has no key (value ${quote(value, 60)})`);
       if (!KEY.test(key)) {
         const lower = key.toLowerCase();
-        return bad(KEY.test(lower) ? `key ${quote(key)}: keys are lower-case (ConfigParser reads it as ${lower}); write ${lower}` : `key ${quote(key)} may hold only a-z, 0-9, _ and - (starting with a letter or digit)`, key);
+        return bad(
+          KEY.test(lower)
+            ? `key ${quote(key)}: keys are lower-case (ConfigParser reads it as ${lower}); write ${lower}`
+            : `key ${quote(key)} may hold only a-z, 0-9, _ and - (starting with a letter or digit)`,
+          key,
+        );
       }
       if (section === undefined) return bad(`${printable(key)}=... comes before the first [section]`, key);
       const id = `${section}\0${key}`;
@@ -104,7 +119,9 @@ export class IniDocument {
         const [s = '', key = ''] = id.split('\0');
         return { section: s, key, lines: at };
       });
-    this.duplicateSections = [...headerLines.entries()].filter(([, at]) => at.length > 1).map(([s, at]) => ({ section: s, lines: at }));
+    this.duplicateSections = [...headerLines.entries()]
+      .filter(([, at]) => at.length > 1)
+      .map(([s, at]) => ({ section: s, lines: at }));
   }
 
   sections(): string[] {

@@ -17,15 +17,18 @@ export class KeyedQueue {
   push(key: string, task: () => Promise<void>): Promise<void> {
     this.pending += 1;
     const previous = this.tails.get(key) ?? Promise.resolve();
-    const run = previous.then(task).catch((err: unknown) => this.onError(err, key)).finally(() => {
-      this.pending -= 1;
-      if (this.tails.get(key) === run) this.tails.delete(key);
-      if (this.pending === 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const w of waiters) w();
-      }
-    });
+    const run = previous
+      .then(task)
+      .catch((err: unknown) => this.onError(err, key))
+      .finally(() => {
+        this.pending -= 1;
+        if (this.tails.get(key) === run) this.tails.delete(key);
+        if (this.pending === 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
     this.tails.set(key, run);
     return run;
   }

@@ -74,7 +74,8 @@ export function parseHostname(value: string): LabelResult<string> {
   const host = asciiLower(value);
   const labels = host.split('.');
   for (const l of labels) {
-    if (!HOST_LABEL.test(l)) return bad('is not a hostname (letters, digits, "-" and "." only, labels of 1-63 characters, no port)');
+    if (!HOST_LABEL.test(l))
+      return bad('is not a hostname (letters, digits, "-" and "." only, labels of 1-63 characters, no port)');
   }
   return ok(host);
 }
@@ -97,7 +98,8 @@ export function parsePrefix(value: string): LabelResult<string> {
   if (trimmed === '') return ok('');
   const segments = trimmed.split('/');
   for (const s of segments) {
-    if (!SEGMENT.test(s)) return bad('is not a path prefix (segments of letters, digits, ".", "_", "~", "-" separated by "/")');
+    if (!SEGMENT.test(s))
+      return bad('is not a path prefix (segments of letters, digits, ".", "_", "~", "-" separated by "/")');
     if (s === '.' || s === '..') return bad('may not contain "." or ".." segments');
   }
   return ok(`/${segments.join('/')}`);
@@ -149,9 +151,15 @@ export function hasRouteLabels(labels: Readonly<Record<string, string>> | null |
 export function parseLabels(labels: Readonly<Record<string, string>> | null | undefined): ParsedLabels {
   const out: ParsedLabels = { http: [], tcp: [], network: undefined, problems: [], rejected: false };
   if (!labels) return out;
-  const problem = (label: string, value: string, reason: string): void => void out.problems.push({ label, value, reason });
+  const problem = (label: string, value: string, reason: string): void =>
+    void out.problems.push({ label, value, reason });
   /** A port's optional label: its parsed value, `fallback` when absent, undefined (and reported) when bad. */
-  const optional = <T>(entry: PortLabels, key: string, parse: (value: string) => LabelResult<T>, fallback: T): T | undefined => {
+  const optional = <T>(
+    entry: PortLabels,
+    key: string,
+    parse: (value: string) => LabelResult<T>,
+    fallback: T,
+  ): T | undefined => {
     const l = entry.values.get(key);
     if (!l) return fallback;
     const r = parse(l.value);
@@ -190,21 +198,30 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
     const isTcp = label.startsWith('glue_tcp_');
     if (!isHttp && !isTcp) {
       // Docker label keys are case-sensitive: GLUE_HTTP_80_HOST would be ignored without a word.
-      if (/^glue_/.test(asciiLower(label)) && !label.startsWith('glue_')) problem(label, value, `label keys are lower-case: write ${asciiLower(label)}; this label is ignored`);
+      if (/^glue_/.test(asciiLower(label)) && !label.startsWith('glue_'))
+        problem(label, value, `label keys are lower-case: write ${asciiLower(label)}; this label is ignored`);
       continue;
     }
     const m = (isHttp ? HTTP_KEY : TCP_KEY).exec(label);
     const portText = m?.[1] ?? /^glue_(?:http|tcp)_([0-9]+)_/.exec(label)?.[1];
     const port = portText === undefined ? undefined : parsePort(portText);
     if (!port?.ok) {
-      problem(label, value, `unknown label: the port in its name ${portText === undefined ? 'is missing' : 'is not 1-65535'}`);
+      problem(
+        label,
+        value,
+        `unknown label: the port in its name ${portText === undefined ? 'is missing' : 'is not 1-65535'}`,
+      );
       continue;
     }
     const ports = isHttp ? httpPorts : tcpPorts;
     let entry = ports.get(port.value);
     if (!entry) ports.set(port.value, (entry = { values: new Map(), broken: false }));
     if (!m) {
-      problem(label, value, `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix or _weight' : 'glue_tcp_<port>_port or _weight'})`);
+      problem(
+        label,
+        value,
+        `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix or _weight' : 'glue_tcp_<port>_port or _weight'})`,
+      );
       entry.broken = true;
       continue;
     }
@@ -237,7 +254,8 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
   }
   if (listed) {
     for (const port of listed) {
-      if (!httpPorts.has(port)) problem('glue_http_ports', labels.glue_http_ports ?? '', `port ${port} has no glue_http_${port}_host label`);
+      if (!httpPorts.has(port))
+        problem('glue_http_ports', labels.glue_http_ports ?? '', `port ${port} has no glue_http_${port}_host label`);
     }
   }
 
@@ -246,7 +264,8 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
     const fp = entry.values.get('port');
     const first = [...entry.values.values()][0];
     if (!fp) {
-      if (first) problem(first.label, first.value, `glue_tcp_${port}_port is missing: the port HAProxy should listen on`);
+      if (first)
+        problem(first.label, first.value, `glue_tcp_${port}_port is missing: the port HAProxy should listen on`);
       continue;
     }
     const frontend = parsePort(fp.value);

@@ -13,10 +13,19 @@ export type LogFormat = 'json' | 'pretty';
  * A logger writing to `destination`. With `format` (the commands' `--log-format`) and no
  * destination, it writes to stderr, so stdout stays free; without either, pino's default (stdout).
  */
-export function createLogger(options: { level?: LogLevel; format?: LogFormat; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: LogLevel; format?: LogFormat; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const base = { level: options.level ?? 'info', base: { name: 'glue' } };
   if (options.format === 'pretty') {
-    const stream = pretty({ destination: options.destination ?? 2, sync: true, colorize: !options.destination && process.stderr.isTTY === true, ignore: 'pid,hostname,name', singleLine: true, translateTime: 'SYS:HH:MM:ss.l' });
+    const stream = pretty({
+      destination: options.destination ?? 2,
+      sync: true,
+      colorize: !options.destination && process.stderr.isTTY === true,
+      ignore: 'pid,hostname,name',
+      singleLine: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+    });
     return pino(base, stream);
   }
   const destination = options.destination ?? (options.format ? process.stderr : undefined);

@@ -21,7 +21,11 @@ const recordsEvents: ContractSuiteOptions['effect'] = ({ handler }) => {
   expect((handler as MinimalHandler).seen).toEqual(['none', 'start', 'die', 'destroy']);
 };
 
-handlerContractSuite({ name: 'MinimalHandler (BaseHandler subclass)', handlerClass: MinimalHandler, effect: recordsEvents });
+handlerContractSuite({
+  name: 'MinimalHandler (BaseHandler subclass)',
+  handlerClass: MinimalHandler,
+  effect: recordsEvents,
+});
 
 class DoesNothing extends BaseHandler {
   seen: string[] = [];
@@ -69,29 +73,38 @@ class CallsEngineWhenBuilt extends BaseHandler {
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-contract-neg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const checks = (handlerClass: HandlerClass, extra: Partial<ContractSuiteOptions> = {}) => contractChecks({ name: handlerClass.name, handlerClass, abortBoundMs: 300, ...extra }, dir);
+const checks = (handlerClass: HandlerClass, extra: Partial<ContractSuiteOptions> = {}) =>
+  contractChecks({ name: handlerClass.name, handlerClass, abortBoundMs: 300, ...extra }, dir);
 
 describe('the contract suite fails broken handlers', () => {
   it('a handler that does nothing fails the effect its suite names', async () => {
     await expect(checks(DoesNothing, { effect: recordsEvents }).handlesEvents()).rejects.toThrow();
   });
   it('a TypeError on die/destroy of an unknown container fails ghostEvents (unless allowed, and then only with a message)', async () => {
-    await expect(checks(ThrowsOnGhosts).ghostEvents()).rejects.toThrow(/die of a container it never saw failed: .*Cannot read/);
+    await expect(checks(ThrowsOnGhosts).ghostEvents()).rejects.toThrow(
+      /die of a container it never saw failed: .*Cannot read/,
+    );
     await expect(checks(ThrowsOnGhosts, { allow: { ghostEventFailure: true } }).ghostEvents()).resolves.toBeUndefined();
   });
   it('ignoring the stop signal fails honoursSignal', async () => {
-    await expect(checks(IgnoresSignal).honoursSignal()).rejects.toThrow(/still running \d+ ms after the daemon's signal was aborted \(bound 300 ms\)/);
+    await expect(checks(IgnoresSignal).honoursSignal()).rejects.toThrow(
+      /still running \d+ ms after the daemon's signal was aborted \(bound 300 ms\)/,
+    );
   });
   it('an interval left running by start() fails startStop', async () => {
     await expect(checks(LeaksInterval).startStop()).rejects.toThrow(/1 timer\(s\) still pending after stop\(\)/);
   });
   it('an engine call after stop() fails startStop', async () => {
-    await expect(checks(CallsEngineAfterStop).startStop()).rejects.toThrow(/the engine was called after stop\(\): ping/);
+    await expect(checks(CallsEngineAfterStop).startStop()).rejects.toThrow(
+      /the engine was called after stop\(\): ping/,
+    );
   });
   it('an engine call in the constructor fails constructsQuietly', () => {
     expect(() => checks(CallsEngineWhenBuilt).constructsQuietly()).toThrow(/the constructor called the engine: ping/);
   });
   it('something that is not a handler class fails shape', () => {
-    expect(() => checks({ handle: () => undefined } as unknown as HandlerClass).shape()).toThrow(/is not a handler class/);
+    expect(() => checks({ handle: () => undefined } as unknown as HandlerClass).shape()).toThrow(
+      /is not a handler class/,
+    );
   });
 });

@@ -5,7 +5,12 @@ const id = 'a'.repeat(64);
 
 describe('parseEngineEvent', () => {
   it('reads Type / Action / Actor and splits "health_status: healthy"', () => {
-    const e = parseEngineEvent({ Type: 'container', Action: 'health_status: healthy', Actor: { ID: id, Attributes: { name: 'web', glue_http_80_host: 'a.example.com' } }, timeNano: 1700000000123456000 });
+    const e = parseEngineEvent({
+      Type: 'container',
+      Action: 'health_status: healthy',
+      Actor: { ID: id, Attributes: { name: 'web', glue_http_80_host: 'a.example.com' } },
+      timeNano: 1700000000123456000,
+    });
     expect(e).toMatchObject({ action: 'health_status', detail: 'healthy', id, attributes: { name: 'web' } });
     expect(e?.timeNano).toBeGreaterThan(0n);
   });
@@ -19,7 +24,12 @@ describe('parseEngineEvent', () => {
   });
 
   it('drops non-string attributes', () => {
-    const e = parseEngineEvent({ Type: 'container', Action: 'die', Actor: { ID: id, Attributes: { exitCode: '0', evil: { x: 1 } } }, time: 1 });
+    const e = parseEngineEvent({
+      Type: 'container',
+      Action: 'die',
+      Actor: { ID: id, Attributes: { exitCode: '0', evil: { x: 1 } } },
+      time: 1,
+    });
     expect(e?.attributes).toEqual({ exitCode: '0' });
     expect(e?.timeNano).toBe(1_000_000_000n);
   });

@@ -45,7 +45,12 @@ export class FakeEngine {
 
   emit(action: string, id: string): void {
     this.t += 1_000_000n;
-    const line = JSON.stringify({ Type: 'container', Action: action, Actor: { ID: id, Attributes: {} }, timeNano: Number(this.t) });
+    const line = JSON.stringify({
+      Type: 'container',
+      Action: action,
+      Actor: { ID: id, Attributes: {} },
+      timeNano: Number(this.t),
+    });
     this.streams.at(-1)?.write(`${line}\n`);
   }
 

@@ -4,7 +4,11 @@ import { FakeEngine } from './fake-engine.js';
 
 type Call = { handler: string; event: string; id: string; labels?: Record<string, string> };
 
-function recorder(name: string, calls: Call[], behaviour: (event: string) => Promise<void> | void = () => undefined): Handler {
+function recorder(
+  name: string,
+  calls: Call[],
+  behaviour: (event: string) => Promise<void> | void = () => undefined,
+): Handler {
   return {
     async handle(event: string, id: string, ctx: HandlerContext) {
       calls.push({ handler: name, event, id, labels: ctx.container?.Config.Labels });
@@ -32,7 +36,9 @@ describe('Glue dispatch', () => {
     for (let i = 0; i < 20; i++) engine.add({});
     const glue = createGlue({
       docker: engine.docker,
-      handlers: [{ name: 'a.ini', events: ['none', 'all'], handler: { handle: () => new Promise((r) => setTimeout(r, 50)) } }],
+      handlers: [
+        { name: 'a.ini', events: ['none', 'all'], handler: { handle: () => new Promise((r) => setTimeout(r, 50)) } },
+      ],
     });
     await glue.start();
     const started = performance.now();
@@ -47,10 +53,17 @@ describe('Glue dispatch', () => {
       start: async () => void seen.push(agent.mode),
       handle: async () => void seen.push(agent.mode),
     });
-    const once = createGlue({ docker: new FakeEngine().docker, handlers: [{ name: 'a.ini', events: ['none'], handler: spy }] });
+    const once = createGlue({
+      docker: new FakeEngine().docker,
+      handlers: [{ name: 'a.ini', events: ['none'], handler: spy }],
+    });
     expect(once.agent.mode).toBeUndefined();
     await once.runOnce();
-    const watch = createGlue({ docker: new FakeEngine().docker, noneDebounceMs: 10, handlers: [{ name: 'a.ini', events: ['none'], handler: spy }] });
+    const watch = createGlue({
+      docker: new FakeEngine().docker,
+      noneDebounceMs: 10,
+      handlers: [{ name: 'a.ini', events: ['none'], handler: spy }],
+    });
     glues.push(watch);
     await watch.start();
     await until(() => seen.length === 4);
@@ -85,7 +98,13 @@ describe('Glue dispatch', () => {
     const slowNone = new Promise<void>((r) => (release = r));
     const glue = createGlue({
       docker: engine.docker,
-      handlers: [{ name: 'a.ini', events: ['none', 'start'], handler: recorder('a', calls, (e) => (e === 'none' ? slowNone : undefined)) }],
+      handlers: [
+        {
+          name: 'a.ini',
+          events: ['none', 'start'],
+          handler: recorder('a', calls, (e) => (e === 'none' ? slowNone : undefined)),
+        },
+      ],
     });
     glues.push(glue);
     const c = engine.add({});
@@ -122,7 +141,10 @@ describe('Glue dispatch', () => {
   it('keeps the last inspection for die and destroy handlers, then forgets the container', async () => {
     const engine = new FakeEngine();
     const calls: Call[] = [];
-    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 'a.ini', events: ['die', 'destroy'], handler: recorder('a', calls) }] });
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [{ name: 'a.ini', events: ['die', 'destroy'], handler: recorder('a', calls) }],
+    });
     glues.push(glue);
     const c = engine.add({ labels: { glue_http_80_host: 'a.example.com' } });
     await glue.start();
@@ -133,7 +155,10 @@ describe('Glue dispatch', () => {
     engine.emit('destroy', c.Id);
     await until(() => calls.length === 2);
     await glue.idle();
-    expect(calls.map((x) => [x.event, x.labels?.glue_http_80_host])).toEqual([['die', 'a.example.com'], ['destroy', 'a.example.com']]);
+    expect(calls.map((x) => [x.event, x.labels?.glue_http_80_host])).toEqual([
+      ['die', 'a.example.com'],
+      ['destroy', 'a.example.com'],
+    ]);
     expect(glue.agent.inspect(c.Id)).toBeUndefined();
   });
 
@@ -144,7 +169,13 @@ describe('Glue dispatch', () => {
     const glue = createGlue({
       docker: engine.docker,
       handlers: [
-        { name: 'a-bad.ini', events: ['all'], handler: recorder('bad', calls, () => { throw new Error('boom'); }) },
+        {
+          name: 'a-bad.ini',
+          events: ['all'],
+          handler: recorder('bad', calls, () => {
+            throw new Error('boom');
+          }),
+        },
         { name: 'b-good.ini', events: ['all'], handler: recorder('good', calls) },
       ],
     });
@@ -158,7 +189,10 @@ describe('Glue dispatch', () => {
     await until(() => calls.length === 4);
     await glue.idle();
     expect(calls.filter((x) => x.handler === 'good').map((x) => x.event)).toEqual(['start', 'die']);
-    expect(runs.filter((r) => !r.ok).map((r) => [r.handler, (r.error as Error).message])).toEqual([['a-bad.ini', 'boom'], ['a-bad.ini', 'boom']]);
+    expect(runs.filter((r) => !r.ok).map((r) => [r.handler, (r.error as Error).message])).toEqual([
+      ['a-bad.ini', 'boom'],
+      ['a-bad.ini', 'boom'],
+    ]);
   });
 
   it('a slow handler is bounded by its timeout; other containers do not wait for it', async () => {
@@ -200,7 +234,15 @@ describe('Glue dispatch', () => {
     const calls: Call[] = [];
     const glue = createGlue({
       docker: engine.docker,
-      handlers: [{ name: 'a.ini', events: ['all'], handler: recorder('a', calls, async (e) => { if (e === 'create') await new Promise((r) => setTimeout(r, 50)); }) }],
+      handlers: [
+        {
+          name: 'a.ini',
+          events: ['all'],
+          handler: recorder('a', calls, async (e) => {
+            if (e === 'create') await new Promise((r) => setTimeout(r, 50));
+          }),
+        },
+      ],
     });
     glues.push(glue);
     await glue.start();
@@ -254,20 +296,26 @@ describe('Glue dispatch', () => {
     // While Glue was away: one container removed, one died, one started.
     engine.containers.delete(gone.Id);
     engine.containers.set(dying.Id, { ...dying, State: { ...dying.State, Running: false, Status: 'exited' } });
-    engine.add({ name: "born" });
+    engine.add({ name: 'born' });
     engine.up = true;
     await until(() => engine.streams.length === 2, 3000);
     expect(String(engine.eventQueries[1]?.since)).toMatch(/^\d+\.\d{9}$/);
     await until(() => calls.length === 5, 3000);
     await glue.idle();
-    expect(calls.slice(1).map((x) => `${x.event}:${glue.agent.inspect(x.id)?.Name ?? 'forgotten'}`).sort()).toEqual(
-      ['destroy:forgotten', 'die:/dying', 'die:forgotten', 'start:/born'].sort(),
-    );
+    expect(
+      calls
+        .slice(1)
+        .map((x) => `${x.event}:${glue.agent.inspect(x.id)?.Name ?? 'forgotten'}`)
+        .sort(),
+    ).toEqual(['destroy:forgotten', 'die:/dying', 'die:forgotten', 'start:/born'].sort());
   });
 
   it("a handler's own runTimeoutMs raises Glue's per-run bound; without it the configured bound applies", async () => {
     const engine = new FakeEngine();
-    const slow = (extra: Partial<Handler>): Handler => ({ handle: () => new Promise<void>((r) => setTimeout(r, 250)), ...extra });
+    const slow = (extra: Partial<Handler>): Handler => ({
+      handle: () => new Promise<void>((r) => setTimeout(r, 250)),
+      ...extra,
+    });
     const runs: HandlerRun[] = [];
     const glue = createGlue({
       docker: engine.docker,
@@ -282,18 +330,29 @@ describe('Glue dispatch', () => {
     await until(() => engine.streams.length === 1);
     engine.emit('start', engine.add().Id);
     await until(() => runs.length === 2);
-    expect(runs.map((r) => [r.handler, r.ok, r.timedOut])).toEqual([['own.ini', true, false], ['plain.ini', false, true]]);
+    expect(runs.map((r) => [r.handler, r.ok, r.timedOut])).toEqual([
+      ['own.ini', true, false],
+      ['plain.ini', false, true],
+    ]);
   });
 
   it('lifecycle: new -> watching -> stopping -> stopped; runOnce() after start(), start() twice or after stop() throw INVALID_STATE', async () => {
     const engine = new FakeEngine();
     let starts = 0;
-    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 'h.ini', events: ['start'], handler: { handle: () => undefined, start: () => void (starts += 1) } }] });
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        { name: 'h.ini', events: ['start'], handler: { handle: () => undefined, start: () => void (starts += 1) } },
+      ],
+    });
     glues.push(glue);
     expect(glue.state).toBe('new');
     await glue.start();
     expect(glue.state).toBe('watching');
-    await expect(glue.runOnce()).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringMatching(/^runOnce\(\) while watching: a Glue runs once or watches/) });
+    await expect(glue.runOnce()).rejects.toMatchObject({
+      code: 'INVALID_STATE',
+      message: expect.stringMatching(/^runOnce\(\) while watching: a Glue runs once or watches/),
+    });
     await expect(glue.start()).rejects.toMatchObject({ code: 'INVALID_STATE' });
     expect(glue.state).toBe('watching');
     const stopping = glue.stop();
@@ -301,7 +360,10 @@ describe('Glue dispatch', () => {
     await stopping;
     expect(glue.state).toBe('stopped');
     await glue.stop();
-    await expect(glue.start()).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringMatching(/^start\(\) while stopped/) });
+    await expect(glue.start()).rejects.toMatchObject({
+      code: 'INVALID_STATE',
+      message: expect.stringMatching(/^start\(\) while stopped/),
+    });
     expect(starts).toBe(1);
   });
 
@@ -334,7 +396,12 @@ describe('Glue dispatch', () => {
   it('runOnce() twice: the second throws, start hooks ran once', async () => {
     const engine = new FakeEngine();
     let starts = 0;
-    const glue = createGlue({ docker: engine.docker, handlers: [{ name: 'h.ini', events: ['none'], handler: { handle: () => undefined, start: () => void (starts += 1) } }] });
+    const glue = createGlue({
+      docker: engine.docker,
+      handlers: [
+        { name: 'h.ini', events: ['none'], handler: { handle: () => undefined, start: () => void (starts += 1) } },
+      ],
+    });
     glues.push(glue);
     await glue.runOnce();
     expect(glue.state).toBe('stopped');
@@ -347,7 +414,14 @@ describe('Glue dispatch', () => {
     const runs: HandlerRun[] = [];
     const glue = createGlue({
       docker: engine.docker,
-      handlers: [{ name: 'liar.ini', events: ['start'], timeoutMs: 5000, handler: { handle: () => Promise.reject(new Error('HANDLER_TIMEOUT')) } }],
+      handlers: [
+        {
+          name: 'liar.ini',
+          events: ['start'],
+          timeoutMs: 5000,
+          handler: { handle: () => Promise.reject(new Error('HANDLER_TIMEOUT')) },
+        },
+      ],
     });
     glues.push(glue);
     glue.on('handler', (run) => runs.push(run));
@@ -355,7 +429,9 @@ describe('Glue dispatch', () => {
     await until(() => engine.streams.length === 1);
     engine.emit('start', engine.add().Id);
     await until(() => runs.length === 1);
-    expect(runs.map((r) => [r.ok, r.timedOut, (r.error as Error).message])).toEqual([[false, false, 'HANDLER_TIMEOUT']]);
+    expect(runs.map((r) => [r.ok, r.timedOut, (r.error as Error).message])).toEqual([
+      [false, false, 'HANDLER_TIMEOUT'],
+    ]);
   });
 
   it('a failing start hook stops the handlers already started, once, and start() rejects naming the handler', async () => {
@@ -389,7 +465,21 @@ describe('Glue dispatch', () => {
     let stopped = false;
     const glue = createGlue({
       docker: engine.docker,
-      handlers: [{ name: 'a.ini', events: ['start'], handler: { handle: async () => { await new Promise((r) => setTimeout(r, 200)); finished = true; }, stop: () => { stopped = true; } } }],
+      handlers: [
+        {
+          name: 'a.ini',
+          events: ['start'],
+          handler: {
+            handle: async () => {
+              await new Promise((r) => setTimeout(r, 200));
+              finished = true;
+            },
+            stop: () => {
+              stopped = true;
+            },
+          },
+        },
+      ],
     });
     await glue.start();
     await until(() => engine.streams.length === 1);
@@ -407,14 +497,21 @@ describe('Glue dispatch', () => {
     const glue = createGlue({
       docker: engine.docker,
       shutdownTimeoutMs: 5_000,
-      handlers: [{
-        name: 'a.ini',
-        events: ['start'],
-        handler: (agent) => {
-          agentSignal = agent.signal;
-          return { handle: async (_e, _id, ctx) => { await new Promise((r) => setTimeout(r, 300)); seen.push({ run: ctx.signal.aborted, agent: agent.signal.aborted }); } };
+      handlers: [
+        {
+          name: 'a.ini',
+          events: ['start'],
+          handler: (agent) => {
+            agentSignal = agent.signal;
+            return {
+              handle: async (_e, _id, ctx) => {
+                await new Promise((r) => setTimeout(r, 300));
+                seen.push({ run: ctx.signal.aborted, agent: agent.signal.aborted });
+              },
+            };
+          },
         },
-      }],
+      ],
     });
     await glue.start();
     await until(() => engine.streams.length === 1);
@@ -436,7 +533,19 @@ describe('Glue dispatch', () => {
     const glue = createGlue({
       docker: engine.docker,
       shutdownTimeoutMs: 300,
-      handlers: [{ name: 'a.ini', events: ['start'], handler: { handle: (_e, _id, ctx) => new Promise<void>((resolve) => { signals.push(ctx.signal); ctx.signal.addEventListener('abort', () => resolve()); }) } }],
+      handlers: [
+        {
+          name: 'a.ini',
+          events: ['start'],
+          handler: {
+            handle: (_e, _id, ctx) =>
+              new Promise<void>((resolve) => {
+                signals.push(ctx.signal);
+                ctx.signal.addEventListener('abort', () => resolve());
+              }),
+          },
+        },
+      ],
     });
     try {
       await glue.start();

@@ -40,7 +40,13 @@ describe('createGlue against a real Docker engine', () => {
               if (extra.slowName && ctx.container?.Name === `/${extra.slowName}` && event === 'start') {
                 await new Promise((r) => setTimeout(r, extra.slowMs ?? 0));
               }
-              seen.push({ event, id, labels: ctx.container?.Config?.Labels ?? undefined, ip: ipOf(ctx.container), at: Date.now() });
+              seen.push({
+                event,
+                id,
+                labels: ctx.container?.Config?.Labels ?? undefined,
+                ip: ipOf(ctx.container),
+                at: Date.now(),
+              });
             },
           },
         },
@@ -66,11 +72,20 @@ describe('createGlue against a real Docker engine', () => {
     const seen: Seen[] = [];
     const glue = recordingGlue(seen);
     await glue.start();
-    const containers = await Promise.all([1, 2, 3].map((n) => engine.run({ name: `ordered-${n}`, labels: { n: String(n) } })));
-    for (const c of containers) await waitFor(() => seen.some((s) => s.id === c.id && s.event === 'start'), { timeoutMs: 10_000, what: `start of ${c.name}` });
+    const containers = await Promise.all(
+      [1, 2, 3].map((n) => engine.run({ name: `ordered-${n}`, labels: { n: String(n) } })),
+    );
+    for (const c of containers)
+      await waitFor(() => seen.some((s) => s.id === c.id && s.event === 'start'), {
+        timeoutMs: 10_000,
+        what: `start of ${c.name}`,
+      });
     await Promise.all(containers.map((c) => engine.cli(['rm', '-f', c.id])));
     for (const c of containers) {
-      await waitFor(() => seen.some((s) => s.id === c.id && s.event === 'destroy'), { timeoutMs: 20_000, what: `destroy of ${c.name}` });
+      await waitFor(() => seen.some((s) => s.id === c.id && s.event === 'destroy'), {
+        timeoutMs: 20_000,
+        what: `destroy of ${c.name}`,
+      });
       const mine = seen.filter((s) => s.id === c.id);
       const order = mine.map((s) => s.event);
       expect(order.indexOf('create')).toBeLessThan(order.indexOf('start'));
@@ -91,8 +106,14 @@ describe('createGlue against a real Docker engine', () => {
     await glue.start();
     const slow = await engine.run({ name: 'slow-one' });
     const fast = await engine.run({ name: 'fast-one' });
-    const fastStart = await waitFor(() => seen.find((s) => s.id === fast.id && s.event === 'start'), { timeoutMs: 10_000, what: 'fast start' });
-    const slowStart = await waitFor(() => seen.find((s) => s.id === slow.id && s.event === 'start'), { timeoutMs: 15_000, what: 'slow start' });
+    const fastStart = await waitFor(() => seen.find((s) => s.id === fast.id && s.event === 'start'), {
+      timeoutMs: 10_000,
+      what: 'fast start',
+    });
+    const slowStart = await waitFor(() => seen.find((s) => s.id === slow.id && s.event === 'start'), {
+      timeoutMs: 15_000,
+      what: 'slow start',
+    });
     expect(fastStart.at).toBeLessThan(slowStart.at);
     await glue.stop();
   });

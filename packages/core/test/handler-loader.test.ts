@@ -33,7 +33,11 @@ export class ThreeBad { constructor() { throw Object.assign(new Error('lb.ini [p
 
 describe('parseClassSpec', () => {
   it('maps the original dotted names', () => {
-    expect(parseClassSpec('DockerGlue.handlers.lb.HAProxyHandler')).toEqual({ module: '@glue/handler-haproxy', exportName: 'HAProxyHandler', isFile: false });
+    expect(parseClassSpec('DockerGlue.handlers.lb.HAProxyHandler')).toEqual({
+      module: '@glue/handler-haproxy',
+      exportName: 'HAProxyHandler',
+      isFile: false,
+    });
     expect(parseClassSpec('DockerGlue.handlers.publishers.distconfig.Publisher').module).toBe('@glue/publisher-etcd');
     expect(parseClassSpec('./x.js')).toEqual({ module: './x.js', exportName: 'default', isFile: true });
   });
@@ -71,7 +75,11 @@ describe('loadHandlers', () => {
   it('a ParamError with three problems is three lines, each with its key and line', async () => {
     const c = config('./handlers.mjs#ThreeBad', 'mode=magic\nhttp-bind=nope\ncolour=blue\n');
     const { problems } = await loadHandlers([c], fakeAgent());
-    expect(problems.map((p) => [p.key, p.line, p.message])).toEqual([['mode', 6, 'a'], ['http-bind', 7, 'b'], ['colour', 8, 'c']]);
+    expect(problems.map((p) => [p.key, p.line, p.message])).toEqual([
+      ['mode', 6, 'a'],
+      ['http-bind', 7, 'b'],
+      ['colour', 8, 'c'],
+    ]);
   });
 
   it('skips disabled handlers without loading them', async () => {
@@ -83,7 +91,10 @@ describe('loadHandlers', () => {
 describe('dockerEndpoint', () => {
   it('reads --docker-url, DOCKER_HOST, and the default socket', () => {
     expect(dockerEndpoint('unix:///run/d.sock', {}).options).toEqual({ socketPath: '/run/d.sock' });
-    expect(dockerEndpoint(undefined, { DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toMatchObject({ address: 'tcp://127.0.0.1:2375', options: { host: '127.0.0.1', port: 2375, protocol: 'http' } });
+    expect(dockerEndpoint(undefined, { DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toMatchObject({
+      address: 'tcp://127.0.0.1:2375',
+      options: { host: '127.0.0.1', port: 2375, protocol: 'http' },
+    });
     expect(dockerEndpoint(undefined, {}).address).toBe('unix:///var/run/docker.sock');
   });
 
@@ -100,8 +111,12 @@ describe('dockerEndpoint', () => {
     expect(scheme).toBeInstanceOf(GlueError);
     expect(scheme).toMatchObject({ code: 'ENGINE_CONFIG' });
     expect(scheme.message).toMatch(/"ftp:\/\/x" \(--docker-url\): unsupported scheme ftp/);
-    expect(thrown(() => dockerEndpoint(undefined, { DOCKER_HOST: 'tcp://[bad' })).message).toMatch(/\(DOCKER_HOST\): not a URL/);
-    const tls = thrown(() => dockerEndpoint('tcp://127.0.0.1:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }));
+    expect(thrown(() => dockerEndpoint(undefined, { DOCKER_HOST: 'tcp://[bad' })).message).toMatch(
+      /\(DOCKER_HOST\): not a URL/,
+    );
+    const tls = thrown(() =>
+      dockerEndpoint('tcp://127.0.0.1:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }),
+    );
     expect(tls).toMatchObject({ code: 'ENGINE_CONFIG' });
     expect(tls.message).toMatch(/DOCKER_TLS_VERIFY is set.*\/nonexistent\/ca\.pem: no such file.*DOCKER_CERT_PATH/);
   });

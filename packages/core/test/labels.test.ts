@@ -1,14 +1,42 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { describeLabelProblem, hasRouteLabels, parseFlag, parseHostList, parseLabels, parseNetworkName, parsePort, parsePrefix, parseWeight } from '../src/index.js';
+import {
+  describeLabelProblem,
+  hasRouteLabels,
+  parseFlag,
+  parseHostList,
+  parseLabels,
+  parseNetworkName,
+  parsePort,
+  parsePrefix,
+  parseWeight,
+} from '../src/index.js';
 import { isGlueLabel } from '../src/labels.js';
 
 // The label grammar shared by every handler (moved here from @glue/handler-haproxy).
 describe('label grammar', () => {
   it('hostnames: lower-cased, no port, no spaces, comma lists', () => {
     expect(parseHostList('WP1.Example.com')).toEqual({ ok: true, value: ['wp1.example.com'] });
-    expect(parseHostList('a.example.com, b.example.com,a.example.com')).toEqual({ ok: true, value: ['a.example.com', 'b.example.com'] });
-    for (const bad of ['', 'a.example.com:80', 'a b', 'a\nb', '-a.com', 'a..b', 'é.com', 'a.com#x', '*.example.com', 'x'.repeat(64), '\u212Aube.example.com', 'example.\u212A', 'straße.de', '\u0130nfo.com']) {
+    expect(parseHostList('a.example.com, b.example.com,a.example.com')).toEqual({
+      ok: true,
+      value: ['a.example.com', 'b.example.com'],
+    });
+    for (const bad of [
+      '',
+      'a.example.com:80',
+      'a b',
+      'a\nb',
+      '-a.com',
+      'a..b',
+      'é.com',
+      'a.com#x',
+      '*.example.com',
+      'x'.repeat(64),
+      '\u212Aube.example.com',
+      'example.\u212A',
+      'straße.de',
+      '\u0130nfo.com',
+    ]) {
       expect(parseHostList(bad).ok, bad).toBe(false);
     }
   });
@@ -17,7 +45,8 @@ describe('label grammar', () => {
     expect(parsePrefix('dashboard/horizon')).toEqual({ ok: true, value: '/dashboard/horizon' });
     expect(parsePrefix('/dashboard/horizon/')).toEqual({ ok: true, value: '/dashboard/horizon' });
     expect(parsePrefix('/')).toEqual({ ok: true, value: '' });
-    for (const bad of ['a//b', 'a b', 'a/../b', "a'b", 'a"b', 'a#b', 'a\nb', 'a%20b', 'a?b', 'ä']) expect(parsePrefix(bad).ok, bad).toBe(false);
+    for (const bad of ['a//b', 'a b', 'a/../b', "a'b", 'a"b', 'a#b', 'a\nb', 'a%20b', 'a?b', 'ä'])
+      expect(parsePrefix(bad).ok, bad).toBe(false);
   });
 
   it('weights: integers 0-256', () => {
@@ -27,9 +56,16 @@ describe('label grammar', () => {
   });
 
   it('reads the seed README labels', () => {
-    const r = parseLabels({ glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'dashboard/horizon', glue_http_80_strip_prefix: '1', other: 'x' });
+    const r = parseLabels({
+      glue_http_80_host: 'openstack.example.com',
+      glue_http_80_prefix: 'dashboard/horizon',
+      glue_http_80_strip_prefix: '1',
+      other: 'x',
+    });
     expect(r.problems).toEqual([]);
-    expect(r.http).toEqual([{ host: 'openstack.example.com', prefix: '/dashboard/horizon', strip: true, weight: 100, port: 80 }]);
+    expect(r.http).toEqual([
+      { host: 'openstack.example.com', prefix: '/dashboard/horizon', strip: true, weight: 100, port: 80 },
+    ]);
   });
 
   it('several ports and hosts, TCP routes, glue_network', () => {
@@ -42,13 +78,22 @@ describe('label grammar', () => {
       glue_network: 'backnet',
     });
     expect(r.problems).toEqual([]);
-    expect(r.http.map((h) => `${h.host}:${h.port}:${h.weight}`)).toEqual(['a.com:80:100', 'b.com:80:100', 'c.com:8080:7']);
+    expect(r.http.map((h) => `${h.host}:${h.port}:${h.weight}`)).toEqual([
+      'a.com:80:100',
+      'b.com:80:100',
+      'c.com:8080:7',
+    ]);
     expect(r.tcp).toEqual([{ frontendPort: 15432, port: 5432, weight: 3 }]);
     expect(r.network).toBe('backnet');
   });
 
   it('a bad value drops only that port, with container-readable problems', () => {
-    const r = parseLabels({ glue_http_80_host: 'ok.com', glue_http_81_host: 'ok.com', glue_http_81_weight: '999', glue_http_82_hots: 'typo.com' });
+    const r = parseLabels({
+      glue_http_80_host: 'ok.com',
+      glue_http_81_host: 'ok.com',
+      glue_http_81_weight: '999',
+      glue_http_82_hots: 'typo.com',
+    });
     expect(r.http.map((h) => h.port)).toEqual([80]);
     expect(r.problems).toEqual([
       { label: 'glue_http_82_hots', value: 'typo.com', reason: expect.stringContaining('unknown label') },
@@ -94,7 +139,9 @@ describe('label grammar: the rest of the vocabulary', () => {
   it('a port outside 1-65535 in a label name is an unknown label', () => {
     const r = parseLabels({ glue_http_99999_host: 'x.example.com', glue_http_80_host: 'ok.example.com' });
     expect(r.http.map((h) => h.port)).toEqual([80]);
-    expect(r.problems).toEqual([{ label: 'glue_http_99999_host', value: 'x.example.com', reason: expect.stringMatching(/not 1-65535/) }]);
+    expect(r.problems).toEqual([
+      { label: 'glue_http_99999_host', value: 'x.example.com', reason: expect.stringMatching(/not 1-65535/) },
+    ]);
   });
 
   it('no labels, other labels: nothing', () => {
@@ -104,26 +151,74 @@ describe('label grammar: the rest of the vocabulary', () => {
 
   it('one sentence for a refused label, whichever handler logs it', () => {
     const r = parseLabels({ glue_http_80_host: 'ok.com', glue_http_80_weight: '999' });
-    expect(r.problems[0] && describeLabelProblem('web1', r.problems[0])).toBe('container web1: label glue_http_80_weight="999" is not a weight (an integer 0-256)');
+    expect(r.problems[0] && describeLabelProblem('web1', r.problems[0])).toBe(
+      'container web1: label glue_http_80_weight="999" is not a weight (an integer 0-256)',
+    );
     expect(['glue_network', 'glue_http_80_host', 'glue_tcp_1_port'].every(isGlueLabel)).toBe(true);
     expect(['glue', 'glue_networks', 'x_glue_http_80_host'].some(isGlueLabel)).toBe(false);
   });
 });
 
 describe('label grammar (property)', () => {
-  const nasty = fc.constantFrom('\n', ' ', '\t', '#', '"', "'", '\\', '%', '$', ';', '/', '.', '-', ':', ',', '@', '*', 'é', '\u0000', 'a', 'B', '1', '0', '_', '~');
-  const value = fc.oneof(fc.string({ unit: nasty, maxLength: 16 }), fc.constantFrom('a.example.com', 'x/y', '/', '7', '256', 'on', 'net1'));
+  const nasty = fc.constantFrom(
+    '\n',
+    ' ',
+    '\t',
+    '#',
+    '"',
+    "'",
+    '\\',
+    '%',
+    '$',
+    ';',
+    '/',
+    '.',
+    '-',
+    ':',
+    ',',
+    '@',
+    '*',
+    'é',
+    '\u0000',
+    'a',
+    'B',
+    '1',
+    '0',
+    '_',
+    '~',
+  );
+  const value = fc.oneof(
+    fc.string({ unit: nasty, maxLength: 16 }),
+    fc.constantFrom('a.example.com', 'x/y', '/', '7', '256', 'on', 'net1'),
+  );
   const key = fc.oneof(
-    fc.tuple(fc.constantFrom('80', '8080', '0', '99999', 'x'), fc.constantFrom('host', 'prefix', 'strip_prefix', 'weight', 'hots')).map(([p, k]) => `glue_http_${p}_${k}`),
+    fc
+      .tuple(
+        fc.constantFrom('80', '8080', '0', '99999', 'x'),
+        fc.constantFrom('host', 'prefix', 'strip_prefix', 'weight', 'hots'),
+      )
+      .map(([p, k]) => `glue_http_${p}_${k}`),
     fc.tuple(fc.constantFrom('5432', '22'), fc.constantFrom('port', 'weight')).map(([p, k]) => `glue_tcp_${p}_${k}`),
     fc.constantFrom('glue_network', 'glue_http_ports', 'other'),
   );
   it('a glue label key in another case is reported, not ignored silently', () => {
-    const r = parseLabels({ GLUE_HTTP_80_HOST: 'a.example.com', Glue_Network: 'net1', glue_http_81_host: 'b.example.com' });
+    const r = parseLabels({
+      GLUE_HTTP_80_HOST: 'a.example.com',
+      Glue_Network: 'net1',
+      glue_http_81_host: 'b.example.com',
+    });
     expect(r.http.map((h) => h.host)).toEqual(['b.example.com']);
     expect(r.problems).toEqual([
-      { label: 'GLUE_HTTP_80_HOST', value: 'a.example.com', reason: 'label keys are lower-case: write glue_http_80_host; this label is ignored' },
-      { label: 'Glue_Network', value: 'net1', reason: 'label keys are lower-case: write glue_network; this label is ignored' },
+      {
+        label: 'GLUE_HTTP_80_HOST',
+        value: 'a.example.com',
+        reason: 'label keys are lower-case: write glue_http_80_host; this label is ignored',
+      },
+      {
+        label: 'Glue_Network',
+        value: 'net1',
+        reason: 'label keys are lower-case: write glue_network; this label is ignored',
+      },
     ]);
     expect(hasRouteLabels({ GLUE_TCP_22_PORT: '2222' })).toBe(true);
     expect(hasRouteLabels({ glue_ovs_vlan: '7', other: 'x' })).toBe(false);
@@ -138,7 +233,8 @@ describe('label grammar (property)', () => {
           expect(h.port >= 1 && h.port <= 65535 && h.weight >= 0 && h.weight <= 256).toBe(true);
           expect(h.strip && h.prefix === '').toBe(false);
         }
-        for (const t of r.tcp) expect(t.frontendPort >= 1 && t.frontendPort <= 65535 && t.weight >= 0 && t.weight <= 256).toBe(true);
+        for (const t of r.tcp)
+          expect(t.frontendPort >= 1 && t.frontendPort <= 65535 && t.weight >= 0 && t.weight <= 256).toBe(true);
         if (r.rejected) expect(r.http.length + r.tcp.length).toBe(0);
         for (const p of r.problems) {
           expect(isGlueLabel(p.label)).toBe(true);

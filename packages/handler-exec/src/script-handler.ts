@@ -1,5 +1,14 @@
 import { dirname } from 'node:path';
-import { type Agent, BaseHandler, containerName, GlueError, type HandlerContext, type IniDocument, ParamError, quote } from '@glue/core';
+import {
+  type Agent,
+  BaseHandler,
+  containerName,
+  GlueError,
+  type HandlerContext,
+  type IniDocument,
+  ParamError,
+  quote,
+} from '@glue/core';
 import { execa } from 'execa';
 import { findScript } from './script-path.js';
 
@@ -31,7 +40,11 @@ export class ScriptHandler extends BaseHandler {
     // A day at most (Node's timers end at 24.8 days, and a longer bound would be no bound); at least
     // 0.1 s, so a script can start at all.
     if (!/^\d+(\.\d+)?$/.test(rawTimeout) || !(seconds >= MIN_SCRIPT_TIMEOUT_S && seconds <= MAX_SCRIPT_TIMEOUT_S)) {
-      throw new ParamError(this.name, 'timeout', `${quote(rawTimeout, 40)} is not a number of seconds from ${MIN_SCRIPT_TIMEOUT_S} to ${MAX_SCRIPT_TIMEOUT_S}`);
+      throw new ParamError(
+        this.name,
+        'timeout',
+        `${quote(rawTimeout, 40)} is not a number of seconds from ${MIN_SCRIPT_TIMEOUT_S} to ${MAX_SCRIPT_TIMEOUT_S}`,
+      );
     }
     this.timeoutMs = Math.round(seconds * 1000);
     this.runTimeoutMs = this.timeoutMs + KILL_GRACE_MS + 1_000;
@@ -65,13 +78,24 @@ export class ScriptHandler extends BaseHandler {
     for (const line of splitLines(result.stdout)) this.logger.info({ ...fields, stream: 'stdout' }, line);
     for (const line of splitLines(result.stderr)) this.logger.warn({ ...fields, stream: 'stderr' }, line);
     if (ended === 'timeout') {
-      throw new GlueError('HANDLER_FAILED', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`, { handler: this.name, file: this.iniFile });
+      throw new GlueError('HANDLER_FAILED', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`, {
+        handler: this.name,
+        file: this.iniFile,
+      });
     }
     if (ended === 'cancelled') {
-      throw new GlueError('HANDLER_FAILED', `${this.script} stopped: the handler run was cancelled`, { handler: this.name, file: this.iniFile });
+      throw new GlueError('HANDLER_FAILED', `${this.script} stopped: the handler run was cancelled`, {
+        handler: this.name,
+        file: this.iniFile,
+      });
     }
     if (result.failed) {
-      const why = result.exitCode !== undefined ? `exited with code ${result.exitCode}` : (result.signal ? `killed by ${result.signal}` : result.shortMessage);
+      const why =
+        result.exitCode !== undefined
+          ? `exited with code ${result.exitCode}`
+          : result.signal
+            ? `killed by ${result.signal}`
+            : result.shortMessage;
       throw new GlueError('HANDLER_FAILED', `${this.script} ${why}`, { handler: this.name, file: this.iniFile });
     }
   }

@@ -28,7 +28,11 @@ describe('findScript', () => {
     expect(findScript('beside.sh', conf)).toEqual({ path: join(root, 'find', 'handler-scripts', 'beside.sh') });
   });
   it('says where it looked, or that the file is not executable', () => {
-    expect(findScript('missing.sh', conf, '/nonexistent')).toEqual({ error: expect.stringMatching(/"missing.sh" not found \(looked in: .*handler-scripts\/missing.sh, \/nonexistent\/missing.sh\)/) });
+    expect(findScript('missing.sh', conf, '/nonexistent')).toEqual({
+      error: expect.stringMatching(
+        /"missing.sh" not found \(looked in: .*handler-scripts\/missing.sh, \/nonexistent\/missing.sh\)/,
+      ),
+    });
     expect(findScript('noexec.sh', conf)).toEqual({ error: expect.stringMatching(/is not executable \(chmod \+x/) });
   });
 });
@@ -37,7 +41,10 @@ describe('ScriptHandler', () => {
   const dir = join(root, 'run');
   mkdirSync(dir, { recursive: true });
   const out = join(dir, 'out.txt');
-  script(join(dir, 'record.sh'), `printf '%s|' "$@" "$GLUE_EVENT" "$GLUE_CONTAINER_ID" "$GLUE_CONTAINER_NAME" "$GLUE_INI" >> ${out}; echo >> ${out}; echo hello`);
+  script(
+    join(dir, 'record.sh'),
+    `printf '%s|' "$@" "$GLUE_EVENT" "$GLUE_CONTAINER_ID" "$GLUE_CONTAINER_NAME" "$GLUE_INI" >> ${out}; echo >> ${out}; echo hello`,
+  );
   script(join(dir, 'fail.sh'), 'echo oops >&2; exit 3');
   script(join(dir, 'slow.sh'), 'sleep 5');
 
@@ -57,10 +64,14 @@ describe('ScriptHandler', () => {
   it('a non-zero exit is an error with the code; a timeout kills the script', async () => {
     const agent = fakeAgent();
     const fail = writeHandlerIni(dir, 'fail.ini', { script: 'fail.sh' });
-    await expect(new ScriptHandler(agent, fail.path, fail).handle('die', 'a'.repeat(64), contextFor(agent, 'die', 'a'.repeat(64)))).rejects.toThrow(/fail\.sh exited with code 3/);
+    await expect(
+      new ScriptHandler(agent, fail.path, fail).handle('die', 'a'.repeat(64), contextFor(agent, 'die', 'a'.repeat(64))),
+    ).rejects.toThrow(/fail\.sh exited with code 3/);
     const slow = writeHandlerIni(dir, 'slow.ini', { script: 'slow.sh', timeout: '0.3' });
     const started = Date.now();
-    await expect(new ScriptHandler(agent, slow.path, slow).handle('die', '', contextFor(agent, 'none', ''))).rejects.toThrow(/killed after 0.3 s/);
+    await expect(
+      new ScriptHandler(agent, slow.path, slow).handle('die', '', contextFor(agent, 'none', '')),
+    ).rejects.toThrow(/killed after 0.3 s/);
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
@@ -69,7 +80,9 @@ describe('ScriptHandler', () => {
     const none = writeHandlerIni(dir, 'none.ini', {});
     expect(() => new ScriptHandler(agent, none.path, none)).toThrow(ParamError);
     const missing = writeHandlerIni(dir, 'missing.ini', { script: 'nope.sh' });
-    expect(() => new ScriptHandler(agent, missing.path, missing)).toThrow(/missing\.ini \[params\] script: "nope\.sh" not found/);
+    expect(() => new ScriptHandler(agent, missing.path, missing)).toThrow(
+      /missing\.ini \[params\] script: "nope\.sh" not found/,
+    );
     const long = writeHandlerIni(dir, 'long.ini', { script: 'record.sh', timeout: '90' });
     // Glue raises its own per-run bound to this: timeout + 2 s SIGTERM-to-SIGKILL grace + 1 s.
     expect(new ScriptHandler(agent, long.path, long).runTimeoutMs).toBe(93_000);
@@ -78,7 +91,9 @@ describe('ScriptHandler', () => {
     // Beyond Node's timers (TimeoutOverflowWarning, then killed at once) and too short to start.
     for (const timeout of ['3000000', '0.0001', '0']) {
       const ini = writeHandlerIni(dir, `t${timeout}.ini`, { script: 'record.sh', timeout });
-      expect(() => new ScriptHandler(agent, ini.path, ini)).toThrow(new RegExp(`timeout: "${timeout.replace('.', '\\.')}" is not a number of seconds from 0.1 to 86400`));
+      expect(() => new ScriptHandler(agent, ini.path, ini)).toThrow(
+        new RegExp(`timeout: "${timeout.replace('.', '\\.')}" is not a number of seconds from 0.1 to 86400`),
+      );
     }
   });
 });
@@ -95,6 +110,8 @@ handlerContractSuite({
   },
   // docker-glue's calling convention, once per event: script INI_PATH EVENT CONTAINER_ID.
   effect: ({ container }) => {
-    expect(readFileSync(join(contractDir, 'ran.log'), 'utf8')).toBe(`none \nstart ${container.Id}\ndie ${container.Id}\ndestroy ${container.Id}\n`);
+    expect(readFileSync(join(contractDir, 'ran.log'), 'utf8')).toBe(
+      `none \nstart ${container.Id}\ndie ${container.Id}\ndestroy ${container.Id}\n`,
+    );
   },
 });

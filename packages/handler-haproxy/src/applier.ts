@@ -11,8 +11,25 @@ import { runtimeCommand } from './haproxy-io.js';
 import type { ManagedHaproxy } from './managed.js';
 import { type BalancerModel, structureKey } from './model.js';
 import { createReloader, type Mode, type Reloader } from './reloader.js';
-import { planRetire, planRuntimeOps, reloadReasons, retireCommands, type RuntimeCommand, summarize } from './runtime-plan.js';
-import { type HostSlot, hostMapText, placeModel, planSlots, releaseSlots, sameAssignment, type SlotPlan, slotHosts, slotName } from './slots.js';
+import {
+  planRetire,
+  planRuntimeOps,
+  reloadReasons,
+  retireCommands,
+  type RuntimeCommand,
+  summarize,
+} from './runtime-plan.js';
+import {
+  type HostSlot,
+  hostMapText,
+  placeModel,
+  planSlots,
+  releaseSlots,
+  sameAssignment,
+  type SlotPlan,
+  slotHosts,
+  slotName,
+} from './slots.js';
 import { type Staged, StagedFiles } from './staged-files.js';
 import { boundPorts, TcpGuard } from './tcp-guard.js';
 import { type RenderSettings, Renderer, templateContext } from './template.js';
@@ -105,7 +122,15 @@ interface Prepared {
 }
 
 export class Applier {
-  readonly stats: ApplierStats = { applies: 0, skipped: 0, reloads: 0, runtimeApplies: 0, failures: 0, lastCheckMs: 0, lastRenderMs: 0 };
+  readonly stats: ApplierStats = {
+    applies: 0,
+    skipped: 0,
+    reloads: 0,
+    runtimeApplies: 0,
+    failures: 0,
+    lastCheckMs: 0,
+    lastRenderMs: 0,
+  };
   private readonly reloader: Reloader;
   private readonly files: StagedFiles;
   private readonly scheduler: ApplyScheduler;
@@ -128,8 +153,25 @@ export class Applier {
   private redispatchChecked = false;
 
   constructor(private readonly o: ApplierOptions) {
-    this.reloader = createReloader({ mode: o.mode, haproxyBin: o.haproxyBin, configFile: o.configFile, reloadCommand: o.reloadCommand, runtimeSocket: o.runtimeSocket, masterSocket: o.masterSocket, reloadTimeoutMs: o.reloadTimeoutMs, handlerName: o.handlerName, logger: o.logger });
-    this.files = new StagedFiles({ configFile: o.configFile, hostMap: o.hostMap ?? '', haproxyBin: o.haproxyBin, checkTimeoutMs: o.checkTimeoutMs, handlerName: o.handlerName, logger: o.logger });
+    this.reloader = createReloader({
+      mode: o.mode,
+      haproxyBin: o.haproxyBin,
+      configFile: o.configFile,
+      reloadCommand: o.reloadCommand,
+      runtimeSocket: o.runtimeSocket,
+      masterSocket: o.masterSocket,
+      reloadTimeoutMs: o.reloadTimeoutMs,
+      handlerName: o.handlerName,
+      logger: o.logger,
+    });
+    this.files = new StagedFiles({
+      configFile: o.configFile,
+      hostMap: o.hostMap ?? '',
+      haproxyBin: o.haproxyBin,
+      checkTimeoutMs: o.checkTimeoutMs,
+      handlerName: o.handlerName,
+      logger: o.logger,
+    });
     this.scheduler = new ApplyScheduler({
       debounceMs: o.debounceMs,
       maxDelayMs: o.maxDelayMs,
@@ -170,11 +212,17 @@ export class Applier {
       try {
         await managed.start();
         this.bound = boundPorts(previous);
-        this.o.logger.info({ config: this.o.configFile }, `HAProxy started on the last good config ${this.o.configFile}; the first apply reloads it with the current containers`);
+        this.o.logger.info(
+          { config: this.o.configFile },
+          `HAProxy started on the last good config ${this.o.configFile}; the first apply reloads it with the current containers`,
+        );
         return;
       } catch (err) {
         await managed.stop();
-        this.o.logger.warn({ config: this.o.configFile, err: errorMessage(err) }, `HAProxy did not start on the last good config ${this.o.configFile}, starting it with an empty one: ${errorMessage(err)}`);
+        this.o.logger.warn(
+          { config: this.o.configFile, err: errorMessage(err) },
+          `HAProxy did not start on the last good config ${this.o.configFile}, starting it with an empty one: ${errorMessage(err)}`,
+        );
       }
     }
     const p = this.prepare(this.o.compute(), true);
@@ -238,7 +286,9 @@ export class Applier {
     const hostMap = this.hostMap;
     const settings = { ...this.o.settings, hostMap };
     try {
-      const plan = hostMap ? planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, refresh) : { declared: 0, assignment: new Map<string, number>() };
+      const plan = hostMap
+        ? planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, refresh)
+        : { declared: 0, assignment: new Map<string, number>() };
       const placed = hostMap ? placeModel(model, plan) : { model, slots: [] as HostSlot[] };
       // The structure alone (min-reload-interval holds) needs no render of the built-in template.
       const builtIn = this.o.renderer.templatePath === undefined;
@@ -248,22 +298,33 @@ export class Applier {
       // without servers.
       let structure: string;
       if (builtIn) {
-        const key = hostMap ? structureKey({ http: placed.model.http.filter((b) => b.prefix !== ''), tcp: placed.model.tcp }) : structureKey(placed.model);
+        const key = hostMap
+          ? structureKey({ http: placed.model.http.filter((b) => b.prefix !== ''), tcp: placed.model.tcp })
+          : structureKey(placed.model);
         structure = `${key}\0${plan.declared}`;
       } else {
         const bare = withoutServers(model);
-        structure = this.o.renderer.render(templateContext(bare, settings, hostMap ? placeModel(bare, plan) : undefined));
+        structure = this.o.renderer.render(
+          templateContext(bare, settings, hostMap ? placeModel(bare, plan) : undefined),
+        );
       }
       this.stats.lastRenderMs = Math.round(performance.now() - started);
       if (!builtIn && withText && !this.redispatchChecked) {
         this.redispatchChecked = true;
         if (!/^\s*option\s+redispatch\b/m.test(text)) {
-          this.o.logger.warn({ template: this.o.renderer.templatePath }, `the template ${this.o.renderer.templatePath ?? ''} renders no "option redispatch": a request caught by a container that died is retried against its address, which Docker may have given to another host's container (the built-in template sets "retries 3" and "option redispatch 1")`);
+          this.o.logger.warn(
+            { template: this.o.renderer.templatePath },
+            `the template ${this.o.renderer.templatePath ?? ''} renders no "option redispatch": a request caught by a container that died is retried against its address, which Docker may have given to another host's container (the built-in template sets "retries 3" and "option redispatch 1")`,
+          );
         }
       }
       return { model: placed.model, plan, text, mapText: hostMap ? hostMapText(plan) : '', structure };
     } catch (err) {
-      throw new GlueError('HANDLER_FAILED', `cannot render the HAProxy template ${this.o.renderer.templatePath ?? '(built-in)'}: ${errorMessage(err)}; HAProxy keeps the old config`, { handler: this.o.handlerName, cause: err });
+      throw new GlueError(
+        'HANDLER_FAILED',
+        `cannot render the HAProxy template ${this.o.renderer.templatePath ?? '(built-in)'}: ${errorMessage(err)}; HAProxy keeps the old config`,
+        { handler: this.o.handlerName, cause: err },
+      );
     }
   }
 
@@ -305,10 +366,14 @@ export class Applier {
         await this.execute(retireCommands(id));
         this.retired.add(id);
       } catch (err) {
-        this.o.logger.warn({ server: id, err: errorMessage(err) }, `could not shut down the sessions of ${id}, whose container stopped: ${errorMessage(err)}`);
+        this.o.logger.warn(
+          { server: id, err: errorMessage(err) },
+          `could not shut down the sessions of ${id}, whose container stopped: ${errorMessage(err)}`,
+        );
       }
     }
-    if (ids.length > 0) this.o.logger.info({ servers: ids }, `container stopped: ${summarize(ids)} in maintenance, sessions shut down`);
+    if (ids.length > 0)
+      this.o.logger.info({ servers: ids }, `container stopped: ${summarize(ids)} in maintenance, sessions shut down`);
   }
 
   /**
@@ -354,8 +419,16 @@ export class Applier {
     }
     const live = this.live;
     // Host map entries can only change at run time when the running config routes through the map.
-    const mapOk = sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
-    if (live && live.structure === p.structure && mapOk && this.o.fastPath && this.o.runtimeSocket && this.reloader.runtimeReady) {
+    const mapOk =
+      sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
+    if (
+      live &&
+      live.structure === p.structure &&
+      mapOk &&
+      this.o.fastPath &&
+      this.o.runtimeSocket &&
+      this.reloader.runtimeReady
+    ) {
       // Only servers and host map entries changed. A user template may print anything on a server
       // line, so its file is checked first and a config HAProxy would refuse never reaches it. The
       // built-in template's server lines hold only values that passed the label grammar, in a
@@ -368,13 +441,26 @@ export class Applier {
         changes = await this.runtimeApply(live, p);
         await this.retryDrained();
       } catch (err) {
-        this.o.logger.warn({ err: errorMessage(err) }, `runtime API update failed, reloading instead: ${errorMessage(err)}`);
+        this.o.logger.warn(
+          { err: errorMessage(err) },
+          `runtime API update failed, reloading instead: ${errorMessage(err)}`,
+        );
       }
       if (changes !== undefined) {
         this.stats.runtimeApplies += 1;
         this.live = p;
         const ops = changes.length;
-        this.o.logger.info({ ops, changes, config: this.o.configFile, waitedMs: this.scheduler.batchAge, renderMs: this.stats.lastRenderMs, ms: Math.round(performance.now() - started) }, `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`);
+        this.o.logger.info(
+          {
+            ops,
+            changes,
+            config: this.o.configFile,
+            waitedMs: this.scheduler.batchAge,
+            renderMs: this.stats.lastRenderMs,
+            ms: Math.round(performance.now() - started),
+          },
+          `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`,
+        );
         await this.write(p, staged);
         return;
       }
@@ -431,7 +517,18 @@ export class Applier {
     await this.reloader.reload();
     this.stats.reloads += 1;
     this.lastReloadAt = Date.now();
-    this.o.logger.info({ config: this.o.configFile, mode: this.o.mode, reasons, waitedMs: this.scheduler.batchAge, renderMs: this.stats.lastRenderMs, checkMs: this.stats.lastCheckMs, reloadMs: Math.round(performance.now() - started) }, `HAProxy reloaded with ${this.o.configFile} (${summarize(reasons)})`);
+    this.o.logger.info(
+      {
+        config: this.o.configFile,
+        mode: this.o.mode,
+        reasons,
+        waitedMs: this.scheduler.batchAge,
+        renderMs: this.stats.lastRenderMs,
+        checkMs: this.stats.lastCheckMs,
+        reloadMs: Math.round(performance.now() - started),
+      },
+      `HAProxy reloaded with ${this.o.configFile} (${summarize(reasons)})`,
+    );
   }
 
   /**
@@ -439,7 +536,13 @@ export class Applier {
    * without a reload (planRuntimeOps says which commands, in which order). Returns the changes made.
    */
   private async runtimeApply(beforeState: Prepared, afterState: Prepared): Promise<string[]> {
-    const plan = planRuntimeOps({ before: beforeState, after: afterState, hostMap: this.hostMap, draining: new Set(this.draining.keys()), retired: this.retired });
+    const plan = planRuntimeOps({
+      before: beforeState,
+      after: afterState,
+      hostMap: this.hostMap,
+      draining: new Set(this.draining.keys()),
+      retired: this.retired,
+    });
     await this.execute(plan.commands);
     for (const id of plan.restored) {
       this.draining.delete(id);
@@ -468,21 +571,28 @@ export class Applier {
       this.draining.delete(id);
     } catch (err) {
       // HAProxy refuses deletion while connections remain: try again later.
-      this.o.logger.debug({ server: id, err: errorMessage(err) }, `server ${id} drained but not yet deletable; will retry`);
+      this.o.logger.debug(
+        { server: id, err: errorMessage(err) },
+        `server ${id} drained but not yet deletable; will retry`,
+      );
     }
   }
 
   private async retryDrained(): Promise<void> {
     if (!this.o.runtimeSocket) return;
     const now = Date.now();
-    for (const { backend, server, notBefore } of [...this.draining.values()]) if (notBefore <= now) await this.tryDelete(backend, server);
+    for (const { backend, server, notBefore } of [...this.draining.values()])
+      if (notBefore <= now) await this.tryDelete(backend, server);
     if (this.draining.size > 0 && !this.drainTimer && !this.stopped) {
       // Nothing else may happen for a while: come back by ourselves to delete them.
       const next = Math.min(...[...this.draining.values()].map((d) => d.notBefore));
-      this.drainTimer = setTimeout(() => {
-        this.drainTimer = undefined;
-        void this.request(false);
-      }, Math.max(2000, next - Date.now()));
+      this.drainTimer = setTimeout(
+        () => {
+          this.drainTimer = undefined;
+          void this.request(false);
+        },
+        Math.max(2000, next - Date.now()),
+      );
       this.drainTimer.unref();
     }
   }

@@ -67,7 +67,9 @@ export class ApplyScheduler {
     if (first) b.reported = true;
     if (!b.immediate || idle) {
       clearTimeout(this.timer);
-      const wait = b.immediate ? 0 : Math.max(0, Math.min(this.o.debounceMs, b.firstAt + this.o.maxDelayMs - Date.now()));
+      const wait = b.immediate
+        ? 0
+        : Math.max(0, Math.min(this.o.debounceMs, b.firstAt + this.o.maxDelayMs - Date.now()));
       this.due = false;
       // A timer even for 0 ms: requests made in the same turn (a burst of events) join the batch.
       this.timer = setTimeout(() => {

@@ -4,7 +4,18 @@
  * into exit codes.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, createGlue, createLogger, errorMessage, isKnownEvent, ParamError, stopSignal, type LogFormat, type LogLevel, type Logger } from '@glue/core';
+import {
+  ConfigError,
+  createGlue,
+  createLogger,
+  errorMessage,
+  isKnownEvent,
+  ParamError,
+  stopSignal,
+  type LogFormat,
+  type LogLevel,
+  type Logger,
+} from '@glue/core';
 import { HAProxyHandler } from './handler.js';
 import { PARAM_KEYS, PARAM_SPEC, type ParamSpec, parseHaproxyParams } from './options.js';
 
@@ -33,15 +44,29 @@ export function buildBalancerProgram(): Command {
   // One flag per [params] key, from the same table the INI reader uses. No commander defaults: a flag
   // not given is a key not given, and the params reader applies the default.
   for (const [key, spec] of Object.entries(PARAM_SPEC) as Array<[string, ParamSpec]>) {
-    const option = new Option(`--${key} <${spec.arg}>`, spec.default === undefined ? spec.help : `${spec.help} (default: ${spec.default})`);
+    const option = new Option(
+      `--${key} <${spec.arg}>`,
+      spec.default === undefined ? spec.help : `${spec.help} (default: ${spec.default})`,
+    );
     program.addOption(spec.choices ? option.choices(spec.choices) : option);
   }
   return program
     .option('--no-runtime-api', 'always reload, never use the runtime API (same as --runtime-api off)')
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
-    .addOption(new Option('--log-format <format>', 'log format: json (one object a line) or pretty').choices(['json', 'pretty']).default('pretty'))
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+        .default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log format: json (one object a line) or pretty')
+        .choices(['json', 'pretty'])
+        .default('pretty'),
+    )
     .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', '\nEvery flag from --mode on is the [params] key of the same name in an INI file.\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.')
+    .addHelpText(
+      'after',
+      '\nEvery flag from --mode on is the [params] key of the same name in an INI file.\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.',
+    )
     .exitOverride()
     .allowExcessArguments(false);
 }
@@ -63,9 +88,16 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     return EXIT.USAGE;
   };
   const once = raw.once === true;
-  if (once === (raw.watch === true)) return usage(once ? '-1 and -w cannot be combined' : 'choose a mode: -1 (run once) or -w (watch)');
-  if (once && raw.mode === 'managed') return usage('--mode managed needs -w (with -1 Glue would stop the HAProxy it just started); use --mode external or file');
-  const events = String(raw.watchSet).split(',').map((e) => e.trim()).filter(Boolean);
+  if (once === (raw.watch === true))
+    return usage(once ? '-1 and -w cannot be combined' : 'choose a mode: -1 (run once) or -w (watch)');
+  if (once && raw.mode === 'managed')
+    return usage(
+      '--mode managed needs -w (with -1 Glue would stop the HAProxy it just started); use --mode external or file',
+    );
+  const events = String(raw.watchSet)
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   const unknown = events.filter((e) => !isKnownEvent(e));
   if (unknown.length > 0) return usage(`--watch-set: unknown event ${unknown.join(', ')}`);
 
@@ -79,14 +111,21 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
   try {
     options = parseHaproxyParams('glue-balancer', params, process.cwd());
   } catch (err) {
-    if (err instanceof ParamError) return usage(err.problems.map((p) => `--${p.key}: ${p.reason}`).join('\nglue-balancer: '));
+    if (err instanceof ParamError)
+      return usage(err.problems.map((p) => `--${p.key}: ${p.reason}`).join('\nglue-balancer: '));
     throw err;
   }
 
   const logger = io.logger ?? createLogger({ level: raw.logLevel as LogLevel, format: raw.logFormat as LogFormat });
   let handler: HAProxyHandler | undefined;
   const glue = createGlue({
-    handlers: [{ name: 'glue-balancer', events: [...events, 'none'], handler: (agent) => (handler = HAProxyHandler.fromOptions(agent, options)) }],
+    handlers: [
+      {
+        name: 'glue-balancer',
+        events: [...events, 'none'],
+        handler: (agent) => (handler = HAProxyHandler.fromOptions(agent, options)),
+      },
+    ],
     ...(typeof raw.dockerUrl === 'string' ? { dockerUrl: raw.dockerUrl } : {}),
     logger,
     noneDebounceMs: 0,
@@ -98,7 +137,10 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     }
     await glue.start();
     if (handler) io.onReady?.(handler);
-    logger.info({ engine: glue.address, config: options.configFile, mode: options.mode }, 'glue-balancer watching Docker events; SIGINT/SIGTERM to stop');
+    logger.info(
+      { engine: glue.address, config: options.configFile, mode: options.mode },
+      'glue-balancer watching Docker events; SIGINT/SIGTERM to stop',
+    );
     const signal = await (io.stopSignal ?? stopSignal());
     logger.info({ signal }, 'stopping');
     await glue.stop();

@@ -1,11 +1,20 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
-import { type Agent, BaseHandler, describeLabelProblem, GlueError, type HandlerContext, hasRouteLabels, IniDocument, NONE, STATE_CHANGING_ACTIONS } from '@glue/core';
+import {
+  type Agent,
+  BaseHandler,
+  describeLabelProblem,
+  GlueError,
+  type HandlerContext,
+  hasRouteLabels,
+  IniDocument,
+  NONE,
+  STATE_CHANGING_ACTIONS,
+} from '@glue/core';
 import { Applier, type ApplierStats } from './applier.js';
 import { type BalancerModel, buildModel, type SkipNote } from './model.js';
 import { type HaproxyOptions, parseHaproxyParams } from './options.js';
 import { Renderer } from './template.js';
-
 
 function findBinary(name: string): string | undefined {
   if (isAbsolute(name)) return name;
@@ -71,7 +80,11 @@ export class HAProxyHandler extends BaseHandler {
 
   async start(): Promise<void> {
     if (!findBinary(this.options.haproxyBin)) {
-      throw new GlueError('HANDLER_FAILED', `haproxy binary ${JSON.stringify(this.options.haproxyBin)} not found: install it (apt-get install -y haproxy) or set params haproxy`, { handler: this.name, file: this.iniFile });
+      throw new GlueError(
+        'HANDLER_FAILED',
+        `haproxy binary ${JSON.stringify(this.options.haproxyBin)} not found: install it (apt-get install -y haproxy) or set params haproxy`,
+        { handler: this.name, file: this.iniFile },
+      );
     }
     mkdirSync(dirname(this.options.configFile), { recursive: true });
     await this.applier.start();
@@ -87,7 +100,10 @@ export class HAProxyHandler extends BaseHandler {
     }
     if (context?.event.timeNano) {
       const ageMs = Date.now() - Number(context.event.timeNano / 1_000_000n);
-      this.logger.debug({ event, container: _containerId.slice(0, 12), eventAgeMs: ageMs }, `apply requested ${ageMs} ms after the engine's ${event} event`);
+      this.logger.debug(
+        { event, container: _containerId.slice(0, 12), eventAgeMs: ageMs },
+        `apply requested ${ageMs} ms after the engine's ${event} event`,
+      );
     }
     await this.applier.request();
   }
@@ -118,9 +134,17 @@ export class HAProxyHandler extends BaseHandler {
   private logNote(n: SkipNote): void {
     const c = { container: n.containerId.slice(0, 12), containerName: n.containerName };
     for (const p of n.problems) {
-      this.logger.warn({ ...c, label: p.label, value: p.value }, `${describeLabelProblem(n.containerName, p)}; that route is dropped, others are unaffected`);
+      this.logger.warn(
+        { ...c, label: p.label, value: p.value },
+        `${describeLabelProblem(n.containerName, p)}; that route is dropped, others are unaffected`,
+      );
     }
-    if (n.reason) this.logger.info({ ...c, reason: n.reason }, `container ${n.containerName} is out of rotation: ${n.reason}`);
-    else if (n.address) this.logger.info({ ...c, ...n.address }, `container ${n.containerName}: using ${n.address.ip} on network ${n.address.network} (${n.address.why})`);
+    if (n.reason)
+      this.logger.info({ ...c, reason: n.reason }, `container ${n.containerName} is out of rotation: ${n.reason}`);
+    else if (n.address)
+      this.logger.info(
+        { ...c, ...n.address },
+        `container ${n.containerName}: using ${n.address.ip} on network ${n.address.network} (${n.address.why})`,
+      );
   }
 }

@@ -15,14 +15,20 @@ export interface CheckResult {
 /** `haproxy -c -f file`: HAProxy's verdict on a config file. */
 export async function checkConfig(haproxyBin: string, file: string, timeoutMs = 30_000): Promise<CheckResult> {
   const started = performance.now();
-  const r = await execa(haproxyBin, ['-c', '-f', file], { reject: false, timeout: timeoutMs, stdin: 'ignore', all: true });
+  const r = await execa(haproxyBin, ['-c', '-f', file], {
+    reject: false,
+    timeout: timeoutMs,
+    stdin: 'ignore',
+    all: true,
+  });
   const output = (typeof r.all === 'string' ? r.all : '')
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('[NOTICE]') && l.trim() !== 'Configuration file is valid')
     .join('\n');
   const durationMs = Math.round(performance.now() - started);
   if (r.timedOut) return { ok: false, output: `haproxy -c did not finish within ${timeoutMs} ms`, durationMs };
-  if (r.exitCode === undefined && r.failed) return { ok: false, output: r.shortMessage ?? 'haproxy -c failed to run', durationMs };
+  if (r.exitCode === undefined && r.failed)
+    return { ok: false, output: r.shortMessage ?? 'haproxy -c failed to run', durationMs };
   return { ok: r.exitCode === 0, output, durationMs };
 }
 
@@ -35,7 +41,10 @@ export function socketCommand(path: string, command: string, timeoutMs = 5000): 
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let out = '';
-    const timer = setTimeout(() => sock.destroy(new Error(`no answer from ${path} within ${timeoutMs} ms to ${JSON.stringify(command)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => sock.destroy(new Error(`no answer from ${path} within ${timeoutMs} ms to ${JSON.stringify(command)}`)),
+      timeoutMs,
+    );
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.end(`${command}\n`));
     sock.on('data', (d: string) => (out += d));

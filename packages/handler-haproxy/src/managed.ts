@@ -21,7 +21,8 @@ export interface ManagedOptions {
 }
 
 /** HAProxy's [WARNING] lines that are normal life in master-worker mode (reloads, stops, servers set ready). */
-const ROUTINE = /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|going DOWN for maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)|(Paused|Resumed) frontend/;
+const ROUTINE =
+  /stopped \(cumulated conns|is UP|is DOWN|leaving forced maintenance|going into maintenance|going DOWN for maintenance|exited with code 0|Exiting Master process|All workers exited|Reexecuting Master process|Stopping (frontend|backend|proxy)|(Paused|Resumed) frontend/;
 
 /** How many of HAProxy's last lines are kept (a reload of a big config prints one line per proxy). */
 const TAIL = 200;
@@ -85,7 +86,9 @@ export class ManagedHaproxy {
     rmSync(masterSocket, { force: true });
     const pidFile = `${masterSocket.replace(/\.sock$/, '')}.pid`;
     const leftover = leftoverMaster(pidFile, configFile);
-    const child = spawn(haproxyBin, ['-W', '-S', `${masterSocket},mode,600`, '-p', pidFile, '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(haproxyBin, ['-W', '-S', `${masterSocket},mode,600`, '-p', pidFile, '-f', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
@@ -122,7 +125,9 @@ export class ManagedHaproxy {
       if (newest && (await workerPid(this.options.runtimeSocket).catch(() => undefined)) === newest.pid) break;
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`haproxy did not come up within ${this.options.timeoutMs ?? 15_000} ms:\n${this.recentOutput()}`);
+        throw new Error(
+          `haproxy did not come up within ${this.options.timeoutMs ?? 15_000} ms:\n${this.recentOutput()}`,
+        );
       }
       await sleep(20);
     }
@@ -130,14 +135,20 @@ export class ManagedHaproxy {
     if (leftover !== undefined && leftover !== child.pid) {
       // A HAProxy of an earlier Glue that died without stopping it: ours serves now (same ports,
       // SO_REUSEPORT), so let that one finish its connections and go.
-      logger.warn({ pid: leftover }, `soft-stopping HAProxy master ${leftover} left running on ${configFile} by an earlier Glue`);
+      logger.warn(
+        { pid: leftover },
+        `soft-stopping HAProxy master ${leftover} left running on ${configFile} by an earlier Glue`,
+      );
       try {
         process.kill(leftover, 'SIGUSR1');
       } catch {
         // gone meanwhile
       }
     }
-    logger.info({ pid: this.pid, config: configFile }, `haproxy started in master-worker mode (master pid ${this.pid})`);
+    logger.info(
+      { pid: this.pid, config: configFile },
+      `haproxy started in master-worker mode (master pid ${this.pid})`,
+    );
   }
 
   private scheduleRestart(): void {
@@ -173,19 +184,23 @@ export class ManagedHaproxy {
       await sleep(10);
       after = await this.showProc().catch(() => undefined);
       if (after && after.reloads > before.reloads) break;
-      if (Date.now() > deadline) throw new Error(`haproxy did not report the reload within ${this.options.timeoutMs ?? 15_000} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`haproxy did not report the reload within ${this.options.timeoutMs ?? 15_000} ms`);
     }
     if (after.failed > before.failed) {
       // The master's alerts (which listener it could not bind, ...) may still be on their way to us.
       const until = Date.now() + 500;
       while (!/Loading failure/.test(this.outputSince(mark)) && Date.now() < until) await sleep(10);
-      throw new Error(`haproxy failed to load the new config; it keeps serving the old one:\n${this.outputSince(mark) || this.recentOutput()}`);
+      throw new Error(
+        `haproxy failed to load the new config; it keeps serving the old one:\n${this.outputSince(mark) || this.recentOutput()}`,
+      );
     }
     const newest = after.workers[0];
     if (!newest) throw new Error('haproxy has no worker after the reload');
     for (;;) {
       if ((await workerPid(this.options.runtimeSocket).catch(() => undefined)) === newest.pid) return;
-      if (Date.now() > deadline) throw new Error(`the new haproxy worker ${newest.pid} did not answer on ${this.options.runtimeSocket}`);
+      if (Date.now() > deadline)
+        throw new Error(`the new haproxy worker ${newest.pid} did not answer on ${this.options.runtimeSocket}`);
       await sleep(10);
     }
   }

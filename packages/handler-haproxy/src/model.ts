@@ -69,22 +69,39 @@ function nameOf(info: ContainerInspectInfo): string {
 }
 
 /** The container's address: on the chosen network, else the default bridge, else its only network. */
-export function chooseAddress(info: ContainerInspectInfo, network: string | undefined): { network: string; ip: string; why: string } | { error: string } {
+export function chooseAddress(
+  info: ContainerInspectInfo,
+  network: string | undefined,
+): { network: string; ip: string; why: string } | { error: string } {
   const nets = info.NetworkSettings?.Networks ?? {};
   if (network) {
     const ip = nets[network]?.IPAddress ?? '';
-    if (!ip) return { error: `no address on network ${JSON.stringify(network)} (it is on: ${Object.keys(nets).join(', ') || 'none'})` };
+    if (!ip)
+      return {
+        error: `no address on network ${JSON.stringify(network)} (it is on: ${Object.keys(nets).join(', ') || 'none'})`,
+      };
     if (!isIPv4(ip)) return { error: `address ${JSON.stringify(ip)} on ${network} is not IPv4` };
     return { network, ip, why: 'chosen by glue_network label or network param' };
   }
-  const withIp = Object.entries(nets).filter(([, n]) => n?.IPAddress).sort(([a], [b]) => (a < b ? -1 : 1));
-  const bridge = nets.bridge?.IPAddress || (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || '';
+  const withIp = Object.entries(nets)
+    .filter(([, n]) => n?.IPAddress)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  const bridge =
+    nets.bridge?.IPAddress || (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || '';
   if (bridge && isIPv4(bridge)) return { network: 'bridge', ip: bridge, why: 'default bridge' };
   const first = withIp[0];
-  if (!first) return { error: `no IP address on any network (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'})` };
+  if (!first)
+    return { error: `no IP address on any network (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'})` };
   const ip = first[1]?.IPAddress ?? '';
   if (!isIPv4(ip)) return { error: `address ${JSON.stringify(ip)} on ${first[0]} is not IPv4` };
-  return { network: first[0], ip, why: withIp.length === 1 ? 'its only network' : `first of ${withIp.length} networks by name (set glue_network to choose)` };
+  return {
+    network: first[0],
+    ip,
+    why:
+      withIp.length === 1
+        ? 'its only network'
+        : `first of ${withIp.length} networks by name (set glue_network to choose)`,
+  };
 }
 
 /** Out of rotation: not running, paused, or a health check that says unhealthy or starting. */
@@ -102,7 +119,10 @@ export function backendName(host: string, prefix: string): string {
   return `http_${host}_${hash}`;
 }
 
-export function buildModel(containers: readonly ContainerInspectInfo[], options: ModelOptions = {}): { model: BalancerModel; notes: SkipNote[] } {
+export function buildModel(
+  containers: readonly ContainerInspectInfo[],
+  options: ModelOptions = {},
+): { model: BalancerModel; notes: SkipNote[] } {
   const notes: SkipNote[] = [];
   const http = new Map<string, HttpBackend>();
   const tcp = new Map<number, TcpService>();
@@ -112,7 +132,10 @@ export function buildModel(containers: readonly ContainerInspectInfo[], options:
   // serving it longest decides and a newcomer is refused, whatever its name. Ties (and inspections
   // without StartedAt) by name, then id, so the same containers always give the same model.
   const started = (c: ContainerInspectInfo): number => Date.parse(c.State?.StartedAt ?? '') || 0;
-  const sorted = [...containers].sort((a, b) => started(a) - started(b) || (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.Id < b.Id ? -1 : 1));
+  const sorted = [...containers].sort(
+    (a, b) =>
+      started(a) - started(b) || (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.Id < b.Id ? -1 : 1),
+  );
 
   for (const info of sorted) {
     const labels = info.Config?.Labels ?? {};
@@ -148,7 +171,11 @@ export function buildModel(containers: readonly ContainerInspectInfo[], options:
     for (const r of parsed.http) {
       const key = `${r.host}\0${r.prefix}`;
       let be = http.get(key);
-      if (!be) http.set(key, (be = { name: backendName(r.host, r.prefix), host: r.host, prefix: r.prefix, strip: r.strip, servers: [] }));
+      if (!be)
+        http.set(
+          key,
+          (be = { name: backendName(r.host, r.prefix), host: r.host, prefix: r.prefix, strip: r.strip, servers: [] }),
+        );
       else if (be.strip !== r.strip) {
         note.problems.push({
           label: `glue_http_${r.port}_strip_prefix`,
@@ -157,26 +184,54 @@ export function buildModel(containers: readonly ContainerInspectInfo[], options:
         });
         continue;
       }
-      const server = { name: `${cname}:${r.port}`, address: addr.ip, port: r.port, weight: r.weight, containerId: info.Id, containerName: cname };
+      const server = {
+        name: `${cname}:${r.port}`,
+        address: addr.ip,
+        port: r.port,
+        weight: r.weight,
+        containerId: info.Id,
+        containerName: cname,
+      };
       if (!be.servers.some((s) => s.name === server.name)) be.servers.push(server);
     }
     for (const r of parsed.tcp) {
       const label = `glue_tcp_${r.port}_port`;
       if (r.frontendPort < range.min || r.frontendPort > range.max) {
-        note.problems.push({ label, value: String(r.frontendPort), reason: `frontend port is outside the allowed range ${range.min}-${range.max} (param tcp-ports)` });
+        note.problems.push({
+          label,
+          value: String(r.frontendPort),
+          reason: `frontend port is outside the allowed range ${range.min}-${range.max} (param tcp-ports)`,
+        });
         continue;
       }
       if (reserved.has(r.frontendPort)) {
-        note.problems.push({ label, value: String(r.frontendPort), reason: 'frontend port is already used by the HTTP frontend' });
+        note.problems.push({
+          label,
+          value: String(r.frontendPort),
+          reason: 'frontend port is already used by the HTTP frontend',
+        });
         continue;
       }
       let svc = tcp.get(r.frontendPort);
       if (!svc) tcp.set(r.frontendPort, (svc = { name: `tcp_${r.frontendPort}`, port: r.frontendPort, servers: [] }));
-      svc.servers.push({ name: `${cname}:${r.port}`, address: addr.ip, port: r.port, weight: r.weight, containerId: info.Id, containerName: cname });
+      svc.servers.push({
+        name: `${cname}:${r.port}`,
+        address: addr.ip,
+        port: r.port,
+        weight: r.weight,
+        containerId: info.Id,
+        containerName: cname,
+      });
     }
   }
   const byServer = (a: Server, b: Server): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const backends = [...http.values()].sort((a, b) => (a.host !== b.host ? (a.host < b.host ? -1 : 1) : b.prefix.length - a.prefix.length || (a.prefix < b.prefix ? -1 : 1)));
+  const backends = [...http.values()].sort((a, b) =>
+    a.host !== b.host
+      ? a.host < b.host
+        ? -1
+        : 1
+      : b.prefix.length - a.prefix.length || (a.prefix < b.prefix ? -1 : 1),
+  );
   for (const b of backends) b.servers.sort(byServer);
   const services = [...tcp.values()].sort((a, b) => a.port - b.port);
   for (const s of services) s.servers.sort(byServer);

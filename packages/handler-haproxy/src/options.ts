@@ -5,7 +5,15 @@
 import { statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ParamError, type ParamProblem, parseBoolean, parseNetworkName, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
+import {
+  ParamError,
+  type ParamProblem,
+  parseBoolean,
+  parseNetworkName,
+  quote,
+  regularFileProblem,
+  unknownKeyReason,
+} from '@glue/core';
 import type { Mode } from './reloader.js';
 
 export interface HaproxyOptions {
@@ -63,32 +71,78 @@ export interface ParamSpec {
  * the command line cannot drift apart.
  */
 export const PARAM_SPEC = {
-  mode: { arg: 'mode', help: 'managed: Glue runs HAProxy; external: reload with --reload-command; file: only write the file', default: DEFAULTS.mode, choices: ['managed', 'external', 'file'] },
+  mode: {
+    arg: 'mode',
+    help: 'managed: Glue runs HAProxy; external: reload with --reload-command; file: only write the file',
+    default: DEFAULTS.mode,
+    choices: ['managed', 'external', 'file'],
+  },
   'config-file': { arg: 'file', help: 'the HAProxy config file Glue writes', default: DEFAULTS.configFile },
   haproxy: { arg: 'bin', help: 'haproxy binary', default: 'haproxy' },
-  'reload-command': { arg: 'argv', help: 'external mode: command that reloads HAProxy (split on spaces, no shell)', default: DEFAULTS.reloadCommand },
+  'reload-command': {
+    arg: 'argv',
+    help: 'external mode: command that reloads HAProxy (split on spaces, no shell)',
+    default: DEFAULTS.reloadCommand,
+  },
   template: { arg: 'file', help: 'nunjucks template for haproxy.cfg (default: built-in)' },
   'http-bind': { arg: 'addr:port', help: 'HTTP frontend address, or none', default: DEFAULTS.httpBind },
   'tcp-address': { arg: 'addr', help: 'address TCP frontends bind', default: DEFAULTS.tcpAddress },
-  'tcp-ports': { arg: 'min-max', help: 'frontend ports glue_tcp_<port>_port labels may claim', default: DEFAULTS.tcpPorts },
+  'tcp-ports': {
+    arg: 'min-max',
+    help: 'frontend ports glue_tcp_<port>_port labels may claim',
+    default: DEFAULTS.tcpPorts,
+  },
   network: { arg: 'name', help: 'Docker network whose address to use (label glue_network overrides)' },
-  'runtime-socket': { arg: 'path', help: "HAProxy runtime API socket, or none (managed: default <run-dir>/haproxy-runtime.sock; external: none)" },
+  'runtime-socket': {
+    arg: 'path',
+    help: 'HAProxy runtime API socket, or none (managed: default <run-dir>/haproxy-runtime.sock; external: none)',
+  },
   'master-socket': { arg: 'path', help: 'managed mode: master CLI socket (default <run-dir>/haproxy-master.sock)' },
   'run-dir': { arg: 'dir', help: "where the sockets go (default: the config file's directory)" },
-  'runtime-api': { arg: 'on|off', help: 'use the runtime API when only servers change (off: always reload)', default: 'on' },
-  'host-map': { arg: 'file', help: 'host map file for host-only routes, or none for one ACL rule per host (default: <config name>.hosts.map beside the config)' },
-  'spare-backends': { arg: 'n', help: 'free host slots each reload declares: new hosts join through the runtime API while one is free (0-10000)', default: String(DEFAULTS.spareBackends) },
-  'debounce-ms': { arg: 'ms', help: 'quiet time that ends a burst of events (0-60000)', default: String(DEFAULTS.debounceMs) },
-  'max-delay-ms': { arg: 'ms', help: 'longest an event waits for its apply (0-600000)', default: String(DEFAULTS.maxDelayMs) },
-  'min-reload-interval-ms': { arg: 'ms', help: 'least time between two reloads; structural changes inside it coalesce (0-600000)', default: String(DEFAULTS.minReloadIntervalMs) },
-  'check-timeout': { arg: 'seconds', help: 'longest haproxy -c may take (1-600)', default: String(DEFAULTS.checkTimeoutS) },
-  'reload-timeout': { arg: 'seconds', help: 'longest a reload may take (1-600)', default: String(DEFAULTS.reloadTimeoutS) },
+  'runtime-api': {
+    arg: 'on|off',
+    help: 'use the runtime API when only servers change (off: always reload)',
+    default: 'on',
+  },
+  'host-map': {
+    arg: 'file',
+    help: 'host map file for host-only routes, or none for one ACL rule per host (default: <config name>.hosts.map beside the config)',
+  },
+  'spare-backends': {
+    arg: 'n',
+    help: 'free host slots each reload declares: new hosts join through the runtime API while one is free (0-10000)',
+    default: String(DEFAULTS.spareBackends),
+  },
+  'debounce-ms': {
+    arg: 'ms',
+    help: 'quiet time that ends a burst of events (0-60000)',
+    default: String(DEFAULTS.debounceMs),
+  },
+  'max-delay-ms': {
+    arg: 'ms',
+    help: 'longest an event waits for its apply (0-600000)',
+    default: String(DEFAULTS.maxDelayMs),
+  },
+  'min-reload-interval-ms': {
+    arg: 'ms',
+    help: 'least time between two reloads; structural changes inside it coalesce (0-600000)',
+    default: String(DEFAULTS.minReloadIntervalMs),
+  },
+  'check-timeout': {
+    arg: 'seconds',
+    help: 'longest haproxy -c may take (1-600)',
+    default: String(DEFAULTS.checkTimeoutS),
+  },
+  'reload-timeout': {
+    arg: 'seconds',
+    help: 'longest a reload may take (1-600)',
+    default: String(DEFAULTS.reloadTimeoutS),
+  },
 } as const satisfies Record<string, ParamSpec>;
 
 export type ParamKey = keyof typeof PARAM_SPEC;
 
 export const PARAM_KEYS = Object.keys(PARAM_SPEC) as ParamKey[];
-
 
 /** `<config dir>/<config name without .cfg>.hosts.map`. */
 export function defaultHostMap(configFile: string): string {
@@ -106,7 +160,11 @@ class Invalid extends Error {}
  * Reads and validates `[params]`. Relative paths are taken from `baseDir` (the INI file's directory).
  * Every bad key is reported, not just the first: one ParamError with a problem per key.
  */
-export function parseHaproxyParams(handler: string, params: Readonly<Record<string, string>>, baseDir: string): HaproxyOptions {
+export function parseHaproxyParams(
+  handler: string,
+  params: Readonly<Record<string, string>>,
+  baseDir: string,
+): HaproxyOptions {
   const problems: ParamProblem[] = [];
   const get = (key: string): string | undefined => {
     const v = params[key];
@@ -132,7 +190,11 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   // A unix socket path must fit sockaddr_un (108 bytes with its NUL): a longer one fails at bind.
   const socketPath = (key: string, value: string): string => {
     const p = path(key, value);
-    if (Buffer.byteLength(p) > 107) fail(key, `${p} is ${Buffer.byteLength(p)} bytes; a unix socket path may have at most 107 (use a shorter run-dir)`);
+    if (Buffer.byteLength(p) > 107)
+      fail(
+        key,
+        `${p} is ${Buffer.byteLength(p)} bytes; a unix socket path may have at most 107 (use a shorter run-dir)`,
+      );
     return p;
   };
   // Where Glue writes a file: an existing directory there would only fail at the first rename.
@@ -151,7 +213,8 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     field(() => {
       const raw = get(key);
       if (raw === undefined || raw === '') return fallback;
-      if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) fail(key, `${quote(raw)} is not a number from ${min / scale} to ${max / scale}`);
+      if (!/^[0-9]+(\.[0-9]+)?$/.test(raw))
+        fail(key, `${quote(raw)} is not a number from ${min / scale} to ${max / scale}`);
       const n = Math.round(Number(raw) * scale);
       if (n < min || n > max) fail(key, `${raw} is outside ${min / scale}-${max / scale}`);
       return n;
@@ -166,7 +229,10 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     if (!['managed', 'external', 'file'].includes(m)) fail('mode', `${quote(m)} is not managed, external or file`);
     return m;
   }, DEFAULTS.mode);
-  const configFile = field(() => writablePath('config-file', get('config-file') || DEFAULTS.configFile), DEFAULTS.configFile);
+  const configFile = field(
+    () => writablePath('config-file', get('config-file') || DEFAULTS.configFile),
+    DEFAULTS.configFile,
+  );
   const runDir = field(() => path('run-dir', get('run-dir') || dirname(configFile)), dirname(configFile));
   const haproxyBin = field(() => {
     const bin = get('haproxy') || 'haproxy';
@@ -176,7 +242,8 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
 
   const reloadCommand = field(() => {
     const argv = (get('reload-command') ?? DEFAULTS.reloadCommand).split(/\s+/).filter(Boolean);
-    if (mode === 'external' && argv.length === 0) fail('reload-command', 'external mode needs a reload command, e.g. systemctl reload haproxy');
+    if (mode === 'external' && argv.length === 0)
+      fail('reload-command', 'external mode needs a reload command, e.g. systemctl reload haproxy');
     return argv;
   }, [] as string[]);
 
@@ -189,33 +256,49 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
     return file;
   }, undefined);
 
-  const { httpBind, httpPort } = field((): { httpBind: string; httpPort: number | undefined } => {
-    const raw = get('http-bind') ?? DEFAULTS.httpBind;
-    if (raw === '' || raw === 'none') return { httpBind: '', httpPort: undefined };
-    const m = BIND.exec(raw);
-    const port = Number(m?.[2] ?? 0);
-    const host = m?.[1] ?? '';
-    const badHost = host !== '' && host !== '*' && (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !isIPv4(host));
-    if (!m || port > 65535 || badHost) fail('http-bind', `${quote(raw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
-    return { httpBind: raw, httpPort: port };
-  }, { httpBind: '', httpPort: undefined });
+  const { httpBind, httpPort } = field(
+    (): { httpBind: string; httpPort: number | undefined } => {
+      const raw = get('http-bind') ?? DEFAULTS.httpBind;
+      if (raw === '' || raw === 'none') return { httpBind: '', httpPort: undefined };
+      const m = BIND.exec(raw);
+      const port = Number(m?.[2] ?? 0);
+      const host = m?.[1] ?? '';
+      const badHost =
+        host !== '' && host !== '*' && (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !isIPv4(host));
+      if (!m || port > 65535 || badHost)
+        fail('http-bind', `${quote(raw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
+      return { httpBind: raw, httpPort: port };
+    },
+    { httpBind: '', httpPort: undefined },
+  );
 
   const tcpAddress = field(() => {
     const a = get('tcp-address') || DEFAULTS.tcpAddress;
     const v6 = /^\[(.*)\]$/.exec(a)?.[1];
-    if (!ADDRESS.test(a) || (v6 === undefined && a !== '*' && a !== '::' && !isIPv4(a)) || (v6 !== undefined && !isIPv6(v6))) {
-      fail('tcp-address', `${quote(a)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`);
+    if (
+      !ADDRESS.test(a) ||
+      (v6 === undefined && a !== '*' && a !== '::' && !isIPv4(a)) ||
+      (v6 !== undefined && !isIPv6(v6))
+    ) {
+      fail(
+        'tcp-address',
+        `${quote(a)} is not an address (*, an IPv4 address, :: or a bracketed IPv6 address like [::1])`,
+      );
     }
     return a;
   }, DEFAULTS.tcpAddress);
-  const tcpPorts = field(() => {
-    const raw = get('tcp-ports') || DEFAULTS.tcpPorts;
-    const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(raw);
-    const min = Number(range?.[1]);
-    const max = Number(range?.[2]);
-    if (!range || min < 1 || max > 65535 || min > max) fail('tcp-ports', `${quote(raw)} is not a port range like 1024-65535`);
-    return { min, max };
-  }, { min: 1024, max: 65535 });
+  const tcpPorts = field(
+    () => {
+      const raw = get('tcp-ports') || DEFAULTS.tcpPorts;
+      const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(raw);
+      const min = Number(range?.[1]);
+      const max = Number(range?.[2]);
+      if (!range || min < 1 || max > 65535 || min > max)
+        fail('tcp-ports', `${quote(raw)} is not a port range like 1024-65535`);
+      return { min, max };
+    },
+    { min: 1024, max: 65535 },
+  );
 
   const network = field((): string | undefined => {
     const n = get('network');
@@ -228,12 +311,17 @@ export function parseHaproxyParams(handler: string, params: Readonly<Record<stri
   const runtimeSocket = field(() => {
     const raw = get('runtime-socket');
     let sock = '';
-    if (raw === undefined || raw === '') sock = mode === 'managed' ? socketPath('runtime-socket', join(runDir, 'haproxy-runtime.sock')) : '';
+    if (raw === undefined || raw === '')
+      sock = mode === 'managed' ? socketPath('runtime-socket', join(runDir, 'haproxy-runtime.sock')) : '';
     else if (raw !== 'none') sock = socketPath('runtime-socket', raw);
-    if (mode === 'managed' && sock === '') fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
+    if (mode === 'managed' && sock === '')
+      fail('runtime-socket', 'managed mode needs the runtime socket (to see the new worker after a reload)');
     return sock;
   }, '');
-  const masterSocket = field(() => socketPath('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock')), '');
+  const masterSocket = field(
+    () => socketPath('master-socket', get('master-socket') || join(runDir, 'haproxy-master.sock')),
+    '',
+  );
 
   const fastPath = field(() => {
     const raw = get('runtime-api') || 'on';

@@ -60,10 +60,17 @@ class ExternalCommand implements Reloader {
     const { runtimeSocket, reloadCommand, reloadTimeoutMs, handlerName, logger } = this.o;
     const before = runtimeSocket ? await workerPid(runtimeSocket).catch(() => undefined) : undefined;
     const [cmd, ...args] = reloadCommand;
-    if (!cmd) throw new GlueError('HANDLER_FAILED', 'external mode needs a reload command (param reload-command)', { handler: handlerName });
+    if (!cmd)
+      throw new GlueError('HANDLER_FAILED', 'external mode needs a reload command (param reload-command)', {
+        handler: handlerName,
+      });
     const r = await execa(cmd, args, { reject: false, timeout: reloadTimeoutMs, stdin: 'ignore', all: true });
     if (r.failed) {
-      throw new GlueError('HANDLER_FAILED', `reload command ${JSON.stringify(reloadCommand.join(' '))} failed (${r.timedOut ? 'timed out' : `exit code ${r.exitCode}`}): ${String(r.all ?? '').trim()}`, { handler: handlerName });
+      throw new GlueError(
+        'HANDLER_FAILED',
+        `reload command ${JSON.stringify(reloadCommand.join(' '))} failed (${r.timedOut ? 'timed out' : `exit code ${r.exitCode}`}): ${String(r.all ?? '').trim()}`,
+        { handler: handlerName },
+      );
     }
     if (!runtimeSocket || before === undefined) return;
     const deadline = Date.now() + reloadTimeoutMs;
@@ -71,7 +78,10 @@ class ExternalCommand implements Reloader {
       const now = await workerPid(runtimeSocket).catch(() => undefined);
       if (now !== undefined && now !== before) return;
       if (Date.now() > deadline) {
-        logger.warn({ socket: runtimeSocket, pid: before }, `no new HAProxy worker answered on ${runtimeSocket} after the reload command; going on`);
+        logger.warn(
+          { socket: runtimeSocket, pid: before },
+          `no new HAProxy worker answered on ${runtimeSocket} after the reload command; going on`,
+        );
         return;
       }
       await new Promise((res) => setTimeout(res, 20));
@@ -88,7 +98,14 @@ class Managed implements Reloader {
   readonly managed: ManagedHaproxy;
 
   constructor(o: ReloaderOptions) {
-    this.managed = new ManagedHaproxy({ haproxyBin: o.haproxyBin, configFile: o.configFile, masterSocket: o.masterSocket, runtimeSocket: o.runtimeSocket, logger: o.logger, timeoutMs: o.reloadTimeoutMs });
+    this.managed = new ManagedHaproxy({
+      haproxyBin: o.haproxyBin,
+      configFile: o.configFile,
+      masterSocket: o.masterSocket,
+      runtimeSocket: o.runtimeSocket,
+      logger: o.logger,
+      timeoutMs: o.reloadTimeoutMs,
+    });
   }
 
   get runtimeReady(): boolean {

@@ -40,7 +40,8 @@ export interface RuntimePlan {
   restored: string[];
 }
 
-const groups = (m: BalancerModel): Map<string, Server[]> => new Map([...m.http.map((b) => [b.name, b.servers] as const), ...m.tcp.map((s) => [s.name, s.servers] as const)]);
+const groups = (m: BalancerModel): Map<string, Server[]> =>
+  new Map([...m.http.map((b) => [b.name, b.servers] as const), ...m.tcp.map((s) => [s.name, s.servers] as const)]);
 
 /**
  * Order: hosts that go stop routing (`del map`), servers are added and enabled or changed, new hosts
@@ -57,7 +58,8 @@ export function planRuntimeOps({ before, after, hostMap, draining, retired }: Ru
   const old = groups(before.model);
   const current = groups(after.model);
   // Backends that lost every route (a host gone from its slot): all their servers go.
-  for (const [backend, servers] of old) if (!current.has(backend)) for (const s of servers) plan.removals.push({ backend, server: s.name });
+  for (const [backend, servers] of old)
+    if (!current.has(backend)) for (const s of servers) plan.removals.push({ backend, server: s.name });
   for (const [backend, servers] of current) {
     const was = new Map((old.get(backend) ?? []).map((s) => [s.name, s]));
     for (const s of servers) {
@@ -108,7 +110,11 @@ export function planRuntimeOps({ before, after, hostMap, draining, retired }: Ru
  * (streams connecting to or talking with the dead address end now, before the address can answer
  * for someone else). Returns `backend/server` ids.
  */
-export function planRetire(live: BalancerModel, alive: (containerId: string) => boolean, retired: ReadonlySet<string>): string[] {
+export function planRetire(
+  live: BalancerModel,
+  alive: (containerId: string) => boolean,
+  retired: ReadonlySet<string>,
+): string[] {
   const out: string[] = [];
   for (const [backend, servers] of groups(live)) {
     for (const s of servers) {
@@ -132,7 +138,12 @@ export function summarize(changes: readonly string[], max = 8): string {
 /** Why a reload is needed, as the log says it: the structural differences between the two states. */
 export function reloadReasons(before: RuntimeState | undefined, after: RuntimeState, userTemplate: boolean): string[] {
   if (!before) return ['what HAProxy runs is not known yet'];
-  const routes = (m: BalancerModel): Set<string> => new Set(m.http.filter((b) => !b.name.startsWith(SLOT_PREFIX)).map((b) => `${b.host}${b.prefix}${b.strip ? ' (strip)' : ''}`));
+  const routes = (m: BalancerModel): Set<string> =>
+    new Set(
+      m.http
+        .filter((b) => !b.name.startsWith(SLOT_PREFIX))
+        .map((b) => `${b.host}${b.prefix}${b.strip ? ' (strip)' : ''}`),
+    );
   const ports = (m: BalancerModel): Set<string> => new Set(m.tcp.map((t) => String(t.port)));
   const reasons: string[] = [];
   const diff = (a: Set<string>, b: Set<string>, what: string): void => {
@@ -141,7 +152,11 @@ export function reloadReasons(before: RuntimeState | undefined, after: RuntimeSt
   };
   diff(routes(before.model), routes(after.model), 'route');
   diff(ports(before.model), ports(after.model), 'tcp');
-  if (before.plan.declared !== after.plan.declared) reasons.push(`host slots ${before.plan.declared} -> ${after.plan.declared}`);
-  if (reasons.length === 0) reasons.push(userTemplate ? 'the template renders a different config' : 'server changes the runtime API did not apply');
+  if (before.plan.declared !== after.plan.declared)
+    reasons.push(`host slots ${before.plan.declared} -> ${after.plan.declared}`);
+  if (reasons.length === 0)
+    reasons.push(
+      userTemplate ? 'the template renders a different config' : 'server changes the runtime API did not apply',
+    );
   return reasons;
 }

@@ -41,13 +41,19 @@ export function slotName(index: number): string {
 const MAP_TOKEN = /^[a-z0-9][a-z0-9._-]{0,252}$/;
 
 export function assertMapToken(value: string, what: string): string {
-  if (!MAP_TOKEN.test(value)) throw new Error(`refusing to write ${what} ${JSON.stringify(value)} to the HAProxy host map: only lower-case hostname characters are allowed`);
+  if (!MAP_TOKEN.test(value))
+    throw new Error(
+      `refusing to write ${what} ${JSON.stringify(value)} to the HAProxy host map: only lower-case hostname characters are allowed`,
+    );
   return value;
 }
 
 /** Hosts of the host-only routes, sorted. */
 export function slotHosts(model: BalancerModel): string[] {
-  return model.http.filter((b) => b.prefix === '').map((b) => b.host).sort();
+  return model.http
+    .filter((b) => b.prefix === '')
+    .map((b) => b.host)
+    .sort();
 }
 
 /**
@@ -55,7 +61,12 @@ export function slotHosts(model: BalancerModel): string[] {
  * (a reload is coming anyway, or nothing runs yet) declares a fresh pool of `spare` free slots;
  * otherwise the declared count only grows if the new hosts do not fit (which then needs a reload).
  */
-export function planSlots(hosts: readonly string[], previous: SlotPlan | undefined, spare: number, refresh: boolean): SlotPlan {
+export function planSlots(
+  hosts: readonly string[],
+  previous: SlotPlan | undefined,
+  spare: number,
+  refresh: boolean,
+): SlotPlan {
   const assignment = new Map<string, number>();
   const used = new Set<number>();
   const wanted = [...new Set(hosts)].sort();
@@ -69,7 +80,8 @@ export function planSlots(hosts: readonly string[], previous: SlotPlan | undefin
   // Without a reload, slots other hosts left stay theirs (see SlotPlan.vacated); a reload frees them.
   const vacated = new Map<string, number>();
   if (!refresh && previous) {
-    for (const [h, i] of [...(previous.vacated ?? []), ...previous.assignment]) if (!assignment.has(h) && !used.has(i)) vacated.set(h, i);
+    for (const [h, i] of [...(previous.vacated ?? []), ...previous.assignment])
+      if (!assignment.has(h) && !used.has(i)) vacated.set(h, i);
   }
   const blocked = new Set([...used, ...vacated.values()]);
   let next = 0;
@@ -88,12 +100,19 @@ export function planSlots(hosts: readonly string[], previous: SlotPlan | undefin
 /** `plan` with the vacated `slots` given back to the pool (the Applier saw their backends empty). */
 export function releaseSlots(plan: SlotPlan, slots: ReadonlySet<number>): SlotPlan {
   const vacated = new Map([...(plan.vacated ?? [])].filter(([, i]) => !slots.has(i)));
-  return vacated.size > 0 ? { declared: plan.declared, assignment: plan.assignment, vacated } : { declared: plan.declared, assignment: plan.assignment };
+  return vacated.size > 0
+    ? { declared: plan.declared, assignment: plan.assignment, vacated }
+    : { declared: plan.declared, assignment: plan.assignment };
 }
 
 /** Host-only backends renamed to their slots, and every declared slot for the template. */
 export function placeModel(model: BalancerModel, plan: SlotPlan): { model: BalancerModel; slots: HostSlot[] } {
-  const slots: HostSlot[] = Array.from({ length: plan.declared }, (_, index) => ({ name: slotName(index), index, host: '', servers: [] }));
+  const slots: HostSlot[] = Array.from({ length: plan.declared }, (_, index) => ({
+    name: slotName(index),
+    index,
+    host: '',
+    servers: [],
+  }));
   const http = model.http.map((b) => {
     if (b.prefix !== '') return b;
     const index = plan.assignment.get(b.host);

@@ -51,7 +51,9 @@ export class StagedFiles {
     const { configFile: file, hostMap } = this.o;
     this.counter += 1;
     const tmp = join(dirname(file), `.${basename(file)}.glue-${process.pid}-${this.counter}.tmp`);
-    const tmpMap = hostMap ? join(dirname(hostMap), `.${basename(hostMap)}.glue-${process.pid}-${this.counter}.tmp`) : '';
+    const tmpMap = hostMap
+      ? join(dirname(hostMap), `.${basename(hostMap)}.glue-${process.pid}-${this.counter}.tmp`)
+      : '';
     const discard = async (): Promise<void> => {
       await rm(tmp, { force: true });
       if (tmpMap) await rm(tmpMap, { force: true });
@@ -64,7 +66,11 @@ export class StagedFiles {
       this.lastCheckMs = check.durationMs;
       if (!check.ok) {
         const output = hostMap ? check.output.split(tmpMap).join(hostMap) : check.output;
-        throw new GlueError('HANDLER_FAILED', `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`, { handler: this.o.handlerName, file });
+        throw new GlueError(
+          'HANDLER_FAILED',
+          `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`,
+          { handler: this.o.handlerName, file },
+        );
       }
     } catch (err) {
       await discard();
@@ -103,7 +109,10 @@ export class StagedFiles {
     if (!text.includes(runtimeSocket)) return undefined;
     const check = await checkConfig(this.o.haproxyBin, file, this.o.checkTimeoutMs);
     if (check.ok) return text;
-    this.o.logger.warn({ config: file, haproxy: check.output }, `the config ${file} left by an earlier run fails haproxy -c, HAProxy starts with an empty one:\n${check.output}`);
+    this.o.logger.warn(
+      { config: file, haproxy: check.output },
+      `the config ${file} left by an earlier run fails haproxy -c, HAProxy starts with an empty one:\n${check.output}`,
+    );
     return undefined;
   }
 
@@ -126,7 +135,10 @@ export class StagedFiles {
         const pid = /^(\d+)-\d+\.tmp$/.exec(name.slice(prefix.length))?.[1];
         if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
         await rm(join(dir, name), { force: true });
-        this.o.logger.info({ file: join(dir, name) }, `removed ${join(dir, name)}, left by Glue process ${pid} which is gone`);
+        this.o.logger.info(
+          { file: join(dir, name) },
+          `removed ${join(dir, name)}, left by Glue process ${pid} which is gone`,
+        );
       }
     }
   }

@@ -154,7 +154,9 @@ export class TcpGuard {
     let added = 0;
     for (const f of bindFailures(output)) {
       const byName = f.proxy ? /^glue_tcp_in_(\d+)$/.exec(f.proxy) : null;
-      const svc = model.tcp.find((s) => s.port === f.port) ?? (byName ? model.tcp.find((s) => s.port === Number(byName[1])) : undefined);
+      const svc =
+        model.tcp.find((s) => s.port === f.port) ??
+        (byName ? model.tcp.find((s) => s.port === Number(byName[1])) : undefined);
       if (!svc || this.excluded.has(svc.port)) continue;
       this.exclude(svc, `HAProxy: ${f.words}`, false);
       added += 1;
@@ -175,7 +177,15 @@ export class TcpGuard {
     const labels = [...new Set(svc.servers.map((s) => `glue_tcp_${s.port}_port`))];
     const who = svc.servers.map((s) => `container ${s.containerName} label glue_tcp_${s.port}_port=${svc.port}`);
     this.o.logger.warn(
-      { port: svc.port, containers, labels, ...(containers.length === 1 ? { containerName: containers[0] } : {}), label: labels[0], value: String(svc.port), reason },
+      {
+        port: svc.port,
+        containers,
+        labels,
+        ...(containers.length === 1 ? { containerName: containers[0] } : {}),
+        label: labels[0],
+        value: String(svc.port),
+        reason,
+      },
       `TCP frontend on port ${svc.port} left out (${[...new Set(who)].join(', ')}): ${reason}; other routes are applied, the port is tried again in ${delay < 1000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`}`,
     );
   }
@@ -195,10 +205,13 @@ export class TcpGuard {
     this.timer = undefined;
     if (this.stopped || this.excluded.size === 0) return;
     const next = Math.min(...[...this.excluded.values()].map((e) => e.retryAt));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.o.onRetry();
-    }, Math.max(50, next - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.o.onRetry();
+      },
+      Math.max(50, next - Date.now()),
+    );
     this.timer.unref();
   }
 }

@@ -145,12 +145,22 @@ export function stripRegex(prefix: string): string {
  * The context for `model`. With `settings.hostMap`, host-only routes are placed in slots: `placed`
  * is the Applier's stable placement (placeModel); without it a fresh plan is made.
  */
-export function templateContext(model: BalancerModel, settings: RenderSettings, placed?: { model: BalancerModel; slots: HostSlot[] }): TemplateContext {
+export function templateContext(
+  model: BalancerModel,
+  settings: RenderSettings,
+  placed?: { model: BalancerModel; slots: HostSlot[] },
+): TemplateContext {
   const hostMap = settings.hostMap ?? '';
-  const p = hostMap ? (placed ?? placeModel(model, planSlots(slotHosts(model), undefined, settings.spareBackends ?? 0, true))) : { model, slots: [] };
+  const p = hostMap
+    ? (placed ?? placeModel(model, planSlots(slotHosts(model), undefined, settings.spareBackends ?? 0, true)))
+    : { model, slots: [] };
   const backends = p.model.http.map((b) => ({ ...b, stripRegex: stripRegex(b.prefix) }));
   return {
-    global: { runtimeSocket: settings.runtimeSocket, hardStopAfter: settings.hardStopAfter ?? '30s', maxReloads: settings.maxReloads ?? 50 },
+    global: {
+      runtimeSocket: settings.runtimeSocket,
+      hardStopAfter: settings.hardStopAfter ?? '30s',
+      maxReloads: settings.maxReloads ?? 50,
+    },
     http: {
       bind: settings.httpBind,
       backends,
@@ -171,7 +181,9 @@ export class Renderer {
 
   constructor(templatePath?: string) {
     this.templatePath = templatePath ? resolve(templatePath) : undefined;
-    const loader = this.templatePath ? new nunjucks.FileSystemLoader(dirname(this.templatePath), { noCache: true }) : null;
+    const loader = this.templatePath
+      ? new nunjucks.FileSystemLoader(dirname(this.templatePath), { noCache: true })
+      : null;
     this.env = new nunjucks.Environment(loader, { autoescape: false, throwOnUndefined: true });
     this.compiled = this.templatePath ? undefined : nunjucks.compile(DEFAULT_TEMPLATE, this.env);
   }

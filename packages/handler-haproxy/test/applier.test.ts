@@ -53,7 +53,12 @@ function world(reloadCommand = ['touch', marker], renderer = new Renderer()) {
     alive: (id: string) => [...containers.values()].some((c) => c.Id === id && c.State?.Running === true),
     handlerName: 'test',
   });
-  const put = (name: string, host: string, extra: Record<string, string> = {}, ip = `172.17.0.${containers.size + 2}`) => {
+  const put = (
+    name: string,
+    host: string,
+    extra: Record<string, string> = {},
+    ip = `172.17.0.${containers.size + 2}`,
+  ) => {
     // The same name is the same container (its address or labels changed), as in the engine.
     const id = containers.get(name)?.Id;
     const c = fakeContainer({ name, ip, labels: { glue_http_80_host: host, ...extra }, ...(id ? { id } : {}) });
@@ -75,20 +80,29 @@ describe('Applier: runtime API or reload', () => {
     put('a2', 'a.example.com', { glue_http_80_weight: '7' });
     await applier.request();
     expect(applier.stats.reloads).toBe(1);
-    expect(commands).toEqual(['add server http_a.example.com_' + commands[0]?.split('_')[2]?.split('/')[0] + '/a2:80 172.17.0.3:80 weight 7', expect.stringMatching(/^enable server http_a\.example\.com_[0-9a-f]{8}\/a2:80$/)]);
+    expect(commands).toEqual([
+      'add server http_a.example.com_' + commands[0]?.split('_')[2]?.split('/')[0] + '/a2:80 172.17.0.3:80 weight 7',
+      expect.stringMatching(/^enable server http_a\.example\.com_[0-9a-f]{8}\/a2:80$/),
+    ]);
     expect(readFileSync(join(dir, 'haproxy.cfg'), 'utf8')).toContain('server a2:80 172.17.0.3:80 weight 7');
 
     commands.length = 0;
     put('a2', 'a.example.com', { glue_http_80_weight: '9' }, '172.17.0.30');
     await applier.request();
-    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 addr 172.17.0.30 port 80', 'set server http_a.example.com/a2:80 weight 9']);
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
+      'set server http_a.example.com/a2:80 addr 172.17.0.30 port 80',
+      'set server http_a.example.com/a2:80 weight 9',
+    ]);
 
     // Paused: the container keeps its address, its server drains (maintenance, sessions left alone).
     commands.length = 0;
     const a2 = containers.get('a2') as ContainerInspectInfo;
     containers.set('a2', { ...a2, State: { ...a2.State, Paused: true } });
     await applier.request();
-    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'del server http_a.example.com/a2:80']);
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
+      'set server http_a.example.com/a2:80 state maint',
+      'del server http_a.example.com/a2:80',
+    ]);
 
     // Gone (it stopped, then was removed): its address is free for another container, so its server
     // is retired first: maintenance and every session shut down, then deleted.
@@ -97,7 +111,11 @@ describe('Applier: runtime API or reload', () => {
     commands.length = 0;
     containers.delete('a2');
     await applier.request();
-    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual(['set server http_a.example.com/a2:80 state maint', 'shutdown sessions server http_a.example.com/a2:80', 'del server http_a.example.com/a2:80']);
+    expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
+      'set server http_a.example.com/a2:80 state maint',
+      'shutdown sessions server http_a.example.com/a2:80',
+      'del server http_a.example.com/a2:80',
+    ]);
     expect(applier.stats.reloads).toBe(1);
 
     // A new container with the name of a dead one takes over its server: retired, then pointed at
@@ -126,7 +144,12 @@ describe('Applier: runtime API or reload', () => {
   it('a servers-only change whose config fails haproxy -c sends nothing to the runtime API', async () => {
     // A user template that prints a keyword HAProxy refuses on servers of weight 7.
     const template = join(dir, 'weight7.cfg.njk');
-    writeFileSync(template, DEFAULT_TEMPLATE.split('weight {{ s.weight }}').join('weight {{ s.weight }}{% if s.weight == 7 %} no-such-keyword{% endif %}'));
+    writeFileSync(
+      template,
+      DEFAULT_TEMPLATE.split('weight {{ s.weight }}').join(
+        'weight {{ s.weight }}{% if s.weight == 7 %} no-such-keyword{% endif %}',
+      ),
+    );
     const { applier, put } = world(['touch', marker], new Renderer(template));
     put('g1', 'g.example.com');
     await applier.request();
@@ -142,7 +165,12 @@ describe('Applier: runtime API or reload', () => {
 
   it('removes temp files that Glue processes which are gone left beside the config, keeps live ones', async () => {
     const dead = spawnSync('true').pid;
-    const names = [`.haproxy.cfg.glue-${dead}-7.tmp`, `.haproxy.cfg.glue-${process.ppid}-2.tmp`, `.haproxy.cfg.glue-${process.pid}-900.tmp`, '.other.cfg.glue-1-1.tmp'];
+    const names = [
+      `.haproxy.cfg.glue-${dead}-7.tmp`,
+      `.haproxy.cfg.glue-${process.ppid}-2.tmp`,
+      `.haproxy.cfg.glue-${process.pid}-900.tmp`,
+      '.other.cfg.glue-1-1.tmp',
+    ];
     for (const n of names) writeFileSync(join(dir, n), 'half-written');
     const { applier, put } = world();
     put('t1', 't.example.com');

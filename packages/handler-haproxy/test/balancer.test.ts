@@ -6,13 +6,20 @@ import { buildBalancerProgram } from '../src/balancer.js';
 
 const run = async (argv: string[]): Promise<{ code: number; stderr: string }> => {
   let stderr = '';
-  const code = await balancerMain(argv, { stderr: (t) => (stderr += t), logger: silentLogger(), stopSignal: Promise.resolve('SIGTERM') });
+  const code = await balancerMain(argv, {
+    stderr: (t) => (stderr += t),
+    logger: silentLogger(),
+    stopSignal: Promise.resolve('SIGTERM'),
+  });
   return { code, stderr };
 };
 
 describe('glue-balancer command line', () => {
   it('needs exactly one of -1 and -w', async () => {
-    expect(await run([])).toEqual({ code: EXIT.USAGE, stderr: expect.stringContaining('choose a mode: -1 (run once) or -w (watch)') });
+    expect(await run([])).toEqual({
+      code: EXIT.USAGE,
+      stderr: expect.stringContaining('choose a mode: -1 (run once) or -w (watch)'),
+    });
     expect((await run(['-1', '-w'])).code).toBe(EXIT.USAGE);
   });
   it('refuses -1 with --mode managed, unknown events and bad params, naming the flag', async () => {
@@ -25,16 +32,38 @@ describe('glue-balancer command line', () => {
     const flags = new Set(buildBalancerProgram().options.map((o) => o.long));
     for (const key of PARAM_KEYS) expect(flags).toContain(`--${key}`);
     // check-timeout and reload-timeout were missing once ("unknown option").
-    const r = await run(['-1', '--mode', 'file', '--config-file', '/tmp/glue-balancer-unit.cfg', '--check-timeout', '5', '--reload-timeout', '7', '--docker-url', 'unix:///nonexistent/docker.sock']);
+    const r = await run([
+      '-1',
+      '--mode',
+      'file',
+      '--config-file',
+      '/tmp/glue-balancer-unit.cfg',
+      '--check-timeout',
+      '5',
+      '--reload-timeout',
+      '7',
+      '--docker-url',
+      'unix:///nonexistent/docker.sock',
+    ]);
     expect(r.stderr).not.toMatch(/unknown option/);
     expect(r.code).toBe(EXIT.FAILURE);
   });
   it('a bad number says the range', async () => {
-    expect((await run(['-w', '--spare-backends', '-1'])).stderr).toMatch(/--spare-backends: "-1" is not a number from 0 to 10000/);
+    expect((await run(['-w', '--spare-backends', '-1'])).stderr).toMatch(
+      /--spare-backends: "-1" is not a number from 0 to 10000/,
+    );
     expect((await run(['-w', '--check-timeout', '0'])).stderr).toMatch(/--check-timeout: 0 is outside 1-600/);
   });
   it('-1 against an engine that is not there exits 1 with the address', async () => {
-    const r = await run(['-1', '--mode', 'file', '--config-file', '/tmp/glue-balancer-unit.cfg', '--docker-url', 'unix:///nonexistent/docker.sock']);
+    const r = await run([
+      '-1',
+      '--mode',
+      'file',
+      '--config-file',
+      '/tmp/glue-balancer-unit.cfg',
+      '--docker-url',
+      'unix:///nonexistent/docker.sock',
+    ]);
     expect(r.code).toBe(EXIT.FAILURE);
     expect(r.stderr).toMatch(/nonexistent\/docker.sock/);
   });

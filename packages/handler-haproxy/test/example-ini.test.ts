@@ -33,7 +33,8 @@ describe('INI examples', () => {
     expect(blocks.length).toBeGreaterThan(0);
     for (const block of blocks) {
       const ini = new IniDocument('README.md', block);
-      for (const name of ['handler', 'params']) for (const [key, value] of Object.entries(ini.section(name))) expect(value, key).not.toMatch(/;/);
+      for (const name of ['handler', 'params'])
+        for (const [key, value] of Object.entries(ini.section(name))) expect(value, key).not.toMatch(/;/);
     }
   });
 });

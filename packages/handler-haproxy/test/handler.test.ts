@@ -15,21 +15,38 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 handlerContractSuite({
   name: 'HAProxyHandler (file mode)',
   handlerClass: HAProxyHandler,
-  params: { mode: 'file', 'config-file': join(root, 'contract', 'haproxy.cfg'), 'http-bind': '127.0.0.1:18081', 'debounce-ms': '5' },
+  params: {
+    mode: 'file',
+    'config-file': join(root, 'contract', 'haproxy.cfg'),
+    'http-bind': '127.0.0.1:18081',
+    'debounce-ms': '5',
+  },
   setup: () => mkdirSync(join(root, 'contract'), { recursive: true }),
   // The fake engine still lists the container as running: the checked config routes its host to it.
   effect: async ({ handler }) => {
     await (handler as HAProxyHandler).applier.settled();
     const text = readFileSync(join(root, 'contract', 'haproxy.cfg'), 'utf8');
-    expect(text).toMatch(/^backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server contract-web:80 127\.0\.0\.1:80 weight 100$/m);
-    expect(readFileSync(join(root, 'contract', 'haproxy.hosts.map'), 'utf8')).toBe('contract.example.com glue_host_0\n');
+    expect(text).toMatch(
+      /^backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server contract-web:80 127\.0\.0\.1:80 weight 100$/m,
+    );
+    expect(readFileSync(join(root, 'contract', 'haproxy.hosts.map'), 'utf8')).toBe(
+      'contract.example.com glue_host_0\n',
+    );
   },
 });
 
 describe('params', () => {
   it('defaults: external mode, systemctl reload, *:80', () => {
     const o = parseHaproxyParams('lb.ini', {}, '/etc/docker-glue.d');
-    expect(o).toMatchObject({ mode: 'external', configFile: '/etc/haproxy/haproxy.cfg', reloadCommand: ['systemctl', 'reload', 'haproxy'], httpBind: '*:80', httpPort: 80, runtimeSocket: '', fastPath: true });
+    expect(o).toMatchObject({
+      mode: 'external',
+      configFile: '/etc/haproxy/haproxy.cfg',
+      reloadCommand: ['systemctl', 'reload', 'haproxy'],
+      httpBind: '*:80',
+      httpPort: 80,
+      runtimeSocket: '',
+      fastPath: true,
+    });
   });
   it('managed mode puts its sockets beside the config file', () => {
     const o = parseHaproxyParams('lb.ini', { mode: 'managed', 'config-file': 'run/haproxy.cfg' }, '/srv/glue');
@@ -38,7 +55,8 @@ describe('params', () => {
     expect(o.masterSocket).toBe('/srv/glue/run/haproxy-master.sock');
   });
   it('tcp-address takes *, IPv4, :: and bracketed IPv6', () => {
-    for (const v of ['*', '127.0.0.1', '::', '[::1]', '[fd00::5]']) expect(parseHaproxyParams('lb.ini', { 'tcp-address': v }, '/').tcpAddress).toBe(v);
+    for (const v of ['*', '127.0.0.1', '::', '[::1]', '[fd00::5]'])
+      expect(parseHaproxyParams('lb.ini', { 'tcp-address': v }, '/').tcpAddress).toBe(v);
   });
   it('rejects bad values with the key named', () => {
     const bad: Array<[Record<string, string>, RegExp]> = [
@@ -48,7 +66,10 @@ describe('params', () => {
       [{ 'tcp-ports': '10-1' }, /tcp-ports/],
       [{ template: '/nonexistent.njk' }, /template: \/nonexistent.njk does not exist/],
       [{ colour: 'blue' }, /colour: unknown key/],
-      [{ 'tcp-address': 'localhost' }, /tcp-address: "localhost" is not an address \(\*, an IPv4 address, :: or a bracketed IPv6 address like \[::1\]\)/],
+      [
+        { 'tcp-address': 'localhost' },
+        /tcp-address: "localhost" is not an address \(\*, an IPv4 address, :: or a bracketed IPv6 address like \[::1\]\)/,
+      ],
       [{ 'tcp-address': '300.1.1.1' }, /tcp-address: "300.1.1.1" is not an address/],
       [{ 'tcp-address': '[::1' }, /tcp-address/],
       // Found by the bad-input review: an impossible address, a directory where a file goes, a
@@ -56,7 +77,10 @@ describe('params', () => {
       [{ 'http-bind': '999.1.1.1:80' }, /http-bind: "999.1.1.1:80" is not ADDRESS:PORT/],
       [{ template: '/tmp' }, /template: \/tmp is a directory, not a regular file/],
       [{ 'config-file': '/tmp' }, /config-file: \/tmp is a directory; name the file Glue writes/],
-      [{ mode: 'managed', 'run-dir': `/tmp/${'d'.repeat(100)}` }, /runtime-socket: \/tmp\/d+\/haproxy-runtime\.sock is 126 bytes; a unix socket path may have at most 107/],
+      [
+        { mode: 'managed', 'run-dir': `/tmp/${'d'.repeat(100)}` },
+        /runtime-socket: \/tmp\/d+\/haproxy-runtime\.sock is 126 bytes; a unix socket path may have at most 107/,
+      ],
       [{ 'master-socket': `/tmp/${'m'.repeat(110)}.sock` }, /master-socket: .* is 120 bytes/],
     ];
     for (const [params, re] of bad) {
@@ -88,7 +112,15 @@ describe('show proc parsing', () => {
 14886           worker          1               0d00h00m01s     2.6.12
 # programs
 `;
-    expect(parseShowProc(text)).toEqual({ masterPid: 14847, reloads: 2, failed: 1, workers: [{ pid: 14900, reloads: 0 }, { pid: 14886, reloads: 1 }] });
+    expect(parseShowProc(text)).toEqual({
+      masterPid: 14847,
+      reloads: 2,
+      failed: 1,
+      workers: [
+        { pid: 14900, reloads: 0 },
+        { pid: 14886, reloads: 1 },
+      ],
+    });
   });
 });
 
@@ -99,10 +131,22 @@ describe('HAProxyHandler in file mode', () => {
 
   it('coalesces a burst into one apply, writes a checked file, leaves no temp file', async () => {
     const agent = fakeAgent();
-    const ini = writeHandlerIni(dir, 'lb.ini', { mode: 'file', 'config-file': cfg, 'http-bind': '127.0.0.1:18082', 'debounce-ms': '20', 'max-delay-ms': '2000' });
+    const ini = writeHandlerIni(dir, 'lb.ini', {
+      mode: 'file',
+      'config-file': cfg,
+      'http-bind': '127.0.0.1:18082',
+      'debounce-ms': '20',
+      'max-delay-ms': '2000',
+    });
     const h = new HAProxyHandler(agent, ini.path, ini);
     await h.start();
-    const containers = Array.from({ length: 20 }, (_, i) => fakeContainer({ name: `web${i}`, ip: `172.17.0.${i + 2}`, labels: { glue_http_80_host: `site${i % 3}.example.com` } }));
+    const containers = Array.from({ length: 20 }, (_, i) =>
+      fakeContainer({
+        name: `web${i}`,
+        ip: `172.17.0.${i + 2}`,
+        labels: { glue_http_80_host: `site${i % 3}.example.com` },
+      }),
+    );
     for (const c of containers) agent.put(c);
     await Promise.all(containers.map((c) => h.handle('start', c.Id, contextFor(agent, 'start', c.Id))));
     expect(h.stats.applies).toBe(1);
@@ -117,7 +161,13 @@ describe('HAProxyHandler in file mode', () => {
 
   it('the max delay bounds a burst that never pauses', async () => {
     const agent = fakeAgent();
-    const ini = writeHandlerIni(dir, 'lb2.ini', { mode: 'file', 'config-file': cfg, 'http-bind': '127.0.0.1:18082', 'debounce-ms': '50', 'max-delay-ms': '150' });
+    const ini = writeHandlerIni(dir, 'lb2.ini', {
+      mode: 'file',
+      'config-file': cfg,
+      'http-bind': '127.0.0.1:18082',
+      'debounce-ms': '50',
+      'max-delay-ms': '150',
+    });
     const h = new HAProxyHandler(agent, ini.path, ini);
     await h.start();
     const c = fakeContainer({ name: 'steady', ip: '172.17.0.9', labels: { glue_http_80_host: 'steady.example.com' } });
@@ -134,12 +184,18 @@ describe('HAProxyHandler in file mode', () => {
     await h.stop();
   });
 
-  it('a bad user template: the error carries HAProxy\'s text, the old file stays, no temp file', async () => {
+  it("a bad user template: the error carries HAProxy's text, the old file stays, no temp file", async () => {
     const agent = fakeAgent();
     const tpl = join(dir, 'user.njk');
     writeFileSync(tpl, DEFAULT_TEMPLATE);
     const out = join(dir, 'user.cfg');
-    const ini = writeHandlerIni(dir, 'lb3.ini', { mode: 'file', 'config-file': out, template: tpl, 'http-bind': '127.0.0.1:18083', 'debounce-ms': '1' });
+    const ini = writeHandlerIni(dir, 'lb3.ini', {
+      mode: 'file',
+      'config-file': out,
+      template: tpl,
+      'http-bind': '127.0.0.1:18083',
+      'debounce-ms': '1',
+    });
     const h = new HAProxyHandler(agent, ini.path, ini);
     await h.start();
     const c = fakeContainer({ name: 'a', ip: '172.17.0.2', labels: { glue_http_80_host: 'a.example.com' } });
@@ -150,7 +206,9 @@ describe('HAProxyHandler in file mode', () => {
     writeFileSync(tpl, 'global\n    no-such-directive {{ http.bind }}\n');
     const c2 = fakeContainer({ name: 'b', ip: '172.17.0.3', labels: { glue_http_80_host: 'b.example.com' } });
     agent.put(c2);
-    await expect(h.handle('start', c2.Id, contextFor(agent, 'start', c2.Id))).rejects.toThrow(/haproxy -c rejected the new config.*\n.*unknown keyword 'no-such-directive'/);
+    await expect(h.handle('start', c2.Id, contextFor(agent, 'start', c2.Id))).rejects.toThrow(
+      /haproxy -c rejected the new config.*\n.*unknown keyword 'no-such-directive'/,
+    );
     expect(readFileSync(out, 'utf8')).toBe(good);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
     expect(existsSync(out)).toBe(true);

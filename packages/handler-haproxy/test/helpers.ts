@@ -20,7 +20,10 @@ export async function startBalancer(args: string[]): Promise<RunningBalancer> {
   let ready!: (h: HAProxyHandler) => void;
   const handlerReady = new Promise<HAProxyHandler>((r) => (ready = r));
   const exit = balancerMain(['-w', ...args], { logger, stopSignal, stderr: (t) => (stderr += t), onReady: ready });
-  const handler = await Promise.race([handlerReady, exit.then((code) => Promise.reject(new Error(`glue-balancer exited with ${code}: ${stderr}`)))]);
+  const handler = await Promise.race([
+    handlerReady,
+    exit.then((code) => Promise.reject(new Error(`glue-balancer exited with ${code}: ${stderr}`))),
+  ]);
   return {
     handler,
     logs,
@@ -58,10 +61,16 @@ export async function fakeRuntime(path: string, firstPid = 4000): Promise<FakeRu
       let answer = '';
       if (cmd === 'show info') answer = `Name: HAProxy\nPid: ${(pid += 1)}\n`;
       else if (cmd.startsWith('add server')) answer = 'New server registered.\n';
-      else if (cmd.startsWith('del server')) answer = runtime.refuseDelete ? 'Server still has connections attached to it, cannot remove it.\n' : 'Server deleted.\n';
+      else if (cmd.startsWith('del server'))
+        answer = runtime.refuseDelete
+          ? 'Server still has connections attached to it, cannot remove it.\n'
+          : 'Server deleted.\n';
       else if (cmd.includes(' addr ')) answer = 'IP changed\n';
       else if (cmd.startsWith('show stat')) {
-        const rows = Array.from({ length: 64 }, (_, i) => `glue_host_${i},BACKEND,0,0,${runtime.sessions.get(`glue_host_${i}`) ?? 0},0,`);
+        const rows = Array.from(
+          { length: 64 },
+          (_, i) => `glue_host_${i},BACKEND,0,0,${runtime.sessions.get(`glue_host_${i}`) ?? 0},0,`,
+        );
         answer = `# pxname,svname,qcur,qmax,scur,smax,\n${rows.join('\n')}\n`;
       }
       c.end(answer);

@@ -3,7 +3,8 @@ import { fakeContainer } from '@glue/core/contract';
 import { buildModel, chooseAddress, rotationReason, structureKey } from '../src/model.js';
 
 describe('model', () => {
-  const c = (name: string, labels: Record<string, string>, extra: Parameters<typeof fakeContainer>[0] = {}) => fakeContainer({ name, ip: `172.17.0.${name.length + 1}`, labels, ...extra });
+  const c = (name: string, labels: Record<string, string>, extra: Parameters<typeof fakeContainer>[0] = {}) =>
+    fakeContainer({ name, ip: `172.17.0.${name.length + 1}`, labels, ...extra });
 
   it('groups servers by host+prefix, sorts longest prefix first, keeps names stable', () => {
     const { model } = buildModel([
@@ -24,7 +25,11 @@ describe('model', () => {
   });
 
   it('strip_prefix conflict: the container running longest decides, a newcomer is refused whatever its name', () => {
-    const serving = c('zz-old', { glue_http_80_host: 'a.com', glue_http_80_prefix: 'api', glue_http_80_strip_prefix: '1' });
+    const serving = c('zz-old', {
+      glue_http_80_host: 'a.com',
+      glue_http_80_prefix: 'api',
+      glue_http_80_strip_prefix: '1',
+    });
     const newcomer = c('aa-new', { glue_http_80_host: 'a.com', glue_http_80_prefix: 'api' });
     (serving.State as { StartedAt?: string }).StartedAt = '2026-12-01T10:00:00.5Z';
     (newcomer.State as { StartedAt?: string }).StartedAt = '2026-12-01T11:00:00.123456789Z';
@@ -33,7 +38,14 @@ describe('model', () => {
     expect(model.http[0]?.strip).toBe(true);
     expect(model.http[0]?.servers.map((s) => s.containerName)).toEqual(['zz-old']);
     const refused = notes.find((n) => n.containerName === 'aa-new');
-    expect(refused?.problems).toEqual([{ label: 'glue_http_80_strip_prefix', value: 'false', reason: 'a.com/api is already served with prefix stripping by zz-old, which has been running longer; this route is dropped' }]);
+    expect(refused?.problems).toEqual([
+      {
+        label: 'glue_http_80_strip_prefix',
+        value: 'false',
+        reason:
+          'a.com/api is already served with prefix stripping by zz-old, which has been running longer; this route is dropped',
+      },
+    ]);
   });
 
   it('out of rotation: stopped, paused, unhealthy, starting; no address', () => {
@@ -45,14 +57,21 @@ describe('model', () => {
     expect(rotationReason(c('u', labels, { health: 'unhealthy' }))).toMatch(/unhealthy/);
     expect(rotationReason(c('st', labels, { health: 'starting' }))).toMatch(/starting/);
     expect(rotationReason(c('h', labels, { health: 'healthy' }))).toBeUndefined();
-    const { model, notes } = buildModel([c('h', labels, { health: 'healthy' }), c('u', labels, { health: 'unhealthy' }), fakeContainer({ name: 'noip', labels })]);
+    const { model, notes } = buildModel([
+      c('h', labels, { health: 'healthy' }),
+      c('u', labels, { health: 'unhealthy' }),
+      fakeContainer({ name: 'noip', labels }),
+    ]);
     expect(model.http[0]?.servers.map((s) => s.containerName)).toEqual(['h']);
     expect(notes.find((n) => n.containerName === 'noip')?.reason).toMatch(/no IP address/);
   });
 
   it('chooses the network: param/label, default bridge, or says why not', () => {
     const info = c('n', {});
-    (info.NetworkSettings as unknown as { Networks: Record<string, { IPAddress: string }> }).Networks = { bridge: { IPAddress: '172.17.0.9' }, back: { IPAddress: '10.0.0.5' } };
+    (info.NetworkSettings as unknown as { Networks: Record<string, { IPAddress: string }> }).Networks = {
+      bridge: { IPAddress: '172.17.0.9' },
+      back: { IPAddress: '10.0.0.5' },
+    };
     expect(chooseAddress(info, undefined)).toMatchObject({ network: 'bridge', ip: '172.17.0.9' });
     expect(chooseAddress(info, 'back')).toMatchObject({ network: 'back', ip: '10.0.0.5' });
     expect(chooseAddress(info, 'front')).toEqual({ error: expect.stringContaining('no address on network "front"') });
@@ -60,10 +79,17 @@ describe('model', () => {
 
   it('TCP: frontend ports inside the allowed range and not the HTTP port', () => {
     const { model, notes } = buildModel(
-      [c('db1', { glue_tcp_5432_port: '15432' }), c('db2', { glue_tcp_5432_port: '15432', glue_tcp_5432_weight: '10' }), c('ssh', { glue_tcp_22_port: '22' }), c('web', { glue_tcp_80_port: '8080' })],
+      [
+        c('db1', { glue_tcp_5432_port: '15432' }),
+        c('db2', { glue_tcp_5432_port: '15432', glue_tcp_5432_weight: '10' }),
+        c('ssh', { glue_tcp_22_port: '22' }),
+        c('web', { glue_tcp_80_port: '8080' }),
+      ],
       { tcpPorts: { min: 1024, max: 65535 }, reservedPorts: [8080] },
     );
-    expect(model.tcp.map((s) => `${s.name}:${s.servers.map((x) => x.name).join(',')}`)).toEqual(['tcp_15432:db1:5432,db2:5432']);
+    expect(model.tcp.map((s) => `${s.name}:${s.servers.map((x) => x.name).join(',')}`)).toEqual([
+      'tcp_15432:db1:5432,db2:5432',
+    ]);
     expect(notes.find((n) => n.containerName === 'ssh')?.problems[0]?.reason).toMatch(/outside the allowed range/);
     expect(notes.find((n) => n.containerName === 'web')?.problems[0]?.reason).toMatch(/HTTP frontend/);
   });

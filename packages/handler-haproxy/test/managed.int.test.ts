@@ -24,7 +24,12 @@ const pids: number[] = [];
 beforeAll(async () => {
   dir = await tempDir('glue-managed-');
   port = await freePort();
-  const text = new Renderer().render(templateContext({ http: [], tcp: [] }, { httpBind: `127.0.0.1:${port}`, tcpAddress: '*', runtimeSocket: join(dir.path, 'rt.sock') }));
+  const text = new Renderer().render(
+    templateContext(
+      { http: [], tcp: [] },
+      { httpBind: `127.0.0.1:${port}`, tcpAddress: '*', runtimeSocket: join(dir.path, 'rt.sock') },
+    ),
+  );
   writeFileSync(join(dir.path, 'haproxy.cfg'), text);
 });
 afterAll(async () => {
@@ -34,7 +39,13 @@ afterAll(async () => {
 });
 
 const make = (): ManagedHaproxy => {
-  const m = new ManagedHaproxy({ haproxyBin: requireBinary('haproxy'), configFile: join(dir.path, 'haproxy.cfg'), masterSocket: join(dir.path, 'master.sock'), runtimeSocket: join(dir.path, 'rt.sock'), logger: silentLogger() });
+  const m = new ManagedHaproxy({
+    haproxyBin: requireBinary('haproxy'),
+    configFile: join(dir.path, 'haproxy.cfg'),
+    masterSocket: join(dir.path, 'master.sock'),
+    runtimeSocket: join(dir.path, 'rt.sock'),
+    logger: silentLogger(),
+  });
   started.push(m);
   return m;
 };
@@ -42,14 +53,32 @@ const make = (): ManagedHaproxy => {
 describe('ManagedHaproxy', () => {
   it('soft-stops a master an earlier Glue left running, after the new one serves', async () => {
     // What a Glue killed with SIGKILL leaves behind: its HAProxy master, pid file and all.
-    const orphan = spawn(requireBinary('haproxy'), ['-W', '-S', join(dir.path, 'old-master.sock'), '-p', join(dir.path, 'master.pid'), '-f', join(dir.path, 'haproxy.cfg')], { stdio: 'ignore' });
+    const orphan = spawn(
+      requireBinary('haproxy'),
+      [
+        '-W',
+        '-S',
+        join(dir.path, 'old-master.sock'),
+        '-p',
+        join(dir.path, 'master.pid'),
+        '-f',
+        join(dir.path, 'haproxy.cfg'),
+      ],
+      { stdio: 'ignore' },
+    );
     const orphanPid = orphan.pid ?? 0;
     pids.push(orphanPid);
-    await waitFor(async () => (await httpGet(`http://127.0.0.1:${port}/`, { host: 'x' })).status === 503, { timeoutMs: 10_000, what: 'the leftover HAProxy serving' });
+    await waitFor(async () => (await httpGet(`http://127.0.0.1:${port}/`, { host: 'x' })).status === 503, {
+      timeoutMs: 10_000,
+      what: 'the leftover HAProxy serving',
+    });
     const next = make();
     await next.start();
     expect(next.pid).not.toBe(orphanPid);
-    await waitFor(() => orphan.exitCode !== null || orphan.signalCode !== null, { timeoutMs: 10_000, what: 'the leftover master to exit' });
+    await waitFor(() => orphan.exitCode !== null || orphan.signalCode !== null, {
+      timeoutMs: 10_000,
+      what: 'the leftover master to exit',
+    });
     expect((await httpGet(`http://127.0.0.1:${port}/`, { host: 'x' })).status).toBe(503);
   });
 
@@ -58,7 +87,10 @@ describe('ManagedHaproxy', () => {
     const first = m.pid;
     process.kill(first, 'SIGKILL');
     await waitFor(() => m.running && m.pid !== first, { timeoutMs: 15_000, what: 'a new master' });
-    await waitFor(async () => (await httpGet(`http://127.0.0.1:${port}/`, { host: 'x' })).status === 503, { timeoutMs: 15_000, what: 'serving again' });
+    await waitFor(async () => (await httpGet(`http://127.0.0.1:${port}/`, { host: 'x' })).status === 503, {
+      timeoutMs: 15_000,
+      what: 'serving again',
+    });
     await m.reload();
   });
 });
@@ -112,18 +144,40 @@ describe('Applier in managed mode: start-up', () => {
   };
 
   it('starts HAProxy on the last good config on disk: a leftover HAProxy hands over with no 503, the first apply reloads', async () => {
-    const container = fakeContainer({ name: 'kept', ip: '127.0.0.1', labels: { [`glue_http_${backendPort}_host`]: 'kept.example.com' } });
+    const container = fakeContainer({
+      name: 'kept',
+      ip: '127.0.0.1',
+      labels: { [`glue_http_${backendPort}_host`]: 'kept.example.com' },
+    });
     // What an earlier Glue left: its checked config and map, and its HAProxy master still running.
     await make('file', () => [container]).request();
-    const orphan = spawn(requireBinary('haproxy'), ['-W', '-S', join(d.path, 'old-master.sock'), '-p', join(d.path, 'master.pid'), '-f', join(d.path, 'haproxy.cfg')], { stdio: 'ignore' });
-    await waitFor(async () => (await httpGet(`http://127.0.0.1:${httpPort}/`, { host: 'kept.example.com' })).status === 200, { timeoutMs: 10_000, what: 'the leftover HAProxy serving' });
+    const orphan = spawn(
+      requireBinary('haproxy'),
+      [
+        '-W',
+        '-S',
+        join(d.path, 'old-master.sock'),
+        '-p',
+        join(d.path, 'master.pid'),
+        '-f',
+        join(d.path, 'haproxy.cfg'),
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitFor(
+      async () => (await httpGet(`http://127.0.0.1:${httpPort}/`, { host: 'kept.example.com' })).status === 200,
+      { timeoutMs: 10_000, what: 'the leftover HAProxy serving' },
+    );
 
     // The new Glue: core starts handlers before its first listing, so the model is empty at start.
     let listed: ContainerInspectInfo[] = [];
     const next = make('managed', () => listed);
     const client = steadyClient(`http://127.0.0.1:${httpPort}/`, 'kept.example.com');
     await next.start();
-    await waitFor(() => orphan.exitCode !== null || orphan.signalCode !== null, { timeoutMs: 10_000, what: 'the leftover master to exit' });
+    await waitFor(() => orphan.exitCode !== null || orphan.signalCode !== null, {
+      timeoutMs: 10_000,
+      what: 'the leftover master to exit',
+    });
     expect((await httpGet(`http://127.0.0.1:${httpPort}/`, { host: 'kept.example.com' })).status).toBe(200);
     listed = [container];
     await next.request();

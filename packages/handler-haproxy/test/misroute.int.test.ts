@@ -15,7 +15,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DockerEngine, freePort, httpGet, pidsMentioning, requireBinary, startDockerd, stopPid, tempDir, waitFor } from '@glue/testkit';
+import {
+  type DockerEngine,
+  freePort,
+  httpGet,
+  pidsMentioning,
+  requireBinary,
+  startDockerd,
+  stopPid,
+  tempDir,
+  waitFor,
+} from '@glue/testkit';
 
 const BALANCER_BIN = fileURLToPath(new URL('../dist/bin/glue-balancer.js', import.meta.url));
 const NET = 'mr';
@@ -41,14 +51,23 @@ const get = async (host: string, path = '/', timeoutMs = 5000): Promise<string> 
 const routable = async (host: string, page: string, path = '/'): Promise<void> => {
   let last = '';
   try {
-    await waitFor(async () => (last = await get(host, path)) === `200 ${page}`, { timeoutMs: 20_000, what: `${host}${path} answering ${page}` });
+    await waitFor(async () => (last = await get(host, path)) === `200 ${page}`, {
+      timeoutMs: 20_000,
+      what: `${host}${path} answering ${page}`,
+    });
   } catch (err) {
-    throw new Error(`${(err as Error).message} (last answer: ${last})\n--- glue-balancer, last lines ---\n${stderr.split('\n').slice(-25).join('\n')}`);
+    throw new Error(
+      `${(err as Error).message} (last answer: ${last})\n--- glue-balancer, last lines ---\n${stderr.split('\n').slice(-25).join('\n')}`,
+    );
   }
 };
 
 /** A busybox httpd that answers `page`, listening only after `delayS` seconds. */
-const lateHttpd = (delayS: number): string[] => ['sh', '-c', `mkdir -p /www && echo "$GLUE_PAGE" > /www/index.html && sleep ${delayS} && exec httpd -f -p 80 -h /www`];
+const lateHttpd = (delayS: number): string[] => [
+  'sh',
+  '-c',
+  `mkdir -p /www && echo "$GLUE_PAGE" > /www/index.html && sleep ${delayS} && exec httpd -f -p 80 -h /www`,
+];
 
 const pause = (): void => void balancer.kill('SIGSTOP');
 const resume = (): void => void balancer.kill('SIGCONT');
@@ -70,10 +89,29 @@ beforeAll(async () => {
   // A /26 inside the engine's pool, so addresses can be given out by hand.
   base = engine.pool.replace(/\.0\/24$/, '');
   await engine.createNetwork(NET, { subnet: `${base}.0/26` });
-  const args = ['-w', '--docker-url', engine.url, '--mode', 'managed', '--config-file', join(dir.path, 'haproxy.cfg'), '--http-bind', `127.0.0.1:${port}`, '--spare-backends', '4', '--log-level', 'debug', '--log-format', 'json'];
+  const args = [
+    '-w',
+    '--docker-url',
+    engine.url,
+    '--mode',
+    'managed',
+    '--config-file',
+    join(dir.path, 'haproxy.cfg'),
+    '--http-bind',
+    `127.0.0.1:${port}`,
+    '--spare-backends',
+    '4',
+    '--log-level',
+    'debug',
+    '--log-format',
+    'json',
+  ];
   balancer = spawn(process.execPath, [BALANCER_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   balancer.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  await waitFor(() => stderr.includes('glue-balancer watching Docker events') || balancer.exitCode !== null, { timeoutMs: 30_000, what: 'glue-balancer to start' });
+  await waitFor(() => stderr.includes('glue-balancer watching Docker events') || balancer.exitCode !== null, {
+    timeoutMs: 30_000,
+    what: 'glue-balancer to start',
+  });
   if (balancer.exitCode !== null) throw new Error(`glue-balancer exited: ${stderr}`);
 });
 
@@ -100,7 +138,13 @@ describe('a request caught by a container that dies', () => {
       await caught();
       // Another host's container on the dead one's address, answering 3 s from now: long before
       // HAProxy's default retries (4 x 5 s on the same server) would have given up.
-      await engine.run({ name: 'gapy', network: NET, ip: x, cmd: lateHttpd(3), labels: { glue_http_80_host: 'gapy.example.com' } });
+      await engine.run({
+        name: 'gapy',
+        network: NET,
+        ip: x,
+        cmd: lateHttpd(3),
+        labels: { glue_http_80_host: 'gapy.example.com' },
+      });
       const resumedAt = Date.now();
       resume();
       const r = await request;
@@ -130,7 +174,13 @@ describe('a request caught by a container that dies', () => {
       const request = inFlight('rlx.example.com');
       await caught();
       // A prefix route is structural: this batch reloads HAProxy.
-      await engine.run({ name: 'rly', network: NET, ip: x, cmd: lateHttpd(3), labels: { glue_http_80_host: 'rly.example.com', glue_http_80_prefix: 'api', glue_http_80_strip_prefix: '1' } });
+      await engine.run({
+        name: 'rly',
+        network: NET,
+        ip: x,
+        cmd: lateHttpd(3),
+        labels: { glue_http_80_host: 'rly.example.com', glue_http_80_prefix: 'api', glue_http_80_strip_prefix: '1' },
+      });
       const resumedAt = Date.now();
       resume();
       const r = await request;
@@ -148,7 +198,10 @@ describe('a request caught by a container that dies', () => {
   it('a host with a second server answers the caught request from it, within the connect timeout', async () => {
     await engine.run({ name: 'two1', network: NET, ip: nextIp(), labels: { glue_http_80_host: 'two.example.com' } });
     await engine.run({ name: 'two2', network: NET, ip: nextIp(), labels: { glue_http_80_host: 'two.example.com' } });
-    await waitFor(async () => (await get('two.example.com')) === '200 two1' && (await get('two.example.com')) === '200 two2', { timeoutMs: 20_000, what: 'both servers of two.example.com' });
+    await waitFor(
+      async () => (await get('two.example.com')) === '200 two1' && (await get('two.example.com')) === '200 two2',
+      { timeoutMs: 20_000, what: 'both servers of two.example.com' },
+    );
     pause();
     let answers: Array<{ answer: string; ms: number }>;
     try {

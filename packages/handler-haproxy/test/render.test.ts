@@ -32,7 +32,11 @@ async function check(text: string): Promise<{ ok: boolean; output: string }> {
 const SEED: Array<Record<string, string>> = [
   { glue_http_80_host: 'wp1.example.com' },
   { glue_http_80_host: 'wp2.example.com' },
-  { glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'dashboard/horizon', glue_http_80_strip_prefix: '1' },
+  {
+    glue_http_80_host: 'openstack.example.com',
+    glue_http_80_prefix: 'dashboard/horizon',
+    glue_http_80_strip_prefix: '1',
+  },
   { glue_http_80_host: 'openstack.example.com', glue_http_80_prefix: 'identity/keystone' },
   { glue_tcp_5432_port: '15432', glue_tcp_5432_weight: '10' },
 ];
@@ -46,7 +50,12 @@ const LINE_SHAPES: RegExp[] = [
   /^ {4}timeout (connect|client|server|http-request|tunnel) \d+(ms|[smh])$/,
   /^ {4}(retries 3|option redispatch 1)$/,
   // The template's own comments, exactly as written there.
-  new RegExp(`^(${DEFAULT_TEMPLATE.split('\n').filter((l) => /^ {4}# /.test(l)).map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`),
+  new RegExp(
+    `^(${DEFAULT_TEMPLATE.split('\n')
+      .filter((l) => /^ {4}# /.test(l))
+      .map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('|')})$`,
+  ),
   /^frontend (glue_http|glue_tcp_in_\d+)$/,
   /^backend (glue_no_route|http_[a-z0-9.-]+_[0-9a-f]{8}|tcp_\d+)$/,
   /^ {4}bind [0-9.*]+:\d+$/,
@@ -75,7 +84,11 @@ describe('built-in template', () => {
   });
 
   it('puts the longer prefix of a host first and the bare host last', () => {
-    const text = render([{ glue_http_80_host: 'a.com' }, { glue_http_80_host: 'a.com', glue_http_80_prefix: 'x' }, { glue_http_80_host: 'a.com', glue_http_80_prefix: 'x/y' }]);
+    const text = render([
+      { glue_http_80_host: 'a.com' },
+      { glue_http_80_host: 'a.com', glue_http_80_prefix: 'x' },
+      { glue_http_80_host: 'a.com', glue_http_80_prefix: 'x/y' },
+    ]);
     const rules = text.split('\n').filter((l) => l.includes('use_backend'));
     expect(rules.map((l) => /path -m str (\S+)/.exec(l)?.[1] ?? '(host)')).toEqual(['/x/y', '/x', '(host)']);
   });
@@ -91,19 +104,72 @@ describe('built-in template', () => {
   it('user templates: errors name the problem; includes resolve beside the file', () => {
     writeFileSync(join(dir, 'part.njk'), 'global\n');
     writeFileSync(join(dir, 'user.njk'), "{% include 'part.njk' %}# {{ http.backends | length }} backends\n");
-    expect(new Renderer(join(dir, 'user.njk')).render(templateContext({ http: [], tcp: [] }, settings))).toBe('global\n# 0 backends\n');
+    expect(new Renderer(join(dir, 'user.njk')).render(templateContext({ http: [], tcp: [] }, settings))).toBe(
+      'global\n# 0 backends\n',
+    );
     writeFileSync(join(dir, 'broken.njk'), '{{ nope.nothing }}');
-    expect(() => new Renderer(join(dir, 'broken.njk')).render(templateContext({ http: [], tcp: [] }, settings))).toThrow(/undefined|null/);
+    expect(() =>
+      new Renderer(join(dir, 'broken.njk')).render(templateContext({ http: [], tcp: [] }, settings)),
+    ).toThrow(/undefined|null/);
   });
 });
 
 describe('label values cannot add or change a directive (property)', () => {
-  const nasty = fc.constantFrom('\n', '\r', ' ', '\t', '#', '"', "'", '\\', '{', '}', '%', '$', ';', '/', '.', '-', ':', ',', 'é', '\u2028', '\u0000', '😀', 'a', 'B', '1', '0', 'x', '[', ']', '(', ')', '|', '&', '*', '?');
+  const nasty = fc.constantFrom(
+    '\n',
+    '\r',
+    ' ',
+    '\t',
+    '#',
+    '"',
+    "'",
+    '\\',
+    '{',
+    '}',
+    '%',
+    '$',
+    ';',
+    '/',
+    '.',
+    '-',
+    ':',
+    ',',
+    'é',
+    '\u2028',
+    '\u0000',
+    '😀',
+    'a',
+    'B',
+    '1',
+    '0',
+    'x',
+    '[',
+    ']',
+    '(',
+    ')',
+    '|',
+    '&',
+    '*',
+    '?',
+  );
   const value = fc.oneof(
     fc.string({ unit: nasty, maxLength: 24 }),
     fc.string({ unit: 'grapheme', maxLength: 12 }),
-    fc.constantFrom('ok.example.com', 'a.com\nbackend evil', "x' || 1", 'a.com # comment', 'dash/x', '100', '256', '1', 'true', ' 50'),
-    fc.tuple(fc.constantFrom('ok.example.com', 'dash', '80'), fc.string({ unit: nasty, maxLength: 6 })).map(([a, b]) => a + b),
+    fc.constantFrom(
+      'ok.example.com',
+      'a.com\nbackend evil',
+      "x' || 1",
+      'a.com # comment',
+      'dash/x',
+      '100',
+      '256',
+      '1',
+      'true',
+      ' 50',
+    ),
+    fc
+      .tuple(fc.constantFrom('ok.example.com', 'dash', '80'), fc.string({ unit: nasty, maxLength: 6 }))
+      .map(([a, b]) => a + b),
   );
   const labels = fc.record(
     {
@@ -124,11 +190,13 @@ describe('label values cannot add or change a directive (property)', () => {
         const text = render([...SEED, crafted]);
         const lines = directives(text);
         for (const line of lines) {
-          if (!LINE_SHAPES.some((re) => re.test(line))) throw new Error(`unexpected line ${JSON.stringify(line)} from labels ${JSON.stringify(crafted)}`);
+          if (!LINE_SHAPES.some((re) => re.test(line)))
+            throw new Error(`unexpected line ${JSON.stringify(line)} from labels ${JSON.stringify(crafted)}`);
         }
         // Nothing of the good containers' config is lost or altered.
         const set = new Set(lines);
-        for (const l of base) if (!set.has(l)) throw new Error(`line ${JSON.stringify(l)} lost with labels ${JSON.stringify(crafted)}`);
+        for (const l of base)
+          if (!set.has(l)) throw new Error(`line ${JSON.stringify(l)} lost with labels ${JSON.stringify(crafted)}`);
         // What the crafted container adds is exactly what its parsed, validated routes account for.
         const added = lines.length - base.length;
         const alone = directives(render([crafted]));
@@ -147,13 +215,20 @@ describe('label values cannot add or change a directive (property)', () => {
     ];
     fc.assert(
       fc.property(labels, (crafted) => {
-        const containers = [...SEED, crafted].map((l, i) => fakeContainer({ name: `c${i}`, ip: `172.17.0.${i + 2}`, labels: l }));
+        const containers = [...SEED, crafted].map((l, i) =>
+          fakeContainer({ name: `c${i}`, ip: `172.17.0.${i + 2}`, labels: l }),
+        );
         const model = buildModel(containers).model;
-        const text = renderer.render(templateContext(model, { ...settings, hostMap: '/etc/haproxy/h.map', spareBackends: 2 }));
+        const text = renderer.render(
+          templateContext(model, { ...settings, hostMap: '/etc/haproxy/h.map', spareBackends: 2 }),
+        );
         for (const line of directives(text)) {
-          if (![...LINE_SHAPES, ...mapShapes].some((re) => re.test(line))) throw new Error(`unexpected line ${JSON.stringify(line)} from labels ${JSON.stringify(crafted)}`);
+          if (![...LINE_SHAPES, ...mapShapes].some((re) => re.test(line)))
+            throw new Error(`unexpected line ${JSON.stringify(line)} from labels ${JSON.stringify(crafted)}`);
         }
-        for (const line of hostMapText(planSlots(slotHosts(model), undefined, 2, true)).split('\n').filter(Boolean)) {
+        for (const line of hostMapText(planSlots(slotHosts(model), undefined, 2, true))
+          .split('\n')
+          .filter(Boolean)) {
           expect(line).toMatch(/^[a-z0-9][a-z0-9.-]* glue_host_\d+$/);
         }
       }),
@@ -163,7 +238,12 @@ describe('label values cannot add or change a directive (property)', () => {
 
   it('crafted configs pass haproxy -c (sampled)', async () => {
     const samples = fc.sample(labels, { numRuns: 12, seed: 42 });
-    samples.push({ glue_http_80_host: 'ok.example.com', glue_http_80_prefix: 'a.b/c~d-e_f', glue_http_80_strip_prefix: 'yes', glue_http_80_weight: '0' });
+    samples.push({
+      glue_http_80_host: 'ok.example.com',
+      glue_http_80_prefix: 'a.b/c~d-e_f',
+      glue_http_80_strip_prefix: 'yes',
+      glue_http_80_weight: '0',
+    });
     for (const crafted of samples) {
       const r = await check(render([...SEED, crafted]));
       expect(r.ok, `${JSON.stringify(crafted)}: ${r.output}`).toBe(true);

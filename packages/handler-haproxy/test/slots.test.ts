@@ -24,7 +24,12 @@ describe('planSlots', () => {
     expect(Object.fromEntries(p1.assignment)).toEqual({ 'a.com': 0, 'b.com': 1, 'c.com': 2 });
     expect(p1.declared).toBe(5);
     // b.com leaves; once its slot is released, d.com takes it (the lowest free one).
-    const p2 = planSlots(['a.com', 'c.com', 'd.com'], releaseSlots(planSlots(['a.com', 'c.com'], p1, 2, false), new Set([1])), 2, false);
+    const p2 = planSlots(
+      ['a.com', 'c.com', 'd.com'],
+      releaseSlots(planSlots(['a.com', 'c.com'], p1, 2, false), new Set([1])),
+      2,
+      false,
+    );
     expect(Object.fromEntries(p2.assignment)).toEqual({ 'a.com': 0, 'c.com': 2, 'd.com': 1 });
     expect(p2.declared).toBe(5);
     const p3 = planSlots(['a.com', 'c.com', 'd.com', 'e.com', 'f.com'], p2, 2, false);
@@ -79,26 +84,30 @@ describe('planSlots', () => {
   it('property: stable, unique, inside the declared slots, pool size honoured', () => {
     const host = fc.constantFrom('a.com', 'b.com', 'c.com', 'd.com', 'e.com', 'f.com', 'g.com');
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.uniqueArray(host), fc.boolean()), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 4 }), (steps, spare) => {
-        let prev: ReturnType<typeof planSlots> | undefined;
-        // Who had each slot since the last refresh: between reloads a slot never changes hands.
-        let owner = new Map<number, string>();
-        for (const [hosts, refresh] of steps) {
-          const p = planSlots(hosts, prev, spare, refresh);
-          if (refresh || !prev) owner = new Map();
-          for (const [h, s] of p.assignment) {
-            expect(owner.get(s) ?? h).toBe(h);
-            owner.set(s, h);
+      fc.property(
+        fc.array(fc.tuple(fc.uniqueArray(host), fc.boolean()), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 0, max: 4 }),
+        (steps, spare) => {
+          let prev: ReturnType<typeof planSlots> | undefined;
+          // Who had each slot since the last refresh: between reloads a slot never changes hands.
+          let owner = new Map<number, string>();
+          for (const [hosts, refresh] of steps) {
+            const p = planSlots(hosts, prev, spare, refresh);
+            if (refresh || !prev) owner = new Map();
+            for (const [h, s] of p.assignment) {
+              expect(owner.get(s) ?? h).toBe(h);
+              owner.set(s, h);
+            }
+            const slots = [...p.assignment.values()];
+            expect(new Set(slots).size).toBe(slots.length);
+            expect([...p.assignment.keys()].sort()).toEqual([...hosts].sort());
+            for (const s of slots) expect(s).toBeLessThan(p.declared);
+            for (const [h, s] of prev?.assignment ?? []) if (p.assignment.has(h)) expect(p.assignment.get(h)).toBe(s);
+            if (refresh || !prev) expect(p.declared - slots.length).toBeGreaterThanOrEqual(spare);
+            prev = p;
           }
-          const slots = [...p.assignment.values()];
-          expect(new Set(slots).size).toBe(slots.length);
-          expect([...p.assignment.keys()].sort()).toEqual([...hosts].sort());
-          for (const s of slots) expect(s).toBeLessThan(p.declared);
-          for (const [h, s] of prev?.assignment ?? []) if (p.assignment.has(h)) expect(p.assignment.get(h)).toBe(s);
-          if (refresh || !prev) expect(p.declared - slots.length).toBeGreaterThanOrEqual(spare);
-          prev = p;
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -114,14 +123,20 @@ describe('host map', () => {
   });
 
   it('never writes whitespace, a line break or other bytes', () => {
-    for (const bad of ['a.com b', 'a.com\nb', 'a.com\r', '', ' a.com', 'A.COM', 'a\tb', 'é.com', '#x']) expect(() => assertMapToken(bad, 'host')).toThrow(/refusing/);
+    for (const bad of ['a.com b', 'a.com\nb', 'a.com\r', '', ' a.com', 'A.COM', 'a\tb', 'é.com', '#x'])
+      expect(() => assertMapToken(bad, 'host')).toThrow(/refusing/);
     expect(assertMapToken('a-b.example.com', 'host')).toBe('a-b.example.com');
     expect(() => hostMapText({ declared: 1, assignment: new Map([['x y', 0]]) })).toThrow(/refusing/);
   });
 });
 
 describe('built-in template with a host map', () => {
-  const settings = { httpBind: '127.0.0.1:18080', tcpAddress: '*', runtimeSocket: '/run/rt.sock', hostMap: '/etc/haproxy/haproxy.hosts.map' };
+  const settings = {
+    httpBind: '127.0.0.1:18080',
+    tcpAddress: '*',
+    runtimeSocket: '/run/rt.sock',
+    hostMap: '/etc/haproxy/haproxy.hosts.map',
+  };
   const model = buildModel([
     fakeContainer({ name: 'w1', ip: '172.17.0.2', labels: { glue_http_80_host: 'a.com' } }),
     fakeContainer({ name: 'w2', ip: '172.17.0.3', labels: { glue_http_80_host: 'a.com', glue_http_80_prefix: 'api' } }),
@@ -140,7 +155,9 @@ describe('built-in template with a host map', () => {
     ]);
     for (const i of [0, 1, 2, 3]) expect(lines).toContain(`backend glue_host_${i}`);
     expect(lines).not.toContain('backend glue_host_4');
-    expect(text).toMatch(/backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server w1:80 172\.17\.0\.2:80 weight 100\n/);
+    expect(text).toMatch(
+      /backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server w1:80 172\.17\.0\.2:80 weight 100\n/,
+    );
     expect(text).toMatch(/backend glue_host_3\n {4}mode http\n {4}balance roundrobin\n\n/);
     expect(text).not.toMatch(/-m str (a|b)\.com }$/m);
   });
@@ -148,7 +165,13 @@ describe('built-in template with a host map', () => {
   it('the context exposes the map, the slots and the spare count', () => {
     const ctx = templateContext(model, { ...settings, spareBackends: 3 });
     expect(ctx.http.hostMap).toBe(settings.hostMap);
-    expect(ctx.http.slots.map((s) => [s.name, s.host])).toEqual([['glue_host_0', 'a.com'], ['glue_host_1', 'b.com'], ['glue_host_2', ''], ['glue_host_3', ''], ['glue_host_4', '']]);
+    expect(ctx.http.slots.map((s) => [s.name, s.host])).toEqual([
+      ['glue_host_0', 'a.com'],
+      ['glue_host_1', 'b.com'],
+      ['glue_host_2', ''],
+      ['glue_host_3', ''],
+      ['glue_host_4', ''],
+    ]);
     expect(ctx.http.spareSlots).toBe(3);
     expect(ctx.http.prefixBackends.map((b) => b.prefix)).toEqual(['/api']);
   });
@@ -196,7 +219,8 @@ function world(spareBackends: number, name: string, template?: string, deleteGra
     handlerName: 'test',
   });
   let n = 1;
-  const put = (cname: string, labels: Record<string, string>) => containers.set(cname, fakeContainer({ name: cname, ip: `172.17.0.${(n += 1)}`, labels }));
+  const put = (cname: string, labels: Record<string, string>) =>
+    containers.set(cname, fakeContainer({ name: cname, ip: `172.17.0.${(n += 1)}`, labels }));
   return { containers, applier, put, configFile, hostMap };
 }
 
@@ -213,9 +237,15 @@ describe('Applier with host slots', () => {
     await applier.request();
     expect(applier.stats.reloads).toBe(1);
     expect(applier.stats.runtimeApplies).toBe(1);
-    expect(commands).toEqual(['add server glue_host_1/b1:80 172.17.0.3:80 weight 100', 'enable server glue_host_1/b1:80', `add map ${hostMap} b.com glue_host_1`]);
+    expect(commands).toEqual([
+      'add server glue_host_1/b1:80 172.17.0.3:80 weight 100',
+      'enable server glue_host_1/b1:80',
+      `add map ${hostMap} b.com glue_host_1`,
+    ]);
     expect(readFileSync(hostMap, 'utf8')).toBe('a.com glue_host_0\nb.com glue_host_1\n');
-    expect(readFileSync(configFile, 'utf8')).toMatch(/backend glue_host_1\n.*\n.*\n {4}server b1:80 172\.17\.0\.3:80 weight 100\n/);
+    expect(readFileSync(configFile, 'utf8')).toMatch(
+      /backend glue_host_1\n.*\n.*\n {4}server b1:80 172\.17\.0\.3:80 weight 100\n/,
+    );
 
     commands.length = 0;
     containers.delete('a1');
@@ -223,7 +253,12 @@ describe('Applier with host slots', () => {
     expect(applier.stats.reloads).toBe(1);
     // a1 is gone: its server is retired at once (maintenance, sessions shut down), then the host
     // stops routing and the server is deleted.
-    expect(commands.filter((c) => !c.startsWith('show stat'))).toEqual(['set server glue_host_0/a1:80 state maint', 'shutdown sessions server glue_host_0/a1:80', `del map ${hostMap} a.com`, 'del server glue_host_0/a1:80']);
+    expect(commands.filter((c) => !c.startsWith('show stat'))).toEqual([
+      'set server glue_host_0/a1:80 state maint',
+      'shutdown sessions server glue_host_0/a1:80',
+      `del map ${hostMap} a.com`,
+      'del server glue_host_0/a1:80',
+    ]);
     expect(readFileSync(hostMap, 'utf8')).toBe('b.com glue_host_1\n');
 
     // The freed slot is reused before the spares, but only once HAProxy shows its backend empty.
@@ -294,24 +329,35 @@ describe('Applier: removed servers', () => {
     containers.delete('g1');
     commands.length = 0;
     await applier.request();
-    expect(commands.filter((c) => !c.startsWith('show'))).toEqual(['set server glue_host_0/g1:80 state maint', 'shutdown sessions server glue_host_0/g1:80', `del map ${join(dir, 'grace.hosts.map')} g.com`]);
+    expect(commands.filter((c) => !c.startsWith('show'))).toEqual([
+      'set server glue_host_0/g1:80 state maint',
+      'shutdown sessions server glue_host_0/g1:80',
+      `del map ${join(dir, 'grace.hosts.map')} g.com`,
+    ]);
     const until = Date.now() + 5000;
-    while (!commands.includes('del server glue_host_0/g1:80') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (!commands.includes('del server glue_host_0/g1:80') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
     expect(commands).toContain('del server glue_host_0/g1:80');
     await applier.stop();
   });
 });
 
 describe('Applier with a user template', () => {
-  const head = 'global\n    stats socket {{ global.runtimeSocket }} mode 600 level admin\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind {{ http.bind }}\n    http-request set-var(txn.glue_host) req.hdr(host),lower\n';
-  const slots = '{% for s in http.slots %}\nbackend {{ s.name }}\n{%- for v in s.servers %}\n    server {{ v.name }} {{ v.address }}:{{ v.port }}\n{%- endfor %}\n{% endfor %}';
+  const head =
+    'global\n    stats socket {{ global.runtimeSocket }} mode 600 level admin\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind {{ http.bind }}\n    http-request set-var(txn.glue_host) req.hdr(host),lower\n';
+  const slots =
+    '{% for s in http.slots %}\nbackend {{ s.name }}\n{%- for v in s.servers %}\n    server {{ v.name }} {{ v.address }}:{{ v.port }}\n{%- endfor %}\n{% endfor %}';
   const cases: Array<[string, string, number]> = [
     // Routes through the map, declares every slot: a new host is a runtime change.
     ['map', `${head}    use_backend %[var(txn.glue_host),map({{ http.hostMap }})]\n${slots}`, 1],
     // Declares the slots but never uses the map (no path in the text): Glue's rule says reload.
     ['nomap', `${head}    default_backend glue_host_0\n${slots}`, 2],
     // One rule per host (a template written before host slots): the text changes, so it reloads.
-    ['acl', `${head}{% for b in http.backends %}\n    use_backend {{ b.name }} if { var(txn.glue_host) -m str {{ b.host }} }\n{%- endfor %}\n{% for b in http.backends %}\nbackend {{ b.name }}\n{%- for v in b.servers %}\n    server {{ v.name }} {{ v.address }}:{{ v.port }}\n{%- endfor %}\n{% endfor %}`, 2],
+    [
+      'acl',
+      `${head}{% for b in http.backends %}\n    use_backend {{ b.name }} if { var(txn.glue_host) -m str {{ b.host }} }\n{%- endfor %}\n{% for b in http.backends %}\nbackend {{ b.name }}\n{%- for v in b.servers %}\n    server {{ v.name }} {{ v.address }}:{{ v.port }}\n{%- endfor %}\n{% endfor %}`,
+      2,
+    ],
   ];
   for (const [name, text, reloads] of cases) {
     it(`${name}: a new host ${reloads === 1 ? 'joins through the runtime API' : 'reloads'}`, async () => {

@@ -25,7 +25,8 @@ let applier: Applier | undefined;
 const { logger, lines } = captureLogger();
 const containers = new Map<string, ContainerInspectInfo>();
 
-const listen = (server: Server | HttpServer, port: number): Promise<void> => new Promise((r) => server.listen(port, '127.0.0.1', () => r()));
+const listen = (server: Server | HttpServer, port: number): Promise<void> =>
+  new Promise((r) => server.listen(port, '127.0.0.1', () => r()));
 
 beforeAll(async () => {
   dir = await tempDir('glue-tcp-bind-');
@@ -49,7 +50,7 @@ const put = (name: string, labels: Record<string, string>): void => {
 };
 
 describe('a TCP port in use on the host', () => {
-  it('fails the reload; only that TCP service is left out, with a log line naming container, label, value and HAProxy\'s words', async () => {
+  it("fails the reload; only that TCP service is left out, with a log line naming container, label, value and HAProxy's words", async () => {
     const runtimeSocket = join(dir.path, 'rt.sock');
     applier = new Applier({
       mode: 'managed',
@@ -102,8 +103,16 @@ describe('a TCP port in use on the host', () => {
 
   it('the service comes back by itself once the port is free', async () => {
     await new Promise((r) => occupier?.close(r));
-    await waitFor(async () => (await httpGet(`http://127.0.0.1:${busyPort}/`, { host: 'tcp' }).catch(() => undefined))?.body.startsWith('backend'), { timeoutMs: 15_000, what: 'the TCP frontend on the freed port' });
+    await waitFor(
+      async () =>
+        (await httpGet(`http://127.0.0.1:${busyPort}/`, { host: 'tcp' }).catch(() => undefined))?.body.startsWith(
+          'backend',
+        ),
+      { timeoutMs: 15_000, what: 'the TCP frontend on the freed port' },
+    );
     expect((applier as Applier).excludedTcpPorts).toEqual([]);
-    expect(lines.some((l) => l.msg === `TCP frontend port ${busyPort} can be bound again: taking it back in`)).toBe(true);
+    expect(lines.some((l) => l.msg === `TCP frontend port ${busyPort} can be bound again: taking it back in`)).toBe(
+      true,
+    );
   });
 });

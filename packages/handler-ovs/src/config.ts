@@ -1,6 +1,24 @@
 import { createHash } from 'node:crypto';
-import { type ContainerInspectInfo, containerName, type GlueErrorOptions, LabelError, type ParamProblem, parseBoolean, unknownKeyReason } from '@glue/core';
-import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan, parseIPv4 } from './validate.js';
+import {
+  type ContainerInspectInfo,
+  containerName,
+  type GlueErrorOptions,
+  LabelError,
+  type ParamProblem,
+  parseBoolean,
+  unknownKeyReason,
+} from '@glue/core';
+import {
+  checkBridgeName,
+  checkCidr,
+  checkInterfaceName,
+  checkIPv4,
+  checkMac,
+  checkMtu,
+  checkOvsDb,
+  checkVlan,
+  parseIPv4,
+} from './validate.js';
 
 /** Labels a container can carry to choose (or override) how it is plugged. */
 export const LABELS = {
@@ -43,7 +61,6 @@ export interface OvsParams {
   timeoutMs: number;
 }
 
-
 /** What to build for one container. */
 export interface PortSpec {
   containerId: string;
@@ -69,7 +86,15 @@ const OPTION_KEYS: Record<string, keyof InterfaceSettings> = {
 };
 
 /** The `[params]` keys the OVS handler reads. */
-export const PARAM_KEYS = ['ovs-bridge', 'ovs-interface', 'ovs-db', 'ovs-options', 'network-none', 'tx-offload', 'timeout'] as const;
+export const PARAM_KEYS = [
+  'ovs-bridge',
+  'ovs-interface',
+  'ovs-db',
+  'ovs-options',
+  'network-none',
+  'tx-offload',
+  'timeout',
+] as const;
 
 /** Reads and checks `[params]`; every problem is reported, not just the first. */
 export function parseParams(params: Readonly<Record<string, string>>): { params: OvsParams; problems: ParamProblem[] } {
@@ -103,7 +128,12 @@ export function parseParams(params: Readonly<Record<string, string>>): { params:
       const m = /^(--[a-z]+)=(.*)$/.exec(token);
       const field = m ? OPTION_KEYS[m[1]!] : undefined;
       if (!m || !field) {
-        problems.push({ key: 'ovs-options', reason: `${JSON.stringify(token)}: not one of ${Object.keys(OPTION_KEYS).map((k) => `${k}=…`).join(', ')}` });
+        problems.push({
+          key: 'ovs-options',
+          reason: `${JSON.stringify(token)}: not one of ${Object.keys(OPTION_KEYS)
+            .map((k) => `${k}=…`)
+            .join(', ')}`,
+        });
         continue;
       }
       const reason = settingProblem(field, m[2]!);
@@ -118,7 +148,11 @@ export function parseParams(params: Readonly<Record<string, string>>): { params:
   const nn = get('network-none');
   if (nn !== undefined) {
     const b = parseBoolean(nn);
-    if (b === undefined) problems.push({ key: 'network-none', reason: `${JSON.stringify(nn)} is not a boolean (yes/no, true/false, 1/0)` });
+    if (b === undefined)
+      problems.push({
+        key: 'network-none',
+        reason: `${JSON.stringify(nn)} is not a boolean (yes/no, true/false, 1/0)`,
+      });
     else networkNone = b;
   }
 
@@ -133,7 +167,8 @@ export function parseParams(params: Readonly<Record<string, string>>): { params:
   const t = get('timeout');
   if (t !== undefined) {
     const s = Number(t);
-    if (!/^\d+(\.\d+)?$/.test(t) || !(s >= 0.1) || s > 600) problems.push({ key: 'timeout', reason: `${JSON.stringify(t)} is not a number of seconds from 0.1 to 600` });
+    if (!/^\d+(\.\d+)?$/.test(t) || !(s >= 0.1) || s > 600)
+      problems.push({ key: 'timeout', reason: `${JSON.stringify(t)} is not a number of seconds from 0.1 to 600` });
     else timeoutMs = Math.round(s * 1000);
   }
 
@@ -167,7 +202,8 @@ function crossProblem(s: InterfaceSettings): string | undefined {
   const toInt = (ip: string): number => (parseIPv4(ip) ?? [0, 0, 0, 0]).reduce((acc, p) => acc * 256 + p, 0);
   const prefix = Number(len);
   const size = 2 ** (32 - prefix);
-  if (Math.floor(toInt(addr) / size) !== Math.floor(toInt(s.gateway) / size)) return `gateway ${s.gateway} is not inside ${s.cidr}`;
+  if (Math.floor(toInt(addr) / size) !== Math.floor(toInt(s.gateway) / size))
+    return `gateway ${s.gateway} is not inside ${s.cidr}`;
   if (toInt(addr) === toInt(s.gateway)) return `gateway ${s.gateway} is the interface's own address`;
   return undefined;
 }
@@ -193,8 +229,10 @@ export function wantsOvs(info: ContainerInspectInfo, params: OvsParams): boolean
  * host itself. `container:<id>` shares another container's namespace, which is not this one's to change.
  */
 export function networkModeProblem(mode: string | undefined): string | undefined {
-  if (mode === 'host') return 'network mode host: the container uses the host\'s network namespace, which Glue will not rename, address or re-route (run it with --network none or a Docker network)';
-  if (mode?.startsWith('container:')) return `network mode ${mode}: the container shares another container's network namespace; label that container instead`;
+  if (mode === 'host')
+    return "network mode host: the container uses the host's network namespace, which Glue will not rename, address or re-route (run it with --network none or a Docker network)";
+  if (mode?.startsWith('container:'))
+    return `network mode ${mode}: the container shares another container's network namespace; label that container instead`;
   return undefined;
 }
 
@@ -204,7 +242,11 @@ export function networkModeProblem(mode: string | undefined): string | undefined
  * (tagged with `tag`: the handler and INI file), also for a container in the host's network namespace
  * or another container's.
  */
-export function portSpecFor(info: ContainerInspectInfo, params: OvsParams, tag: GlueErrorOptions = {}): PortSpec | undefined {
+export function portSpecFor(
+  info: ContainerInspectInfo,
+  params: OvsParams,
+  tag: GlueErrorOptions = {},
+): PortSpec | undefined {
   if (!wantsOvs(info, params)) return undefined;
   const name = containerName(info) || info.Id.slice(0, 12);
   const labels = info.Config?.Labels ?? {};
@@ -246,4 +288,3 @@ export function portSpecFor(info: ContainerInspectInfo, params: OvsParams, tag: 
     settings,
   };
 }
-

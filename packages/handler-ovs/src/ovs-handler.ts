@@ -1,6 +1,18 @@
 import { readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Agent, BaseHandler, type ContainerInspectInfo, containerName, errorMessage, GlueError, type GlueErrorOptions, type HandlerContext, type IniDocument, LabelError, ParamError } from '@glue/core';
+import {
+  type Agent,
+  BaseHandler,
+  type ContainerInspectInfo,
+  containerName,
+  errorMessage,
+  GlueError,
+  type GlueErrorOptions,
+  type HandlerContext,
+  type IniDocument,
+  LabelError,
+  ParamError,
+} from '@glue/core';
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { handlerFailure, oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
 import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
@@ -97,20 +109,35 @@ export class OVSHandler extends BaseHandler {
   /** Once per container: glue_ovs_* labels this handler does not know (a typo is ignored otherwise). */
   private warnUnknownLabels(info: ContainerInspectInfo): void {
     if (this.labelsWarned.has(info.Id)) return;
-    const unknown = Object.keys(info.Config?.Labels ?? {}).filter((l) => l.startsWith('glue_ovs_') && !KNOWN_LABELS.includes(l));
+    const unknown = Object.keys(info.Config?.Labels ?? {}).filter(
+      (l) => l.startsWith('glue_ovs_') && !KNOWN_LABELS.includes(l),
+    );
     if (unknown.length === 0) return;
     this.labelsWarned.add(info.Id);
     for (const label of unknown) {
-      this.logger.warn({ container: containerName(info) || info.Id.slice(0, 12), label, known: KNOWN_LABELS }, `unknown label ${label}: ignored (known: ${KNOWN_LABELS.join(', ')})`);
+      this.logger.warn(
+        { container: containerName(info) || info.Id.slice(0, 12), label, known: KNOWN_LABELS },
+        `unknown label ${label}: ignored (known: ${KNOWN_LABELS.join(', ')})`,
+      );
     }
   }
 
-  private async dispatch(event: string, containerId: string, context: HandlerContext | undefined, signal: AbortSignal): Promise<void> {
+  private async dispatch(
+    event: string,
+    containerId: string,
+    context: HandlerContext | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
     switch (event) {
       case 'start': {
         const info = context?.container ?? this.agent.inspect(containerId) ?? (await this.agent.refresh(containerId));
-        if (!info) throw new GlueError('HANDLER_FAILED', `start of ${containerId.slice(0, 12)}: the container is gone`, this.tag);
+        if (!info)
+          throw new GlueError(
+            'HANDLER_FAILED',
+            `start of ${containerId.slice(0, 12)}: the container is gone`,
+            this.tag,
+          );
         await this.attach(info, signal);
         return;
       }
@@ -123,7 +150,11 @@ export class OVSHandler extends BaseHandler {
         const result = await this.reconcile(signal);
         if (result.failed.length > 0) {
           const list = result.failed.map((f) => `${f.container}: ${f.error}`).join('; ');
-          throw new GlueError('HANDLER_FAILED', `reconcile: ${result.failed.length} container(s) could not be attached or swept: ${list}`, this.tag);
+          throw new GlueError(
+            'HANDLER_FAILED',
+            `reconcile: ${result.failed.length} container(s) could not be attached or swept: ${list}`,
+            this.tag,
+          );
         }
         return;
       }
@@ -143,9 +174,15 @@ export class OVSHandler extends BaseHandler {
     if (!spec) {
       const name = containerName(info);
       if (wantsOvs(info, this.settings)) {
-        this.logger.warn({ container: name }, 'skipped: no bridge (set ovs-bridge in [params] or a glue_ovs_bridge label)');
+        this.logger.warn(
+          { container: name },
+          'skipped: no bridge (set ovs-bridge in [params] or a glue_ovs_bridge label)',
+        );
       } else if (Object.keys(info.Config?.Labels ?? {}).some((l) => l.startsWith('glue_ovs_'))) {
-        this.logger.info({ container: name, networkMode: info.HostConfig?.NetworkMode }, 'skipped: has glue_ovs_* labels but neither --network none nor glue_ovs_bridge');
+        this.logger.info(
+          { container: name, networkMode: info.HostConfig?.NetworkMode },
+          'skipped: has glue_ovs_* labels but neither --network none nor glue_ovs_bridge',
+        );
       }
       return undefined;
     }
@@ -154,13 +191,28 @@ export class OVSHandler extends BaseHandler {
       return undefined;
     }
     const seen = known?.ports.get(spec.hostPort);
-    if (seen && working(seen) && seen.externalIds[EXTERNAL_IDS.container] === spec.containerId && known?.links.has(spec.hostPort)) {
+    if (
+      seen &&
+      working(seen) &&
+      seen.externalIds[EXTERNAL_IDS.container] === spec.containerId &&
+      known?.links.has(spec.hostPort)
+    ) {
       this.logger.debug({ container: spec.containerName, port: spec.hostPort }, 'already attached');
       return spec.hostPort;
     }
-    const { bridge, interfaces: existing } = await this.about(spec.containerName, this.ovs.lookup(spec.bridge, { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface }, signal));
+    const { bridge, interfaces: existing } = await this.about(
+      spec.containerName,
+      this.ovs.lookup(
+        spec.bridge,
+        { [EXTERNAL_IDS.container]: spec.containerId, [EXTERNAL_IDS.iface]: spec.iface },
+        signal,
+      ),
+    );
     if (!bridge) {
-      throw this.containerError(spec.containerName, `OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`);
+      throw this.containerError(
+        spec.containerName,
+        `OVS bridge ${spec.bridge} does not exist (create it: ovs-vsctl add-br ${spec.bridge})`,
+      );
     }
     const current = existing.find((i) => i.name === spec.hostPort);
     if (current && working(current) && (await this.linkExists(spec.hostPort, signal))) {
@@ -169,13 +221,25 @@ export class OVSHandler extends BaseHandler {
     }
     // Labels said it is the container's own namespace; make sure it is not ours (the host's) after all.
     if (await this.sharesOurNetns(spec.pid)) {
-      throw this.containerError(spec.containerName, `process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`);
+      throw this.containerError(
+        spec.containerName,
+        `process ${spec.pid} is in Glue's own network namespace (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'}): refusing to plug it`,
+      );
     }
     // Whatever is left of an earlier attempt (or of the container's previous run) goes first.
     if (existing.length > 0) {
-      const left = await this.about(spec.containerName, this.removePorts(existing.map((p) => p.name), signal));
+      const left = await this.about(
+        spec.containerName,
+        this.removePorts(
+          existing.map((p) => p.name),
+          signal,
+        ),
+      );
       if (left.length > 0) {
-        throw this.containerError(spec.containerName, `old ports still on the bridge after del-port: ${left.join(', ')}`);
+        throw this.containerError(
+          spec.containerName,
+          `old ports still on the bridge after del-port: ${left.join(', ')}`,
+        );
       }
     }
 
@@ -185,16 +249,34 @@ export class OVSHandler extends BaseHandler {
       // Roll back even when the run was cancelled: a fresh, bounded signal for the clean-up.
       await this.removePorts([spec.hostPort], AbortSignal.timeout(this.settings.timeoutMs)).then(
         (left) => {
-          if (left.length > 0) this.logger.error({ container: spec.containerName, port: spec.hostPort }, 'could not roll back a half-built port: still on the bridge after del-port');
+          if (left.length > 0)
+            this.logger.error(
+              { container: spec.containerName, port: spec.hostPort },
+              'could not roll back a half-built port: still on the bridge after del-port',
+            );
         },
         (e: unknown) => {
-          this.logger.error({ container: spec.containerName, port: spec.hostPort, err: errorMessage(e) }, 'could not roll back a half-built port');
+          this.logger.error(
+            { container: spec.containerName, port: spec.hostPort, err: errorMessage(e) },
+            'could not roll back a half-built port',
+          );
         },
       );
-      throw this.containerError(spec.containerName, `could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`, err);
+      throw this.containerError(
+        spec.containerName,
+        `could not attach ${spec.iface} to ${spec.bridge}: ${errorMessage(err)}`,
+        err,
+      );
     }
     this.logger.info(
-      { container: spec.containerName, bridge: spec.bridge, port: spec.hostPort, iface: spec.iface, ip: spec.settings.cidr, vlan: spec.settings.vlan },
+      {
+        container: spec.containerName,
+        bridge: spec.bridge,
+        port: spec.hostPort,
+        iface: spec.iface,
+        ip: spec.settings.cidr,
+        vlan: spec.settings.vlan,
+      },
       'attached to OVS',
     );
     return spec.hostPort;
@@ -227,7 +309,8 @@ export class OVSHandler extends BaseHandler {
       ...(s.gateway ? [`route replace default via ${s.gateway} dev ${iface}`] : []),
     ];
     // The userspace (netdev) datapath does not fill in checksums the veth left to offload: TCP dies.
-    const txOff = this.settings.txOffload === 'off' || (this.settings.txOffload === 'auto' && datapathType === 'netdev');
+    const txOff =
+      this.settings.txOffload === 'off' || (this.settings.txOffload === 'auto' && datapathType === 'netdev');
     // The container's side and the bridge's side do not depend on each other: both run at once.
     const [container, bridge] = await Promise.allSettled([
       (async () => {
@@ -235,7 +318,9 @@ export class OVSHandler extends BaseHandler {
           await this.batch(['nsenter', '-t', pid, '-n', '--', 'ip', '-batch', '-'], inside, signal);
         } catch (err) {
           if (/File exists[\s\S]*Command failed -:1\b/.test(errorMessage(err))) {
-            throw this.fail(`the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`);
+            throw this.fail(
+              `the container already has an interface named ${iface} (choose another with glue_ovs_interface or ovs-interface): ${errorMessage(err)}`,
+            );
           }
           throw err;
         }
@@ -265,13 +350,22 @@ export class OVSHandler extends BaseHandler {
     const wait = Math.min(OFPORT_WAIT_MS, this.settings.timeoutMs);
     const deadline = Date.now() + wait;
     let row = await this.ovs.getInterface(hostPort, signal);
-    for (let delay = 10; row && row.error === '' && row.ofport === undefined && Date.now() < deadline; delay = Math.min(delay * 2, 200)) {
+    for (
+      let delay = 10;
+      row && row.error === '' && row.ofport === undefined && Date.now() < deadline;
+      delay = Math.min(delay * 2, 200)
+    ) {
       await sleep(delay, undefined, { signal });
       row = await this.ovs.getInterface(hostPort, signal);
     }
-    if (!row) throw this.fail(`ovs-vsctl add-port exited 0 but ${hostPort} is not in the database (${oneLine(added.stderr)})`);
-    if (row.error === '' && row.ofport === undefined) throw this.fail(`OVS gave ${hostPort} no ofport within ${wait} ms of add-port`);
-    if (row.error !== '' || row.ofport === undefined || row.ofport <= 0) throw this.fail(`OVS cannot use ${hostPort}: ${row.error || `ofport ${row.ofport ?? 'unset'}`}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`);
+    if (!row)
+      throw this.fail(`ovs-vsctl add-port exited 0 but ${hostPort} is not in the database (${oneLine(added.stderr)})`);
+    if (row.error === '' && row.ofport === undefined)
+      throw this.fail(`OVS gave ${hostPort} no ofport within ${wait} ms of add-port`);
+    if (row.error !== '' || row.ofport === undefined || row.ofport <= 0)
+      throw this.fail(
+        `OVS cannot use ${hostPort}: ${row.error || `ofport ${row.ofport ?? 'unset'}`}${added.stderr ? ` (${oneLine(added.stderr)})` : ''}`,
+      );
   }
 
   /**
@@ -284,18 +378,33 @@ export class OVSHandler extends BaseHandler {
     return this.about(containerId.slice(0, 12), this.detachPorts(containerId, signal, info));
   }
 
-  private async detachPorts(containerId: string, signal: AbortSignal, info: ContainerInspectInfo | undefined): Promise<string[]> {
+  private async detachPorts(
+    containerId: string,
+    signal: AbortSignal,
+    info: ContainerInspectInfo | undefined,
+  ): Promise<string[]> {
     const ids = { [EXTERNAL_IDS.container]: containerId };
     const expected = info?.Id === containerId ? this.expectedPort(info) : undefined;
-    const { before: ports, after: others } = expected ? await this.ovs.deletePortsAndFind([expected], ids, signal) : await this.ovs.findInterfaces(ids, signal).then((found) => ({ before: found, after: found }));
+    const { before: ports, after: others } = expected
+      ? await this.ovs.deletePortsAndFind([expected], ids, signal)
+      : await this.ovs.findInterfaces(ids, signal).then((found) => ({ before: found, after: found }));
     if (ports.length === 0) return [];
     const names = ports.map((p) => p.name);
     // Ports under other names: made by ovs-docker, or for another bridge or interface.
-    await this.ovs.deletePorts(others.map((p) => p.name).filter((n) => isInterfaceName(n)), signal);
+    await this.ovs.deletePorts(
+      others.map((p) => p.name).filter((n) => isInterfaceName(n)),
+      signal,
+    );
     // The veths usually went with the container's namespace; delete them while checking the outcome.
-    const [left] = await Promise.all([this.ovs.findInterfaces(ids, signal), Promise.all(names.map((n) => this.deleteLink(n, signal)))]);
+    const [left] = await Promise.all([
+      this.ovs.findInterfaces(ids, signal),
+      Promise.all(names.map((n) => this.deleteLink(n, signal))),
+    ]);
     if (left.length > 0) {
-      throw this.containerError(containerId.slice(0, 12), `ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`);
+      throw this.containerError(
+        containerId.slice(0, 12),
+        `ports still on the bridge after del-port: ${left.map((p) => p.name).join(', ')}`,
+      );
     }
     this.logger.info({ container: containerId.slice(0, 12), ports: names }, 'removed from OVS');
     return names;
@@ -329,7 +438,10 @@ export class OVSHandler extends BaseHandler {
           continue;
         }
         stale.set(port.name, owner);
-        this.logger.info({ port: port.name, container: owner.slice(0, 12) }, 'sweeping a port whose container is not running');
+        this.logger.info(
+          { port: port.name, container: owner.slice(0, 12) },
+          'sweeping a port whose container is not running',
+        );
       }
       // del-port can exit 0 and leave the port: what is still there after the sweep is a failure.
       const left = new Set(await this.removePorts([...stale.keys()], signal, known.links));
@@ -338,8 +450,14 @@ export class OVSHandler extends BaseHandler {
           result.removed.push(name);
           continue;
         }
-        this.logger.error({ port: name, container: owner.slice(0, 12) }, 'stale port still on the bridge after del-port');
-        result.failed.push({ container: owner.slice(0, 12) || '(unknown)', error: `stale port ${name} still on the bridge after del-port` });
+        this.logger.error(
+          { port: name, container: owner.slice(0, 12) },
+          'stale port still on the bridge after del-port',
+        );
+        result.failed.push({
+          container: owner.slice(0, 12) || '(unknown)',
+          error: `stale port ${name} still on the bridge after del-port`,
+        });
       }
     } else {
       this.logger.warn('engine ID unknown: stale ports not swept');
@@ -377,7 +495,11 @@ export class OVSHandler extends BaseHandler {
    * Ports out of OVS (one transaction), read back (del-port can exit 0 and leave them), then the host
    * veths of those gone (when `links` is known, only those there). Returns the ports still present.
    */
-  private async removePorts(names: readonly string[], signal: AbortSignal, links?: ReadonlySet<string>): Promise<string[]> {
+  private async removePorts(
+    names: readonly string[],
+    signal: AbortSignal,
+    links?: ReadonlySet<string>,
+  ): Promise<string[]> {
     const valid = names.filter((name) => {
       if (isInterfaceName(name)) return true;
       this.logger.warn({ port: name }, 'port name is not a Linux interface name: left alone');
@@ -397,7 +519,10 @@ export class OVSHandler extends BaseHandler {
   }
 
   private async linkExists(name: string, signal: AbortSignal): Promise<boolean> {
-    const r = await this.runner('ip', ['-o', 'link', 'show', 'dev', name], { signal, timeoutMs: this.settings.timeoutMs });
+    const r = await this.runner('ip', ['-o', 'link', 'show', 'dev', name], {
+      signal,
+      timeoutMs: this.settings.timeoutMs,
+    });
     return r.exitCode === 0;
   }
 
@@ -406,20 +531,34 @@ export class OVSHandler extends BaseHandler {
     if (!isInterfaceName(name)) return;
     const r = await this.runner('ip', ['link', 'del', 'dev', name], { signal, timeoutMs: this.settings.timeoutMs });
     if (r.exitCode !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
-      throw new GlueError('HANDLER_FAILED', `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`, this.tag);
+      throw new GlueError(
+        'HANDLER_FAILED',
+        `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`,
+        this.tag,
+      );
     }
   }
 
   /** `ip -batch -` (maybe inside a namespace): one process for several commands; values were validated. */
   private async batch(argv: string[], lines: string[], signal: AbortSignal): Promise<void> {
     const [file, ...args] = argv as [string, ...string[]];
-    const r = await this.runner(file, args, { signal, timeoutMs: this.settings.timeoutMs, input: `${lines.join('\n')}\n` });
-    if (r.exitCode !== 0) throw this.fail(`\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
+    const r = await this.runner(file, args, {
+      signal,
+      timeoutMs: this.settings.timeoutMs,
+      input: `${lines.join('\n')}\n`,
+    });
+    if (r.exitCode !== 0)
+      throw this.fail(
+        `\`${formatCommand(file, args)}\` (${lines.join('; ')}) exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`,
+      );
   }
 
   /** An error about one container: `container <name>: <what>`, tagged, and known to name it. */
   private containerError(container: string, what: string, cause?: unknown): GlueError {
-    const err = new GlueError('HANDLER_FAILED', `container ${container}: ${what}`, { ...this.tag, ...(cause === undefined ? {} : { cause }) });
+    const err = new GlueError('HANDLER_FAILED', `container ${container}: ${what}`, {
+      ...this.tag,
+      ...(cause === undefined ? {} : { cause }),
+    });
     namesContainer.add(err);
     return err;
   }
@@ -438,7 +577,8 @@ export class OVSHandler extends BaseHandler {
 
   private async must(file: string, args: string[], signal: AbortSignal): Promise<CommandResult> {
     const r = await this.runner(file, args, { signal, timeoutMs: this.settings.timeoutMs });
-    if (r.exitCode !== 0) throw this.fail(`\`${formatCommand(file, args)}\` exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
+    if (r.exitCode !== 0)
+      throw this.fail(`\`${formatCommand(file, args)}\` exited ${r.exitCode}: ${oneLine(r.stderr || r.stdout)}`);
     return r;
   }
 }

@@ -16,7 +16,8 @@ export interface OvsBridge {
   datapathType: string;
 }
 
-type OvsdbValue = string | number | boolean | ['set', OvsdbValue[]] | ['map', [OvsdbValue, OvsdbValue][]] | ['uuid', string];
+type OvsdbValue =
+  string | number | boolean | ['set', OvsdbValue[]] | ['map', [OvsdbValue, OvsdbValue][]] | ['uuid', string];
 
 interface OvsdbTable {
   headings: string[];
@@ -88,7 +89,8 @@ export class OvsClient {
   /** The JSON tables of a multi-command call, one a line; `count` of them or a tagged error. */
   private tables(stdout: string, count: number, what: string): string[] {
     const tables = stdout.split('\n').filter((l) => l.trim() !== '');
-    if (tables.length !== count) throw this.fail(`${what}: ovs-vsctl printed ${tables.length} tables for ${count} finds: ${oneLine(stdout)}`);
+    if (tables.length !== count)
+      throw this.fail(`${what}: ovs-vsctl printed ${tables.length} tables for ${count} finds: ${oneLine(stdout)}`);
     return tables;
   }
 
@@ -97,7 +99,10 @@ export class OvsClient {
     try {
       return parseTable(stdout);
     } catch (err) {
-      throw this.fail(`${what}: cannot read ovs-vsctl's answer (${err instanceof Error ? err.message : String(err)}): ${oneLine(stdout)}`, err);
+      throw this.fail(
+        `${what}: cannot read ovs-vsctl's answer (${err instanceof Error ? err.message : String(err)}): ${oneLine(stdout)}`,
+        err,
+      );
     }
   }
 
@@ -110,15 +115,36 @@ export class OvsClient {
     const full = [...this.base(), ...args];
     const result = await this.runner('ovs-vsctl', full, { signal, timeoutMs: this.timeoutMs + 2000 });
     if (result.exitCode !== 0) {
-      throw this.fail(`${what}: \`${formatCommand('ovs-vsctl', full)}\` exited ${result.exitCode}: ${oneLine(result.stderr || result.stdout)}`);
+      throw this.fail(
+        `${what}: \`${formatCommand('ovs-vsctl', full)}\` exited ${result.exitCode}: ${oneLine(result.stderr || result.stdout)}`,
+      );
     }
     return result;
   }
 
   /** One ovs-vsctl call: the bridge (if it exists) and the interfaces whose external_ids match. */
-  async lookup(bridge: string, externalIds: Record<string, string>, signal?: AbortSignal): Promise<{ bridge: OvsBridge | undefined; interfaces: OvsInterface[] }> {
+  async lookup(
+    bridge: string,
+    externalIds: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<{ bridge: OvsBridge | undefined; interfaces: OvsInterface[] }> {
     const what = `looking up bridge ${bridge} and ports`;
-    const out = await this.vsctl(['--format=json', '--columns=name,datapath_type', 'find', 'Bridge', `name=${ovsString(bridge)}`, '--', INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)], signal, what);
+    const out = await this.vsctl(
+      [
+        '--format=json',
+        '--columns=name,datapath_type',
+        'find',
+        'Bridge',
+        `name=${ovsString(bridge)}`,
+        '--',
+        INTERFACE_COLUMNS,
+        'find',
+        'Interface',
+        ...idConditions(externalIds),
+      ],
+      signal,
+      what,
+    );
     const tables = this.tables(out.stdout, 2, what);
     const row = this.parse(tables[0]!, `looking up bridge ${bridge}`)[0];
     return {
@@ -129,12 +155,20 @@ export class OvsClient {
 
   /** Interfaces whose external_ids hold all the given pairs. */
   async findInterfaces(externalIds: Record<string, string>, signal?: AbortSignal): Promise<OvsInterface[]> {
-    const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)], signal, 'looking up ports');
+    const out = await this.vsctl(
+      ['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)],
+      signal,
+      'looking up ports',
+    );
     return this.parse(out.stdout, 'looking up ports').map(toInterface);
   }
 
   async getInterface(name: string, signal?: AbortSignal): Promise<OvsInterface | undefined> {
-    const out = await this.vsctl(['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', `name=${ovsString(name)}`], signal, `looking up port ${name}`);
+    const out = await this.vsctl(
+      ['--format=json', INTERFACE_COLUMNS, 'find', 'Interface', `name=${ovsString(name)}`],
+      signal,
+      `looking up port ${name}`,
+    );
     const row = this.parse(out.stdout, `looking up port ${name}`)[0];
     return row ? toInterface(row) : undefined;
   }
@@ -142,7 +176,13 @@ export class OvsClient {
   /** Which of these interfaces are in the database, in one call (one `find` per name). */
   async present(names: readonly string[], signal?: AbortSignal): Promise<string[]> {
     if (names.length === 0) return [];
-    const args = names.flatMap((n, i) => [...(i > 0 ? ['--'] : []), '--columns=name', 'find', 'Interface', `name=${ovsString(n)}`]);
+    const args = names.flatMap((n, i) => [
+      ...(i > 0 ? ['--'] : []),
+      '--columns=name',
+      'find',
+      'Interface',
+      `name=${ovsString(n)}`,
+    ]);
     const what = `checking port${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
     const out = await this.vsctl(['--format=json', ...args], signal, what);
     const tables = this.tables(out.stdout, names.length, what);
@@ -153,12 +193,23 @@ export class OvsClient {
    * One transaction: the interfaces whose external_ids match, then `--if-exists del-port` for each
    * name, then the matching interfaces again as the transaction left them (`after`).
    */
-  async deletePortsAndFind(names: readonly string[], externalIds: Record<string, string>, signal?: AbortSignal): Promise<{ before: OvsInterface[]; after: OvsInterface[] }> {
+  async deletePortsAndFind(
+    names: readonly string[],
+    externalIds: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<{ before: OvsInterface[]; after: OvsInterface[] }> {
     const find = [INTERFACE_COLUMNS, 'find', 'Interface', ...idConditions(externalIds)];
     const what = `removing port${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
-    const out = await this.vsctl(['--format=json', ...find, ...names.flatMap((n) => ['--', '--if-exists', 'del-port', n]), '--', ...find], signal, what);
+    const out = await this.vsctl(
+      ['--format=json', ...find, ...names.flatMap((n) => ['--', '--if-exists', 'del-port', n]), '--', ...find],
+      signal,
+      what,
+    );
     const tables = this.tables(out.stdout, 2, what);
-    return { before: this.parse(tables[0]!, what).map(toInterface), after: this.parse(tables[1]!, what).map(toInterface) };
+    return {
+      before: this.parse(tables[0]!, what).map(toInterface),
+      after: this.parse(tables[1]!, what).map(toInterface),
+    };
   }
 
   /** Removes ports (one transaction); absent ones are fine. */
@@ -170,7 +221,11 @@ export class OvsClient {
 }
 
 /** A GlueError of the handler: `tag` names it and its INI file. */
-export function handlerFailure(tag: Pick<GlueErrorOptions, 'handler' | 'file'>, message: string, cause?: unknown): GlueError {
+export function handlerFailure(
+  tag: Pick<GlueErrorOptions, 'handler' | 'file'>,
+  message: string,
+  cause?: unknown,
+): GlueError {
   return new GlueError('HANDLER_FAILED', message, cause === undefined ? tag : { ...tag, cause });
 }
 

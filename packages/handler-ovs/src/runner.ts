@@ -32,7 +32,13 @@ export const execaRunner: CommandRunner = async (file, args, options = {}) => {
     maxBuffer: 16 * 1024 * 1024,
   });
   const stderr = typeof result.stderr === 'string' ? result.stderr : '';
-  const why = result.timedOut ? 'timed out' : result.isCanceled ? 'cancelled' : result.exitCode === undefined ? result.shortMessage : '';
+  const why = result.timedOut
+    ? 'timed out'
+    : result.isCanceled
+      ? 'cancelled'
+      : result.exitCode === undefined
+        ? result.shortMessage
+        : '';
   return {
     exitCode: result.exitCode ?? -1,
     stdout: typeof result.stdout === 'string' ? result.stdout : '',

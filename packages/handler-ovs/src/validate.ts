@@ -8,7 +8,8 @@ export function checkInterfaceName(value: string): string | undefined {
   if (value.length === 0) return 'an interface name cannot be empty';
   if (value.length > 15) return `an interface name has at most 15 characters (this one has ${value.length})`;
   if (value === '.' || value === '..') return 'not a valid interface name';
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(value)) return 'an interface name may only hold letters, digits, "_", "." and "-" (and not start with "." or "-")';
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(value))
+    return 'an interface name may only hold letters, digits, "_", "." and "-" (and not start with "." or "-")';
   return undefined;
 }
 
@@ -36,7 +37,7 @@ export function checkCidr(value: string): string | undefined {
   const prefix = Number(m[2]);
   if (prefix < 1 || prefix > 32) return `prefix length ${prefix} is not between 1 and 32`;
   const host = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
-  const mask = prefix === 32 ? 0xffffffff : (~((1 << (32 - prefix)) - 1)) >>> 0;
+  const mask = prefix === 32 ? 0xffffffff : ~((1 << (32 - prefix)) - 1) >>> 0;
   const hostPart = (host & ~mask) >>> 0;
   if (prefix < 31 && (hostPart === 0 || hostPart === ~mask >>> 0)) {
     return `${m[1]} is the network or broadcast address of /${prefix}`;

@@ -21,4 +21,8 @@ afterAll(async () => {
   await ovs?.stop();
 });
 
-handlerContractSuite({ name: 'OVSHandler on a real Open vSwitch', handlerClass: OVSHandler, params: { 'ovs-bridge': bridge, 'ovs-db': `unix:${join(dir, 'db.sock')}` } });
+handlerContractSuite({
+  name: 'OVSHandler on a real Open vSwitch',
+  handlerClass: OVSHandler,
+  params: { 'ovs-bridge': bridge, 'ovs-db': `unix:${join(dir, 'db.sock')}` },
+});

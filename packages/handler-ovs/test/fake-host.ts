@@ -63,7 +63,9 @@ export class FakeHost {
     if (file === 'ovs-vsctl') {
       // Several commands separated by `--`: run each, print one table per find.
       const out: string[] = [];
-      const cmds = splitCommands(args.filter((a) => !a.startsWith('--db=') && !a.startsWith('--timeout=') && a !== '--format=json'));
+      const cmds = splitCommands(
+        args.filter((a) => !a.startsWith('--db=') && !a.startsWith('--timeout=') && a !== '--format=json'),
+      );
       for (const [i, cmd] of cmds.entries()) {
         const r = this.vsctl(cmd, cmds.slice(i + 1));
         if (r.exitCode !== 0) return r;
@@ -75,7 +77,8 @@ export class FakeHost {
     if (file === 'ip') return this.ip(args, this.links, undefined);
     if (file === 'nsenter') {
       const pid = Number(args[1]);
-      if (args[0] !== '-t' || args[2] !== '-n' || args[3] !== '--' || !this.pids.has(pid)) return fail(`nsenter: bad call or no such process ${args[1]}`);
+      if (args[0] !== '-t' || args[2] !== '-n' || args[3] !== '--' || !this.pids.has(pid))
+        return fail(`nsenter: bad call or no such process ${args[1]}`);
       const inner = args.slice(4);
       const links = this.nsLinks.get(pid) ?? new Set<string>();
       this.nsLinks.set(pid, links);
@@ -96,7 +99,11 @@ export class FakeHost {
 
   /** A port as a crash would leave it: in OVS, maybe without a link. */
   addStalePort(name: string, bridge: string, externalIds: Record<string, string>, withLink = false): void {
-    this.interfaces.set(name, { bridge, externalIds, error: withLink ? '' : 'could not open network device (No such device)' });
+    this.interfaces.set(name, {
+      bridge,
+      externalIds,
+      error: withLink ? '' : 'could not open network device (No such device)',
+    });
     if (withLink) this.links.add(name);
   }
 
@@ -112,7 +119,10 @@ export class FakeHost {
   }
 
   portsOn(bridge: string): string[] {
-    return [...this.interfaces].filter(([, i]) => i.bridge === bridge).map(([n]) => n).sort();
+    return [...this.interfaces]
+      .filter(([, i]) => i.bridge === bridge)
+      .map(([n]) => n)
+      .sort();
   }
 
   private vsctl(args: string[], following: string[][]): CommandResult {
@@ -133,11 +143,18 @@ export class FakeHost {
         return { key: m[2], value: unquote(m[3]!) };
       });
       const rows = [...this.interfaces]
-        .filter(([n, i]) => conds.every((c) => (c.key === undefined ? n === c.value : i.externalIds[c.key] === c.value)))
+        .filter(([n, i]) =>
+          conds.every((c) => (c.key === undefined ? n === c.value : i.externalIds[c.key] === c.value)),
+        )
         .map(([n, i]) => {
           const lagging = !i.error && (i.ofportLag ?? 0) > 0;
           if (lagging) i.ofportLag = i.ofportLag! - 1;
-          return { name: n, ofport: i.error ? -1 : lagging ? ['set', []] : 1, error: i.error ? i.error : ['set', []], external_ids: ['map', Object.entries(i.externalIds)] };
+          return {
+            name: n,
+            ofport: i.error ? -1 : lagging ? ['set', []] : 1,
+            error: i.error ? i.error : ['set', []],
+            external_ids: ['map', Object.entries(i.externalIds)],
+          };
         });
       return ok(table(cols, rows));
     }
@@ -151,7 +168,8 @@ export class FakeHost {
       const [bridge, name] = cargs;
       if (!this.bridges.has(bridge!)) return fail(`ovs-vsctl: no bridge named ${bridge}`);
       const iface: FakeInterface = this.interfaces.get(name!) ?? { bridge: bridge!, externalIds: {}, error: '' };
-      iface.error = this.addPortError || (this.links.has(name!) ? '' : 'could not open network device (No such device)');
+      iface.error =
+        this.addPortError || (this.links.has(name!) ? '' : 'could not open network device (No such device)');
       iface.ofportLag = this.ofportLag;
       // `-- set Interface NAME k=v...` and `-- set Port NAME tag=N` that follow in the same call
       for (const g of following) {
@@ -164,7 +182,9 @@ export class FakeHost {
         }
       }
       this.interfaces.set(name!, iface);
-      return iface.error && this.addPortError ? { exitCode: 0, stdout: '', stderr: `ovs-vsctl: Error detected while setting up '${name}': ${iface.error}.` } : ok();
+      return iface.error && this.addPortError
+        ? { exitCode: 0, stdout: '', stderr: `ovs-vsctl: Error detected while setting up '${name}': ${iface.error}.` }
+        : ok();
     }
     return fail(`fake ovs-vsctl: unsupported ${args.join(' ')}`);
   }
@@ -172,7 +192,8 @@ export class FakeHost {
   private ip(args: string[], links: Set<string>, pid: number | undefined): CommandResult {
     const a = args.join(' ');
     let m: RegExpExecArray | null;
-    if (a === '-o link show') return ok([...links].map((l, i) => `${i + 1}: ${l}: <BROADCAST,MULTICAST,UP> mtu 1500`).join('\n'));
+    if (a === '-o link show')
+      return ok([...links].map((l, i) => `${i + 1}: ${l}: <BROADCAST,MULTICAST,UP> mtu 1500`).join('\n'));
     if ((m = /^link add (\S+) type veth peer name (\S+)$/.exec(a))) {
       if (links.has(m[1]!) || links.has(m[2]!)) return fail('RTNETLINK answers: File exists');
       links.add(m[1]!);
@@ -199,7 +220,8 @@ export class FakeHost {
       for (const v of this.veths.values()) if (v.peer === m[1] && v.pid === pid) v.peer = m[2]!;
       return ok();
     }
-    if ((m = /^(?:-o )?link (?:set|show) dev (\S+)/.exec(a))) return links.has(m[1]!) ? ok() : fail(`Device "${m[1]}" does not exist.`);
+    if ((m = /^(?:-o )?link (?:set|show) dev (\S+)/.exec(a)))
+      return links.has(m[1]!) ? ok() : fail(`Device "${m[1]}" does not exist.`);
     if ((m = /^link del dev (\S+)$/.exec(a))) {
       if (!links.delete(m[1]!)) return fail('Cannot find device "' + m[1] + '"');
       // A veth goes as a pair, wherever its other end lives.

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Agent, GlueError, type IniDocument, LabelError, ParamError } from '@glue/core';
-import { captureLogger, contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
+import {
+  captureLogger,
+  contextFor,
+  fakeAgent,
+  fakeContainer,
+  handlerContractSuite,
+  writeHandlerIni,
+} from '@glue/core/contract';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OVSHandler, portSpecFor } from '../src/index.js';
 import { FakeHost } from './fake-host.js';
@@ -16,7 +23,10 @@ beforeEach(() => {
   host.addBridge('br-test');
 });
 
-function make(params: Record<string, string>, agent = fakeAgent()): { h: OVSHandler; agent: ReturnType<typeof fakeAgent> } {
+function make(
+  params: Record<string, string>,
+  agent = fakeAgent(),
+): { h: OVSHandler; agent: ReturnType<typeof fakeAgent> } {
   const ini = writeHandlerIni(dir, 'ovs.ini', params);
   return { h: new OVSHandler(agent, ini.path, ini, { runner: host.runner, netnsOf: host.netnsOf }), agent };
 }
@@ -38,7 +48,11 @@ handlerContractSuite({ name: 'OVSHandler', handlerClass: ContractOVSHandler, par
 
 describe('params', () => {
   it('reads the original ovs.ini keys and ovs-docker style ovs-options', () => {
-    const { h } = make({ 'ovs-bridge': 'br-int', 'ovs-interface': 'eth1', 'ovs-options': '--mtu=1450 --vlan=12 --ipaddress=10.9.0.2/24 --gateway=10.9.0.1' });
+    const { h } = make({
+      'ovs-bridge': 'br-int',
+      'ovs-interface': 'eth1',
+      'ovs-options': '--mtu=1450 --vlan=12 --ipaddress=10.9.0.2/24 --gateway=10.9.0.1',
+    });
     expect(h.settings.bridge).toBe('br-int');
     expect(h.settings.iface).toBe('eth1');
     expect(h.settings.defaults).toEqual({ mtu: 1450, vlan: 12, cidr: '10.9.0.2/24', gateway: '10.9.0.1' });
@@ -48,10 +62,16 @@ describe('params', () => {
 
   it('throws a ParamError naming the key and every problem', () => {
     expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(ParamError);
-    expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(/ovs\.ini \[params\] ovs-bridge: "br int": an interface name/);
+    expect(() => make({ 'ovs-bridge': 'br int' })).toThrow(
+      /ovs\.ini \[params\] ovs-bridge: "br int": an interface name/,
+    );
     // One problem per line of the message, and each in err.problems (the loader gives each its line).
-    expect(() => make({ 'ovs-options': '--mtu=9 --speed=fast' })).toThrow(/ovs-options: --mtu="9": MTU 9 is not between 68 and 65535\novs\.ini \[params\] ovs-options: "--speed=fast": not one of/);
-    expect(() => make({ 'ovs-options': '--ipaddress=10.0.0.2/24 --gateway=10.0.1.1' })).toThrow(/gateway 10\.0\.1\.1 is not inside 10\.0\.0\.2\/24/);
+    expect(() => make({ 'ovs-options': '--mtu=9 --speed=fast' })).toThrow(
+      /ovs-options: --mtu="9": MTU 9 is not between 68 and 65535\novs\.ini \[params\] ovs-options: "--speed=fast": not one of/,
+    );
+    expect(() => make({ 'ovs-options': '--ipaddress=10.0.0.2/24 --gateway=10.0.1.1' })).toThrow(
+      /gateway 10\.0\.1\.1 is not inside 10\.0\.0\.2\/24/,
+    );
     expect(() => make({ 'ovs-db': '/run/db.sock' })).toThrow(/ovs-db/);
     expect(() => make({ 'tx-offload': 'maybe' })).toThrow(/tx-offload/);
     expect(() => make({ 'network-none': 'perhaps' })).toThrow(/network-none/);
@@ -70,7 +90,18 @@ describe('params', () => {
 describe('start', () => {
   it('builds a veth, configures it inside the namespace and adds the port with external_ids', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
-    const c = running({ name: 'web1', networkMode: 'none', pid: 501, labels: { glue_ovs_ip: '10.50.0.2/24', glue_ovs_gateway: '10.50.0.1', glue_ovs_mtu: '1400', glue_ovs_mac: '02:00:00:00:00:02', glue_ovs_vlan: '7' } });
+    const c = running({
+      name: 'web1',
+      networkMode: 'none',
+      pid: 501,
+      labels: {
+        glue_ovs_ip: '10.50.0.2/24',
+        glue_ovs_gateway: '10.50.0.1',
+        glue_ovs_mtu: '1400',
+        glue_ovs_mac: '02:00:00:00:00:02',
+        glue_ovs_vlan: '7',
+      },
+    });
     agent.put(c);
     await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
     const [port] = host.portsOn('br-test');
@@ -91,7 +122,9 @@ describe('start', () => {
     expect(lines).toContain('nsenter -t 501 -n -- ip addr add 10.50.0.2/24 dev eth0');
     expect(lines).toContain('nsenter -t 501 -n -- ip route replace default via 10.50.0.1 dev eth0');
     expect(lines).toContain(`ip link set dev ${port} mtu 1400`);
-    expect(lines.find((l) => l.includes('add-port'))).toContain(`--may-exist add-port br-test ${port} -- set Interface ${port} external_ids:container_id="${c.Id}"`);
+    expect(lines.find((l) => l.includes('add-port'))).toContain(
+      `--may-exist add-port br-test ${port} -- set Interface ${port} external_ids:container_id="${c.Id}"`,
+    );
     // argv only: no shell anywhere
     expect(host.calls.some((c) => c[0] === 'sh' || c[0] === 'bash')).toBe(false);
   });
@@ -103,7 +136,12 @@ describe('start', () => {
     await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
     const before = host.calls.length;
     await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
-    expect(host.calls.slice(before).map((x) => x.slice(0, 3).join(' ')).filter((x) => x.includes('add'))).toEqual([]);
+    expect(
+      host.calls
+        .slice(before)
+        .map((x) => x.slice(0, 3).join(' '))
+        .filter((x) => x.includes('add')),
+    ).toEqual([]);
     expect(host.portsOn('br-test')).toHaveLength(1);
   });
 
@@ -123,7 +161,9 @@ describe('start', () => {
     const c = running({ name: 'taken', networkMode: 'bridge', pid: 513, labels: { glue_ovs_bridge: 'br-test' } });
     host.nsLinks.set(513, new Set(['eth0']));
     agent.put(c);
-    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container taken: could not attach eth0 to br-test: the container already has an interface named eth0 \(choose another with glue_ovs_interface/);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(
+      /container taken: could not attach eth0 to br-test: the container already has an interface named eth0 \(choose another with glue_ovs_interface/,
+    );
     expect([...host.nsLinks.get(513)!]).toEqual(['eth0']);
     expect([...host.links]).toEqual([]);
   });
@@ -161,25 +201,37 @@ describe('start', () => {
     expect(host.calls).toEqual([]);
   });
 
-  it.each(['host', `container:${'c'.repeat(64)}`])('refuses a labelled container with network mode %s: LabelError, nothing run', async (mode) => {
-    const { h, agent } = make({ 'ovs-bridge': 'br-test' });
-    const c = running({ name: 'hostnet', networkMode: mode, pid: 514, labels: { glue_ovs_bridge: 'br-test', glue_ovs_ip: '10.0.0.2/24', glue_ovs_gateway: '10.0.0.1' } });
-    host.hostNetnsPids.add(514);
-    agent.put(c);
-    const err = await h.handle('start', c.Id, contextFor(agent, 'start', c.Id)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LabelError);
-    expect((err as LabelError).label).toBe('glue_ovs_bridge');
-    expect((err as Error).message).toContain(`container hostnet: label glue_ovs_bridge="br-test": network mode ${mode}:`);
-    expect(host.calls).toEqual([]);
-    expect(() => portSpecFor(c, h.settings)).toThrow(LabelError);
-  });
+  it.each(['host', `container:${'c'.repeat(64)}`])(
+    'refuses a labelled container with network mode %s: LabelError, nothing run',
+    async (mode) => {
+      const { h, agent } = make({ 'ovs-bridge': 'br-test' });
+      const c = running({
+        name: 'hostnet',
+        networkMode: mode,
+        pid: 514,
+        labels: { glue_ovs_bridge: 'br-test', glue_ovs_ip: '10.0.0.2/24', glue_ovs_gateway: '10.0.0.1' },
+      });
+      host.hostNetnsPids.add(514);
+      agent.put(c);
+      const err = await h.handle('start', c.Id, contextFor(agent, 'start', c.Id)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LabelError);
+      expect((err as LabelError).label).toBe('glue_ovs_bridge');
+      expect((err as Error).message).toContain(
+        `container hostnet: label glue_ovs_bridge="br-test": network mode ${mode}:`,
+      );
+      expect(host.calls).toEqual([]);
+      expect(() => portSpecFor(c, h.settings)).toThrow(LabelError);
+    },
+  );
 
-  it('refuses a process in Glue\'s own network namespace even when the network mode does not say so', async () => {
+  it("refuses a process in Glue's own network namespace even when the network mode does not say so", async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
     const c = running({ name: 'sneaky', networkMode: 'bridge', pid: 515, labels: { glue_ovs_bridge: 'br-test' } });
     host.hostNetnsPids.add(515);
     agent.put(c);
-    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container sneaky: process 515 is in Glue's own network namespace \(network mode bridge\): refusing/);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(
+      /container sneaky: process 515 is in Glue's own network namespace \(network mode bridge\): refusing/,
+    );
     expect(host.calls.filter((x) => x[0] !== 'ovs-vsctl')).toEqual([]);
     expect([...host.links]).toEqual([]);
     expect(host.portsOn('br-test')).toEqual([]);
@@ -189,7 +241,9 @@ describe('start', () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-nope' });
     const c = running({ name: 'lost', networkMode: 'none', pid: 507 });
     agent.put(c);
-    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container lost: OVS bridge br-nope does not exist/);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(
+      /container lost: OVS bridge br-nope does not exist/,
+    );
   });
 
   it('does not trust exit 0 from ovs-vsctl: an interface error fails the attach and rolls back', async () => {
@@ -197,7 +251,9 @@ describe('start', () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
     const c = running({ name: 'flaky', networkMode: 'none', pid: 508 });
     agent.put(c);
-    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container flaky: could not attach eth0 to br-test: OVS cannot use glv[0-9a-f]+: could not add network device/);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(
+      /container flaky: could not attach eth0 to br-test: OVS cannot use glv[0-9a-f]+: could not add network device/,
+    );
     expect(host.portsOn('br-test')).toEqual([]);
     expect([...host.links]).toEqual([]);
   });
@@ -218,7 +274,9 @@ describe('start', () => {
     const c = running({ name: 'noport', networkMode: 'none', pid: 517 });
     agent.put(c);
     const t = Date.now();
-    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(/container noport: could not attach eth0 to br-test: OVS gave glv[0-9a-f]{12} no ofport within 300 ms of add-port/);
+    await expect(h.handle('start', c.Id, contextFor(agent, 'start', c.Id))).rejects.toThrow(
+      /container noport: could not attach eth0 to br-test: OVS gave glv[0-9a-f]{12} no ofport within 300 ms of add-port/,
+    );
     expect(Date.now() - t).toBeLessThan(2000);
     expect(host.portsOn('br-test')).toEqual([]);
     expect([...host.links]).toEqual([]);
@@ -228,7 +286,12 @@ describe('start', () => {
     const log = captureLogger();
     const agent = fakeAgent({ logger: log.logger });
     const { h } = make({ 'ovs-bridge': 'br-test' }, agent);
-    const c = running({ name: 'typo', networkMode: 'none', pid: 518, labels: { glue_ovs_ipaddr: '10.0.0.2/24', glue_ovs_ip: '10.0.0.3/24' } });
+    const c = running({
+      name: 'typo',
+      networkMode: 'none',
+      pid: 518,
+      labels: { glue_ovs_ipaddr: '10.0.0.2/24', glue_ovs_ip: '10.0.0.3/24' },
+    });
     agent.put(c);
     await h.handle('start', c.Id, contextFor(agent, 'start', c.Id));
     await h.handle('none', '', contextFor(agent, 'none', ''));
@@ -277,7 +340,8 @@ describe('errors name the handler and its INI file', () => {
     expect(labelErr).toBeInstanceOf(LabelError);
     expect(labelErr).toMatchObject({ ...tag, container: 'bad', label: 'glue_ovs_mtu' });
 
-    host.failWhen = (argv) => (argv.join(' ') === 'ip -o link show' ? 'Cannot open netlink socket: Permission denied' : undefined);
+    host.failWhen = (argv) =>
+      argv.join(' ') === 'ip -o link show' ? 'Cannot open netlink socket: Permission denied' : undefined;
     const linksErr = await h.reconcile(new AbortController().signal).catch((e: unknown) => e);
     expect(linksErr).toBeInstanceOf(GlueError);
     expect(linksErr).toMatchObject(tag);
@@ -289,10 +353,14 @@ describe('errors name the handler and its INI file', () => {
     const vsctlErr = await h.handle('start', good.Id, contextFor(agent, 'start', good.Id)).catch((e: unknown) => e);
     expect(vsctlErr).toBeInstanceOf(GlueError);
     expect(vsctlErr).toMatchObject(tag);
-    expect((vsctlErr as Error).message).toMatch(/^container good: looking up bridge br-test and ports: `ovs-vsctl .*` exited 1: ovs-vsctl: database connection failed/);
+    expect((vsctlErr as Error).message).toMatch(
+      /^container good: looking up bridge br-test and ports: `ovs-vsctl .*` exited 1: ovs-vsctl: database connection failed/,
+    );
     const detachErr = await h.handle('die', good.Id, contextFor(agent, 'die', good.Id)).catch((e: unknown) => e);
     expect(detachErr).toMatchObject(tag);
-    expect((detachErr as Error).message).toMatch(new RegExp(`^container ${good.Id.slice(0, 12)}: removing port glv[0-9a-f]{12}: .*database connection failed`));
+    expect((detachErr as Error).message).toMatch(
+      new RegExp(`^container ${good.Id.slice(0, 12)}: removing port glv[0-9a-f]{12}: .*database connection failed`),
+    );
 
     host.failWhen = (argv) => (argv.includes('addr') ? 'RTNETLINK answers: Permission denied' : undefined);
     const { h: h2, agent: a2 } = make({ 'ovs-bridge': 'br-test', 'ovs-options': '--ipaddress=10.1.0.5/16' });
@@ -333,8 +401,13 @@ describe('die / destroy', () => {
     host.killContainer(515, [port!]);
     const before = host.calls.length;
     expect(await h.detach(c.Id, new AbortController().signal, c)).toEqual([port, 'odock0000000_l']);
-    const vsctl = host.calls.slice(before).filter((x) => x[0] === 'ovs-vsctl').map((x) => x.filter((a) => !a.startsWith('--timeout')).join(' '));
-    expect(vsctl[0]).toContain(`find Interface external_ids:container_id="${c.Id}" -- --if-exists del-port ${port} -- --columns=name,ofport,error,external_ids find Interface`);
+    const vsctl = host.calls
+      .slice(before)
+      .filter((x) => x[0] === 'ovs-vsctl')
+      .map((x) => x.filter((a) => !a.startsWith('--timeout')).join(' '));
+    expect(vsctl[0]).toContain(
+      `find Interface external_ids:container_id="${c.Id}" -- --if-exists del-port ${port} -- --columns=name,ofport,error,external_ids find Interface`,
+    );
     expect(vsctl[1]).toBe('ovs-vsctl --if-exists del-port odock0000000_l');
     expect(vsctl).toHaveLength(3);
     expect(host.portsOn('br-test')).toEqual([]);
@@ -359,8 +432,17 @@ describe('die / destroy', () => {
 describe('none: reconcile', () => {
   it('sweeps ports of gone containers, attaches running ones, leaves other engines alone', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
-    host.addStalePort('glvdead00000001', 'br-test', { container_id: 'd'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' });
-    host.addStalePort('glvdead00000002', 'br-test', { container_id: 'e'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' }, true);
+    host.addStalePort('glvdead00000001', 'br-test', {
+      container_id: 'd'.repeat(64),
+      container_iface: 'eth0',
+      glue_engine: 'FAKE:ENGINE',
+    });
+    host.addStalePort(
+      'glvdead00000002',
+      'br-test',
+      { container_id: 'e'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' },
+      true,
+    );
     host.addStalePort('foreign0', 'br-test', { container_id: 'f'.repeat(64), glue_engine: 'OTHER:ENGINE' });
     host.addStalePort('uplink0', 'br-test', {}, true);
     const live = running({ name: 'live', networkMode: 'none', pid: 520 });
@@ -380,16 +462,30 @@ describe('none: reconcile', () => {
 
   it('does not trust del-port in the sweep: a stale port still there afterwards fails the run, its veth is kept', async () => {
     const { h, agent } = make({ 'ovs-bridge': 'br-test' });
-    host.addStalePort('glvstuck0000001', 'br-test', { container_id: 'd'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' }, true);
-    host.addStalePort('glvgone00000001', 'br-test', { container_id: 'e'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' }, true);
+    host.addStalePort(
+      'glvstuck0000001',
+      'br-test',
+      { container_id: 'd'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' },
+      true,
+    );
+    host.addStalePort(
+      'glvgone00000001',
+      'br-test',
+      { container_id: 'e'.repeat(64), container_iface: 'eth0', glue_engine: 'FAKE:ENGINE' },
+      true,
+    );
     host.delPortIgnored.add('glvstuck0000001');
-    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(/reconcile: 1 container\(s\) could not be attached or swept: dddddddddddd: stale port glvstuck0000001 still on the bridge after del-port/);
+    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(
+      /reconcile: 1 container\(s\) could not be attached or swept: dddddddddddd: stale port glvstuck0000001 still on the bridge after del-port/,
+    );
     expect(host.portsOn('br-test')).toEqual(['glvstuck0000001']);
     expect(host.links.has('glvgone00000001')).toBe(false);
     expect(host.links.has('glvstuck0000001')).toBe(true);
     const result = await h.reconcile(new AbortController().signal);
     expect(result.removed).toEqual([]);
-    expect(result.failed).toEqual([{ container: 'dddddddddddd', error: 'stale port glvstuck0000001 still on the bridge after del-port' }]);
+    expect(result.failed).toEqual([
+      { container: 'dddddddddddd', error: 'stale port glvstuck0000001 still on the bridge after del-port' },
+    ]);
   });
 
   it('re-plugs a running container whose veth went away while Glue was down', async () => {
@@ -416,7 +512,10 @@ describe('none: reconcile', () => {
     expect(host.portsOn('br-test')).toHaveLength(3);
     const before = host.calls.length;
     await h.handle('none', '', contextFor(agent, 'none', ''));
-    expect(host.calls.slice(before).map((c) => c.slice(0, 4).join(' '))).toEqual(['ip -o link show', 'ovs-vsctl --timeout=15 --format=json --columns=name,ofport,error,external_ids']);
+    expect(host.calls.slice(before).map((c) => c.slice(0, 4).join(' '))).toEqual([
+      'ip -o link show',
+      'ovs-vsctl --timeout=15 --format=json --columns=name,ofport,error,external_ids',
+    ]);
 
     // a crash between `ip link add` and add-port left the host end of a veth and no port
     const late = running({ networkMode: 'none', pid: 604 });
@@ -448,7 +547,9 @@ describe('none: reconcile', () => {
     const bad = running({ name: 'bad', networkMode: 'none', pid: 541, labels: { glue_ovs_vlan: 'x' } });
     agent.put(bad);
     agent.put(good);
-    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(/1 container\(s\) could not be attached or swept: bad: container bad: label glue_ovs_vlan="x"/);
+    await expect(h.handle('none', '', contextFor(agent, 'none', ''))).rejects.toThrow(
+      /1 container\(s\) could not be attached or swept: bad: container bad: label glue_ovs_vlan="x"/,
+    );
     expect(host.portsOn('br-test')).toHaveLength(1);
   });
 });

@@ -2,7 +2,15 @@ import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { createGlue, type Glue, type HandlerRun, IniDocument } from '@glue/core';
-import { type DockerEngine, type OvsSwitch, requireBinary, startDockerd, startOvs, tempDir, waitFor } from '@glue/testkit';
+import {
+  type DockerEngine,
+  type OvsSwitch,
+  requireBinary,
+  startDockerd,
+  startOvs,
+  tempDir,
+  waitFor,
+} from '@glue/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { OVSHandler } from '../src/index.js';
 
@@ -16,7 +24,8 @@ const glues: Glue[] = [];
 const runs: HandlerRun[] = [];
 
 beforeAll(async () => {
-  for (const bin of ['ovs-vsctl', 'ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool', 'ethtool', 'nsenter', 'ip']) requireBinary(bin);
+  for (const bin of ['ovs-vsctl', 'ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool', 'ethtool', 'nsenter', 'ip'])
+    requireBinary(bin);
   work = await tempDir('glue-ovs-int-');
   engine = await startDockerd();
   ovs = await startOvs();
@@ -34,7 +43,15 @@ afterAll(async () => {
 
 function ini(params: Record<string, string>): IniDocument {
   const file = join(work.path, 'ovs.ini');
-  const text = ['[handler]', 'class=@glue/handler-ovs#OVSHandler', 'events=start,die,destroy,none', '', '[params]', ...Object.entries(params).map(([k, v]) => `${k}=${v}`), ''].join('\n');
+  const text = [
+    '[handler]',
+    'class=@glue/handler-ovs#OVSHandler',
+    'events=start,die,destroy,none',
+    '',
+    '[params]',
+    ...Object.entries(params).map(([k, v]) => `${k}=${v}`),
+    '',
+  ].join('\n');
   writeFileSync(file, text);
   return new IniDocument(file, text);
 }
@@ -43,7 +60,13 @@ async function startGlue(): Promise<Glue> {
   const doc = ini({ 'ovs-bridge': bridge, 'ovs-db': ovs.db });
   const glue = createGlue({
     dockerUrl: engine.url,
-    handlers: [{ name: 'ovs.ini', events: ['start', 'die', 'destroy', 'none'], handler: (agent) => new OVSHandler(agent, doc.path, doc) }],
+    handlers: [
+      {
+        name: 'ovs.ini',
+        events: ['start', 'die', 'destroy', 'none'],
+        handler: (agent) => new OVSHandler(agent, doc.path, doc),
+      },
+    ],
   });
   glue.on('handler', (r) => runs.push(r));
   glues.push(glue);
@@ -57,21 +80,39 @@ async function portsOf(containerId: string): Promise<string[]> {
 
 const ip = async (args: string[]): Promise<string> => (await execa('ip', args)).stdout;
 /** `ip link show dev NAME` succeeds: the link is on the host. */
-const linkExists = async (name: string): Promise<boolean> => (await execa('ip', ['link', 'show', 'dev', name], { reject: false })).exitCode === 0;
+const linkExists = async (name: string): Promise<boolean> =>
+  (await execa('ip', ['link', 'show', 'dev', name], { reject: false })).exitCode === 0;
 
 // busybox-static's `wget -T` crashes (SIGSEGV): bound it with busybox `timeout` instead.
-const wget = (from: string, ip: string): Promise<string> => engine.cli(['exec', from, 'timeout', '10', 'wget', '-q', '-O', '-', `http://${ip}/`]);
+const wget = (from: string, ip: string): Promise<string> =>
+  engine.cli(['exec', from, 'timeout', '10', 'wget', '-q', '-O', '-', `http://${ip}/`]);
 
 describe('OVSHandler against a real Open vSwitch and dockerd', () => {
   it('plugs two --network none containers into the bridge; they reach each other over HTTP; ports go when they stop', async () => {
     const glue = await startGlue();
     onTestFinished(() => glue.stop());
     const a = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.2/24', glue_ovs_vlan: '20' } });
-    const b = await engine.run({ network: 'none', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.0.3/24', glue_ovs_vlan: '20', glue_ovs_mtu: '1400', glue_ovs_mac: '02:00:0a:cb:00:03', glue_ovs_gateway: '10.203.0.1' } });
-    await waitFor(async () => (await portsOf(a.id)).length === 1 && (await portsOf(b.id)).length === 1, { timeoutMs: 20_000, what: 'both ports on the bridge' });
+    const b = await engine.run({
+      network: 'none',
+      labels: {
+        glue_ovs_bridge: bridge,
+        glue_ovs_ip: '10.203.0.3/24',
+        glue_ovs_vlan: '20',
+        glue_ovs_mtu: '1400',
+        glue_ovs_mac: '02:00:0a:cb:00:03',
+        glue_ovs_gateway: '10.203.0.1',
+      },
+    });
+    await waitFor(async () => (await portsOf(a.id)).length === 1 && (await portsOf(b.id)).length === 1, {
+      timeoutMs: 20_000,
+      what: 'both ports on the bridge',
+    });
     // The port row is visible as soon as ovs-vsctl commits; ofport comes when ovs-vswitchd has caught up,
     // which the handler waits for: wait for both start runs before reading the row.
-    await waitFor(() => [a.id, b.id].every((id) => runs.some((r) => r.event === 'start' && r.containerId === id)), { timeoutMs: 20_000, what: 'both start runs' });
+    await waitFor(() => [a.id, b.id].every((id) => runs.some((r) => r.event === 'start' && r.containerId === id)), {
+      timeoutMs: 20_000,
+      what: 'both start runs',
+    });
 
     const ports = await ovs.ports(bridge);
     const pa = ports.find((p) => p.externalIds.container_id === a.id)!;
@@ -85,11 +126,15 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     expect(addr).toContain('10.203.0.3/24');
     expect(await engine.cli(['exec', b.name, 'cat', '/sys/class/net/eth0/mtu'])).toBe('1400');
     expect(await engine.cli(['exec', b.name, 'cat', '/sys/class/net/eth0/address'])).toBe('02:00:0a:cb:00:03');
-    expect(await engine.cli(['exec', b.name, 'ip', 'route', 'show', 'default'])).toMatch(/^default via 10\.203\.0\.1 dev eth0\b/);
+    expect(await engine.cli(['exec', b.name, 'ip', 'route', 'show', 'default'])).toMatch(
+      /^default via 10\.203\.0\.1 dev eth0\b/,
+    );
     // netdev bridge, tx-offload=auto: TX checksumming off inside both containers (ethtool from the host, in their namespace).
     for (const c of [a, b]) {
       const pid = await engine.cli(['inspect', '-f', '{{.State.Pid}}', c.name]);
-      expect((await execa('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-k', 'eth0'])).stdout).toMatch(/^tx-checksumming: off$/m);
+      expect((await execa('nsenter', ['-t', pid, '-n', '--', 'ethtool', '-k', 'eth0'])).stdout).toMatch(
+        /^tx-checksumming: off$/m,
+      );
     }
 
     expect((await wget(a.name, '10.203.0.3')).trim()).toBe(b.name);
@@ -102,18 +147,33 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     expect(await linkExists(vethB!)).toBe(true);
 
     await engine.cli(['stop', '-t', '1', b.name]);
-    await waitFor(async () => (await portsOf(b.id)).length === 0, { timeoutMs: 20_000, what: `${b.name}'s port to go` });
-    await waitFor(() => runs.some((r) => r.event === 'die' && r.containerId === b.id), { timeoutMs: 20_000, what: `${b.name}'s die run` });
+    await waitFor(async () => (await portsOf(b.id)).length === 0, {
+      timeoutMs: 20_000,
+      what: `${b.name}'s port to go`,
+    });
+    await waitFor(() => runs.some((r) => r.event === 'die' && r.containerId === b.id), {
+      timeoutMs: 20_000,
+      what: `${b.name}'s die run`,
+    });
     expect(await linkExists(vethB!)).toBe(false);
     await engine.cli(['rm', '-f', a.name]);
-    await waitFor(async () => (await portsOf(a.id)).length === 0, { timeoutMs: 20_000, what: `${a.name}'s port to go` });
-    await waitFor(() => runs.some((r) => r.event === 'die' && r.containerId === a.id), { timeoutMs: 20_000, what: `${a.name}'s die run` });
+    await waitFor(async () => (await portsOf(a.id)).length === 0, {
+      timeoutMs: 20_000,
+      what: `${a.name}'s port to go`,
+    });
+    await waitFor(() => runs.some((r) => r.event === 'die' && r.containerId === a.id), {
+      timeoutMs: 20_000,
+      what: `${a.name}'s die run`,
+    });
     expect(await linkExists(vethA!)).toBe(false);
     expect((await ovs.ports(bridge)).map((p) => p.name)).toEqual([]);
 
     // A restart of a stopped container plugs it again.
     await engine.cli(['start', b.name]);
-    await waitFor(async () => (await portsOf(b.id)).length === 1, { timeoutMs: 20_000, what: `${b.name} plugged again after restart` });
+    await waitFor(async () => (await portsOf(b.id)).length === 1, {
+      timeoutMs: 20_000,
+      what: `${b.name} plugged again after restart`,
+    });
     await glue.stop();
     await engine.cli(['rm', '-f', b.name]);
     expect(runs.filter((r) => !r.ok).map((r) => `${r.event} ${r.containerName}: ${String(r.error)}`)).toEqual([]);
@@ -126,17 +186,41 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     await ip(['link', 'add', stale, 'type', 'veth', 'peer', 'name', stalePeer]);
     onTestFinished(() => execa('ip', ['link', 'del', 'dev', stale], { reject: false }).then(() => undefined));
     await ip(['link', 'set', 'dev', stale, 'up']);
-    await ovs.vsctl(['add-port', bridge, stale, '--', 'set', 'Interface', stale, `external_ids:container_id="${'d'.repeat(64)}"`, 'external_ids:container_iface=eth0', `external_ids:glue_engine="${engineId}"`]);
+    await ovs.vsctl([
+      'add-port',
+      bridge,
+      stale,
+      '--',
+      'set',
+      'Interface',
+      stale,
+      `external_ids:container_id="${'d'.repeat(64)}"`,
+      'external_ids:container_iface=eth0',
+      `external_ids:glue_engine="${engineId}"`,
+    ]);
     // A port this engine's Glue does not own (another host's): left alone.
     const foreign = ovs.uniqueName('govf');
-    await ovs.vsctl(['add-port', bridge, foreign, '--', 'set', 'Interface', foreign, `external_ids:container_id="${'e'.repeat(64)}"`, 'external_ids:glue_engine="SOME:OTHER:ENGINE"']);
+    await ovs.vsctl([
+      'add-port',
+      bridge,
+      foreign,
+      '--',
+      'set',
+      'Interface',
+      foreign,
+      `external_ids:container_id="${'e'.repeat(64)}"`,
+      'external_ids:glue_engine="SOME:OTHER:ENGINE"',
+    ]);
     const c = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.4/24' } });
     const d = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.5/24' } });
     expect(await portsOf(c.id)).toEqual([]);
 
     const glue = await startGlue();
     onTestFinished(() => glue.stop());
-    await waitFor(async () => (await portsOf(c.id)).length === 1 && (await portsOf(d.id)).length === 1, { timeoutMs: 20_000, what: 'running containers plugged at start-up' });
+    await waitFor(async () => (await portsOf(c.id)).length === 1 && (await portsOf(d.id)).length === 1, {
+      timeoutMs: 20_000,
+      what: 'running containers plugged at start-up',
+    });
     const names = (await ovs.ports(bridge)).map((p) => p.name);
     expect(names).not.toContain(stale);
     expect(await linkExists(stale)).toBe(false);
@@ -151,7 +235,10 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     expect(await portsOf(d.id)).toHaveLength(1);
     const again = await startGlue();
     onTestFinished(() => again.stop());
-    await waitFor(async () => (await portsOf(d.id)).length === 0, { timeoutMs: 20_000, what: `${d.name}'s stale port swept` });
+    await waitFor(async () => (await portsOf(d.id)).length === 0, {
+      timeoutMs: 20_000,
+      what: `${d.name}'s stale port swept`,
+    });
     expect(await linkExists(vethD!)).toBe(false);
     expect(await portsOf(c.id)).toHaveLength(1);
     await again.stop();
@@ -163,13 +250,19 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     onTestFinished(() => glue.stop());
     const web = await engine.run({ labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.1.2/24' } });
     const probe = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.1.3/24' } });
-    await waitFor(async () => (await portsOf(web.id)).length === 1 && (await portsOf(probe.id)).length === 1, { timeoutMs: 20_000, what: 'both ports' });
+    await waitFor(async () => (await portsOf(web.id)).length === 1 && (await portsOf(probe.id)).length === 1, {
+      timeoutMs: 20_000,
+      what: 'both ports',
+    });
     expect(web.ip).not.toBe('');
     expect(await engine.cli(['exec', web.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth1'])).toContain('10.203.1.2/24');
     expect(await engine.cli(['exec', web.name, 'ip', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain(web.ip);
     expect((await wget(probe.name, '10.203.1.2')).trim()).toBe(web.name);
     await engine.cli(['rm', '-f', web.name, probe.name]);
-    await waitFor(async () => (await portsOf(web.id)).length === 0 && (await portsOf(probe.id)).length === 0, { timeoutMs: 20_000, what: 'their ports to go' });
+    await waitFor(async () => (await portsOf(web.id)).length === 0 && (await portsOf(probe.id)).length === 0, {
+      timeoutMs: 20_000,
+      what: 'their ports to go',
+    });
   });
 
   it('refuses a --network host container with a glue_ovs_bridge label: the host keeps its routes and addresses', async () => {
@@ -177,12 +270,21 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     onTestFinished(() => glue.stop());
     const before = runs.length;
     const routeBefore = await ip(['route', 'show', 'default']);
-    const hostnet = await engine.run({ network: 'host', labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.2.9/24', glue_ovs_gateway: '10.203.2.1' }, cmd: ['sleep', '300'] });
+    const hostnet = await engine.run({
+      network: 'host',
+      labels: { glue_ovs_bridge: bridge, glue_ovs_ip: '10.203.2.9/24', glue_ovs_gateway: '10.203.2.1' },
+      cmd: ['sleep', '300'],
+    });
     onTestFinished(() => engine.cli(['rm', '-f', hostnet.name]).then(() => undefined));
-    await waitFor(() => runs.slice(before).some((r) => r.event === 'start' && r.containerId === hostnet.id), { timeoutMs: 20_000, what: 'the start run' });
+    await waitFor(() => runs.slice(before).some((r) => r.event === 'start' && r.containerId === hostnet.id), {
+      timeoutMs: 20_000,
+      what: 'the start run',
+    });
     const run = runs.slice(before).find((r) => r.event === 'start' && r.containerId === hostnet.id)!;
     expect(run.ok).toBe(false);
-    expect(String(run.error)).toContain(`container ${hostnet.name}: label glue_ovs_bridge="${bridge}": network mode host:`);
+    expect(String(run.error)).toContain(
+      `container ${hostnet.name}: label glue_ovs_bridge="${bridge}": network mode host:`,
+    );
     expect(await portsOf(hostnet.id)).toEqual([]);
     expect(await ip(['route', 'show', 'default'])).toBe(routeBefore);
     expect(await ip(['-o', 'addr', 'show'])).not.toContain('10.203.2.9');
@@ -194,10 +296,15 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     onTestFinished(() => glue.stop());
     const before = runs.length;
     const bad = await engine.run({ network: 'none', labels: { glue_ovs_vlan: '5000' } });
-    await waitFor(() => runs.slice(before).some((r) => r.event === 'start' && r.containerName === bad.name), { timeoutMs: 20_000, what: 'the start run' });
+    await waitFor(() => runs.slice(before).some((r) => r.event === 'start' && r.containerName === bad.name), {
+      timeoutMs: 20_000,
+      what: 'the start run',
+    });
     const run = runs.slice(before).find((r) => r.event === 'start' && r.containerName === bad.name)!;
     expect(run.ok).toBe(false);
-    expect(String(run.error)).toContain(`container ${bad.name}: label glue_ovs_vlan="5000": VLAN tag 5000 is not between 0 and 4094`);
+    expect(String(run.error)).toContain(
+      `container ${bad.name}: label glue_ovs_vlan="5000": VLAN tag 5000 is not between 0 and 4094`,
+    );
     expect(await portsOf(bad.id)).toEqual([]);
     await glue.stop();
   });

@@ -4,14 +4,20 @@ import { OvsClient, parseTable, toInterface } from '../src/ovsdb.js';
 import type { CommandRunner } from '../src/runner.js';
 
 // Output as ovs-vsctl 3.1 prints it (captured from a real switch).
-const FIND = '{"data":[["govtst1",1,["set",[]],["map",[["container_id","abc"],["glue_engine","AB:CD:EF"]]]],["govnodev",-1,"could not open network device govnodev (No such device)",["map",[]]]],"headings":["name","ofport","error","external_ids"]}';
+const FIND =
+  '{"data":[["govtst1",1,["set",[]],["map",[["container_id","abc"],["glue_engine","AB:CD:EF"]]]],["govnodev",-1,"could not open network device govnodev (No such device)",["map",[]]]],"headings":["name","ofport","error","external_ids"]}';
 
 describe('parseTable / toInterface', () => {
   it('reads rows keyed by heading, sets, maps and plain values', () => {
     const rows = parseTable(FIND).map(toInterface);
     expect(rows).toEqual([
       { name: 'govtst1', ofport: 1, error: '', externalIds: { container_id: 'abc', glue_engine: 'AB:CD:EF' } },
-      { name: 'govnodev', ofport: -1, error: 'could not open network device govnodev (No such device)', externalIds: {} },
+      {
+        name: 'govnodev',
+        ofport: -1,
+        error: 'could not open network device govnodev (No such device)',
+        externalIds: {},
+      },
     ]);
   });
 
@@ -23,19 +29,44 @@ describe('parseTable / toInterface', () => {
 });
 
 describe('OvsClient', () => {
-  const recorder = (result: { exitCode: number; stdout?: string; stderr?: string }): { calls: string[][]; runner: CommandRunner } => {
+  const recorder = (result: {
+    exitCode: number;
+    stdout?: string;
+    stderr?: string;
+  }): { calls: string[][]; runner: CommandRunner } => {
     const calls: string[][] = [];
-    return { calls, runner: async (file, args) => (calls.push([file, ...args]), { exitCode: result.exitCode, stdout: result.stdout ?? '', stderr: result.stderr ?? '' }) };
+    return {
+      calls,
+      runner: async (file, args) => (
+        calls.push([file, ...args]),
+        { exitCode: result.exitCode, stdout: result.stdout ?? '', stderr: result.stderr ?? '' }
+      ),
+    };
   };
 
   it('quotes values in conditions and bounds every call', async () => {
-    const { calls, runner } = recorder({ exitCode: 0, stdout: '{"data":[],"headings":["name","ofport","error","external_ids"]}' });
+    const { calls, runner } = recorder({
+      exitCode: 0,
+      stdout: '{"data":[],"headings":["name","ofport","error","external_ids"]}',
+    });
     await new OvsClient(runner, 'unix:/x/db.sock', 5000).findInterfaces({ glue_engine: 'AB:CD "x"' });
-    expect(calls[0]).toEqual(['ovs-vsctl', '--db=unix:/x/db.sock', '--timeout=5', '--format=json', '--columns=name,ofport,error,external_ids', 'find', 'Interface', 'external_ids:glue_engine="AB:CD \\"x\\""']);
+    expect(calls[0]).toEqual([
+      'ovs-vsctl',
+      '--db=unix:/x/db.sock',
+      '--timeout=5',
+      '--format=json',
+      '--columns=name,ofport,error,external_ids',
+      'find',
+      'Interface',
+      'external_ids:glue_engine="AB:CD \\"x\\""',
+    ]);
   });
 
   it('a non-zero exit throws with the command and what it printed', async () => {
-    const { runner } = recorder({ exitCode: 1, stderr: 'ovs-vsctl: unix:/x/db.sock: database connection failed (No such file or directory)' });
+    const { runner } = recorder({
+      exitCode: 1,
+      stderr: 'ovs-vsctl: unix:/x/db.sock: database connection failed (No such file or directory)',
+    });
     await expect(new OvsClient(runner, 'unix:/x/db.sock', 5000).deletePorts(['p1', 'p2'])).rejects.toThrow(
       /removing ports p1, p2: `ovs-vsctl --db=unix:\/x\/db.sock --timeout=5 --if-exists del-port p1 -- --if-exists del-port p2` exited 1: ovs-vsctl: unix:\/x\/db.sock: database connection failed/,
     );
@@ -48,7 +79,9 @@ describe('OvsClient', () => {
     expect(err).toBeInstanceOf(GlueError);
     expect(err).toMatchObject(tag);
     const garbled = recorder({ exitCode: 0, stdout: 'not json' });
-    const err2 = await new OvsClient(garbled.runner, undefined, 5000, tag).findInterfaces({ container_id: 'x' }).catch((e: unknown) => e);
+    const err2 = await new OvsClient(garbled.runner, undefined, 5000, tag)
+      .findInterfaces({ container_id: 'x' })
+      .catch((e: unknown) => e);
     expect(err2).toBeInstanceOf(GlueError);
     expect(err2).toMatchObject(tag);
     expect((err2 as Error).message).toMatch(/^looking up ports: cannot read ovs-vsctl's answer/);

@@ -1,14 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { checkBridgeName, checkCidr, checkInterfaceName, checkIPv4, checkMac, checkMtu, checkOvsDb, checkVlan } from '../src/validate.js';
+import {
+  checkBridgeName,
+  checkCidr,
+  checkInterfaceName,
+  checkIPv4,
+  checkMac,
+  checkMtu,
+  checkOvsDb,
+  checkVlan,
+} from '../src/validate.js';
 import { parseParams } from '../src/config.js';
 
 describe('checkInterfaceName', () => {
   it.each(['eth0', 'eth1', 'ovs_a-1', 'a', 'x'.repeat(15), 'vlan.10'])('accepts %s', (v) => {
     expect(checkInterfaceName(v)).toBeUndefined();
   });
-  it.each(['', 'x'.repeat(16), '.', '..', 'eth 0', 'a/b', 'a:b', '-a', '.a', 'a;rm -rf /', '$(id)', 'é'])('rejects %j', (v) => {
-    expect(checkInterfaceName(v)).toMatch(/interface name/);
-  });
+  it.each(['', 'x'.repeat(16), '.', '..', 'eth 0', 'a/b', 'a:b', '-a', '.a', 'a;rm -rf /', '$(id)', 'é'])(
+    'rejects %j',
+    (v) => {
+      expect(checkInterfaceName(v)).toMatch(/interface name/);
+    },
+  );
   it('bridges follow the same rules', () => {
     expect(checkBridgeName('br-int')).toBeUndefined();
     expect(checkBridgeName('br int')).toBeDefined();
@@ -83,9 +95,16 @@ describe('checkOvsDb', () => {
 
 describe('parseParams', () => {
   it('an unknown key is a problem with a suggestion (ovs-brige used to leave the default bridge in place)', () => {
-    expect(parseParams({ 'ovs-brige': 'br0' }).problems).toEqual([{ key: 'ovs-brige', reason: expect.stringMatching(/^unknown key \(did you mean ovs-bridge\?\); known keys: ovs-bridge, /) }]);
+    expect(parseParams({ 'ovs-brige': 'br0' }).problems).toEqual([
+      {
+        key: 'ovs-brige',
+        reason: expect.stringMatching(/^unknown key \(did you mean ovs-bridge\?\); known keys: ovs-bridge, /),
+      },
+    ]);
   });
   it('ovs-db=null is the text null, not the system OVSDB', () => {
-    expect(parseParams({ 'ovs-db': 'null' }).problems).toEqual([{ key: 'ovs-db', reason: expect.stringMatching(/^"null": not an OVSDB address/) }]);
+    expect(parseParams({ 'ovs-db': 'null' }).problems).toEqual([
+      { key: 'ovs-db', reason: expect.stringMatching(/^"null": not an OVSDB address/) },
+    ]);
   });
 });

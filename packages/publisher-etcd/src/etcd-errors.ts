@@ -14,7 +14,10 @@ export const CREDENTIAL_LOG_EVERY_MS = 60_000;
  */
 export function credentialProblem(err: unknown): string | undefined {
   const text = `${(err as Error | undefined)?.name ?? ''} ${errorMessage(err)}`;
-  const m = /etcdserver: (authentication failed[^\n]*|permission denied|user name not found|user name is empty|authentication is not enabled|invalid auth token|invalid auth management)/i.exec(text);
+  const m =
+    /etcdserver: (authentication failed[^\n]*|permission denied|user name not found|user name is empty|authentication is not enabled|invalid auth token|invalid auth management)/i.exec(
+      text,
+    );
   if (m) return m[1]!.replace(/[\s.]+$/, '');
   if (/EtcdPermissionDeniedError|PERMISSION_DENIED/.test(text)) return 'permission denied';
   if (/EtcdAuthenticationFailedError|UNAUTHENTICATED/.test(text)) return 'authentication failed';
@@ -42,7 +45,8 @@ export class LeaseLostError extends Error {
 /** etcd3 / gRPC errors, said plainly. */
 export function describeEtcdError(err: unknown): string {
   const text = errorMessage(err);
-  if (/circuit breaker is open/i.test(text)) return 'etcd unreachable (the client pauses calls for 5 s after 3 failures in a row)';
+  if (/circuit breaker is open/i.test(text))
+    return 'etcd unreachable (the client pauses calls for 5 s after 3 failures in a row)';
   const refused = /ECONNREFUSED ([\d.:[\]a-f]+)/i.exec(text);
   if (refused) return `connection refused by ${refused[1]!.replace(/\.$/, '')}`;
   if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(text)) return 'etcd did not answer in time';

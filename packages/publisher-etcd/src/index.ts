@@ -8,4 +8,12 @@ export type { ContainerChange, ContainerWatch, ReaderOptions, WatchOptions } fro
 export { containerKey, DEFAULT_PREFIX, httpKey, ownerKey, parseKey } from './keys.js';
 export type { ParsedKey } from './keys.js';
 export { containerRecordSchema, httpEntrySchema, ownerRecordSchema, RECORD_VERSION } from './schema.js';
-export type { ContainerRecord, ContainerState, HttpEntry, HttpRoute, NetworkInfo, OwnerRecord, PortInfo } from './schema.js';
+export type {
+  ContainerRecord,
+  ContainerState,
+  HttpEntry,
+  HttpRoute,
+  NetworkInfo,
+  OwnerRecord,
+  PortInfo,
+} from './schema.js';

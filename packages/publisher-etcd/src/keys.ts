@@ -19,7 +19,12 @@ export function normalizePrefix(raw: string): string {
   if (/[\s\0]/.test(trimmed)) throw new Error(`${JSON.stringify(raw)} contains whitespace or NUL`);
   const withSlash = trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
   const clean = withSlash.replace(/\/+$/, '');
-  if (clean.split('/').slice(1).some((s) => s === '' || s === '.' || s === '..')) {
+  if (
+    clean
+      .split('/')
+      .slice(1)
+      .some((s) => s === '' || s === '.' || s === '..')
+  ) {
     throw new Error(`${JSON.stringify(raw)} has an empty, "." or ".." segment`);
   }
   return clean;
@@ -91,7 +96,15 @@ export function parseKey(prefix: string, key: string): ParsedKey | undefined {
     const host = dec(h);
     const id = dec(i);
     const port = Number(p);
-    if (vhost === undefined || host === undefined || id === undefined || !/^\d{1,5}$/.test(p ?? '') || port < 1 || port > 65535) return undefined;
+    if (
+      vhost === undefined ||
+      host === undefined ||
+      id === undefined ||
+      !/^\d{1,5}$/.test(p ?? '') ||
+      port < 1 ||
+      port > 65535
+    )
+      return undefined;
     return { kind: 'http', vhost, host, id, port };
   }
   return undefined;

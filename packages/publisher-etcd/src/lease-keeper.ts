@@ -45,7 +45,10 @@ export class LeaseKeeper {
   async ensure(): Promise<string> {
     if (this.id !== undefined) return this.id;
     const res = await this.o.client.leaseClient.leaseGrant({ TTL: this.o.ttlSeconds }, this.deadline);
-    this.o.logger.info({ lease: res.ID, ttl: this.o.ttlSeconds }, `etcd: lease ${res.ID} granted (TTL ${this.o.ttlSeconds} s)`);
+    this.o.logger.info(
+      { lease: res.ID, ttl: this.o.ttlSeconds },
+      `etcd: lease ${res.ID} granted (TTL ${this.o.ttlSeconds} s)`,
+    );
     this.id = res.ID;
     return res.ID;
   }
@@ -80,7 +83,10 @@ export class LeaseKeeper {
         // out, say so in the credential error line and retry at backoff-max.
         if (!this.suspect) this.o.onNeedReconcile();
       } else if (!this.suspect) {
-        this.o.logger.warn({ lease, err: describeEtcdError(err) }, `etcd: lease keepalive failed: ${describeEtcdError(err)}`);
+        this.o.logger.warn(
+          { lease, err: describeEtcdError(err) },
+          `etcd: lease keepalive failed: ${describeEtcdError(err)}`,
+        );
       }
       this.suspect = true;
     } finally {

@@ -26,7 +26,6 @@ export interface PublisherSettings {
   resyncMs: number;
 }
 
-
 /** Every `[params]` key the publisher reads; any other key is refused (a typo must not fall back to a default). */
 export const KNOWN_PARAMS = [
   'endpoints',
@@ -56,7 +55,10 @@ function seconds(raw: string, min: number, max: number): number | undefined {
 }
 
 /** Validates `[params]`; returns the settings or every problem found. */
-export function parseParams(params: Record<string, string>): { settings?: PublisherSettings; problems: ParamProblem[] } {
+export function parseParams(params: Record<string, string>): {
+  settings?: PublisherSettings;
+  problems: ParamProblem[];
+} {
   const problems: ParamProblem[] = [];
   const known = new Set<string>(KNOWN_PARAMS);
   for (const key of Object.keys(params)) {
@@ -72,18 +74,29 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
   const certFile = get('cert-file') || undefined;
   const keyFile = get('key-file') || undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    problems.push({ key: certFile === undefined ? 'cert-file' : 'key-file', reason: 'cert-file and key-file go together' });
+    problems.push({
+      key: certFile === undefined ? 'cert-file' : 'key-file',
+      reason: 'cert-file and key-file go together',
+    });
   }
-  if (certFile !== undefined && caFile === undefined) problems.push({ key: 'ca-file', reason: 'required with cert-file (the CA that signed etcd\'s certificate)' });
+  if (certFile !== undefined && caFile === undefined)
+    problems.push({ key: 'ca-file', reason: "required with cert-file (the CA that signed etcd's certificate)" });
   // Checked now, not when the client connects: a FIFO or a directory is a config problem (exit 2).
-  for (const [key, path] of [['ca-file', caFile], ['cert-file', certFile], ['key-file', keyFile]] as const) {
+  for (const [key, path] of [
+    ['ca-file', caFile],
+    ['cert-file', certFile],
+    ['key-file', keyFile],
+  ] as const) {
     const notFile = path === undefined ? undefined : regularFileProblem(path);
     if (notFile !== undefined) problems.push({ key, reason: `${quote(path ?? '')} ${notFile}` });
   }
 
   const endpoints: string[] = [];
   const rawEndpoints = get('endpoints') || DEFAULT_ENDPOINTS;
-  for (const item of rawEndpoints.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of rawEndpoints
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const withScheme = /^[a-z]+:\/\//i.test(item) ? item : `${caFile ? 'https' : 'http'}://${item}`;
     let url: URL;
     try {
@@ -102,7 +115,8 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
     }
     endpoints.push(`${url.protocol}//${url.host}`);
   }
-  if (endpoints.length === 0 && !problems.some((p) => p.key === 'endpoints')) problems.push({ key: 'endpoints', reason: 'no endpoint given' });
+  if (endpoints.length === 0 && !problems.some((p) => p.key === 'endpoints'))
+    problems.push({ key: 'endpoints', reason: 'no endpoint given' });
 
   let prefix = DEFAULT_PREFIX;
   try {
@@ -112,17 +126,26 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
   }
 
   const ttl = seconds(get('ttl') ?? String(DEFAULT_TTL_S), 2, 86_400);
-  if (ttl === undefined || !Number.isInteger(ttl)) problems.push({ key: 'ttl', reason: `${JSON.stringify(get('ttl'))} is not a whole number of seconds from 2 to 86400` });
+  if (ttl === undefined || !Number.isInteger(ttl))
+    problems.push({
+      key: 'ttl',
+      reason: `${JSON.stringify(get('ttl'))} is not a whole number of seconds from 2 to 86400`,
+    });
 
   const hostId = get('host-id') || undefined;
   if (hostId !== undefined && !HOST_ID.test(hostId)) {
-    problems.push({ key: 'host-id', reason: `${JSON.stringify(hostId)}: letters, digits and . _ : @ - only, starting with a letter or digit` });
+    problems.push({
+      key: 'host-id',
+      reason: `${JSON.stringify(hostId)}: letters, digits and . _ : @ - only, starting with a letter or digit`,
+    });
   }
 
   const user = get('user') || undefined;
   const password = params.password;
-  if (user !== undefined && (password === undefined || password === '')) problems.push({ key: 'password', reason: 'required with user' });
-  if (user === undefined && password !== undefined && password !== '') problems.push({ key: 'user', reason: 'required with password' });
+  if (user !== undefined && (password === undefined || password === ''))
+    problems.push({ key: 'password', reason: 'required with user' });
+  if (user === undefined && password !== undefined && password !== '')
+    problems.push({ key: 'user', reason: 'required with password' });
 
   let fields = parseFields('summary');
   try {
@@ -132,21 +155,39 @@ export function parseParams(params: Record<string, string>): { settings?: Publis
   }
 
   const publishEnv = parseBoolean(get('publish-env') ?? 'false');
-  if (publishEnv === undefined) problems.push({ key: 'publish-env', reason: `${JSON.stringify(get('publish-env'))} is not true or false` });
-  else if (publishEnv && fields.mode !== 'full') problems.push({ key: 'publish-env', reason: 'only applies with fields=full (the summary never holds the environment)' });
+  if (publishEnv === undefined)
+    problems.push({ key: 'publish-env', reason: `${JSON.stringify(get('publish-env'))} is not true or false` });
+  else if (publishEnv && fields.mode !== 'full')
+    problems.push({
+      key: 'publish-env',
+      reason: 'only applies with fields=full (the summary never holds the environment)',
+    });
   else if (publishEnv) fields = { ...fields, publishEnv: true };
 
   const deleteOnStop = parseBoolean(get('delete-on-stop') ?? 'true');
-  if (deleteOnStop === undefined) problems.push({ key: 'delete-on-stop', reason: `${JSON.stringify(get('delete-on-stop'))} is not true or false` });
+  if (deleteOnStop === undefined)
+    problems.push({ key: 'delete-on-stop', reason: `${JSON.stringify(get('delete-on-stop'))} is not true or false` });
 
   const writeTimeout = seconds(get('write-timeout') ?? String(DEFAULT_WRITE_TIMEOUT_S), 0, 600);
-  if (writeTimeout === undefined) problems.push({ key: 'write-timeout', reason: `${JSON.stringify(get('write-timeout'))} is not a number of seconds from 0 to 600` });
+  if (writeTimeout === undefined)
+    problems.push({
+      key: 'write-timeout',
+      reason: `${JSON.stringify(get('write-timeout'))} is not a number of seconds from 0 to 600`,
+    });
 
   const backoffMax = seconds(get('backoff-max') ?? String(DEFAULT_BACKOFF_MAX_S), 0.1, 3600);
-  if (backoffMax === undefined) problems.push({ key: 'backoff-max', reason: `${JSON.stringify(get('backoff-max'))} is not a number of seconds from 0.1 to 3600` });
+  if (backoffMax === undefined)
+    problems.push({
+      key: 'backoff-max',
+      reason: `${JSON.stringify(get('backoff-max'))} is not a number of seconds from 0.1 to 3600`,
+    });
 
   const resync = seconds(get('resync-interval') ?? String(DEFAULT_RESYNC_S), 0, 86_400);
-  if (resync === undefined || (resync > 0 && resync < 5)) problems.push({ key: 'resync-interval', reason: `${JSON.stringify(get('resync-interval'))} is not 0 (off) or a number of seconds from 5 to 86400` });
+  if (resync === undefined || (resync > 0 && resync < 5))
+    problems.push({
+      key: 'resync-interval',
+      reason: `${JSON.stringify(get('resync-interval'))} is not 0 (off) or a number of seconds from 5 to 86400`,
+    });
 
   if (problems.length > 0) return { problems };
   return {

@@ -48,11 +48,14 @@ export class Publisher extends BaseHandler {
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
     super(agent, iniFile, ini);
     const { settings, problems } = parseParams(this.params);
-    if (problems.length > 0 || settings === undefined) throw ParamError.of(this.name, problems.length > 0 ? problems : [{ key: 'params', reason: 'invalid' }]);
+    if (problems.length > 0 || settings === undefined)
+      throw ParamError.of(this.name, problems.length > 0 ? problems : [{ key: 'params', reason: 'invalid' }]);
     this.settings = settings;
     const events = ini.get('handler', 'events', '').split(/[\s,]+/);
     if (!events.includes('none')) {
-      this.logger.warn(`${this.name}: events= has no "none": keys are reconciled only when a container event comes, not at start-up or after an engine reconnect (use events=all,none)`);
+      this.logger.warn(
+        `${this.name}: events= has no "none": keys are reconciled only when a container event comes, not at start-up or after an engine reconnect (use events=all,none)`,
+      );
     }
   }
 
@@ -95,7 +98,8 @@ export class Publisher extends BaseHandler {
     if (event === 'none' || !this.seeded) {
       // Start-up, engine reconnect, or the first event: rebuild from every container Glue knows.
       const all = new Map<string, Map<string, string>>();
-      for (const info of this.agent.containers()) if (isPublished(info)) all.set(info.Id, this.entries(info, sync.host));
+      for (const info of this.agent.containers())
+        if (isPublished(info)) all.set(info.Id, this.entries(info, sync.host));
       sync.replaceAll(all);
       this.seeded = true;
       sync.start();
@@ -111,7 +115,10 @@ export class Publisher extends BaseHandler {
     }
     const synced = await sync.flushed(this.settings.writeTimeoutMs, context.signal);
     if (!synced && sync.state === 'up') {
-      this.logger.warn({ event, container: containerId.slice(0, 12) }, `etcd: ${event} not in etcd after ${this.settings.writeTimeoutMs} ms; still retrying in the background`);
+      this.logger.warn(
+        { event, container: containerId.slice(0, 12) },
+        `etcd: ${event} not in etcd after ${this.settings.writeTimeoutMs} ms; still retrying in the background`,
+      );
     }
   }
 
@@ -154,9 +161,17 @@ export class Publisher extends BaseHandler {
   private ensureClient(): Etcd3 {
     if (this.client) return this.client;
     try {
-      this.client = createEtcdClient({ endpoints: this.settings.endpoints, auth: this.settings.auth, tls: this.settings.tls });
+      this.client = createEtcdClient({
+        endpoints: this.settings.endpoints,
+        auth: this.settings.auth,
+        tls: this.settings.tls,
+      });
     } catch (err) {
-      throw new GlueError('HANDLER_FAILED', `[${this.name}] ${errorMessage(err)}`, { handler: this.name, file: this.iniFile, cause: err });
+      throw new GlueError('HANDLER_FAILED', `[${this.name}] ${errorMessage(err)}`, {
+        handler: this.name,
+        file: this.iniFile,
+        cause: err,
+      });
     }
     return this.client;
   }
@@ -179,7 +194,10 @@ export class Publisher extends BaseHandler {
       user: this.settings.auth?.username,
       configFile: this.iniFile,
     });
-    this.logger.info({ host, prefix: this.settings.prefix, endpoints: this.settings.endpoints }, `etcd: publishing containers of ${host} under ${this.settings.prefix}`);
+    this.logger.info(
+      { host, prefix: this.settings.prefix, endpoints: this.settings.endpoints },
+      `etcd: publishing containers of ${host} under ${this.settings.prefix}`,
+    );
     return this.sync;
   }
 

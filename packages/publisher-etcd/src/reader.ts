@@ -24,8 +24,7 @@ export interface ReaderOptions {
 
 /** A change seen by a watch. */
 export type ContainerChange =
-  | { type: 'put'; key: string; record: ContainerRecord }
-  | { type: 'delete'; key: string; host: string; id: string };
+  { type: 'put'; key: string; record: ContainerRecord } | { type: 'delete'; key: string; host: string; id: string };
 
 export interface ContainerWatch {
   /** Every published container now, kept current by the watch. */
@@ -158,7 +157,11 @@ export class Reader {
     };
 
     const follow = async (revision: string): Promise<void> => {
-      const w = await this.client.watch().prefix(base).startRevision(String(BigInt(revision) + 1n)).create();
+      const w = await this.client
+        .watch()
+        .prefix(base)
+        .startRevision(String(BigInt(revision) + 1n))
+        .create();
       if (abort.signal.aborted) {
         await w.cancel().catch(() => undefined);
         return;
@@ -188,7 +191,11 @@ export class Reader {
         watcher = undefined;
         w.removeAllListeners('put');
         w.removeAllListeners('delete');
-        options.onError?.(new Error(`watch on ${base} cancelled by etcd (${err.message}); listing again and watching on`, { cause: err }));
+        options.onError?.(
+          new Error(`watch on ${base} cancelled by etcd (${err.message}); listing again and watching on`, {
+            cause: err,
+          }),
+        );
         recovering ??= recover().finally(() => (recovering = undefined));
       });
     };
@@ -200,7 +207,11 @@ export class Reader {
           return;
         } catch (err) {
           if (abort.signal.aborted) return;
-          options.onError?.(new Error(`watch on ${base}: cannot list and watch again (${(err as Error).message}); retrying`, { cause: err }));
+          options.onError?.(
+            new Error(`watch on ${base}: cannot list and watch again (${(err as Error).message}); retrying`, {
+              cause: err,
+            }),
+          );
           await sleep(backoffDelay(attempt, 200, 5000), abort.signal);
         }
       }
@@ -234,7 +245,13 @@ export class Reader {
     let from = Buffer.from(prefix);
     let revision: string | undefined;
     for (;;) {
-      const res = await this.client.kv.range({ key: from, range_end: end, limit: 1000, keys_only: keysOnly, ...(revision ? { revision } : {}) });
+      const res = await this.client.kv.range({
+        key: from,
+        range_end: end,
+        limit: 1000,
+        keys_only: keysOnly,
+        ...(revision ? { revision } : {}),
+      });
       revision ??= res.header.revision;
       kvs.push(...res.kvs);
       const last = res.kvs[res.kvs.length - 1];
@@ -244,7 +261,10 @@ export class Reader {
   }
 }
 
-function parseValue<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, kv: IKeyValue): T | undefined {
+function parseValue<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  kv: IKeyValue,
+): T | undefined {
   try {
     const result = schema.safeParse(JSON.parse(kv.value.toString()));
     return result.success ? result.data : undefined;

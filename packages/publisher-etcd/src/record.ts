@@ -27,10 +27,15 @@ export function parseFields(raw: string): FieldSelection {
   const value = raw.trim().toLowerCase();
   if (value === '' || value === 'summary') return DEFAULT_FIELDS;
   if (value === 'full') return { mode: 'full', fields: new Set(SUMMARY_FIELDS) };
-  const picked = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const picked = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = picked.filter((f) => !(SUMMARY_FIELDS as readonly string[]).includes(f));
   if (unknown.length > 0) {
-    throw new Error(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => JSON.stringify(f)).join(', ')}: use summary, full, or a comma list of ${SUMMARY_FIELDS.join(', ')}`);
+    throw new Error(
+      `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => JSON.stringify(f)).join(', ')}: use summary, full, or a comma list of ${SUMMARY_FIELDS.join(', ')}`,
+    );
   }
   return { mode: 'summary', fields: new Set(picked as SummaryField[]) };
 }
@@ -44,7 +49,10 @@ export type { LabelProblem };
  * `glue_http_ports`, `glue_network`). A route HAProxy would refuse is not indexed either; each problem
  * names the label, its value and why. TCP labels are not indexed, so their problems are not returned.
  */
-export function httpRoutes(labels: Readonly<Record<string, string>> | null | undefined): { routes: HttpRoute[]; problems: LabelProblem[] } {
+export function httpRoutes(labels: Readonly<Record<string, string>> | null | undefined): {
+  routes: HttpRoute[];
+  problems: LabelProblem[];
+} {
   const parsed = parseLabels(labels);
   const routes = parsed.http.map((r) => ({
     port: r.port,
@@ -75,7 +83,9 @@ function networks(info: ContainerInspectInfo): Record<string, NetworkInfo> {
       gateway: str(n.Gateway),
       ipv6: str(n.GlobalIPv6Address),
       mac: str(n.MacAddress),
-      aliases: Array.isArray(n.Aliases) ? (n.Aliases as unknown[]).filter((a): a is string => typeof a === 'string') : [],
+      aliases: Array.isArray(n.Aliases)
+        ? (n.Aliases as unknown[]).filter((a): a is string => typeof a === 'string')
+        : [],
     };
   }
   return out;
@@ -93,13 +103,15 @@ function ports(info: ContainerInspectInfo): PortInfo[] {
     if (Array.isArray(bindings)) {
       for (const b of bindings as Array<{ HostIp?: unknown; HostPort?: unknown }>) {
         const hostPort = Number(b.HostPort);
-        if (Number.isInteger(hostPort) && hostPort > 0) entry.published.push({ ip: typeof b.HostIp === 'string' ? b.HostIp : '', port: hostPort });
+        if (Number.isInteger(hostPort) && hostPort > 0)
+          entry.published.push({ ip: typeof b.HostIp === 'string' ? b.HostIp : '', port: hostPort });
       }
     }
     merged.set(key, entry);
   };
-  for (const spec of Object.keys((info.Config?.ExposedPorts ?? {}))) add(spec, undefined);
-  for (const [spec, bindings] of Object.entries((info.NetworkSettings?.Ports ?? {}) as Record<string, unknown>)) add(spec, bindings);
+  for (const spec of Object.keys(info.Config?.ExposedPorts ?? {})) add(spec, undefined);
+  for (const [spec, bindings] of Object.entries((info.NetworkSettings?.Ports ?? {}) as Record<string, unknown>))
+    add(spec, bindings);
   return [...merged.values()].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
 }
 
@@ -147,7 +159,8 @@ export function containerRecord(
   if (f.has('ports')) record.ports = ports(info);
   if (f.has('http')) {
     record.http = parsed.routes;
-    if (parsed.problems.length > 0) record.labelProblems = parsed.problems.map((p) => ({ label: p.label, value: p.value, reason: p.reason }));
+    if (parsed.problems.length > 0)
+      record.labelProblems = parsed.problems.map((p) => ({ label: p.label, value: p.value, reason: p.reason }));
   }
   if (selection.mode === 'full') record.inspect = fullInspection(info, selection.publishEnv === true);
   return record;

@@ -1,7 +1,14 @@
 import { hostname } from 'node:os';
 import { backoffDelay, type Logger, sleep } from '@glue/core';
 import type { Etcd3, IKeyValue, IRequestOp } from 'etcd3';
-import { CREDENTIAL_LOG_EVERY_MS, credentialProblem, describeEtcdError, HostConflictError, isLeaseNotFound, LeaseLostError } from './etcd-errors.js';
+import {
+  CREDENTIAL_LOG_EVERY_MS,
+  credentialProblem,
+  describeEtcdError,
+  HostConflictError,
+  isLeaseNotFound,
+  LeaseLostError,
+} from './etcd-errors.js';
 import { hostPrefix, httpPrefix, ownerKey, parseKey, prefixEnd } from './keys.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type OwnerRecord, ownerRecordSchema, RECORD_VERSION } from './schema.js';
@@ -92,7 +99,13 @@ export class EtcdSync {
     this.o = options;
     this.client = options.client;
     this.host = options.host;
-    this.keeper = new LeaseKeeper({ client: options.client, ttlSeconds: options.ttlSeconds, callTimeoutMs: this.callTimeout, logger: options.logger, onNeedReconcile: () => this.requestReconcile() });
+    this.keeper = new LeaseKeeper({
+      client: options.client,
+      ttlSeconds: options.ttlSeconds,
+      callTimeoutMs: this.callTimeout,
+      logger: options.logger,
+      onNeedReconcile: () => this.requestReconcile(),
+    });
   }
 
   /** The lease all keys hang on (decimal string), once granted. */
@@ -146,7 +159,8 @@ export class EtcdSync {
     const target = this.changes;
     const patient = options.throughOutages === true;
     if (this.synced >= target) return Promise.resolve(true);
-    if ((this.state === 'down' && !patient) || this.state === 'stopped' || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    if ((this.state === 'down' && !patient) || this.state === 'stopped' || timeoutMs <= 0 || signal?.aborted)
+      return Promise.resolve(false);
     return new Promise((resolve) => {
       let done = false;
       const finish = (value: boolean): void => {
@@ -196,14 +210,21 @@ export class EtcdSync {
     this.settleWaiters(false);
     const lease = this.keeper.id;
     if (!revoke || lease === undefined) {
-      if (lease !== undefined) this.o.logger.info({ lease }, `etcd: keys of ${this.host} stay until the lease expires (${this.o.ttlSeconds} s)`);
+      if (lease !== undefined)
+        this.o.logger.info(
+          { lease },
+          `etcd: keys of ${this.host} stay until the lease expires (${this.o.ttlSeconds} s)`,
+        );
       return;
     }
     try {
       await this.keeper.revoke(lease);
       this.o.logger.info({ lease }, `etcd: lease revoked, keys of ${this.host} deleted`);
     } catch (err) {
-      this.o.logger.warn({ lease, err: describeEtcdError(err) }, `etcd: cannot revoke the lease (${describeEtcdError(err)}); the keys of ${this.host} expire after ${this.o.ttlSeconds} s`);
+      this.o.logger.warn(
+        { lease, err: describeEtcdError(err) },
+        `etcd: cannot revoke the lease (${describeEtcdError(err)}); the keys of ${this.host} expire after ${this.o.ttlSeconds} s`,
+      );
     }
   }
 
@@ -244,12 +265,21 @@ export class EtcdSync {
         this.totals.txns += stats.txns;
         if (this.state === 'down' && this.credentialError !== undefined) {
           const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
-          this.o.logger.info({ ...stats, downSeconds: Number(secs), user: this.o.user }, `etcd: credentials accepted again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`);
+          this.o.logger.info(
+            { ...stats, downSeconds: Number(secs), user: this.o.user },
+            `etcd: credentials accepted again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`,
+          );
         } else if (this.state === 'down') {
           const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
-          this.o.logger.info({ ...stats, downSeconds: Number(secs) }, `etcd: reachable again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`);
+          this.o.logger.info(
+            { ...stats, downSeconds: Number(secs) },
+            `etcd: reachable again after ${secs} s; ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted)`,
+          );
         } else if (full) {
-          this.o.logger.info({ ...stats, keys: this.size }, `etcd: ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted, ${this.size} keys)`);
+          this.o.logger.info(
+            { ...stats, keys: this.size },
+            `etcd: ${this.host} reconciled (${stats.puts} put, ${stats.deletes} deleted, ${this.size} keys)`,
+          );
         }
         this.state = 'up';
         this.lastError = undefined;
@@ -262,13 +292,19 @@ export class EtcdSync {
         if (signal.aborted) break;
         this.needReconcile = true;
         if (err instanceof LeaseLostError || isLeaseNotFound(err)) {
-          this.o.logger.warn({ lease: this.keeper.id }, `etcd: lease ${this.keeper.id} lost; granting a new one and publishing again`);
+          this.o.logger.warn(
+            { lease: this.keeper.id },
+            `etcd: lease ${this.keeper.id} lost; granting a new one and publishing again`,
+          );
           this.keeper.id = undefined;
         }
         const credentials = credentialProblem(err);
         // Wrong credentials are not an outage: retrying fast does not help, so retry at backoff-max
         // (the password may be fixed on the etcd side without restarting Glue).
-        const delay = credentials !== undefined ? (this.o.backoffMaxMs ?? 10_000) : backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
+        const delay =
+          credentials !== undefined
+            ? (this.o.backoffMaxMs ?? 10_000)
+            : backoffDelay(failures, this.o.backoffInitialMs ?? 200, this.o.backoffMaxMs ?? 10_000);
         if (this.state !== 'down') this.downSince = Date.now();
         this.credentialError = credentials;
         this.lastError = credentials ?? describeEtcdError(err);
@@ -378,14 +414,17 @@ export class EtcdSync {
     for (const kv of await this.getMany(ownIndex)) existing.set(kv.key.toString(), kv);
     const oKey = ownerKey(this.o.prefix, this.host);
     const current = existing.get(oKey);
-    if (current !== undefined && current.lease !== '0' && current.lease !== this.keeper.id) await this.checkRival(current);
+    if (current !== undefined && current.lease !== '0' && current.lease !== this.keeper.id)
+      await this.checkRival(current);
     const lease = await this.keeper.ensure();
 
     // Snapshot of what we want now; later changes are in `dirty` for the next pass.
     const want = new Map<string, Map<string, string>>();
     want.set(OWNER, new Map([[oKey, this.ownerValue()]]));
     for (const [id, entries] of this.desired) want.set(id, entries);
-    const stored = new Map<string, StoredKey>([...existing].map(([key, kv]) => [key, { lease: kv.lease, value: kv.value?.toString() ?? '' }]));
+    const stored = new Map<string, StoredKey>(
+      [...existing].map(([key, kv]) => [key, { lease: kv.lease, value: kv.value?.toString() ?? '' }]),
+    );
     const { ops, puts, deletes, ownerFirst } = planReconcile(stored, want.values(), oKey, lease);
     const txns = await this.commit(ops, lease, ownerFirst);
     this.applied.clear();

@@ -31,7 +31,12 @@ const deleteOp = (key: string): IRequestOp => ({ request_delete_range: { key: Bu
  * key of ours in etcd that is not wanted is deleted. The owner key's put goes first (`ownerFirst`),
  * so the transactions after it can be guarded by it.
  */
-export function planReconcile(existing: ReadonlyMap<string, StoredKey>, want: Iterable<ReadonlyMap<string, string>>, ownerKey: string, lease: string): TxnPlan & { ownerFirst: boolean } {
+export function planReconcile(
+  existing: ReadonlyMap<string, StoredKey>,
+  want: Iterable<ReadonlyMap<string, string>>,
+  ownerKey: string,
+  lease: string,
+): TxnPlan & { ownerFirst: boolean } {
   const ops: IRequestOp[] = [];
   const wanted = new Set<string>();
   for (const entries of want) {
@@ -49,7 +54,12 @@ export function planReconcile(existing: ReadonlyMap<string, StoredKey>, want: It
 }
 
 /** The changes of some containers since they were last applied: puts of what differs, deletes of what went. */
-export function planChanges(ids: Iterable<string>, desired: ReadonlyMap<string, ReadonlyMap<string, string>>, applied: ReadonlyMap<string, ReadonlyMap<string, string>>, lease: string): TxnPlan {
+export function planChanges(
+  ids: Iterable<string>,
+  desired: ReadonlyMap<string, ReadonlyMap<string, string>>,
+  applied: ReadonlyMap<string, ReadonlyMap<string, string>>,
+  lease: string,
+): TxnPlan {
   const ops: IRequestOp[] = [];
   let deletes = 0;
   for (const id of ids) {
@@ -72,7 +82,11 @@ export function batches(ops: readonly IRequestOp[]): IRequestOp[][] {
   let batch: IRequestOp[] = [];
   let bytes = 0;
   for (const op of ops) {
-    const size = (op.request_put?.key?.length ?? 0) + (op.request_put?.value?.length ?? 0) + (op.request_delete_range?.key?.length ?? 0) + 16;
+    const size =
+      (op.request_put?.key?.length ?? 0) +
+      (op.request_put?.value?.length ?? 0) +
+      (op.request_delete_range?.key?.length ?? 0) +
+      16;
     if (batch.length > 0 && (batch.length >= MAX_TXN_OPS || bytes + size > MAX_TXN_BYTES)) {
       out.push(batch);
       batch = [];

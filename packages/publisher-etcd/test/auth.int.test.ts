@@ -38,12 +38,24 @@ describe('etcd with authentication', () => {
     const agent = fakeAgent();
     const c = fakeContainer({ name: 'auth-web', ip: '10.0.0.5', labels: { glue_http_80_host: 'auth.example.com' } });
     agent.put(c);
-    const ini = writeHandlerIni(tmp.path, 'auth.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-h', user: 'glue', password: 'gluepw', ttl: '10' });
+    const ini = writeHandlerIni(tmp.path, 'auth.ini', {
+      endpoints: etcd.endpoint,
+      'host-id': 'auth-h',
+      user: 'glue',
+      password: 'gluepw',
+      ttl: '10',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();
     await publisher.handle('none', '', contextFor(agent, 'none', ''));
     await waitFor(async () => (await keysAsRoot('/glue/')).length === 3, { what: 'three keys' });
-    expect(await keysAsRoot('/glue/')).toEqual([`/glue/hosts/auth-h/containers/${c.Id}`, '/glue/hosts/auth-h/owner', `/glue/http/auth.example.com/auth-h/${c.Id}/80`].sort());
+    expect(await keysAsRoot('/glue/')).toEqual(
+      [
+        `/glue/hosts/auth-h/containers/${c.Id}`,
+        '/glue/hosts/auth-h/owner',
+        `/glue/http/auth.example.com/auth-h/${c.Id}/80`,
+      ].sort(),
+    );
     const reader = new Reader({ endpoints: etcd.endpoint, auth: { username: 'glue', password: 'gluepw' } });
     try {
       expect((await reader.serving('auth.example.com')).map((e) => e.name)).toEqual(['auth-web']);
@@ -57,7 +69,14 @@ describe('etcd with authentication', () => {
   it('a wrong password: handle() returns, nothing is written, Glue is not blocked', async () => {
     const agent = fakeAgent();
     agent.put(fakeContainer({ name: 'auth-bad' }));
-    const ini = writeHandlerIni(tmp.path, 'bad.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-bad', user: 'glue', password: 'wrong', ttl: '10', 'write-timeout': '3' });
+    const ini = writeHandlerIni(tmp.path, 'bad.ini', {
+      endpoints: etcd.endpoint,
+      'host-id': 'auth-bad',
+      user: 'glue',
+      password: 'wrong',
+      ttl: '10',
+      'write-timeout': '3',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();
     try {
@@ -76,7 +95,15 @@ describe('etcd with authentication', () => {
     const agent = fakeAgent({ logger: log.logger });
     const c = fakeContainer({ name: 'auth-fix', ip: '10.0.0.6', labels: { glue_http_80_host: 'fix.example.com' } });
     agent.put(c);
-    const ini = writeHandlerIni(tmp.path, 'fix.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-fix', user: 'fixme', password: 'typo', ttl: '10', 'write-timeout': '1', 'backoff-max': '1' });
+    const ini = writeHandlerIni(tmp.path, 'fix.ini', {
+      endpoints: etcd.endpoint,
+      'host-id': 'auth-fix',
+      user: 'fixme',
+      password: 'typo',
+      ttl: '10',
+      'write-timeout': '1',
+      'backoff-max': '1',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();
     try {
@@ -86,7 +113,11 @@ describe('etcd with authentication', () => {
       const line = log.errors()[0]!;
       expect(line.msg).toContain(`etcd: http://${etcd.endpoint} refused user "fixme": authentication failed`);
       expect(line.msg).toContain(`check user and password in ${ini.path} [params]`);
-      expect(line).toMatchObject({ user: 'fixme', endpoints: [`http://${etcd.endpoint}`], err: expect.stringContaining('authentication failed') });
+      expect(line).toMatchObject({
+        user: 'fixme',
+        endpoints: [`http://${etcd.endpoint}`],
+        err: expect.stringContaining('authentication failed'),
+      });
       expect(JSON.stringify(log.lines)).not.toContain('typo');
       // Several retries later (backoff-max=1 s): still nothing in etcd, and the line was not repeated.
       await new Promise((r) => setTimeout(r, 3500));
@@ -95,9 +126,16 @@ describe('etcd with authentication', () => {
       expect(log.lines.filter((l) => l.level === 40 && /etcd/.test(l.msg))).toEqual([]);
 
       await passwd('fixme', 'typo');
-      await waitFor(async () => (await keysAsRoot('/glue/')).some((k) => k.includes('/auth-fix/')), { what: 'the keys after the password fix', timeoutMs: 20_000 });
+      await waitFor(async () => (await keysAsRoot('/glue/')).some((k) => k.includes('/auth-fix/')), {
+        what: 'the keys after the password fix',
+        timeoutMs: 20_000,
+      });
       expect((await keysAsRoot('/glue/')).filter((k) => k.includes('auth-fix'))).toEqual(
-        [`/glue/hosts/auth-fix/containers/${c.Id}`, '/glue/hosts/auth-fix/owner', `/glue/http/fix.example.com/auth-fix/${c.Id}/80`].sort(),
+        [
+          `/glue/hosts/auth-fix/containers/${c.Id}`,
+          '/glue/hosts/auth-fix/owner',
+          `/glue/http/fix.example.com/auth-fix/${c.Id}/80`,
+        ].sort(),
       );
       expect(log.lines.some((l) => /credentials accepted again/.test(l.msg))).toBe(true);
 
@@ -107,7 +145,10 @@ describe('etcd with authentication', () => {
       const c2 = fakeContainer({ name: 'auth-fix2', ip: '10.0.0.9', labels: { glue_http_80_host: 'fix.example.com' } });
       agent.put(c2);
       await publisher.handle('start', c2.Id, contextFor(agent, 'start', c2.Id));
-      await waitFor(() => log.errors().length === 2, { what: 'the credential error line after the password changed', timeoutMs: 20_000 });
+      await waitFor(() => log.errors().length === 2, {
+        what: 'the credential error line after the password changed',
+        timeoutMs: 20_000,
+      });
       expect(log.errors()[1]?.msg).toContain('refused user "fixme": authentication failed');
     } finally {
       await publisher.stop();
@@ -119,16 +160,29 @@ describe('etcd with authentication', () => {
     const log = captureLogger();
     const agent = fakeAgent({ logger: log.logger });
     agent.put(fakeContainer({ name: 'auth-perm' }));
-    const ini = writeHandlerIni(tmp.path, 'perm.ini', { endpoints: etcd.endpoint, 'host-id': 'auth-perm', user: 'noperm', password: 'pw', ttl: '10', 'write-timeout': '1', 'backoff-max': '1' });
+    const ini = writeHandlerIni(tmp.path, 'perm.ini', {
+      endpoints: etcd.endpoint,
+      'host-id': 'auth-perm',
+      user: 'noperm',
+      password: 'pw',
+      ttl: '10',
+      'write-timeout': '1',
+      'backoff-max': '1',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();
     try {
       await publisher.handle('none', '', contextFor(agent, 'none', ''));
       await waitFor(() => log.errors().length > 0, { what: 'the permission error line' });
-      expect(log.errors()[0]?.msg).toMatch(/refused user "noperm": permission denied; grant "noperm" a role with readwrite on \/glue\//);
+      expect(log.errors()[0]?.msg).toMatch(
+        /refused user "noperm": permission denied; grant "noperm" a role with readwrite on \/glue\//,
+      );
       expect(await keysAsRoot('/glue/hosts/auth-perm/')).toEqual([]);
       await etcd.ctl([ROOT, 'user', 'grant-role', 'noperm', 'glue']);
-      await waitFor(async () => (await keysAsRoot('/glue/hosts/auth-perm/')).length === 2, { what: 'the keys after the grant', timeoutMs: 20_000 });
+      await waitFor(async () => (await keysAsRoot('/glue/hosts/auth-perm/')).length === 2, {
+        what: 'the keys after the grant',
+        timeoutMs: 20_000,
+      });
       expect(log.errors()).toHaveLength(1);
     } finally {
       await publisher.stop();
@@ -140,8 +194,16 @@ describe('etcd with authentication', () => {
 function passwd(user: string, password: string): Promise<void> {
   const bin = requireBinary('etcdctl');
   return new Promise((resolve, reject) => {
-    const child = execFile(bin, [`--endpoints=${etcd.url}`, ROOT, 'user', 'passwd', user, '--interactive=false'], { env: { ETCDCTL_API: '3' }, timeout: 10_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`etcdctl user passwd ${user}: ${err.message} ${stderr}`)) : /Password updated/.test(stdout) ? resolve() : reject(new Error(`etcdctl user passwd ${user}: ${stdout} ${stderr}`)),
+    const child = execFile(
+      bin,
+      [`--endpoints=${etcd.url}`, ROOT, 'user', 'passwd', user, '--interactive=false'],
+      { env: { ETCDCTL_API: '3' }, timeout: 10_000 },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`etcdctl user passwd ${user}: ${err.message} ${stderr}`))
+          : /Password updated/.test(stdout)
+            ? resolve()
+            : reject(new Error(`etcdctl user passwd ${user}: ${stdout} ${stderr}`)),
     );
     child.stdin?.end(`${password}\n`);
   });

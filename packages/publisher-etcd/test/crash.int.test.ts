@@ -13,14 +13,19 @@ let etcd: EtcdServer;
 const children: ChildProcess[] = [];
 
 function startAgent(host: string, ttl = TTL): ChildProcess {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'agent.mjs'), engine.url, etcd.endpoint, host, String(ttl)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'fixtures', 'agent.mjs'), engine.url, etcd.endpoint, host, String(ttl)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   child.on('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') console.error(`agent exited ${code ?? signal}: ${err}`);
+    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM')
+      console.error(`agent exited ${code ?? signal}: ${err}`);
   });
   return child;
 }
@@ -33,7 +38,8 @@ async function kill9(child: ChildProcess): Promise<void> {
 
 beforeAll(async () => {
   // The agent runs as its own node process from the built package.
-  if (!existsSync(join(import.meta.dirname, '..', 'dist', 'index.js'))) throw new Error('build the package first: pnpm --filter @glue/publisher-etcd build');
+  if (!existsSync(join(import.meta.dirname, '..', 'dist', 'index.js')))
+    throw new Error('build the package first: pnpm --filter @glue/publisher-etcd build');
   [engine, etcd] = await Promise.all([startDockerd(), startEtcd()]);
 });
 
@@ -52,7 +58,11 @@ describe('daemon crash', () => {
     // Nobody revoked anything: the keys are still there right after the crash...
     expect(Object.keys(await etcd.keys('/glue/hosts/crashy/')).length).toBe(2);
     // ...and gone once the lease expires.
-    await waitFor(async () => Object.keys(await etcd.keys('/glue/')).length === 0, { timeoutMs: (TTL + 10) * 1000, intervalMs: 200, what: 'the keys to expire' });
+    await waitFor(async () => Object.keys(await etcd.keys('/glue/')).length === 0, {
+      timeoutMs: (TTL + 10) * 1000,
+      intervalMs: 200,
+      what: 'the keys to expire',
+    });
     // The lease was last renewed up to one keepalive interval (TTL/3) before the kill, so etcd may
     // rightly expire it as early as TTL - TTL/3 after the kill (0.5 s slack for etcd's lease clock).
     const keepaliveEveryMs = Math.max(500, Math.floor((TTL * 1000) / 3));

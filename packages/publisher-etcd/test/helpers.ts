@@ -6,13 +6,28 @@ import type { DockerEngine, EtcdServer } from '@glue/testkit';
 import { waitFor } from '@glue/testkit';
 
 /** Where handler packages resolve from, as the CLI does from its own install. */
-export const RESOLVE_FROM = [pathToFileURL(join(import.meta.dirname, '..', 'package.json')).href, pathToFileURL(join(import.meta.dirname, '..', '..', 'cli', 'package.json')).href];
+export const RESOLVE_FROM = [
+  pathToFileURL(join(import.meta.dirname, '..', 'package.json')).href,
+  pathToFileURL(join(import.meta.dirname, '..', '..', 'cli', 'package.json')).href,
+];
 
 /** Writes `<dir>/<name>.d/publish.ini` and returns the config dir. */
-export function publisherConfig(dir: string, name: string, params: Record<string, string>, className = '@glue/publisher-etcd#Publisher'): string {
+export function publisherConfig(
+  dir: string,
+  name: string,
+  params: Record<string, string>,
+  className = '@glue/publisher-etcd#Publisher',
+): string {
   const conf = join(dir, `${name}.d`);
   mkdirSync(conf, { recursive: true });
-  const lines = ['[handler]', `class=${className}`, 'events=all,none', '', '[params]', ...Object.entries(params).map(([k, v]) => `${k}=${v}`)];
+  const lines = [
+    '[handler]',
+    `class=${className}`,
+    'events=all,none',
+    '',
+    '[params]',
+    ...Object.entries(params).map(([k, v]) => `${k}=${v}`),
+  ];
   writeFileSync(join(conf, 'publish.ini'), `${lines.join('\n')}\n`);
   return conf;
 }
@@ -43,7 +58,13 @@ export async function runningIds(engine: DockerEngine): Promise<string[]> {
 }
 
 /** Waits until etcd holds exactly `expected` for `host`; fails with both lists. */
-export async function expectPublished(etcd: EtcdServer, host: string, expected: () => string[] | Promise<string[]>, timeoutMs = 20_000, prefix = '/glue'): Promise<void> {
+export async function expectPublished(
+  etcd: EtcdServer,
+  host: string,
+  expected: () => string[] | Promise<string[]>,
+  timeoutMs = 20_000,
+  prefix = '/glue',
+): Promise<void> {
   let last: { have: string[]; want: string[] } = { have: [], want: [] };
   await waitFor(
     async () => {

@@ -17,7 +17,7 @@ describe('key layout', () => {
     expect(httpPrefix('/glue', 'shop.example.com')).toBe('/glue/http/shop.example.com/');
   });
 
-  it('escapes host ids so a slash cannot reach another host\'s keys', () => {
+  it("escapes host ids so a slash cannot reach another host's keys", () => {
     expect(hostPrefix('/glue', 'a/b')).toBe('/glue/hosts/a%2Fb/');
     expect(hostPrefix('/glue', 'a').startsWith(hostPrefix('/glue', 'a/b'))).toBe(false);
     expect(hostPrefix('/glue', 'a/b').startsWith(hostPrefix('/glue', 'a'))).toBe(false);
@@ -25,11 +25,23 @@ describe('key layout', () => {
 
   it('parses every key it writes back, and nothing else', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), fc.integer({ min: 1, max: 65535 }), (host, id, vhost, port) => {
-        expect(parseKey('/p', containerKey('/p', host, id))).toEqual({ kind: 'container', host, id });
-        expect(parseKey('/p', ownerKey('/p', host))).toEqual({ kind: 'owner', host });
-        expect(parseKey('/p', httpKey('/p', vhost, host, id, port))).toEqual({ kind: 'http', vhost: vhost.toLowerCase(), host, id, port });
-      }),
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.integer({ min: 1, max: 65535 }),
+        (host, id, vhost, port) => {
+          expect(parseKey('/p', containerKey('/p', host, id))).toEqual({ kind: 'container', host, id });
+          expect(parseKey('/p', ownerKey('/p', host))).toEqual({ kind: 'owner', host });
+          expect(parseKey('/p', httpKey('/p', vhost, host, id, port))).toEqual({
+            kind: 'http',
+            vhost: vhost.toLowerCase(),
+            host,
+            id,
+            port,
+          });
+        },
+      ),
     );
     expect(parseKey('/glue', '/glue/hosts/x/other')).toBeUndefined();
     expect(parseKey('/glue', '/gluex/hosts/x/owner')).toBeUndefined();
@@ -80,9 +92,18 @@ describe('HTTP labels', () => {
       glue_http_83_prefix: 'a b',
     });
     expect(routes.map((r) => `${r.port}:${r.vhost}`)).toEqual(['80:ok.example.com']);
-    expect(problems.map((p) => p.label).sort()).toEqual(['glue_http_81_host', 'glue_http_82_weight', 'glue_http_83_prefix', 'glue_http_99999_host']);
+    expect(problems.map((p) => p.label).sort()).toEqual([
+      'glue_http_81_host',
+      'glue_http_82_weight',
+      'glue_http_83_prefix',
+      'glue_http_99999_host',
+    ]);
     expect(problems.find((p) => p.label === 'glue_http_81_host')?.reason).toMatch(/is not a hostname/);
-    expect(problems.find((p) => p.label === 'glue_http_82_weight')).toEqual({ label: 'glue_http_82_weight', value: '1000', reason: 'is not a weight (an integer 0-256)' });
+    expect(problems.find((p) => p.label === 'glue_http_82_weight')).toEqual({
+      label: 'glue_http_82_weight',
+      value: '1000',
+      reason: 'is not a weight (an integer 0-256)',
+    });
   });
 
   it('indexes exactly the routes the HAProxy handler would serve (one grammar, @glue/core)', () => {
@@ -104,34 +125,73 @@ describe('HTTP labels', () => {
       const haproxy = parseLabels(labels);
       const etcd = httpRoutes(labels);
       const key = JSON.stringify(labels);
-      expect(etcd.routes.map((r) => `${r.vhost}|/${r.prefix}|${r.stripPrefix}|${r.weight}|${r.port}`), key).toEqual(
-        haproxy.http.map((r) => `${r.host}|/${r.prefix.slice(1)}|${r.strip}|${r.weight}|${r.port}`),
-      );
+      expect(
+        etcd.routes.map((r) => `${r.vhost}|/${r.prefix}|${r.stripPrefix}|${r.weight}|${r.port}`),
+        key,
+      ).toEqual(haproxy.http.map((r) => `${r.host}|/${r.prefix.slice(1)}|${r.strip}|${r.weight}|${r.port}`));
       expect(etcd.problems, key).toEqual(haproxy.problems);
     }
     expect(httpRoutes({ glue_http_80_host: 'a.example.com', glue_http_80_prefix: 'a%20b' })).toEqual({
       routes: [],
-      problems: [{ label: 'glue_http_80_prefix', value: 'a%20b', reason: expect.stringContaining('is not a path prefix') }],
+      problems: [
+        { label: 'glue_http_80_prefix', value: 'a%20b', reason: expect.stringContaining('is not a path prefix') },
+      ],
     });
   });
 
   it('agrees with the HAProxy grammar on any labels (property)', () => {
-    const key = fc.tuple(fc.constantFrom('80', '81', '0', '70000'), fc.constantFrom('host', 'prefix', 'strip_prefix', 'weight', 'hots')).map(([p, k]) => `glue_http_${p}_${k}`);
-    const value = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('a.example.com', 'B.example.com,c.example.com', '*.example.com', 'x/y', 'a%20b', 'on', '1', '256', '257'));
+    const key = fc
+      .tuple(
+        fc.constantFrom('80', '81', '0', '70000'),
+        fc.constantFrom('host', 'prefix', 'strip_prefix', 'weight', 'hots'),
+      )
+      .map(([p, k]) => `glue_http_${p}_${k}`);
+    const value = fc.oneof(
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom(
+        'a.example.com',
+        'B.example.com,c.example.com',
+        '*.example.com',
+        'x/y',
+        'a%20b',
+        'on',
+        '1',
+        '256',
+        '257',
+      ),
+    );
     fc.assert(
-      fc.property(fc.dictionary(fc.oneof(key, fc.constantFrom('glue_network', 'glue_http_ports', 'glue_tcp_5432_port')), value, { maxKeys: 6 }), (labels) => {
-        const haproxy = parseLabels(labels);
-        const etcd = httpRoutes(labels);
-        expect(etcd.routes).toEqual(haproxy.http.map((r) => ({ port: r.port, vhost: r.host, prefix: r.prefix.replace(/^\//, ''), stripPrefix: r.strip, weight: r.weight })));
-        expect(etcd.problems).toEqual(haproxy.problems.filter((p) => !p.label.startsWith('glue_tcp_')));
-      }),
+      fc.property(
+        fc.dictionary(fc.oneof(key, fc.constantFrom('glue_network', 'glue_http_ports', 'glue_tcp_5432_port')), value, {
+          maxKeys: 6,
+        }),
+        (labels) => {
+          const haproxy = parseLabels(labels);
+          const etcd = httpRoutes(labels);
+          expect(etcd.routes).toEqual(
+            haproxy.http.map((r) => ({
+              port: r.port,
+              vhost: r.host,
+              prefix: r.prefix.replace(/^\//, ''),
+              stripPrefix: r.strip,
+              weight: r.weight,
+            })),
+          );
+          expect(etcd.problems).toEqual(haproxy.problems.filter((p) => !p.label.startsWith('glue_tcp_')));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('strip_prefix takes every flag word; it is off without a prefix, as in HAProxy', () => {
-    expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_prefix: 'p', glue_http_80_strip_prefix: 'on' }).routes[0]?.stripPrefix).toBe(true);
-    expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_strip_prefix: '1' }).routes[0]?.stripPrefix).toBe(false);
+    expect(
+      httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_prefix: 'p', glue_http_80_strip_prefix: 'on' }).routes[0]
+        ?.stripPrefix,
+    ).toBe(true);
+    expect(httpRoutes({ glue_http_80_host: 'a.com', glue_http_80_strip_prefix: '1' }).routes[0]?.stripPrefix).toBe(
+      false,
+    );
   });
 
   it('leaves TCP labels out of the HTTP index and its problems', () => {
@@ -142,17 +202,29 @@ describe('HTTP labels', () => {
   });
 
   it('writes refused labels into the container record', () => {
-    const c = fakeContainer({ id: ID, name: 'p', labels: { glue_http_80_host: 'a.com', glue_http_81_host: 'b.com', glue_http_81_prefix: 'a%b' } });
+    const c = fakeContainer({
+      id: ID,
+      name: 'p',
+      labels: { glue_http_80_host: 'a.com', glue_http_81_host: 'b.com', glue_http_81_prefix: 'a%b' },
+    });
     const r = containerRecord(c, 'h');
     expect(containerRecordSchema.parse(r)).toEqual(r);
     expect(r.http?.map((x) => x.port)).toEqual([80]);
-    expect(r.labelProblems).toEqual([{ label: 'glue_http_81_prefix', value: 'a%b', reason: expect.stringContaining('is not a path prefix') }]);
+    expect(r.labelProblems).toEqual([
+      { label: 'glue_http_81_prefix', value: 'a%b', reason: expect.stringContaining('is not a path prefix') },
+    ]);
     expect(containerRecord(richContainer(), 'h').labelProblems).toBeUndefined();
   });
 });
 
 function richContainer(): ContainerInspectInfo {
-  const c = fakeContainer({ id: ID, name: 'shop-1', ip: '172.31.5.7', labels: { z: '1', glue_http_80_host: 'shop.example.com', a: '2' }, health: 'healthy' });
+  const c = fakeContainer({
+    id: ID,
+    name: 'shop-1',
+    ip: '172.31.5.7',
+    labels: { z: '1', glue_http_80_host: 'shop.example.com', a: '2' },
+    health: 'healthy',
+  });
   const info = c as unknown as Record<string, Record<string, unknown>>;
   info.Config!.ExposedPorts = { '80/tcp': {}, '53/udp': {} };
   info.NetworkSettings!.Ports = { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }], '53/udp': null };
@@ -205,16 +277,34 @@ describe('container records', () => {
     expect(inspect.Id).toBe(ID);
     expect(inspect.Config).not.toHaveProperty('Env');
     expect(inspect.Config.Labels).toEqual(info.Config.Labels);
-    expect(JSON.stringify(containerEntries(info, '/glue', 'h', parseFields('full')).entries.get(containerKey('/glue', 'h', ID)))).not.toContain('hunter2');
+    expect(
+      JSON.stringify(
+        containerEntries(info, '/glue', 'h', parseFields('full')).entries.get(containerKey('/glue', 'h', ID)),
+      ),
+    ).not.toContain('hunter2');
     expect(info.Config.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
     const withEnv = containerRecord(info, 'h', { ...parseFields('full'), publishEnv: true });
-    expect((withEnv.inspect as { Config: { Env: string[] } }).Config.Env).toEqual(['PATH=/usr/bin', 'DB_PASSWORD=hunter2']);
+    expect((withEnv.inspect as { Config: { Env: string[] } }).Config.Env).toEqual([
+      'PATH=/usr/bin',
+      'DB_PASSWORD=hunter2',
+    ]);
   });
 
   it('give one index entry per route, pointing at the container key', () => {
     const { entries } = containerEntries(richContainer(), '/glue', 'web-01');
-    expect([...entries.keys()]).toEqual([containerKey('/glue', 'web-01', ID), httpKey('/glue', 'shop.example.com', 'web-01', ID, 80)]);
-    const entry = httpEntrySchema.parse(JSON.parse(entries.get(httpKey('/glue', 'shop.example.com', 'web-01', ID, 80))!));
-    expect(entry).toMatchObject({ vhost: 'shop.example.com', port: 80, addresses: { bridge: '172.31.5.7' }, health: 'healthy', container: containerKey('/glue', 'web-01', ID) });
+    expect([...entries.keys()]).toEqual([
+      containerKey('/glue', 'web-01', ID),
+      httpKey('/glue', 'shop.example.com', 'web-01', ID, 80),
+    ]);
+    const entry = httpEntrySchema.parse(
+      JSON.parse(entries.get(httpKey('/glue', 'shop.example.com', 'web-01', ID, 80))!),
+    );
+    expect(entry).toMatchObject({
+      vhost: 'shop.example.com',
+      port: 80,
+      addresses: { bridge: '172.31.5.7' },
+      health: 'healthy',
+      container: containerKey('/glue', 'web-01', ID),
+    });
   });
 });

@@ -14,7 +14,11 @@ let tmp: { path: string; cleanup(): Promise<void> };
 
 function glueOnce(configDir: string): Promise<{ code: number | null; output: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [GLUE, '-1', '-c', configDir, '--docker-url', engine.url, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [GLUE, '-1', '-c', configDir, '--docker-url', engine.url, '--log-format', 'json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -36,7 +40,12 @@ afterAll(async () => {
 describe('glue -1', () => {
   it('exits 0 once the keys are in etcd, and leaves them on their lease until the TTL', async () => {
     const web = await engine.run({ name: 'once-web', labels: { glue_http_80_host: 'once.example.com' } });
-    const conf = publisherConfig(tmp.path, 'ok', { endpoints: etcd.endpoint, 'host-id': 'once', ttl: '30', 'delete-on-stop': 'true' });
+    const conf = publisherConfig(tmp.path, 'ok', {
+      endpoints: etcd.endpoint,
+      'host-id': 'once',
+      ttl: '30',
+      'delete-on-stop': 'true',
+    });
     const run = await glueOnce(conf);
     expect(run.code, run.output).toBe(0);
     // The run has exited: the keys are there, on a live lease with about the TTL left.
@@ -45,13 +54,20 @@ describe('glue -1', () => {
     const [lease] = new Set(Object.values(keys).map((k) => k.lease));
     expect(lease).toBeDefined();
     expect(lease).not.toBe('0');
-    const ttl = JSON.parse(await etcd.ctl(['lease', 'timetolive', BigInt(lease!).toString(16), '-w', 'json'])) as { ttl: number };
+    const ttl = JSON.parse(await etcd.ctl(['lease', 'timetolive', BigInt(lease!).toString(16), '-w', 'json'])) as {
+      ttl: number;
+    };
     expect(ttl.ttl).toBeGreaterThan(20);
   });
 
   it('exits 1 naming the endpoints and the INI file when etcd cannot be reached', async () => {
     const port = await freePort();
-    const conf = publisherConfig(tmp.path, 'down', { endpoints: `127.0.0.1:${port}`, 'host-id': 'down', 'write-timeout': '2', 'backoff-max': '0.5' });
+    const conf = publisherConfig(tmp.path, 'down', {
+      endpoints: `127.0.0.1:${port}`,
+      'host-id': 'down',
+      'write-timeout': '2',
+      'backoff-max': '0.5',
+    });
     const run = await glueOnce(conf);
     expect(run.code, run.output).toBe(1);
     expect(run.output).toContain(`did not reach etcd at http://127.0.0.1:${port}`);

@@ -14,7 +14,12 @@ describe('run once (glue -1) with etcd unreachable', () => {
 
   async function handleNone(mode: RunMode): Promise<{ error: unknown; ms: number; ini: string }> {
     dir = mkdtempSync(join(tmpdir(), 'glue-etcd-once-'));
-    const ini = writeHandlerIni(dir, 'publish.ini', { endpoints: '127.0.0.1:1', 'host-id': 'h', 'write-timeout': '1', 'backoff-max': '0.2' });
+    const ini = writeHandlerIni(dir, 'publish.ini', {
+      endpoints: '127.0.0.1:1',
+      'host-id': 'h',
+      'write-timeout': '1',
+      'backoff-max': '0.2',
+    });
     const agent = fakeAgent({ mode });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();

@@ -31,9 +31,17 @@ describe('etcd outages', () => {
     const a = await engine.run({ name: 'out-a', labels: { glue_http_80_host: 'a.example.com' } });
     const b = await engine.run({ name: 'out-b' });
     const seen: string[] = [];
-    const glue = await startGlue(engine, publisherConfig(tmp.path, 'h1', { endpoints: etcd.endpoint, 'host-id': 'h1', ttl: '10', 'backoff-max': '1', 'write-timeout': '2' }), [
-      { name: 'recorder', events: ['all'], handler: { handle: (event, id) => void seen.push(`${event} ${id}`) } },
-    ]);
+    const glue = await startGlue(
+      engine,
+      publisherConfig(tmp.path, 'h1', {
+        endpoints: etcd.endpoint,
+        'host-id': 'h1',
+        ttl: '10',
+        'backoff-max': '1',
+        'write-timeout': '2',
+      }),
+      [{ name: 'recorder', events: ['all'], handler: { handle: (event, id) => void seen.push(`${event} ${id}`) } }],
+    );
     glues.push(glue);
     const runs: HandlerRun[] = [];
     glue.on('handler', (run) => runs.push(run));
@@ -46,7 +54,10 @@ describe('etcd outages', () => {
     await engine.cli(['rename', 'out-b', 'out-b2']);
     await engine.cli(['rm', '-f', d.id]);
     // Glue went on: the other handler saw every change while etcd was down, and no handler failed.
-    await waitFor(() => seen.includes(`destroy ${d.id}`) && seen.includes(`start ${c.id}`) && seen.includes(`rename ${b.id}`), { what: 'the recorder to see the changes' });
+    await waitFor(
+      () => seen.includes(`destroy ${d.id}`) && seen.includes(`start ${c.id}`) && seen.includes(`rename ${b.id}`),
+      { what: 'the recorder to see the changes' },
+    );
     await glue.idle();
     expect(runs.filter((r) => !r.ok)).toEqual([]);
 
@@ -55,7 +66,11 @@ describe('etcd outages', () => {
     expect((await runningIds(engine)).sort()).toEqual([b.id, c.id].sort());
     const keys = await etcd.keys('/glue/');
     expect(JSON.parse(keys[`/glue/hosts/h1/containers/${b.id}`]!.value).name).toBe('out-b2');
-    expect(Object.keys(keys).filter((k) => k.startsWith('/glue/http/')).sort()).toEqual([`/glue/http/c.example.com/h1/${c.id}/80`]);
+    expect(
+      Object.keys(keys)
+        .filter((k) => k.startsWith('/glue/http/'))
+        .sort(),
+    ).toEqual([`/glue/http/c.example.com/h1/${c.id}/80`]);
     expect((await leasesOf('/glue/hosts/h1/')).size).toBe(1);
   });
 
@@ -77,13 +92,26 @@ describe('etcd outages', () => {
     const reader = new Reader({ endpoints: etcd.endpoint });
     try {
       const watch = await reader.watch();
-      expect(watch.byHost('h1').map((r) => r.id).sort()).toEqual(await runningIds(engine));
+      expect(
+        watch
+          .byHost('h1')
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual(await runningIds(engine));
       await etcd.kill();
       const e = await engine.run({ name: 'out-e' });
       await etcd.restart();
       await expectPublished(etcd, 'h1', () => runningIds(engine), 30_000);
-      await waitFor(() => watch.byHost('h1').some((r) => r.id === e.id), { timeoutMs: 30_000, what: 'the watch to see out-e' });
-      expect(watch.byHost('h1').map((r) => r.id).sort()).toEqual(await runningIds(engine));
+      await waitFor(() => watch.byHost('h1').some((r) => r.id === e.id), {
+        timeoutMs: 30_000,
+        what: 'the watch to see out-e',
+      });
+      expect(
+        watch
+          .byHost('h1')
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual(await runningIds(engine));
       await watch.close();
     } finally {
       await reader.close();
@@ -96,14 +124,20 @@ describe('etcd outages', () => {
     await engine.kill();
     await engine.restart();
     // out-keep comes back (restart policy), the others stay down: only the `none` after the reconnect can tell.
-    await waitFor(async () => (await runningIds(engine)).includes(keep.id), { timeoutMs: 30_000, what: 'out-keep to restart' });
+    await waitFor(async () => (await runningIds(engine)).includes(keep.id), {
+      timeoutMs: 30_000,
+      what: 'out-keep to restart',
+    });
     await expectPublished(etcd, 'h1', () => runningIds(engine), 40_000);
     expect(await runningIds(engine)).toEqual([keep.id]);
   });
 
   it('etcd down at start-up: Glue starts anyway and publishes once etcd is up', async () => {
     await etcd.kill();
-    const glue = await startGlue(engine, publisherConfig(tmp.path, 'h2', { endpoints: etcd.endpoint, 'host-id': 'h2', ttl: '10', 'backoff-max': '1' }));
+    const glue = await startGlue(
+      engine,
+      publisherConfig(tmp.path, 'h2', { endpoints: etcd.endpoint, 'host-id': 'h2', ttl: '10', 'backoff-max': '1' }),
+    );
     glues.push(glue);
     await new Promise((r) => setTimeout(r, 1500));
     await etcd.restart();

@@ -71,7 +71,11 @@ describe('params', () => {
   it('a TLS file that is not a regular file is a problem of its key (a FIFO would block the read forever)', () =>
     inTempDir((dir) => {
       execFileSync('mkfifo', [join(dir, 'ca.pem')]);
-      const { problems } = parseParams({ 'ca-file': join(dir, 'ca.pem'), 'cert-file': dir, 'key-file': join(dir, 'nope.pem') });
+      const { problems } = parseParams({
+        'ca-file': join(dir, 'ca.pem'),
+        'cert-file': dir,
+        'key-file': join(dir, 'nope.pem'),
+      });
       expect(problems).toEqual([
         { key: 'ca-file', reason: expect.stringMatching(/is a FIFO \(named pipe\), not a regular file$/) },
         { key: 'cert-file', reason: expect.stringMatching(/is a directory, not a regular file$/) },
@@ -94,7 +98,20 @@ describe('params', () => {
     expect(settings).toBeUndefined();
     expect(problems.map((p) => p.key).sort()).toEqual(
       // cert-file: /c.pem does not exist.
-      ['ca-file', 'cert-file', 'delete-on-stop', 'endpoints', 'endpoints', 'fields', 'host-id', 'key-file', 'password', 'prefix', 'resync-interval', 'ttl'].sort(),
+      [
+        'ca-file',
+        'cert-file',
+        'delete-on-stop',
+        'endpoints',
+        'endpoints',
+        'fields',
+        'host-id',
+        'key-file',
+        'password',
+        'prefix',
+        'resync-interval',
+        'ttl',
+      ].sort(),
     );
   });
 });
@@ -102,20 +119,34 @@ describe('params', () => {
 describe('publish-env', () => {
   it('is off by default and only goes with fields=full', () => {
     expect(parseParams({ fields: 'full' }).settings?.fields.publishEnv).toBeUndefined();
-    expect(parseParams({ fields: 'full', 'publish-env': 'yes' }).settings?.fields).toMatchObject({ mode: 'full', publishEnv: true });
+    expect(parseParams({ fields: 'full', 'publish-env': 'yes' }).settings?.fields).toMatchObject({
+      mode: 'full',
+      publishEnv: true,
+    });
     expect(parseParams({ fields: 'full', 'publish-env': 'no' }).settings?.fields.publishEnv).toBeUndefined();
-    expect(parseParams({ 'publish-env': 'yes' }).problems).toEqual([{ key: 'publish-env', reason: expect.stringMatching(/only applies with fields=full/) }]);
-    expect(parseParams({ fields: 'full', 'publish-env': 'perhaps' }).problems.map((p) => p.key)).toEqual(['publish-env']);
+    expect(parseParams({ 'publish-env': 'yes' }).problems).toEqual([
+      { key: 'publish-env', reason: expect.stringMatching(/only applies with fields=full/) },
+    ]);
+    expect(parseParams({ fields: 'full', 'publish-env': 'perhaps' }).problems.map((p) => p.key)).toEqual([
+      'publish-env',
+    ]);
   });
 });
 
 describe('unknown params', () => {
   it('are refused, every one, with the known keys and a likely meaning', () => {
-    const { settings, problems } = parseParams({ endpoint: '10.0.0.1:2379', host_id: 'web-01', ttl: '1', colour: 'blue' });
+    const { settings, problems } = parseParams({
+      endpoint: '10.0.0.1:2379',
+      host_id: 'web-01',
+      ttl: '1',
+      colour: 'blue',
+    });
     expect(settings).toBeUndefined();
     expect(problems.map((p) => p.key).sort()).toEqual(['colour', 'endpoint', 'host_id', 'ttl']);
     const reason = (k: string): string => problems.find((p) => p.key === k)?.reason ?? '';
-    expect(reason('endpoint')).toMatch(/^unknown key \(did you mean endpoints\?\); known keys: endpoints, prefix, ttl, host-id, /);
+    expect(reason('endpoint')).toMatch(
+      /^unknown key \(did you mean endpoints\?\); known keys: endpoints, prefix, ttl, host-id, /,
+    );
     expect(reason('host_id')).toMatch(/did you mean host-id\?/);
     expect(reason('colour')).toMatch(/^unknown key; known keys: .*resync-interval$/);
   });
@@ -124,15 +155,25 @@ describe('unknown params', () => {
     await inTempDir((dir) => {
       const ini = writeHandlerIni(dir, 'publish.ini', { endpoint: '10.0.0.1:2379', 'host-id': 'h' });
       expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(ParamError);
-      expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(/^publish\.ini \[params\] endpoint: unknown key \(did you mean endpoints\?\); known keys: endpoints, /);
+      expect(() => new Publisher(fakeAgent(), ini.path, ini)).toThrow(
+        /^publish\.ini \[params\] endpoint: unknown key \(did you mean endpoints\?\); known keys: endpoints, /,
+      );
     });
   });
 });
 
 describe('etcd error messages', () => {
   it('say plainly what went wrong', () => {
-    expect(errorMessage(new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:35407. Resolution note: '))).toBe('connection refused by 127.0.0.1:35407');
-    expect(errorMessage(new Error('Execution prevented because the circuit breaker is open'))).toMatch(/^etcd unreachable/);
+    expect(
+      errorMessage(
+        new Error(
+          '14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:35407. Resolution note: ',
+        ),
+      ),
+    ).toBe('connection refused by 127.0.0.1:35407');
+    expect(errorMessage(new Error('Execution prevented because the circuit breaker is open'))).toMatch(
+      /^etcd unreachable/,
+    );
     expect(errorMessage(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'))).toBe('etcd did not answer in time');
     expect(errorMessage(new Error('etcdserver: permission denied'))).toBe('etcdserver: permission denied');
   });

@@ -35,8 +35,16 @@ describe('Publisher on a real engine and etcd', () => {
     await etcd.ctl(['put', '/glue/http/old.example.com/alpha/deadbeef/80', '{}']);
     await etcd.ctl(['put', '/glue/hosts/other/containers/cafe', '{"v":1,"host":"other","id":"cafe"}']);
     await etcd.ctl(['put', '/glue/http/old.example.com/other/cafe/80', '{}']);
-    web = await engine.run({ name: 'web1', labels: { glue_http_80_host: 'Shop.Example.com', glue_http_80_prefix: 'api' } });
-    glues.push(await startGlue(engine, publisherConfig(tmp.path, 'alpha', { endpoints: etcd.endpoint, 'host-id': 'alpha', ttl: '10' })));
+    web = await engine.run({
+      name: 'web1',
+      labels: { glue_http_80_host: 'Shop.Example.com', glue_http_80_prefix: 'api' },
+    });
+    glues.push(
+      await startGlue(
+        engine,
+        publisherConfig(tmp.path, 'alpha', { endpoints: etcd.endpoint, 'host-id': 'alpha', ttl: '10' }),
+      ),
+    );
     await expectPublished(etcd, 'alpha', () => [web.id]);
     const keys = await etcd.keys('/glue/');
     expect(keys['/glue/http/old.example.com/alpha/deadbeef/80']).toBeUndefined();
@@ -52,7 +60,14 @@ describe('Publisher on a real engine and etcd', () => {
   it('publishes a summary of the container and an index entry for its HTTP host', async () => {
     const keys = await etcd.keys('/glue/');
     const record = containerRecordSchema.parse(JSON.parse(keys[`/glue/hosts/alpha/containers/${web.id}`]!.value));
-    expect(record).toMatchObject({ host: 'alpha', id: web.id, name: 'web1', image: 'glue-test/busybox', state: { running: true }, health: null });
+    expect(record).toMatchObject({
+      host: 'alpha',
+      id: web.id,
+      name: 'web1',
+      image: 'glue-test/busybox',
+      state: { running: true },
+      health: null,
+    });
     expect(record.networks?.bridge?.ip).toBe(web.ip);
     expect(record.labels?.glue_http_80_host).toBe('Shop.Example.com');
     const entry = httpEntrySchema.parse(JSON.parse(keys[`/glue/http/shop.example.com/alpha/${web.id}/80`]!.value));
@@ -67,17 +82,24 @@ describe('Publisher on a real engine and etcd', () => {
     const watch = await reader.watch();
     const second = await engine.run({ name: 'web2', labels: { glue_http_80_host: 'shop.example.com' } });
     await expectPublished(etcd, 'alpha', () => [web.id, second.id]);
-    await waitFor(async () => (await reader.serving('shop.example.com')).length === 2, { what: 'two servers in the index' });
+    await waitFor(async () => (await reader.serving('shop.example.com')).length === 2, {
+      what: 'two servers in the index',
+    });
 
     await engine.cli(['rename', 'web2', 'web2-renamed']);
-    await waitFor(async () => (await reader.containers()).some((r) => r.name === 'web2-renamed'), { what: 'the new name in etcd' });
+    await waitFor(async () => (await reader.containers()).some((r) => r.name === 'web2-renamed'), {
+      what: 'the new name in etcd',
+    });
 
     const before = (await reader.containers()).find((r) => r.id === web.id)?.state?.startedAt;
     await engine.cli(['restart', '-t', '0', 'web1']);
-    await waitFor(async () => {
-      const now = (await reader.containers()).find((r) => r.id === web.id)?.state?.startedAt;
-      return now !== undefined && now !== before;
-    }, { what: 'a new StartedAt after the restart', timeoutMs: 20_000 });
+    await waitFor(
+      async () => {
+        const now = (await reader.containers()).find((r) => r.id === web.id)?.state?.startedAt;
+        return now !== undefined && now !== before;
+      },
+      { what: 'a new StartedAt after the restart', timeoutMs: 20_000 },
+    );
 
     await engine.cli(['stop', '-t', '0', 'web2-renamed']);
     await expectPublished(etcd, 'alpha', () => [web.id]);
@@ -87,13 +109,25 @@ describe('Publisher on a real engine and etcd', () => {
     // The watch saw it all and agrees with etcd.
     await waitFor(() => watch.byHost('alpha').length === 1, { what: 'the watch to drop web2' });
     expect(watch.byHost('alpha')[0]?.id).toBe(web.id);
-    expect(watch.containers().map((r) => r.host).sort()).toEqual(['alpha', 'other']);
+    expect(
+      watch
+        .containers()
+        .map((r) => r.host)
+        .sort(),
+    ).toEqual(['alpha', 'other']);
     await watch.close();
   });
 
   it('follows health: starting, then healthy, in the record and in the index', async () => {
-    const hc = await engine.run({ name: 'hc1', labels: { glue_http_80_host: 'health.example.com' }, healthcheck: { test: ['CMD', 'true'], intervalMs: 500 } });
-    await waitFor(async () => (await reader.containers({ host: 'alpha' })).find((r) => r.id === hc.id)?.health === 'healthy', { what: 'health=healthy in etcd', timeoutMs: 20_000 });
+    const hc = await engine.run({
+      name: 'hc1',
+      labels: { glue_http_80_host: 'health.example.com' },
+      healthcheck: { test: ['CMD', 'true'], intervalMs: 500 },
+    });
+    await waitFor(
+      async () => (await reader.containers({ host: 'alpha' })).find((r) => r.id === hc.id)?.health === 'healthy',
+      { what: 'health=healthy in etcd', timeoutMs: 20_000 },
+    );
     expect((await reader.serving('health.example.com')).map((e) => e.health)).toEqual(['healthy']);
     await engine.cli(['rm', '-f', hc.id]);
     await expectPublished(etcd, 'alpha', () => [web.id]);
@@ -101,7 +135,15 @@ describe('Publisher on a real engine and etcd', () => {
   });
 
   it('a second agent with another host id publishes beside the first without touching its keys', async () => {
-    const beta = await startGlue(engine, publisherConfig(tmp.path, 'beta', { endpoints: etcd.endpoint, 'host-id': 'beta', ttl: '10' }, 'DockerGlue.handlers.publishers.distconfig.Publisher'));
+    const beta = await startGlue(
+      engine,
+      publisherConfig(
+        tmp.path,
+        'beta',
+        { endpoints: etcd.endpoint, 'host-id': 'beta', ttl: '10' },
+        'DockerGlue.handlers.publishers.distconfig.Publisher',
+      ),
+    );
     glues.push(beta);
     await expectPublished(etcd, 'beta', () => runningIds(engine));
     expect(await publishedIds(etcd, 'alpha')).toEqual(await runningIds(engine));

@@ -21,7 +21,16 @@ afterAll(async () => {
 
 function makeSync(host: string, engineId: string, ttl = 10, resyncMs = 0): EtcdSync {
   const client = createEtcdClient({ endpoints: [etcd.url] });
-  const sync = new EtcdSync({ client, prefix: '/t', host, ttlSeconds: ttl, logger: silentLogger(), engine: () => ({ id: engineId, name: engineId }), backoffMaxMs: 500, resyncMs });
+  const sync = new EtcdSync({
+    client,
+    prefix: '/t',
+    host,
+    ttlSeconds: ttl,
+    logger: silentLogger(),
+    engine: () => ({ id: engineId, name: engineId }),
+    backoffMaxMs: 500,
+    resyncMs,
+  });
   stops.push(async () => {
     await sync.stop(true);
     client.close();
@@ -43,7 +52,8 @@ async function expectExactly(host: string, model: Map<string, Map<string, string
     async () => {
       const keys = await etcd.keys('/t/');
       have = {};
-      for (const [k, v] of Object.entries(keys)) if (k !== ownerKey('/t', host) && (k.includes(`/hosts/${host}/`) || k.includes(`/${host}/`))) have[k] = v.value;
+      for (const [k, v] of Object.entries(keys))
+        if (k !== ownerKey('/t', host) && (k.includes(`/hosts/${host}/`) || k.includes(`/${host}/`))) have[k] = v.value;
       return JSON.stringify(Object.entries(have).sort()) === JSON.stringify(Object.entries(want).sort());
     },
     { timeoutMs, intervalMs: 100, what: `exact keys of ${host}` },
@@ -104,7 +114,9 @@ describe('EtcdSync on a real etcd', () => {
     await etcd.restart();
     await expectExactly('churn', model, 30_000);
     // The index keys of deleted containers went too.
-    const stray = Object.keys(await etcd.keys('/t/http/')).filter((k) => k.includes('/churn/') && !model.has(k.split('/')[5]!));
+    const stray = Object.keys(await etcd.keys('/t/http/')).filter(
+      (k) => k.includes('/churn/') && !model.has(k.split('/')[5]!),
+    );
     expect(stray).toEqual([]);
   });
 
@@ -125,7 +137,10 @@ describe('EtcdSync on a real etcd', () => {
 
   it('the periodic resync repairs keys deleted or changed behind its back', async () => {
     const sync = makeSync('tamper', 'E-tamper', 10, 1000);
-    const model = new Map([['t1', entriesFor('tamper', 't1', 2)], ['t2', entriesFor('tamper', 't2', 3)]]);
+    const model = new Map([
+      ['t1', entriesFor('tamper', 't1', 2)],
+      ['t2', entriesFor('tamper', 't2', 3)],
+    ]);
     for (const [id, e] of model) sync.set(id, e);
     sync.start();
     expect(await sync.flushed(10_000)).toBe(true);
@@ -142,6 +157,10 @@ describe('EtcdSync on a real etcd', () => {
     expect(await sync.flushed(10_000)).toBe(true);
     await sync.stop(false);
     expect(Object.keys(await etcd.keys('/t/hosts/keep/'))).toHaveLength(2);
-    await waitFor(async () => Object.keys(await etcd.keys('/t/hosts/keep/')).length === 0, { timeoutMs: 10_000, intervalMs: 200, what: 'the keys to expire' });
+    await waitFor(async () => Object.keys(await etcd.keys('/t/hosts/keep/')).length === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      what: 'the keys to expire',
+    });
   });
 });

@@ -31,12 +31,21 @@ describe('etcd over mutual TLS', () => {
     const agent = fakeAgent();
     agent.put(fakeContainer({ name: 'tls-name', ip: '10.0.0.8', labels: { glue_http_80_host: 'name.example.com' } }));
     const port = etcd.endpoint.split(':')[1];
-    const ini = writeHandlerIni(tmp.path, 'name.ini', { endpoints: `localhost:${port}`, 'host-id': 'tls-name', 'ca-file': certs.ca, 'cert-file': certs.clientCert, 'key-file': certs.clientKey, ttl: '10' });
+    const ini = writeHandlerIni(tmp.path, 'name.ini', {
+      endpoints: `localhost:${port}`,
+      'host-id': 'tls-name',
+      'ca-file': certs.ca,
+      'cert-file': certs.clientCert,
+      'key-file': certs.clientKey,
+      ttl: '10',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     try {
       await publisher.start();
       await publisher.handle('none', '', contextFor(agent, 'none', ''));
-      await waitFor(async () => Object.keys(await etcd.keys('/glue/hosts/tls-name/')).length === 2, { what: 'keys over TLS by name' });
+      await waitFor(async () => Object.keys(await etcd.keys('/glue/hosts/tls-name/')).length === 2, {
+        what: 'keys over TLS by name',
+      });
       await new Promise((r) => setImmediate(r));
       expect(warnings).not.toContain('DEP0123');
     } finally {
@@ -50,13 +59,23 @@ describe('etcd over mutual TLS', () => {
     const agent = fakeAgent();
     const c = fakeContainer({ name: 'tls-web', ip: '10.0.0.7', labels: { glue_http_80_host: 'tls.example.com' } });
     agent.put(c);
-    const ini = writeHandlerIni(tmp.path, 'tls.ini', { endpoints: etcd.endpoint, 'host-id': 'tls-h', 'ca-file': certs.ca, 'cert-file': certs.clientCert, 'key-file': certs.clientKey, ttl: '10' });
+    const ini = writeHandlerIni(tmp.path, 'tls.ini', {
+      endpoints: etcd.endpoint,
+      'host-id': 'tls-h',
+      'ca-file': certs.ca,
+      'cert-file': certs.clientCert,
+      'key-file': certs.clientKey,
+      ttl: '10',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     expect(publisher.settings.endpoints).toEqual([`https://${etcd.endpoint}`]);
     await publisher.start();
     await publisher.handle('none', '', contextFor(agent, 'none', ''));
     await waitFor(async () => Object.keys(await etcd.keys('/glue/')).length === 3, { what: 'three keys over TLS' });
-    const reader = new Reader({ endpoints: etcd.endpoint, tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey } });
+    const reader = new Reader({
+      endpoints: etcd.endpoint,
+      tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey },
+    });
     try {
       expect((await reader.serving('tls.example.com')).map((e) => e.name)).toEqual(['tls-web']);
     } finally {
@@ -69,7 +88,13 @@ describe('etcd over mutual TLS', () => {
   it('without a client certificate etcd refuses, and the publisher reports etcd down without blocking', async () => {
     const agent = fakeAgent();
     agent.put(fakeContainer({ name: 'tls-nocert' }));
-    const ini = writeHandlerIni(tmp.path, 'nocert.ini', { endpoints: etcd.endpoint, 'host-id': 'tls-nocert', 'ca-file': certs.ca, ttl: '10', 'write-timeout': '3' });
+    const ini = writeHandlerIni(tmp.path, 'nocert.ini', {
+      endpoints: etcd.endpoint,
+      'host-id': 'tls-nocert',
+      'ca-file': certs.ca,
+      ttl: '10',
+      'write-timeout': '3',
+    });
     const publisher = new Publisher(agent, ini.path, ini);
     await publisher.start();
     try {
@@ -82,8 +107,13 @@ describe('etcd over mutual TLS', () => {
   });
 
   it('a TLS file that does not exist is a param problem; one that is gone by start() fails start() with its path', async () => {
-    const missing = writeHandlerIni(tmp.path, 'missing.ini', { endpoints: etcd.endpoint, 'ca-file': `${tmp.path}/nope.pem` });
-    expect(() => new Publisher(fakeAgent(), missing.path, missing)).toThrow(/\[params\] ca-file: ".*nope\.pem" does not exist/);
+    const missing = writeHandlerIni(tmp.path, 'missing.ini', {
+      endpoints: etcd.endpoint,
+      'ca-file': `${tmp.path}/nope.pem`,
+    });
+    expect(() => new Publisher(fakeAgent(), missing.path, missing)).toThrow(
+      /\[params\] ca-file: ".*nope\.pem" does not exist/,
+    );
     writeFileSync(`${tmp.path}/gone.pem`, 'pem\n');
     const ini = writeHandlerIni(tmp.path, 'gone.ini', { endpoints: etcd.endpoint, 'ca-file': `${tmp.path}/gone.pem` });
     const publisher = new Publisher(fakeAgent(), ini.path, ini);

@@ -85,7 +85,12 @@ describe('Reader.watch when etcd cancels the watch', () => {
     const errors: Error[] = [];
     try {
       const watch = await reader.watch({ onChange: (c) => changes.push(c), onError: (e) => errors.push(e) });
-      expect(watch.byHost('h1').map((r) => r.name).sort()).toEqual(['one', 'two']);
+      expect(
+        watch
+          .byHost('h1')
+          .map((r) => r.name)
+          .sort(),
+      ).toEqual(['one', 'two']);
 
       relay.disconnect();
       // While the reader is cut off: one container goes, one changes, one comes, and etcd compacts
@@ -93,17 +98,31 @@ describe('Reader.watch when etcd cancels the watch', () => {
       await etcd.ctl(['del', key(1)]);
       await etcd.ctl(['put', key(2), record(2, 'two-renamed')]);
       await etcd.ctl(['put', key(3), record(3, 'three')]);
-      const status = JSON.parse(await etcd.ctl(['endpoint', 'status', '-w', 'json'])) as { Status: { header: { revision: number } } }[];
+      const status = JSON.parse(await etcd.ctl(['endpoint', 'status', '-w', 'json'])) as {
+        Status: { header: { revision: number } };
+      }[];
       const revision = status[0]!.Status.header.revision;
       await etcd.ctl(['compact', String(revision)]);
       relay.reconnect();
 
-      await waitFor(() => watch.byHost('h1').map((r) => r.name).sort().join() === 'three,two-renamed', { timeoutMs: 30_000, what: 'the watch to catch up after the compaction' });
+      await waitFor(
+        () =>
+          watch
+            .byHost('h1')
+            .map((r) => r.name)
+            .sort()
+            .join() === 'three,two-renamed',
+        { timeoutMs: 30_000, what: 'the watch to catch up after the compaction' },
+      );
       expect(errors.some((e) => /cancelled by etcd/.test(e.message))).toBe(true);
       expect(changes).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ type: 'delete', key: key(1), host: 'h1', id: ID(1) }),
-          expect.objectContaining({ type: 'put', key: key(2), record: expect.objectContaining({ name: 'two-renamed' }) }),
+          expect.objectContaining({
+            type: 'put',
+            key: key(2),
+            record: expect.objectContaining({ name: 'two-renamed' }),
+          }),
           expect.objectContaining({ type: 'put', key: key(3), record: expect.objectContaining({ name: 'three' }) }),
         ]),
       );
@@ -111,7 +130,15 @@ describe('Reader.watch when etcd cancels the watch', () => {
       // And it watches on from the new revision.
       await etcd.ctl(['put', key(4), record(4, 'four')]);
       await etcd.ctl(['del', key(3)]);
-      await waitFor(() => watch.byHost('h1').map((r) => r.name).sort().join() === 'four,two-renamed', { timeoutMs: 10_000, what: 'the watch to follow changes after recovering' });
+      await waitFor(
+        () =>
+          watch
+            .byHost('h1')
+            .map((r) => r.name)
+            .sort()
+            .join() === 'four,two-renamed',
+        { timeoutMs: 10_000, what: 'the watch to follow changes after recovering' },
+      );
       await watch.close();
     } finally {
       await reader.close();

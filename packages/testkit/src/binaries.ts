@@ -42,5 +42,7 @@ export function requireBinary(name: string): string {
     }
   }
   const pkg = APT_PACKAGES[name] ?? name;
-  throw new Error(`required binary \`${name}\` not found: install it with \`apt-get install -y ${pkg}\` (or run \`bash scripts/setup.sh\`)`);
+  throw new Error(
+    `required binary \`${name}\` not found: install it with \`apt-get install -y ${pkg}\` (or run \`bash scripts/setup.sh\`)`,
+  );
 }

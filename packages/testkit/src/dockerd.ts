@@ -85,12 +85,18 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
     '--iptables=false',
     '--ip-forward=false',
     '--ip-masq=false',
-    '--bridge', bridge,
-    '--default-address-pool', `base=172.30.${n}.0/24,size=28`,
-    '--host', `unix://${socket}`,
-    '--data-root', join(dir, 'root'),
-    '--exec-root', join(dir, 'exec'),
-    '--pidfile', join(dir, 'pid'),
+    '--bridge',
+    bridge,
+    '--default-address-pool',
+    `base=172.30.${n}.0/24,size=28`,
+    '--host',
+    `unix://${socket}`,
+    '--data-root',
+    join(dir, 'root'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'pid'),
   ];
   const docker = new Dockerode({ socketPath: socket });
 
@@ -120,7 +126,11 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
     pid: () => child?.pid ?? 0,
     run: (o) => runContainer(docker, o),
     createNetwork: async (name, o = {}) => {
-      await docker.createNetwork({ Name: name, Driver: 'bridge', ...(o.subnet ? { IPAM: { Config: [{ Subnet: o.subnet }] } } : {}) });
+      await docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        ...(o.subnet ? { IPAM: { Config: [{ Subnet: o.subnet }] } } : {}),
+      });
     },
     cli: async (cliArgs) => (await execa('docker', ['-H', `unix://${socket}`, ...cliArgs])).stdout,
     kill: async () => {
@@ -135,17 +145,30 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
       rmSync(pidFile, { force: true });
     },
     restart: async () => {
-      if (child?.pid && isAlive(child.pid) && child.exitCode === null && child.signalCode === null) throw new Error('dockerd is still running');
+      if (child?.pid && isAlive(child.pid) && child.exitCode === null && child.signalCode === null)
+        throw new Error('dockerd is still running');
       await launch();
     },
     stop: async () => {
       try {
         if (child && child.exitCode === null && child.signalCode === null) {
           const all = await docker.listContainers({ all: true }).catch(() => []);
-          await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+          await Promise.all(
+            all.map((c) =>
+              docker
+                .getContainer(c.Id)
+                .remove({ force: true })
+                .catch(() => undefined),
+            ),
+          );
           // dockerd keeps the bridges (br-<id>) of user networks when it stops: remove the networks.
           const nets = await docker.listNetworks().catch(() => []);
-          for (const net of nets) if (!['bridge', 'host', 'none'].includes(net.Name)) await docker.getNetwork(net.Id).remove().catch(() => undefined);
+          for (const net of nets)
+            if (!['bridge', 'host', 'none'].includes(net.Name))
+              await docker
+                .getNetwork(net.Id)
+                .remove()
+                .catch(() => undefined);
         }
       } finally {
         if (child?.pid) await stopPid(child.pid, 'SIGTERM', 15_000);
@@ -153,7 +176,8 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
         await unmountUnder(dir);
         await execa('ip', ['link', 'del', bridge], { reject: false });
         // Whatever still holds an address of this engine's pool is one of its user network bridges.
-        for (const link of await linksWithAddressIn(`172.30.${n}.`)) await execa('ip', ['link', 'del', 'dev', link], { reject: false });
+        for (const link of await linksWithAddressIn(`172.30.${n}.`))
+          await execa('ip', ['link', 'del', 'dev', link], { reject: false });
         rmSync(dir, { recursive: true, force: true });
       }
     },
@@ -183,7 +207,8 @@ async function createBridge(): Promise<{ bridge: string; n: number }> {
     const n = 1 + Math.floor(Math.random() * 250);
     // An address of either range already on an interface (another engine, or one a crashed run left)
     // would overlap this engine's routes.
-    if ((await linksWithAddressIn(`172.30.${n}.`)).length > 0 || (await linksWithAddressIn(`172.31.${n}.`)).length > 0) continue;
+    if ((await linksWithAddressIn(`172.30.${n}.`)).length > 0 || (await linksWithAddressIn(`172.31.${n}.`)).length > 0)
+      continue;
     const bridge = `gluebr${n}`;
     const add = await execa('ip', ['link', 'add', bridge, 'type', 'bridge'], { reject: false });
     if (add.exitCode !== 0) continue; // taken by another engine: try another number
@@ -215,9 +240,12 @@ export async function ensureTestImage(engine: Pick<DockerEngine, 'docker' | 'soc
   const busybox = requireBinary('busybox');
   const root = await mkdtemp(join(tmpdir(), 'glue-rootfs-'));
   try {
-    for (const d of ['bin', 'www', 'tmp', 'etc', 'proc', 'sys', 'dev', 'var/run']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ['bin', 'www', 'tmp', 'etc', 'proc', 'sys', 'dev', 'var/run'])
+      mkdirSync(join(root, d), { recursive: true });
     await execa('cp', [busybox, join(root, 'bin', 'busybox')]);
-    const applets = (await execa(busybox, ['--list'])).stdout.split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
+    const applets = (await execa(busybox, ['--list'])).stdout
+      .split('\n')
+      .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
     for (const a of applets) if (!existsSync(join(root, 'bin', a))) symlinkSync('busybox', join(root, 'bin', a));
     writeFileSync(join(root, 'www', 'index.html'), 'glue-test\n');
     writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
@@ -249,7 +277,9 @@ async function runContainer(docker: Dockerode, o: RunOptions = {}): Promise<Test
           },
         }
       : {}),
-    ...(o.ip && o.network ? { NetworkingConfig: { EndpointsConfig: { [o.network]: { IPAMConfig: { IPv4Address: o.ip } } } } } : {}),
+    ...(o.ip && o.network
+      ? { NetworkingConfig: { EndpointsConfig: { [o.network]: { IPAMConfig: { IPv4Address: o.ip } } } } }
+      : {}),
     HostConfig: {
       NetworkMode: o.network ?? 'bridge',
       ...(o.restartPolicy ? { RestartPolicy: { Name: o.restartPolicy } } : {}),

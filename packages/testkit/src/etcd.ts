@@ -51,16 +51,64 @@ export async function makeTestCerts(dir: string): Promise<TestCerts> {
   const openssl = requireBinary('openssl');
   const f = (name: string): string => join(dir, name);
   const run = async (args: string[]): Promise<void> => void (await execa(openssl, args, { cwd: dir }));
-  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=glue-test-ca']);
+  await run([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=glue-test-ca',
+  ]);
   for (const [who, ext] of [
     ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth'],
     ['client', 'extendedKeyUsage=clientAuth'],
   ] as const) {
-    await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=glue-test-${who}`]);
+    await run([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      f(`${who}.key`),
+      '-out',
+      f(`${who}.csr`),
+      '-subj',
+      `/CN=glue-test-${who}`,
+    ]);
     writeFileSync(f(`${who}.ext`), `${ext}\n`);
-    await run(['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.pem`), '-days', '2', '-extfile', f(`${who}.ext`)]);
+    await run([
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${who}.pem`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${who}.ext`),
+    ]);
   }
-  return { dir, ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+  return {
+    dir,
+    ca: f('ca.pem'),
+    serverCert: f('server.pem'),
+    serverKey: f('server.key'),
+    clientCert: f('client.pem'),
+    clientKey: f('client.key'),
+  };
 }
 
 export interface StartEtcdOptions {
@@ -99,18 +147,31 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
   const data = join(dir, 'data');
   const logFile = join(dir, 'etcd.log');
   const args = [
-    '--name', 'glue-test',
-    '--data-dir', data,
-    '--listen-client-urls', url,
-    '--advertise-client-urls', url,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `glue-test=${peer}`,
-    '--initial-cluster-state', 'new',
-    '--initial-cluster-token', `glue-${clientPort}`,
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
-    ...(tls ? ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
+    '--name',
+    'glue-test',
+    '--data-dir',
+    data,
+    '--listen-client-urls',
+    url,
+    '--advertise-client-urls',
+    url,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `glue-test=${peer}`,
+    '--initial-cluster-state',
+    'new',
+    '--initial-cluster-token',
+    `glue-${clientPort}`,
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
+    ...(tls
+      ? ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, '--trusted-ca-file', tls.ca, '--client-cert-auth']
+      : []),
   ];
   const tlsFlags = tls ? [`--cacert=${tls.ca}`, `--cert=${tls.clientCert}`, `--key=${tls.clientKey}`] : [];
   let child: ChildProcess | undefined;
@@ -124,8 +185,17 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     const started = child;
     await waitFor(
       async () => {
-        if (started.exitCode !== null || started.signalCode !== null) throw new Error(`etcd exited (${started.exitCode ?? started.signalCode})`);
-        if (tls) return (await execa(etcdctlBin, [`--endpoints=${url}`, ...tlsFlags, '--dial-timeout=1s', 'endpoint', 'health'], { env: { ETCDCTL_API: '3' }, reject: false })).exitCode === 0;
+        if (started.exitCode !== null || started.signalCode !== null)
+          throw new Error(`etcd exited (${started.exitCode ?? started.signalCode})`);
+        if (tls)
+          return (
+            (
+              await execa(etcdctlBin, [`--endpoints=${url}`, ...tlsFlags, '--dial-timeout=1s', 'endpoint', 'health'], {
+                env: { ETCDCTL_API: '3' },
+                reject: false,
+              })
+            ).exitCode === 0
+          );
         const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
         const body = (await res.json()) as { health?: string };
         return body.health === 'true';
@@ -138,7 +208,13 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
   };
 
   const ctl = async (ctlArgs: string[]): Promise<string> =>
-    (await execa(etcdctlBin, [`--endpoints=${url}`, ...tlsFlags, '--dial-timeout=2s', '--command-timeout=5s', ...ctlArgs], { env: { ETCDCTL_API: '3' } })).stdout;
+    (
+      await execa(
+        etcdctlBin,
+        [`--endpoints=${url}`, ...tlsFlags, '--dial-timeout=2s', '--command-timeout=5s', ...ctlArgs],
+        { env: { ETCDCTL_API: '3' } },
+      )
+    ).stdout;
 
   let stopped = false;
   const server: EtcdServer = {

@@ -37,7 +37,9 @@ export async function startHaproxy(config: string): Promise<HaproxyProcess> {
   const logFile = join(dir, 'haproxy.log');
   writeFileSync(configFile, config);
   const log = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(bin, ['-W', '-S', `${masterSocket},mode,600`, '-f', configFile], { stdio: ['ignore', log, log] });
+  const child: ChildProcess = spawn(bin, ['-W', '-S', `${masterSocket},mode,600`, '-f', configFile], {
+    stdio: ['ignore', log, log],
+  });
   closeSync(log);
   const master = (command: string): Promise<string> => unixCommand(masterSocket, command);
   const proc: HaproxyProcess = {
@@ -54,7 +56,10 @@ export async function startHaproxy(config: string): Promise<HaproxyProcess> {
     },
   };
   try {
-    await waitFor(async () => child.exitCode === null && /worker/.test(await master('show proc')), { timeoutMs: 10_000, what: `haproxy on ${configFile}` });
+    await waitFor(async () => child.exitCode === null && /worker/.test(await master('show proc')), {
+      timeoutMs: 10_000,
+      what: `haproxy on ${configFile}`,
+    });
   } catch (err) {
     const text = safeRead(logFile);
     await proc.stop();
@@ -90,7 +95,11 @@ export interface SteadyClientResult {
  * A client sending one request after another (new connection each) until stopped, counting every
  * answer that is not a 200 or fails: the hitless-reload probe.
  */
-export function steadyClient(url: string, host: string, options: { intervalMs?: number } = {}): { stop: () => Promise<SteadyClientResult> } {
+export function steadyClient(
+  url: string,
+  host: string,
+  options: { intervalMs?: number } = {},
+): { stop: () => Promise<SteadyClientResult> } {
   const result: SteadyClientResult = { ok: 0, failed: 0, failures: [], bodies: {} };
   let running = true;
   const loop = (async () => {

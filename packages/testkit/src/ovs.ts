@@ -52,7 +52,14 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
   await mkdir(dir, { recursive: true });
   const socket = join(dir, 'db.sock');
   const db = `unix:${socket}`;
-  const env = { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir, OVS_SYSCONFDIR: dir, OVS_PKGDATADIR: '/usr/share/openvswitch' };
+  const env = {
+    ...process.env,
+    OVS_RUNDIR: dir,
+    OVS_LOGDIR: dir,
+    OVS_DBDIR: dir,
+    OVS_SYSCONFDIR: dir,
+    OVS_PKGDATADIR: '/usr/share/openvswitch',
+  };
   const children: ChildProcess[] = [];
   const bridges = new Set<string>();
 
@@ -69,12 +76,17 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
     children.push(child);
     await waitFor(
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${log} exited (${child.exitCode ?? child.signalCode})`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`${log} exited (${child.exitCode ?? child.signalCode})`);
         return ready();
       },
       { timeoutMs: 20_000, intervalMs: 50, what: `${log} in ${dir}` },
     ).catch((err: Error) => {
-      const tail = [safeRead(join(dir, `${log}.log`)), safeRead(join(dir, `${log}.out`))].join('\n').split('\n').slice(-15).join('\n');
+      const tail = [safeRead(join(dir, `${log}.log`)), safeRead(join(dir, `${log}.out`))]
+        .join('\n')
+        .split('\n')
+        .slice(-15)
+        .join('\n');
       throw new Error(`${err.message}\n--- ${log} log ---\n${tail}`);
     });
   };
@@ -92,8 +104,11 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
     ports: async (bridge) => {
       // Three reads, each of a whole table, so a port removed meanwhile cannot make one fail.
       const names = new Set((await vsctl(['list-ports', bridge])).split('\n').filter(Boolean));
-      const table = async (t: string, cols: string): Promise<unknown[][]> => (JSON.parse(await vsctl(['--format=json', `--columns=${cols}`, 'list', t])) as { data: unknown[][] }).data;
-      const tags = new Map((await table('Port', 'name,tag')).map(([n, tag]) => [String(n), typeof tag === 'number' ? tag : undefined]));
+      const table = async (t: string, cols: string): Promise<unknown[][]> =>
+        (JSON.parse(await vsctl(['--format=json', `--columns=${cols}`, 'list', t])) as { data: unknown[][] }).data;
+      const tags = new Map(
+        (await table('Port', 'name,tag')).map(([n, tag]) => [String(n), typeof tag === 'number' ? tag : undefined]),
+      );
       const ports: OvsPort[] = [];
       for (const [name, ofport, error, ids] of await table('Interface', 'name,ofport,error,external_ids')) {
         if (!names.has(String(name))) continue;
@@ -101,7 +116,9 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
           name: String(name),
           ofport: typeof ofport === 'number' ? ofport : -1,
           error: typeof error === 'string' ? error : '',
-          externalIds: Object.fromEntries(((ids as [string, [string, string][]] | undefined)?.[1] ?? []).map(([k, v]) => [k, v])),
+          externalIds: Object.fromEntries(
+            ((ids as [string, [string, string][]] | undefined)?.[1] ?? []).map(([k, v]) => [k, v]),
+          ),
           tag: tags.get(String(name)),
         });
       }
@@ -130,7 +147,9 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
           const pid = Number(safeRead(join(dir, `${name}.pid`)).trim());
           if (pid > 0) await stopPid(pid, 'SIGTERM', 10_000);
         }
-        for (const child of children) if (child.pid && child.exitCode === null && child.signalCode === null) await stopPid(child.pid, 'SIGKILL', 2000);
+        for (const child of children)
+          if (child.pid && child.exitCode === null && child.signalCode === null)
+            await stopPid(child.pid, 'SIGKILL', 2000);
         for (const pid of pidsMentioning(dir)) if (isAlive(pid)) await stopPid(pid, 'SIGKILL', 2000);
         // A netdev bridge's own port is a tap device: it goes with ovs-vswitchd, but make sure.
         for (const br of bridges) await execa('ip', ['link', 'del', 'dev', br], { reject: false });
@@ -144,16 +163,32 @@ export async function startOvs(options: { dir?: string } = {}): Promise<OvsSwitc
     if (!existsSync(conf)) await execa(tool, ['create', conf, '/usr/share/openvswitch/vswitch.ovsschema'], { env });
     await launch(
       server,
-      [conf, `--remote=punix:${socket}`, `--pidfile=${join(dir, 'ovsdb-server.pid')}`, `--unixctl=${join(dir, 'ovsdb-server.ctl')}`, `--log-file=${join(dir, 'ovsdb-server.log')}`],
+      [
+        conf,
+        `--remote=punix:${socket}`,
+        `--pidfile=${join(dir, 'ovsdb-server.pid')}`,
+        `--unixctl=${join(dir, 'ovsdb-server.ctl')}`,
+        `--log-file=${join(dir, 'ovsdb-server.log')}`,
+      ],
       'ovsdb-server',
-      async () => existsSync(socket) && (await execa(vsctlBin, [`--db=${db}`, '--timeout=2', '--no-wait', 'init'], { env, reject: false })).exitCode === 0,
+      async () =>
+        existsSync(socket) &&
+        (await execa(vsctlBin, [`--db=${db}`, '--timeout=2', '--no-wait', 'init'], { env, reject: false })).exitCode ===
+          0,
     );
     await launch(
       vswitchd,
-      [db, `--pidfile=${join(dir, 'ovs-vswitchd.pid')}`, `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`, `--log-file=${join(dir, 'ovs-vswitchd.log')}`],
+      [
+        db,
+        `--pidfile=${join(dir, 'ovs-vswitchd.pid')}`,
+        `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`,
+        `--log-file=${join(dir, 'ovs-vswitchd.log')}`,
+      ],
       'ovs-vswitchd',
       // cur_cfg catches up with next_cfg once ovs-vswitchd has read the database
-      async () => (await execa(vsctlBin, [`--db=${db}`, '--timeout=2', 'show'], { env, reject: false })).exitCode === 0 && existsSync(join(dir, 'ovs-vswitchd.pid')),
+      async () =>
+        (await execa(vsctlBin, [`--db=${db}`, '--timeout=2', 'show'], { env, reject: false })).exitCode === 0 &&
+        existsSync(join(dir, 'ovs-vswitchd.pid')),
     );
   } catch (err) {
     await sw.stop();

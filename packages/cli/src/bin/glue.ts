@@ -2,7 +2,8 @@
 import { main } from '../main.js';
 
 /** Resolves once everything written to `stream` so far has reached the OS (a pipe may be full). */
-const drained = (stream: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())));
+const drained = (stream: NodeJS.WriteStream): Promise<void> =>
+  new Promise((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())));
 
 const code = await main(process.argv.slice(2));
 // Exit explicitly: a third-party handler's stray socket or timer must not keep a stopped daemon alive.
