@@ -95,8 +95,7 @@ describe('glue CLI against a real Docker engine', () => {
     try {
       const mine = await noneThenLifecycle(engine, log, 'original-pair');
       expect(mine).toContain('die');
-      expect(mine.indexOf('start')).toBeLessThan(mine.indexOf('die'));
-      expect(mine.indexOf('die')).toBeLessThan(mine.indexOf('destroy'));
+      expect(mine.filter((e) => ['start', 'die', 'destroy'].includes(e))).toEqual(['start', 'die', 'destroy']);
       expect(recorded(log).every((r) => r.option === 'some value')).toBe(true);
       const runs = glue
         .logs()
@@ -183,8 +182,7 @@ describe('glue CLI against a real Docker engine', () => {
     );
     try {
       const mine = await noneThenLifecycle(engine, log, 'dotted-pair');
-      expect(mine.indexOf('start')).toBeLessThan(mine.indexOf('die'));
-      expect(mine.indexOf('die')).toBeLessThan(mine.indexOf('destroy'));
+      expect(mine.filter((e) => ['start', 'die', 'destroy'].includes(e))).toEqual(['start', 'die', 'destroy']);
       expect(recorded(log).every((r) => r.option === 'some value')).toBe(true);
     } finally {
       expect(await glue.stop()).toBe(0);

@@ -13,7 +13,17 @@ export type GlueErrorCode =
   | 'INVALID_LABEL'
   | 'INVALID_PARAM'
   /** A Glue method called in a state where it cannot run (runOnce() twice, start() after stop()). */
-  | 'INVALID_STATE';
+  | 'INVALID_STATE'
+  /** A program the handler runs failed (a script's exit code, a reload command, ip, ovs-vsctl). */
+  | 'COMMAND_FAILED'
+  /** The handler's backend refused the change (haproxy -c, a template that does not render). */
+  | 'BACKEND_REJECTED'
+  /** The handler's backend cannot be reached (etcd down) or is held by someone else (a rival agent). */
+  | 'BACKEND_UNAVAILABLE'
+  /** Something the handler needs is not installed (the haproxy binary). */
+  | 'DEPENDENCY_MISSING'
+  /** The run was cancelled: Glue is stopping, or the run's signal aborted. */
+  | 'HANDLER_CANCELLED';
 
 export interface GlueErrorOptions {
   /** The handler the error belongs to: the INI file's base name, e.g. `lb.ini`. */

@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
+import { GlueError, type GlueErrorCode } from './errors.js';
 import type { GlueEvent } from './events.js';
 import type { IniDocument } from './ini-document.js';
 import type { Logger } from './logger.js';
@@ -98,6 +99,15 @@ export abstract class BaseHandler implements Handler {
   /** `[params]` as written. */
   get params(): Record<string, string> {
     return this.ini.section('params');
+  }
+
+  /** A GlueError tagged with this handler and its INI file: the one way a handler builds its errors. */
+  protected error(code: GlueErrorCode, message: string, cause?: unknown): GlueError {
+    return new GlueError(code, message, {
+      handler: this.name,
+      file: this.iniFile,
+      ...(cause === undefined ? {} : { cause }),
+    });
   }
 
   abstract handle(event: string, containerId: string, context: HandlerContext): Promise<void> | void;

@@ -3,7 +3,6 @@ import {
   type Agent,
   BaseHandler,
   containerName,
-  GlueError,
   type HandlerContext,
   type IniDocument,
   ParamError,
@@ -78,17 +77,10 @@ export class ScriptHandler extends BaseHandler {
     for (const line of splitLines(result.stdout)) this.logger.info({ ...fields, stream: 'stdout' }, line);
     for (const line of splitLines(result.stderr)) this.logger.warn({ ...fields, stream: 'stderr' }, line);
     if (ended === 'timeout') {
-      throw new GlueError('HANDLER_FAILED', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`, {
-        handler: this.name,
-        file: this.iniFile,
-      });
+      throw this.error('HANDLER_TIMEOUT', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`);
     }
-    if (ended === 'cancelled') {
-      throw new GlueError('HANDLER_FAILED', `${this.script} stopped: the handler run was cancelled`, {
-        handler: this.name,
-        file: this.iniFile,
-      });
-    }
+    if (ended === 'cancelled')
+      throw this.error('HANDLER_CANCELLED', `${this.script} stopped: the handler run was cancelled`);
     if (result.failed) {
       const why =
         result.exitCode !== undefined
@@ -96,7 +88,7 @@ export class ScriptHandler extends BaseHandler {
           : result.signal
             ? `killed by ${result.signal}`
             : result.shortMessage;
-      throw new GlueError('HANDLER_FAILED', `${this.script} ${why}`, { handler: this.name, file: this.iniFile });
+      throw this.error('COMMAND_FAILED', `${this.script} ${why}`);
     }
   }
 }

@@ -321,7 +321,7 @@ export class Applier {
       return { model: placed.model, plan, text, mapText: hostMap ? hostMapText(plan) : '', structure };
     } catch (err) {
       throw new GlueError(
-        'HANDLER_FAILED',
+        'BACKEND_REJECTED',
         `cannot render the HAProxy template ${this.o.renderer.templatePath ?? '(built-in)'}: ${errorMessage(err)}; HAProxy keeps the old config`,
         { handler: this.o.handlerName, cause: err },
       );

@@ -81,7 +81,7 @@ export class HAProxyHandler extends BaseHandler {
   async start(): Promise<void> {
     if (!findBinary(this.options.haproxyBin)) {
       throw new GlueError(
-        'HANDLER_FAILED',
+        'DEPENDENCY_MISSING',
         `haproxy binary ${JSON.stringify(this.options.haproxyBin)} not found: install it (apt-get install -y haproxy) or set params haproxy`,
         { handler: this.name, file: this.iniFile },
       );

@@ -67,7 +67,7 @@ class ExternalCommand implements Reloader {
     const r = await execa(cmd, args, { reject: false, timeout: reloadTimeoutMs, stdin: 'ignore', all: true });
     if (r.failed) {
       throw new GlueError(
-        'HANDLER_FAILED',
+        'COMMAND_FAILED',
         `reload command ${JSON.stringify(reloadCommand.join(' '))} failed (${r.timedOut ? 'timed out' : `exit code ${r.exitCode}`}): ${String(r.all ?? '').trim()}`,
         { handler: handlerName },
       );

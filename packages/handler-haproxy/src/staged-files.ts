@@ -67,7 +67,7 @@ export class StagedFiles {
       if (!check.ok) {
         const output = hostMap ? check.output.split(tmpMap).join(hostMap) : check.output;
         throw new GlueError(
-          'HANDLER_FAILED',
+          'BACKEND_REJECTED',
           `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`,
           { handler: this.o.handlerName, file },
         );

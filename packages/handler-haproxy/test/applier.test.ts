@@ -12,7 +12,7 @@ import { fakeContainer } from '@glue/core/contract';
 import { silentLogger, type ContainerInspectInfo } from '@glue/core';
 import { requireBinary } from '@glue/testkit';
 import { Applier } from '../src/applier.js';
-import { buildModel } from '../src/model.js';
+import { backendName, buildModel } from '../src/model.js';
 import { DEFAULT_TEMPLATE, Renderer } from '../src/template.js';
 import { type FakeRuntime, fakeRuntime } from './helpers.js';
 
@@ -81,8 +81,9 @@ describe('Applier: runtime API or reload', () => {
     await applier.request();
     expect(applier.stats.reloads).toBe(1);
     expect(commands).toEqual([
-      'add server http_a.example.com_' + commands[0]?.split('_')[2]?.split('/')[0] + '/a2:80 172.17.0.3:80 weight 7',
-      expect.stringMatching(/^enable server http_a\.example\.com_[0-9a-f]{8}\/a2:80$/),
+      // The backend's name from the model's own rule, not read back from the command under test.
+      `add server ${backendName('a.example.com', '')}/a2:80 172.17.0.3:80 weight 7`,
+      `enable server ${backendName('a.example.com', '')}/a2:80`,
     ]);
     expect(readFileSync(join(dir, 'haproxy.cfg'), 'utf8')).toContain('server a2:80 172.17.0.3:80 weight 7');
 

@@ -96,7 +96,7 @@ export class OVSHandler extends BaseHandler {
 
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const signal = context?.signal ?? this.agent.signal;
-    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
+    if (signal.aborted) throw new GlueError('HANDLER_CANCELLED', `${event}: not handled, Glue is stopping`, this.tag);
     if (event !== 'start' && event !== 'die' && event !== 'destroy' && event !== 'none') return;
     return this.dispatch(event, containerId, context, signal);
   }
@@ -128,7 +128,7 @@ export class OVSHandler extends BaseHandler {
     context: HandlerContext | undefined,
     signal: AbortSignal,
   ): Promise<void> {
-    if (signal.aborted) throw new GlueError('HANDLER_FAILED', `${event}: not handled, Glue is stopping`, this.tag);
+    if (signal.aborted) throw new GlueError('HANDLER_CANCELLED', `${event}: not handled, Glue is stopping`, this.tag);
     switch (event) {
       case 'start': {
         const info = context?.container ?? this.agent.inspect(containerId) ?? (await this.agent.refresh(containerId));
@@ -532,7 +532,7 @@ export class OVSHandler extends BaseHandler {
     const r = await this.runner('ip', ['link', 'del', 'dev', name], { signal, timeoutMs: this.settings.timeoutMs });
     if (r.exitCode !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
       throw new GlueError(
-        'HANDLER_FAILED',
+        'COMMAND_FAILED',
         `\`${formatCommand('ip', ['link', 'del', 'dev', name])}\` exited ${r.exitCode}: ${oneLine(r.stderr)}`,
         this.tag,
       );

@@ -2,7 +2,7 @@
  * What etcd and its client mean when they fail, in plain words, and which failures call for what:
  * credentials (retry slowly, say what to fix), a lost lease (grant a new one), a rival agent.
  */
-import { errorMessage } from '@glue/core';
+import { errorMessage, GlueError } from '@glue/core';
 import type { OwnerRecord } from './schema.js';
 
 /** A credential error is logged at most this often while it does not change. */
@@ -25,9 +25,10 @@ export function credentialProblem(err: unknown): string | undefined {
 }
 
 /** Thrown when another agent with another engine holds this host id on a live lease. */
-export class HostConflictError extends Error {
+export class HostConflictError extends GlueError {
   constructor(host: string, other: OwnerRecord) {
     super(
+      'BACKEND_UNAVAILABLE',
       `host-id ${JSON.stringify(host)} is published by another agent (engine ${other.engineName || other.engineId}, ` +
         `${other.hostname} pid ${other.pid}); give each engine its own host-id`,
     );

@@ -24,7 +24,7 @@ export class EtcdPublishError extends GlueError {
   readonly endpoints: readonly string[];
 
   constructor(handler: string, file: string, endpoints: readonly string[], message: string) {
-    super('HANDLER_FAILED', message, { handler, file });
+    super('BACKEND_UNAVAILABLE', message, { handler, file });
     this.name = 'EtcdPublishError';
     this.endpoints = endpoints;
   }

@@ -39,7 +39,7 @@ describe('run once (glue -1) with etcd unreachable', () => {
     const { error, ms, ini } = await handleNone('once');
     expect(error).toBeInstanceOf(EtcdPublishError);
     const e = error as EtcdPublishError;
-    expect(e.code).toBe('HANDLER_FAILED');
+    expect(e.code).toBe('BACKEND_UNAVAILABLE');
     expect(e.handler).toBe('publish.ini');
     expect(e.file).toBe(ini);
     expect(e.endpoints).toEqual(['http://127.0.0.1:1']);
