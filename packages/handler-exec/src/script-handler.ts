@@ -5,8 +5,8 @@ import {
   containerName,
   type HandlerContext,
   type IniDocument,
-  ParamError,
-  quote,
+  param,
+  readParams,
 } from '@glue/core';
 import { execa } from 'execa';
 import { findScript } from './script-path.js';
@@ -29,23 +29,30 @@ export class ScriptHandler extends BaseHandler {
 
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
     super(agent, iniFile, ini);
-    const script = ini.get('params', 'script', '').trim();
-    if (script === '') throw new ParamError(this.name, 'script', 'missing: the path of the script to run');
-    const found = findScript(script, dirname(iniFile));
-    if ('error' in found) throw new ParamError(this.name, 'script', found.error);
-    this.script = found.path;
-    const rawTimeout = ini.get('params', 'timeout', String(DEFAULT_SCRIPT_TIMEOUT_S)).trim();
-    const seconds = Number(rawTimeout);
-    // A day at most (Node's timers end at 24.8 days, and a longer bound would be no bound); at least
-    // 0.1 s, so a script can start at all.
-    if (!/^\d+(\.\d+)?$/.test(rawTimeout) || !(seconds >= MIN_SCRIPT_TIMEOUT_S && seconds <= MAX_SCRIPT_TIMEOUT_S)) {
-      throw new ParamError(
-        this.name,
-        'timeout',
-        `${quote(rawTimeout, 40)} is not a number of seconds from ${MIN_SCRIPT_TIMEOUT_S} to ${MAX_SCRIPT_TIMEOUT_S}`,
-      );
-    }
-    this.timeoutMs = Math.round(seconds * 1000);
+    const p = readParams(
+      this.name,
+      this.params,
+      {
+        script: (raw) => {
+          if (raw === undefined) return { ok: false, reason: 'missing: the path of the script to run' };
+          const found = findScript(raw, dirname(iniFile));
+          return 'error' in found ? { ok: false, reason: found.error } : { ok: true, value: found.path };
+        },
+        // A day at most (Node's timers end at 24.8 days, and a longer bound would be no bound); at
+        // least 0.1 s, so a script can start at all.
+        timeout: param.number({
+          default: DEFAULT_SCRIPT_TIMEOUT_S,
+          min: MIN_SCRIPT_TIMEOUT_S,
+          max: MAX_SCRIPT_TIMEOUT_S,
+          unit: 'seconds',
+          scale: 1000,
+        }),
+      },
+      // Other keys are the script's (docker-glue passed them on: demo-option in test.ini).
+      { allowUnknown: true },
+    );
+    this.script = p.script;
+    this.timeoutMs = p.timeout;
     this.runTimeoutMs = this.timeoutMs + KILL_GRACE_MS + 1_000;
   }
 
