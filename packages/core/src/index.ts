@@ -15,7 +15,7 @@ export { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE, STATE_CHANGING_ACTIONS } fr
 export type { ContainerAction, GlueEvent } from './events.js';
 export { ConfigError, errorMessage, formatProblem, GlueError, LabelError, ParamError, quote } from './errors.js';
 export { unknownKeyReason } from './params.js';
-export { param, readParams } from './read-params.js';
+export { checkParams, param, readParams } from './read-params.js';
 export type { ParamRule, ParamValues } from './read-params.js';
 export { FileReadError, readRegularFile, readTextFile, regularFileProblem } from './files.js';
 export type { ConfigProblem, GlueErrorCode, GlueErrorOptions, ParamProblem } from './errors.js';

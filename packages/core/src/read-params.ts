@@ -6,8 +6,8 @@
 import { ParamError, type ParamProblem, quote } from './errors.js';
 import { unknownKeyReason } from './params.js';
 
-/** A rule's verdict on one key's raw value (undefined: the key is absent or empty). */
-export type ParamRule<T> = (raw: string | undefined) => { ok: true; value: T } | { ok: false; reason: string };
+/** A rule's verdict on one key's raw value (undefined: the key is absent or empty); several reasons are several problems. */
+export type ParamRule<T> = (raw: string | undefined) => { ok: true; value: T } | { ok: false; reason: string | readonly string[] };
 
 export type ParamValues<S extends Record<string, ParamRule<unknown>>> = {
   [K in keyof S]: S[K] extends ParamRule<infer T> ? T : never;
@@ -30,6 +30,14 @@ export const param = {
       return ok(raw);
     };
   },
+  /** Optional text that `check` finds fault with (its reason) or not (undefined). */
+  check(check: (value: string) => string | undefined): ParamRule<string | undefined> {
+    return (raw) => {
+      if (raw === undefined) return ok(undefined);
+      const reason = check(raw);
+      return reason === undefined ? ok(raw) : bad(`${quote(raw, 60)}: ${reason}`);
+    };
+  },
   /** A decimal number of `unit` from `min` to `max`, returned multiplied by `scale` (seconds -> ms: 1000). */
   number(options: { default: number; min: number; max: number; unit?: string; scale?: number }): ParamRule<number> {
     const scale = options.scale ?? 1;
@@ -41,7 +49,7 @@ export const param = {
         return bad(
           `${quote(raw, 40)} is not a number${unit ? ` of${unit}` : ''} from ${options.min} to ${options.max}`,
         );
-      return ok(Math.round(n * scale));
+      return ok(scale === 1 ? n : Math.round(n * scale));
     };
   },
   /** 1/yes/true/on or 0/no/false/off, any case. */
@@ -66,27 +74,26 @@ export const param = {
 };
 
 /**
- * Reads `params` (trimmed; empty counts as absent) by `spec`. Throws one ParamError with a problem per
- * bad key (and per unknown key, unless `allowUnknown`); returns the typed values otherwise.
+ * Checks `params` (trimmed; empty counts as absent) by `spec`: the typed values of the good keys (a
+ * bad key's value is left out) and a problem per bad key, and per unknown key unless `allowUnknown`.
  */
-export function readParams<S extends Record<string, ParamRule<unknown>>>(
-  file: string,
-  params: Readonly<Record<string, string>>,
-  spec: S,
-  options: { allowUnknown?: boolean } = {},
-): ParamValues<S> {
+export function checkParams<S extends Record<string, ParamRule<unknown>>>(params: Readonly<Record<string, string>>, spec: S, options: { allowUnknown?: boolean } = {}): { values: Partial<ParamValues<S>>; problems: ParamProblem[] } {
   const problems: ParamProblem[] = [];
   const known = Object.keys(spec);
-  if (!options.allowUnknown)
-    for (const key of Object.keys(params))
-      if (!Object.hasOwn(spec, key)) problems.push({ key, reason: unknownKeyReason(key, known) });
+  if (!options.allowUnknown) for (const key of Object.keys(params)) if (!Object.hasOwn(spec, key)) problems.push({ key, reason: unknownKeyReason(key, known) });
   const values: Record<string, unknown> = {};
   for (const [key, rule] of Object.entries(spec)) {
     const raw = params[key]?.trim();
     const verdict = rule(raw === '' ? undefined : raw);
     if (verdict.ok) values[key] = verdict.value;
-    else problems.push({ key, reason: verdict.reason });
+    else for (const reason of typeof verdict.reason === 'string' ? [verdict.reason] : verdict.reason) problems.push({ key, reason });
   }
+  return { values: values as Partial<ParamValues<S>>, problems };
+}
+
+/** `checkParams`, throwing one ParamError with every problem; the typed values otherwise. */
+export function readParams<S extends Record<string, ParamRule<unknown>>>(file: string, params: Readonly<Record<string, string>>, spec: S, options: { allowUnknown?: boolean } = {}): ParamValues<S> {
+  const { values, problems } = checkParams(params, spec, options);
   if (problems.length > 0) throw ParamError.of(file, problems);
   return values as ParamValues<S>;
 }

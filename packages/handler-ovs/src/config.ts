@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import {
+  checkParams,
   type ContainerInspectInfo,
   containerName,
   type GlueErrorOptions,
   LabelError,
+  param,
   type ParamProblem,
-  parseBoolean,
-  unknownKeyReason,
+  type ParamRule,
 } from '@glue/core';
 import {
   checkBridgeName,
@@ -85,94 +86,59 @@ const OPTION_KEYS: Record<string, keyof InterfaceSettings> = {
   '--vlan': 'vlan',
 };
 
-/** The `[params]` keys the OVS handler reads. */
-export const PARAM_KEYS = [
-  'ovs-bridge',
-  'ovs-interface',
-  'ovs-db',
-  'ovs-options',
-  'network-none',
-  'tx-offload',
-  'timeout',
-] as const;
+/** `ovs-options`: ovs-docker style `--mtu=1450 --vlan=12 ...`, each token checked, then across them. */
+const ovsOptions: ParamRule<InterfaceSettings> = (raw) => {
+  const defaults: InterfaceSettings = {};
+  if (raw === undefined) return { ok: true, value: defaults };
+  const reasons: string[] = [];
+  for (const token of raw.split(/\s+/)) {
+    const m = /^(--[a-z]+)=(.*)$/.exec(token);
+    const field = m ? OPTION_KEYS[m[1]!] : undefined;
+    if (!m || !field) {
+      reasons.push(
+        `${JSON.stringify(token)}: not one of ${Object.keys(OPTION_KEYS)
+          .map((k) => `${k}=…`)
+          .join(', ')}`,
+      );
+      continue;
+    }
+    const reason = settingProblem(field, m[2]!);
+    if (reason) reasons.push(`${m[1]}=${JSON.stringify(m[2])}: ${reason}`);
+    else setSetting(defaults, field, m[2]!);
+  }
+  const cross = crossProblem(defaults);
+  if (cross) reasons.push(cross);
+  return reasons.length > 0 ? { ok: false, reason: reasons } : { ok: true, value: defaults };
+};
+
+/** The `[params]` the OVS handler reads, as core's readParams rules. */
+const PARAMS = {
+  'ovs-bridge': param.check(checkBridgeName),
+  'ovs-interface': param.check(checkInterfaceName),
+  'ovs-db': param.check(checkOvsDb),
+  'ovs-options': ovsOptions,
+  'network-none': param.boolean(true),
+  'tx-offload': param.oneOf(['auto', 'off', 'on'], 'auto'),
+  timeout: param.number({ default: 15, min: 0.1, max: 600, unit: 'seconds', scale: 1000 }),
+};
+
+export const PARAM_KEYS = Object.keys(PARAMS);
 
 /** Reads and checks `[params]`; every problem is reported, not just the first. */
 export function parseParams(params: Readonly<Record<string, string>>): { params: OvsParams; problems: ParamProblem[] } {
-  const problems: ParamProblem[] = [];
-  for (const key of Object.keys(params)) {
-    if ((PARAM_KEYS as readonly string[]).includes(key)) continue;
-    // A typo (ovs-brige) would otherwise leave the default in place without a word.
-    problems.push({ key, reason: unknownKeyReason(key, PARAM_KEYS) });
-  }
-  const get = (key: string): string | undefined => {
-    const v = params[key]?.trim();
-    return v === undefined || v === '' ? undefined : v;
+  const { values: v, problems } = checkParams(params, PARAMS);
+  return {
+    params: {
+      bridge: v['ovs-bridge'],
+      iface: v['ovs-interface'],
+      defaults: v['ovs-options'] ?? {},
+      db: v['ovs-db'],
+      networkNone: v['network-none'] ?? true,
+      txOffload: v['tx-offload'] ?? 'auto',
+      timeoutMs: v.timeout ?? 15_000,
+    },
+    problems,
   };
-  const check = (key: string, value: string | undefined, fn: (v: string) => string | undefined): string | undefined => {
-    if (value === undefined) return undefined;
-    const reason = fn(value);
-    if (reason) {
-      problems.push({ key, reason: `${JSON.stringify(value)}: ${reason}` });
-      return undefined;
-    }
-    return value;
-  };
-  const bridge = check('ovs-bridge', get('ovs-bridge'), checkBridgeName);
-  const iface = check('ovs-interface', get('ovs-interface'), checkInterfaceName);
-  const db = check('ovs-db', get('ovs-db'), checkOvsDb);
-
-  const defaults: InterfaceSettings = {};
-  const options = get('ovs-options');
-  if (options !== undefined) {
-    for (const token of options.split(/\s+/)) {
-      const m = /^(--[a-z]+)=(.*)$/.exec(token);
-      const field = m ? OPTION_KEYS[m[1]!] : undefined;
-      if (!m || !field) {
-        problems.push({
-          key: 'ovs-options',
-          reason: `${JSON.stringify(token)}: not one of ${Object.keys(OPTION_KEYS)
-            .map((k) => `${k}=…`)
-            .join(', ')}`,
-        });
-        continue;
-      }
-      const reason = settingProblem(field, m[2]!);
-      if (reason) problems.push({ key: 'ovs-options', reason: `${m[1]}=${JSON.stringify(m[2])}: ${reason}` });
-      else setSetting(defaults, field, m[2]!);
-    }
-    const cross = crossProblem(defaults);
-    if (cross) problems.push({ key: 'ovs-options', reason: cross });
-  }
-
-  let networkNone = true;
-  const nn = get('network-none');
-  if (nn !== undefined) {
-    const b = parseBoolean(nn);
-    if (b === undefined)
-      problems.push({
-        key: 'network-none',
-        reason: `${JSON.stringify(nn)} is not a boolean (yes/no, true/false, 1/0)`,
-      });
-    else networkNone = b;
-  }
-
-  let txOffload: TxOffload = 'auto';
-  const tx = get('tx-offload');
-  if (tx !== undefined) {
-    if (tx === 'auto' || tx === 'off' || tx === 'on') txOffload = tx;
-    else problems.push({ key: 'tx-offload', reason: `${JSON.stringify(tx)} is not auto, off or on` });
-  }
-
-  let timeoutMs = 15_000;
-  const t = get('timeout');
-  if (t !== undefined) {
-    const s = Number(t);
-    if (!/^\d+(\.\d+)?$/.test(t) || !(s >= 0.1) || s > 600)
-      problems.push({ key: 'timeout', reason: `${JSON.stringify(t)} is not a number of seconds from 0.1 to 600` });
-    else timeoutMs = Math.round(s * 1000);
-  }
-
-  return { params: { bridge, iface, defaults, db, networkNone, txOffload, timeoutMs }, problems };
 }
 
 function settingProblem(field: keyof InterfaceSettings, value: string): string | undefined {

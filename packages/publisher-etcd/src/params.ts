@@ -1,4 +1,12 @@
-import { type ParamProblem, parseBoolean, quote, regularFileProblem, unknownKeyReason } from '@glue/core';
+import {
+  checkParams,
+  param,
+  type ParamProblem,
+  parseBoolean,
+  quote,
+  regularFileProblem,
+  unknownKeyReason,
+} from '@glue/core';
 import { DEFAULT_PREFIX, normalizePrefix } from './keys.js';
 import { type FieldSelection, parseFields } from './record.js';
 
@@ -164,23 +172,29 @@ export function parseParams(params: Record<string, string>): {
     });
   else if (publishEnv) fields = { ...fields, publishEnv: true };
 
-  const deleteOnStop = parseBoolean(get('delete-on-stop') ?? 'true');
-  if (deleteOnStop === undefined)
-    problems.push({ key: 'delete-on-stop', reason: `${JSON.stringify(get('delete-on-stop'))} is not true or false` });
-
-  const writeTimeout = seconds(get('write-timeout') ?? String(DEFAULT_WRITE_TIMEOUT_S), 0, 600);
-  if (writeTimeout === undefined)
-    problems.push({
-      key: 'write-timeout',
-      reason: `${JSON.stringify(get('write-timeout'))} is not a number of seconds from 0 to 600`,
-    });
-
-  const backoffMax = seconds(get('backoff-max') ?? String(DEFAULT_BACKOFF_MAX_S), 0.1, 3600);
-  if (backoffMax === undefined)
-    problems.push({
-      key: 'backoff-max',
-      reason: `${JSON.stringify(get('backoff-max'))} is not a number of seconds from 0.1 to 3600`,
-    });
+  // The keys that stand alone, by core's rules.
+  const simple = checkParams(
+    params,
+    {
+      'delete-on-stop': param.boolean(true),
+      'write-timeout': param.number({
+        default: DEFAULT_WRITE_TIMEOUT_S,
+        min: 0,
+        max: 600,
+        unit: 'seconds',
+        scale: 1000,
+      }),
+      'backoff-max': param.number({
+        default: DEFAULT_BACKOFF_MAX_S,
+        min: 0.1,
+        max: 3600,
+        unit: 'seconds',
+        scale: 1000,
+      }),
+    },
+    { allowUnknown: true },
+  );
+  problems.push(...simple.problems);
 
   const resync = seconds(get('resync-interval') ?? String(DEFAULT_RESYNC_S), 0, 86_400);
   if (resync === undefined || (resync > 0 && resync < 5))
@@ -200,9 +214,9 @@ export function parseParams(params: Record<string, string>): {
       auth: user !== undefined ? { username: user, password: password! } : undefined,
       tls: caFile !== undefined ? { caFile, certFile, keyFile } : undefined,
       fields,
-      deleteOnStop: deleteOnStop!,
-      writeTimeoutMs: Math.round(writeTimeout! * 1000),
-      backoffMaxMs: Math.round(backoffMax! * 1000),
+      deleteOnStop: simple.values['delete-on-stop'] ?? true,
+      writeTimeoutMs: simple.values['write-timeout'] ?? DEFAULT_WRITE_TIMEOUT_S * 1000,
+      backoffMaxMs: simple.values['backoff-max'] ?? DEFAULT_BACKOFF_MAX_S * 1000,
       resyncMs: Math.round(resync! * 1000),
     },
   };
