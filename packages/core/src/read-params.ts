@@ -7,7 +7,9 @@ import { ParamError, type ParamProblem, quote } from './errors.js';
 import { unknownKeyReason } from './params.js';
 
 /** A rule's verdict on one key's raw value (undefined: the key is absent or empty); several reasons are several problems. */
-export type ParamRule<T> = (raw: string | undefined) => { ok: true; value: T } | { ok: false; reason: string | readonly string[] };
+export type ParamRule<T> = (
+  raw: string | undefined,
+) => { ok: true; value: T } | { ok: false; reason: string | readonly string[] };
 
 export type ParamValues<S extends Record<string, ParamRule<unknown>>> = {
   [K in keyof S]: S[K] extends ParamRule<infer T> ? T : never;
@@ -77,22 +79,35 @@ export const param = {
  * Checks `params` (trimmed; empty counts as absent) by `spec`: the typed values of the good keys (a
  * bad key's value is left out) and a problem per bad key, and per unknown key unless `allowUnknown`.
  */
-export function checkParams<S extends Record<string, ParamRule<unknown>>>(params: Readonly<Record<string, string>>, spec: S, options: { allowUnknown?: boolean } = {}): { values: Partial<ParamValues<S>>; problems: ParamProblem[] } {
+export function checkParams<S extends Record<string, ParamRule<unknown>>>(
+  params: Readonly<Record<string, string>>,
+  spec: S,
+  options: { allowUnknown?: boolean } = {},
+): { values: Partial<ParamValues<S>>; problems: ParamProblem[] } {
   const problems: ParamProblem[] = [];
   const known = Object.keys(spec);
-  if (!options.allowUnknown) for (const key of Object.keys(params)) if (!Object.hasOwn(spec, key)) problems.push({ key, reason: unknownKeyReason(key, known) });
+  if (!options.allowUnknown)
+    for (const key of Object.keys(params))
+      if (!Object.hasOwn(spec, key)) problems.push({ key, reason: unknownKeyReason(key, known) });
   const values: Record<string, unknown> = {};
   for (const [key, rule] of Object.entries(spec)) {
     const raw = params[key]?.trim();
     const verdict = rule(raw === '' ? undefined : raw);
     if (verdict.ok) values[key] = verdict.value;
-    else for (const reason of typeof verdict.reason === 'string' ? [verdict.reason] : verdict.reason) problems.push({ key, reason });
+    else
+      for (const reason of typeof verdict.reason === 'string' ? [verdict.reason] : verdict.reason)
+        problems.push({ key, reason });
   }
   return { values: values as Partial<ParamValues<S>>, problems };
 }
 
 /** `checkParams`, throwing one ParamError with every problem; the typed values otherwise. */
-export function readParams<S extends Record<string, ParamRule<unknown>>>(file: string, params: Readonly<Record<string, string>>, spec: S, options: { allowUnknown?: boolean } = {}): ParamValues<S> {
+export function readParams<S extends Record<string, ParamRule<unknown>>>(
+  file: string,
+  params: Readonly<Record<string, string>>,
+  spec: S,
+  options: { allowUnknown?: boolean } = {},
+): ParamValues<S> {
   const { values, problems } = checkParams(params, spec, options);
   if (problems.length > 0) throw ParamError.of(file, problems);
   return values as ParamValues<S>;
