@@ -24,6 +24,8 @@ export type { LogFormat, Logger, LogLevel } from './logger.js';
 export { containerName } from './container-store.js';
 export { backoffDelay, sleep } from './timing.js';
 export { stopSignal } from './signals.js';
+export { chooseAddress, publishedEndpoint } from './addresses.js';
+export type { AddressMode } from './addresses.js';
 export {
   DEFAULT_WEIGHT,
   describeLabelProblem,

@@ -4,8 +4,7 @@
  * the same model (sorted), so the rendered text only changes when routing does.
  */
 import { createHash } from 'node:crypto';
-import { isIPv4 } from 'node:net';
-import { type ContainerInspectInfo, hasRouteLabels, type LabelProblem, parseLabels } from '@glue/core';
+import { chooseAddress, type ContainerInspectInfo, hasRouteLabels, type LabelProblem, parseLabels } from '@glue/core';
 
 export interface Server {
   /** `<container name>:<port>`: unique in its backend, stable across reloads. */
@@ -66,42 +65,6 @@ const SERVER_NAME_SAFE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 function nameOf(info: ContainerInspectInfo): string {
   return (info.Name ?? '').replace(/^\//, '');
-}
-
-/** The container's address: on the chosen network, else the default bridge, else its only network. */
-export function chooseAddress(
-  info: ContainerInspectInfo,
-  network: string | undefined,
-): { network: string; ip: string; why: string } | { error: string } {
-  const nets = info.NetworkSettings?.Networks ?? {};
-  if (network) {
-    const ip = nets[network]?.IPAddress ?? '';
-    if (!ip)
-      return {
-        error: `no address on network ${JSON.stringify(network)} (it is on: ${Object.keys(nets).join(', ') || 'none'})`,
-      };
-    if (!isIPv4(ip)) return { error: `address ${JSON.stringify(ip)} on ${network} is not IPv4` };
-    return { network, ip, why: 'chosen by glue_network label or network param' };
-  }
-  const withIp = Object.entries(nets)
-    .filter(([, n]) => n?.IPAddress)
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-  const bridge =
-    nets.bridge?.IPAddress || (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || '';
-  if (bridge && isIPv4(bridge)) return { network: 'bridge', ip: bridge, why: 'default bridge' };
-  const first = withIp[0];
-  if (!first)
-    return { error: `no IP address on any network (network mode ${info.HostConfig?.NetworkMode ?? 'unknown'})` };
-  const ip = first[1]?.IPAddress ?? '';
-  if (!isIPv4(ip)) return { error: `address ${JSON.stringify(ip)} on ${first[0]} is not IPv4` };
-  return {
-    network: first[0],
-    ip,
-    why:
-      withIp.length === 1
-        ? 'its only network'
-        : `first of ${withIp.length} networks by name (set glue_network to choose)`,
-  };
 }
 
 /** Out of rotation: not running, paused, or a health check that says unhealthy or starting. */

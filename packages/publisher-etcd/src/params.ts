@@ -1,6 +1,9 @@
+import { isIP } from 'node:net';
 import {
+  type AddressMode,
   checkParams,
   param,
+  parseNetworkName,
   type ParamProblem,
   parseBoolean,
   quote,
@@ -32,6 +35,12 @@ export interface PublisherSettings {
   backoffMaxMs: number;
   /** Full reconcile this often even without events (repairs keys changed behind our back); 0: never. */
   resyncMs: number;
+  /**
+   * Where the HTTP index says a route is reached: `container` (the container's address on `network`, a
+   * `glue_network` label or its default network) or `published` (the host port Docker published, at
+   * `advertise` unless Docker bound a specific host address).
+   */
+  endpoint: { mode: AddressMode; advertise: string | undefined; network: string | undefined };
 }
 
 /** Every `[params]` key the publisher reads; any other key is refused (a typo must not fall back to a default). */
@@ -51,6 +60,9 @@ export const KNOWN_PARAMS = [
   'write-timeout',
   'backoff-max',
   'resync-interval',
+  'address',
+  'advertise-address',
+  'network',
 ] as const;
 
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
@@ -196,6 +208,32 @@ export function parseParams(params: Record<string, string>): {
   );
   problems.push(...simple.problems);
 
+  const where = checkParams(
+    params,
+    {
+      address: param.check((v) =>
+        v === 'container' || v === 'published' ? undefined : 'is not container or published',
+      ),
+      'advertise-address': param.check((v) =>
+        isIP(v) !== 0 ? undefined : 'is not an IP address (the address other hosts reach this host at)',
+      ),
+      network: param.check((v) => {
+        const r = parseNetworkName(v);
+        return r.ok ? undefined : r.reason;
+      }),
+    },
+    { allowUnknown: true },
+  );
+  problems.push(...where.problems);
+  const advertise = where.values['advertise-address'];
+  // Cluster use names the address other hosts reach this one at: then published ports are the default.
+  const mode = (where.values.address ?? (advertise !== undefined ? 'published' : 'container')) as AddressMode;
+  if (mode === 'published' && advertise === undefined && !where.problems.some((p) => p.key === 'advertise-address'))
+    problems.push({
+      key: 'address',
+      reason: 'published needs advertise-address (the address other hosts reach this host at)',
+    });
+
   const resync = seconds(get('resync-interval') ?? String(DEFAULT_RESYNC_S), 0, 86_400);
   if (resync === undefined || (resync > 0 && resync < 5))
     problems.push({
@@ -218,6 +256,7 @@ export function parseParams(params: Record<string, string>): {
       writeTimeoutMs: simple.values['write-timeout'] ?? DEFAULT_WRITE_TIMEOUT_S * 1000,
       backoffMaxMs: simple.values['backoff-max'] ?? DEFAULT_BACKOFF_MAX_S * 1000,
       resyncMs: Math.round(resync! * 1000),
+      endpoint: { mode, advertise, network: where.values.network },
     },
   };
 }

@@ -202,7 +202,13 @@ export class Publisher extends BaseHandler {
   }
 
   private entries(info: ContainerInspectInfo, host: string): Map<string, string> {
-    const { entries, problems } = containerEntries(info, this.settings.prefix, host, this.settings.fields);
+    const { entries, problems } = containerEntries(
+      info,
+      this.settings.prefix,
+      host,
+      this.settings.fields,
+      this.settings.endpoint,
+    );
     for (const p of problems) {
       const seen = this.reported.get(info.Id) ?? new Set<string>();
       this.reported.set(info.Id, seen);

@@ -1,4 +1,12 @@
-import { containerName, type ContainerInspectInfo, type LabelProblem, parseLabels } from '@glue/core';
+import {
+  type AddressMode,
+  chooseAddress,
+  containerName,
+  type ContainerInspectInfo,
+  type LabelProblem,
+  parseLabels,
+  publishedEndpoint,
+} from '@glue/core';
 import { containerKey, httpKey } from './keys.js';
 import {
   type ContainerRecord,
@@ -167,11 +175,34 @@ export function containerRecord(
 }
 
 /** The keys and values one running container puts in etcd: its record plus one index entry per HTTP route. */
+/** How index entries find their endpoint (PublisherSettings.endpoint). Default: the container's own address. */
+export interface EndpointOptions {
+  mode: AddressMode;
+  advertise?: string | undefined;
+  network?: string | undefined;
+}
+
+/**
+ * The endpoint of one route in the chosen mode, or why it has none (then it is not indexed: a balancer
+ * could not reach it).
+ */
+function endpointOf(
+  info: ContainerInspectInfo,
+  port: number,
+  network: string | undefined,
+  o: EndpointOptions,
+): { address: string; port: number } | { error: string } {
+  if (o.mode === 'published') return publishedEndpoint(info, port, o.advertise ?? '');
+  const chosen = chooseAddress(info, network ?? o.network);
+  return 'error' in chosen ? chosen : { address: chosen.ip, port };
+}
+
 export function containerEntries(
   info: ContainerInspectInfo,
   prefix: string,
   host: string,
   selection: FieldSelection = DEFAULT_FIELDS,
+  endpoint: EndpointOptions = { mode: 'container' },
 ): { entries: Map<string, string>; problems: LabelProblem[] } {
   const parsed = httpRoutes(info.Config?.Labels);
   const { routes, problems } = parsed;
@@ -182,7 +213,17 @@ export function containerEntries(
   const addresses: Record<string, string> = {};
   for (const [name, n] of Object.entries(nets)) if (n.ip !== '') addresses[name] = n.ip;
   const health = (info.State as { Health?: { Status?: string } } | undefined)?.Health?.Status ?? null;
+  const labelNetwork = parseLabels(info.Config?.Labels).network;
   for (const r of routes) {
+    const at = endpointOf(info, r.port, labelNetwork, endpoint);
+    if ('error' in at) {
+      problems.push({
+        label: `glue_http_${r.port}_host`,
+        value: r.vhost,
+        reason: `not indexed (address=${endpoint.mode}): ${at.error}`,
+      });
+      continue;
+    }
     const entry: HttpEntry = {
       v: RECORD_VERSION,
       host,
@@ -196,6 +237,7 @@ export function containerEntries(
       addresses,
       health,
       container: key,
+      endpoint: at,
     };
     entries.set(httpKey(prefix, r.vhost, host, info.Id, r.port), JSON.stringify(entry));
   }

@@ -75,6 +75,11 @@ export const httpEntrySchema = z.object({
   weight: z.number().int().min(0).max(256),
   /** The container's addresses, by network name. */
   addresses: z.record(z.string(), z.string()),
+  /**
+   * Where a balancer sends this route's requests, as the publisher resolved it (its `address` mode):
+   * the container's address and port, or the host address and port Docker published.
+   */
+  endpoint: z.object({ address: z.string().min(1), port: z.number().int().min(1).max(65535) }),
   health: z.string().nullable(),
   /** The key of the container's full record. */
   container: z.string(),

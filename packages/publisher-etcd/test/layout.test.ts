@@ -305,6 +305,54 @@ describe('container records', () => {
       addresses: { bridge: '172.31.5.7' },
       health: 'healthy',
       container: containerKey('/glue', 'web-01', ID),
+      endpoint: { address: '172.31.5.7', port: 80 },
+    });
+  });
+
+  describe('endpoints (address mode)', () => {
+    const withPorts = (
+      ports: Readonly<Record<string, ReadonlyArray<{ readonly HostIp: string; readonly HostPort: string }> | null>>,
+    ): ContainerInspectInfo => {
+      const info = richContainer();
+      (info.NetworkSettings as unknown as { Ports: typeof ports }).Ports = ports;
+      return info;
+    };
+    const entryOf = (info: ContainerInspectInfo, mode: 'published' | 'container', advertise?: string) => {
+      const { entries, problems } = containerEntries(info, '/glue', 'h', parseFields('summary'), { mode, advertise });
+      const text = entries.get(httpKey('/glue', 'shop.example.com', 'h', ID, 80));
+      return { entry: text === undefined ? undefined : httpEntrySchema.parse(JSON.parse(text)), problems };
+    };
+
+    it('published: the host port at advertise-address; a specific host IP as Docker bound it', () => {
+      expect(
+        entryOf(withPorts({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '32768' }] }), 'published', '10.1.0.5').entry
+          ?.endpoint,
+      ).toEqual({ address: '10.1.0.5', port: 32768 });
+      expect(
+        entryOf(withPorts({ '80/tcp': [{ HostIp: '', HostPort: '8080' }] }), 'published', '10.1.0.5').entry?.endpoint,
+      ).toEqual({ address: '10.1.0.5', port: 8080 });
+      expect(
+        entryOf(withPorts({ '80/tcp': [{ HostIp: '192.168.7.2', HostPort: '9000' }] }), 'published', '10.1.0.5').entry
+          ?.endpoint,
+      ).toEqual({ address: '192.168.7.2', port: 9000 });
+    });
+
+    it('published: a port not published, or only on loopback, is not indexed, with the reason on its label', () => {
+      for (const [ports, why] of [
+        [{}, /container port 80 is not published \(docker run -p HOSTPORT:80, or address=container\)/],
+        [{ '80/tcp': null }, /is not published/],
+        [{ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] }, /published only on loopback/],
+      ] as const) {
+        const { entry, problems } = entryOf(withPorts(ports), 'published', '10.1.0.5');
+        expect(entry).toBeUndefined();
+        expect(problems).toEqual([
+          { label: 'glue_http_80_host', value: 'shop.example.com', reason: expect.stringMatching(why) },
+        ]);
+      }
+    });
+
+    it('container: the container address (glue_network or the default network) and the container port', () => {
+      expect(entryOf(richContainer(), 'container').entry?.endpoint).toEqual({ address: '172.31.5.7', port: 80 });
     });
   });
 });

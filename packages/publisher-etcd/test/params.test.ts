@@ -133,6 +133,29 @@ describe('publish-env', () => {
   });
 });
 
+describe('address, advertise-address, network', () => {
+  it('container by default; published once advertise-address is given; published needs it', () => {
+    expect(parseParams({}).settings?.endpoint).toEqual({ mode: 'container', advertise: undefined, network: undefined });
+    expect(parseParams({ 'advertise-address': '10.1.0.5' }).settings?.endpoint).toEqual({
+      mode: 'published',
+      advertise: '10.1.0.5',
+      network: undefined,
+    });
+    expect(
+      parseParams({ 'advertise-address': '10.1.0.5', address: 'container', network: 'overlay1' }).settings?.endpoint,
+    ).toEqual({ mode: 'container', advertise: '10.1.0.5', network: 'overlay1' });
+    expect(parseParams({ address: 'published' }).problems).toEqual([
+      { key: 'address', reason: expect.stringMatching(/^published needs advertise-address/) },
+    ]);
+    expect(
+      parseParams({ address: 'nat', 'advertise-address': 'host.example.com' }).problems.map((p) => [p.key, p.reason]),
+    ).toEqual([
+      ['address', '"nat": is not container or published'],
+      ['advertise-address', '"host.example.com": is not an IP address (the address other hosts reach this host at)'],
+    ]);
+  });
+});
+
 describe('unknown params', () => {
   it('are refused, every one, with the known keys and a likely meaning', () => {
     const { settings, problems } = parseParams({
@@ -148,7 +171,9 @@ describe('unknown params', () => {
       /^unknown key \(did you mean endpoints\?\); known keys: endpoints, prefix, ttl, host-id, /,
     );
     expect(reason('host_id')).toMatch(/did you mean host-id\?/);
-    expect(reason('colour')).toMatch(/^unknown key; known keys: .*resync-interval$/);
+    expect(reason('colour')).toMatch(
+      /^unknown key; known keys: .*resync-interval, address, advertise-address, network$/,
+    );
   });
 
   it('name the INI file and the key in the error the daemon reports', async () => {

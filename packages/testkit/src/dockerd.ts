@@ -21,6 +21,8 @@ export interface RunOptions {
   network?: string;
   /** A fixed IPv4 address on `network` (a user network created with a subnet). */
   ip?: string;
+  /** Container ports to publish, each on `hostIp` (this engine's own addresses only) and a free host port. */
+  publish?: Array<{ port: number; hostIp: string }>;
   env?: string[];
   healthcheck?: { test: string[]; intervalMs: number; retries?: number; startPeriodMs?: number };
   /** Wait for `running` before returning (default true). */
@@ -280,8 +282,16 @@ async function runContainer(docker: Dockerode, o: RunOptions = {}): Promise<Test
     ...(o.ip && o.network
       ? { NetworkingConfig: { EndpointsConfig: { [o.network]: { IPAMConfig: { IPv4Address: o.ip } } } } }
       : {}),
+    ...(o.publish ? { ExposedPorts: Object.fromEntries(o.publish.map((p) => [`${p.port}/tcp`, {}])) } : {}),
     HostConfig: {
       NetworkMode: o.network ?? 'bridge',
+      ...(o.publish
+        ? {
+            PortBindings: Object.fromEntries(
+              o.publish.map((p) => [`${p.port}/tcp`, [{ HostIp: p.hostIp, HostPort: '' }]]),
+            ),
+          }
+        : {}),
       ...(o.restartPolicy ? { RestartPolicy: { Name: o.restartPolicy } } : {}),
       ...(o.capAdd ? { CapAdd: o.capAdd } : {}),
     },
