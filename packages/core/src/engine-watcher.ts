@@ -1,10 +1,23 @@
+import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import { type ContainerStore, containerName } from './container-store.js';
 import { errorMessage } from './errors.js';
 import { type GlueEvent, parseEngineEvent } from './events.js';
+import type { EngineIdentity } from './handler.js';
 import type { Logger } from './logger.js';
 import { backoffDelay, sleep, withTimeout } from './timing.js';
+
+/**
+ * An engine's identity: the `docker info` ID alone is shared by every engine started from one
+ * `/etc/docker/key.json` (and by cloned VM images), so its data root and name go in too. Stable
+ * across restarts of the same engine.
+ */
+export function engineIdentity(dockerId: string, rootDir: string, name: string): EngineIdentity {
+  if (dockerId === '' && rootDir === '' && name === '') return { id: '', name: '', dockerId: '' };
+  const id = createHash('sha256').update(`${dockerId}\0${rootDir}\0${name}`).digest('hex').slice(0, 16);
+  return { id, name, dockerId };
+}
 
 export interface EngineWatcherOptions {
   docker: Dockerode;
@@ -43,7 +56,7 @@ export class EngineWatcher {
   private seenSinceConnect = new Set<string>();
   private recent = new Set<string>();
   private recentOrder: string[] = [];
-  private engineInfo: { id: string; name: string } | undefined;
+  private engineInfo: EngineIdentity | undefined;
 
   constructor(options: EngineWatcherOptions) {
     this.o = {
@@ -55,7 +68,7 @@ export class EngineWatcher {
     };
   }
 
-  engine(): { id: string; name: string } | undefined {
+  engine(): EngineIdentity | undefined {
     return this.engineInfo;
   }
 
@@ -120,9 +133,10 @@ export class EngineWatcher {
     )) as {
       ID?: string;
       Name?: string;
+      DockerRootDir?: string;
       SystemTime?: string;
     };
-    this.engineInfo = { id: info.ID ?? '', name: info.Name ?? '' };
+    this.engineInfo = engineIdentity(info.ID ?? '', info.DockerRootDir ?? '', info.Name ?? '');
     if (this.since === undefined && typeof info.SystemTime === 'string') {
       const t = Date.parse(info.SystemTime);
       if (!Number.isNaN(t)) this.since = (t / 1000).toFixed(3);

@@ -92,7 +92,7 @@ export function fakeAgent(
     triggerNone: () => {
       agent.nonesTriggered += 1;
     },
-    engine: () => ({ id: 'FAKE:ENGINE', name: 'fake-engine' }),
+    engine: () => ({ id: 'FAKE:ENGINE', name: 'fake-engine', dockerId: 'FAKE:ENGINE' }),
     mode: options.mode ?? 'watch',
     put: (info) => void byId.set(info.Id, info),
     remove: (id) => void byId.delete(id),

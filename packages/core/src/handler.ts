@@ -22,8 +22,12 @@ export interface Agent {
   refresh(id: string): Promise<ContainerInspectInfo | undefined>;
   /** Asks for the `none` event to fire again soon (coalesced). */
   triggerNone(): void;
-  /** The engine's `docker info` Name and ID, once connected. */
-  engine(): { id: string; name: string } | undefined;
+  /**
+   * The engine, once connected: `name` is `docker info` Name; `id` identifies this engine among
+   * others (`docker info` ID, its data root and its name, hashed: engines that share a
+   * `/etc/docker/key.json` or a cloned VM image share the ID alone); `dockerId` is the raw ID.
+   */
+  engine(): EngineIdentity | undefined;
   /**
    * How the daemon runs: `once` (`glue -1`, `runOnce()`: the `none` handlers, then stop) or `watch`
    * (`glue -w`, `start()`); undefined until one of them is called. A handler whose work outlives the
@@ -49,6 +53,13 @@ export interface HandlerContext {
    * the shutdown bound (a stop lets runs in flight finish first).
    */
   readonly signal: AbortSignal;
+}
+
+/** Who the engine is (see Agent.engine). */
+export interface EngineIdentity {
+  id: string;
+  name: string;
+  dockerId: string;
 }
 
 /** The handler contract. A class implementing it is constructed as `new Cls(agent, iniFile, ini)`. */

@@ -1,5 +1,13 @@
 export { BaseHandler } from './handler.js';
-export type { Agent, ContainerInspectInfo, Handler, HandlerClass, HandlerContext, RunMode } from './handler.js';
+export type {
+  Agent,
+  ContainerInspectInfo,
+  EngineIdentity,
+  Handler,
+  HandlerClass,
+  HandlerContext,
+  RunMode,
+} from './handler.js';
 export { createGlue, Glue } from './glue.js';
 export type { GlueEvents, GlueOptions, GlueState, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
 export {

@@ -3,6 +3,7 @@ import {
   BaseHandler,
   containerName,
   type ContainerInspectInfo,
+  type EngineIdentity,
   describeLabelProblem,
   errorMessage,
   GlueError,
@@ -20,6 +21,20 @@ import { EtcdSync, type SyncState } from './sync.js';
  * `glue -1` could not get the containers into etcd: the run fails (exit code 1) instead of reporting
  * success for keys that are not there. Names the endpoints, the INI file and etcd's answer.
  */
+/**
+ * The host id an engine publishes under when `host-id` is not set: its name and a short form of its
+ * identity (`web-01-3f2a9c1e`), so two engines on one machine, or clones of one VM image, never share
+ * one; the same engine gets the same id after a restart.
+ */
+export function defaultHostId(engine: EngineIdentity | undefined): string | undefined {
+  if (!engine || engine.id === '') return undefined;
+  const name = engine.name
+    .replace(/[^A-Za-z0-9._:@-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 200);
+  return name ? `${name}-${engine.id.slice(0, 8)}` : engine.id;
+}
+
 export class EtcdPublishError extends GlueError {
   readonly endpoints: readonly string[];
 
@@ -178,8 +193,7 @@ export class Publisher extends BaseHandler {
 
   private ensureSync(): EtcdSync | undefined {
     if (this.sync || this.stopped) return this.sync;
-    const engine = this.agent.engine();
-    const host = this.settings.hostId ?? (engine?.name || engine?.id || undefined);
+    const host = this.settings.hostId ?? defaultHostId(this.agent.engine());
     if (host === undefined) return undefined;
     this.sync = new EtcdSync({
       client: this.ensureClient(),

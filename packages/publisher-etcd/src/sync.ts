@@ -443,6 +443,11 @@ export class EtcdSync {
     const mine = this.o.engine()?.id ?? '';
     if (other.engineId === '' || mine === '' || other.engineId === mine) return;
     if (await this.keeper.alive(kv.lease).catch(() => false)) throw new HostConflictError(this.host, other);
+    // Another engine's keys on a lease that is gone: ours now, but say so.
+    this.o.logger.warn(
+      { host: this.host, engine: other.engineName || other.engineId, hostname: other.hostname },
+      `etcd: taking over host-id ${this.host} from engine ${other.engineName || other.engineId} (${other.hostname} pid ${other.pid}), whose lease expired`,
+    );
   }
 
   private async applyDirty(): Promise<SyncStats> {
