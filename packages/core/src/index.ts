@@ -33,6 +33,7 @@ export { containerName } from './container-store.js';
 export { backoffDelay, sleep } from './timing.js';
 export { stopSignal } from './signals.js';
 export { chooseAddress, publishedEndpoint } from './addresses.js';
+export { engineIdentity } from './engine-watcher.js';
 export type { AddressMode } from './addresses.js';
 export {
   DEFAULT_WEIGHT,

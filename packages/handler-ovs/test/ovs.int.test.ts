@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { createGlue, type Glue, type HandlerRun, IniDocument } from '@glue/core';
+import { createGlue, engineIdentity, type Glue, type HandlerRun, IniDocument } from '@glue/core';
 import {
   type DockerEngine,
   type OvsSwitch,
@@ -31,7 +31,9 @@ beforeAll(async () => {
   ovs = await startOvs();
   bridge = ovs.uniqueName('govt');
   await ovs.addBridge(bridge);
-  engineId = (await engine.docker.info()).ID as string;
+  // What Glue's agent reports as this engine's id (the docker info ID alone is shared by engines).
+  const info = (await engine.docker.info()) as { ID: string; DockerRootDir: string; Name: string };
+  engineId = engineIdentity(info.ID, info.DockerRootDir, info.Name).id;
 });
 
 afterAll(async () => {
