@@ -58,10 +58,10 @@ function ini(params: Record<string, string>): IniDocument {
   return new IniDocument(file, text);
 }
 
-async function startGlue(): Promise<Glue> {
+async function startGlue(on: DockerEngine = engine): Promise<Glue> {
   const doc = ini({ 'ovs-bridge': bridge, 'ovs-db': ovs.db });
   const glue = createGlue({
-    dockerUrl: engine.url,
+    dockerUrl: on.url,
     handlers: [
       {
         name: 'ovs.ini',
@@ -309,5 +309,28 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     );
     expect(await portsOf(bad.id)).toEqual([]);
     await glue.stop();
+  });
+  it("a second engine with the same docker info ID on the same bridge leaves the first engine's ports alone", async () => {
+    const two = await startDockerd();
+    onTestFinished(() => two.stop());
+    const [infoOne, infoTwo] = (await Promise.all([engine.docker.info(), two.docker.info()])) as Array<{ ID: string }>;
+    // The premise: both engines report one ID (it comes from /etc/docker/key.json).
+    expect(infoOne?.ID).toBe(infoTwo?.ID);
+    const glue = await startGlue();
+    onTestFinished(() => glue.stop());
+    const a = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.204.0.2/24' } });
+    await waitFor(async () => (await portsOf(a.id)).length === 1, {
+      timeoutMs: 20_000,
+      what: "the first engine's port",
+    });
+    const before = runs.length;
+    // The second engine's Glue starts: its start-up reconcile sweeps only ports of its own engine.
+    const second = await startGlue(two);
+    onTestFinished(() => second.stop());
+    await waitFor(() => runs.slice(before).some((r) => r.event === 'none'), {
+      timeoutMs: 20_000,
+      what: "the second engine's start-up run",
+    });
+    expect(await portsOf(a.id)).toHaveLength(1);
   });
 });
