@@ -3,6 +3,7 @@
  * each with its file and line), unknown keys refused with a suggestion unless the handler passes
  * them on (the exec handler hands them to its script).
  */
+import { parseBoolean } from './config-loader.js';
 import { ParamError, type ParamProblem, quote } from './errors.js';
 import { unknownKeyReason } from './params.js';
 
@@ -58,9 +59,8 @@ export const param = {
   boolean(fallback: boolean): ParamRule<boolean> {
     return (raw) => {
       if (raw === undefined) return ok(fallback);
-      const v = raw.toLowerCase();
-      if (['1', 'yes', 'true', 'on'].includes(v)) return ok(true);
-      if (['0', 'no', 'false', 'off'].includes(v)) return ok(false);
+      const value = parseBoolean(raw);
+      if (value !== undefined) return ok(value);
       return bad(`${quote(raw, 40)} is not a boolean (use 1/yes/true/on or 0/no/false/off)`);
     };
   },
