@@ -16,6 +16,7 @@ export default defineConfig({
       { find: /^@glue\/core$/, replacement: src('core') },
       { find: /^@glue\/handler-exec$/, replacement: src('handler-exec') },
       { find: /^@glue\/handler-haproxy$/, replacement: src('handler-haproxy') },
+      { find: /^@glue\/publisher-etcd\/routes$/, replacement: src('publisher-etcd', 'routes.ts') },
       { find: /^@glue\/publisher-etcd$/, replacement: src('publisher-etcd') },
       { find: /^@glue\/handler-ovs$/, replacement: src('handler-ovs') },
       { find: /^@glue\/testkit$/, replacement: src('testkit') },

@@ -1,4 +1,6 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.base.js';
 
-export default defineConfig(packageBuild({ index: 'src/index.ts', internal: 'src/internal.ts' }));
+export default defineConfig(
+  packageBuild({ index: 'src/index.ts', routes: 'src/routes.ts', internal: 'src/internal.ts' }),
+);

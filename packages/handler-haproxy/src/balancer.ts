@@ -16,8 +16,9 @@ import {
   type LogLevel,
   type Logger,
 } from '@glue/core';
-import { HAProxyHandler } from './handler.js';
-import { PARAM_KEYS, PARAM_SPEC, type ParamSpec, parseHaproxyParams } from './options.js';
+import { checkBinary, createRouter, HAProxyHandler } from './handler.js';
+import type { Router } from './router.js';
+import { type HaproxyOptions, PARAM_KEYS, PARAM_SPEC, type ParamSpec, parseHaproxyParams } from './options.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 /** die,start plus what health and pause handling needs. */
@@ -27,8 +28,8 @@ export interface BalancerIo {
   stderr: (text: string) => void;
   stopSignal: Promise<string>;
   logger: Logger;
-  /** Called once the handler is running (tests read its stats). */
-  onReady: (handler: HAProxyHandler) => void;
+  /** Called once the balancer is running (tests read its stats). */
+  onReady: (router: Router) => void;
 }
 
 /** `config-file` -> `configFile`: the name commander gives a flag's value. */
@@ -65,7 +66,7 @@ export function buildBalancerProgram(): Command {
     .helpOption('-h, --help', 'show this help')
     .addHelpText(
       'after',
-      '\nEvery flag from --mode on is the [params] key of the same name in an INI file.\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.',
+      '\nEvery flag from --source on is the [params] key of the same name in an INI file.\nExit codes: 0 done or stopped by SIGINT/SIGTERM, 1 failed (engine unreachable, HAProxy rejected the config), 2 bad usage.',
     )
     .exitOverride()
     .allowExcessArguments(false);
@@ -117,6 +118,10 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
   }
 
   const logger = io.logger ?? createLogger({ level: raw.logLevel as LogLevel, format: raw.logFormat as LogFormat });
+  if (options.source === 'etcd') {
+    if (typeof raw.dockerUrl === 'string') return usage('--docker-url does not apply with --source etcd');
+    return runFromEtcd(options, once, logger, io, stderr);
+  }
   let handler: HAProxyHandler | undefined;
   const glue = createGlue({
     handlers: [
@@ -136,7 +141,7 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
       return result.failed > 0 ? EXIT.FAILURE : EXIT.OK;
     }
     await glue.start();
-    if (handler) io.onReady?.(handler);
+    if (handler) io.onReady?.(handler.router);
     logger.info(
       { engine: glue.address, config: options.configFile, mode: options.mode },
       'glue-balancer watching Docker events; SIGINT/SIGTERM to stop',
@@ -150,5 +155,44 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     logger.error({ err: errorMessage(err) }, `glue-balancer: ${errorMessage(err)}`);
     stderr(`glue-balancer: ${errorMessage(err)}\n`);
     return err instanceof ConfigError ? EXIT.USAGE : EXIT.FAILURE;
+  }
+}
+
+/** --source etcd: no engine, no Glue daemon: the etcd index feeds the router directly. */
+async function runFromEtcd(
+  options: HaproxyOptions,
+  once: boolean,
+  logger: Logger,
+  io: Partial<BalancerIo>,
+  stderr: (text: string) => void,
+): Promise<number> {
+  let router: Router | undefined;
+  try {
+    checkBinary(options, 'glue-balancer');
+    router = createRouter('glue-balancer', options, logger, undefined, () => once);
+    await router.start();
+    if (once) {
+      await router.stop();
+      return EXIT.OK;
+    }
+    io.onReady?.(router);
+    logger.info(
+      {
+        etcd: options.etcd?.endpoints.join(','),
+        prefix: options.etcd?.prefix,
+        config: options.configFile,
+        mode: options.mode,
+      },
+      'glue-balancer watching the etcd index; SIGINT/SIGTERM to stop',
+    );
+    const signal = await (io.stopSignal ?? stopSignal());
+    logger.info({ signal }, 'stopping');
+    await router.stop();
+    return EXIT.OK;
+  } catch (err) {
+    await router?.stop().catch(() => undefined);
+    logger.error({ err: errorMessage(err) }, `glue-balancer: ${errorMessage(err)}`);
+    stderr(`glue-balancer: ${errorMessage(err)}\n`);
+    return EXIT.FAILURE;
   }
 }

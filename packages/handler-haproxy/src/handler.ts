@@ -3,18 +3,21 @@ import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import {
   type Agent,
   BaseHandler,
-  describeLabelProblem,
   GlueError,
   type HandlerContext,
   hasRouteLabels,
   IniDocument,
+  type Logger,
   NONE,
   STATE_CHANGING_ACTIONS,
 } from '@glue/core';
-import { Applier, type ApplierStats } from './applier.js';
-import { type BalancerModel, buildModel, type SkipNote } from './model.js';
+import type { Applier, ApplierStats } from './applier.js';
+import { dockerSource } from './docker-source.js';
+import { EtcdSource } from './etcd-source.js';
+import type { BalancerModel } from './model.js';
 import { type HaproxyOptions, parseHaproxyParams } from './options.js';
-import { Renderer } from './template.js';
+import { Router } from './router.js';
+import type { RouteSource } from './source.js';
 
 function findBinary(name: string): string | undefined {
   if (isAbsolute(name)) return name;
@@ -32,41 +35,20 @@ function findBinary(name: string): string | undefined {
 
 /**
  * Label-driven HAProxy load balancing (docker-glue's `DockerGlue.handlers.lb.HAProxyHandler`).
- * Every routing event asks for an apply; bursts coalesce into one; only servers changing goes through
- * the runtime API, anything else through `haproxy -c` and a reload.
+ * With `source=docker` (the default) every routing event asks for an apply; with `source=etcd` the
+ * routes come from the cluster index in etcd and the engine's events are ignored. Bursts coalesce
+ * into one apply; only servers changing goes through the runtime API, anything else through
+ * `haproxy -c` and a reload.
  */
 export class HAProxyHandler extends BaseHandler {
   readonly options: HaproxyOptions;
-  readonly applier: Applier;
-  private readonly notes = new Map<string, string>();
+  readonly router: Router;
 
   /** `overrides` lets glue-balancer pass options without an INI file. */
   constructor(agent: Agent, iniFile: string, ini: IniDocument, overrides?: HaproxyOptions) {
     super(agent, iniFile, ini);
     this.options = overrides ?? parseHaproxyParams(this.name, ini.section('params'), dirname(iniFile));
-    const o = this.options;
-    this.applier = new Applier({
-      mode: o.mode,
-      configFile: o.configFile,
-      haproxyBin: findBinary(o.haproxyBin) ?? o.haproxyBin,
-      reloadCommand: o.reloadCommand,
-      runtimeSocket: o.runtimeSocket,
-      masterSocket: o.masterSocket,
-      renderer: new Renderer(o.template),
-      settings: { httpBind: o.httpBind, tcpAddress: o.tcpAddress, runtimeSocket: o.runtimeSocket },
-      debounceMs: o.debounceMs,
-      maxDelayMs: o.maxDelayMs,
-      minReloadIntervalMs: o.minReloadIntervalMs,
-      fastPath: o.fastPath,
-      hostMap: o.hostMap,
-      spareBackends: o.spareBackends,
-      checkTimeoutMs: o.checkTimeoutMs,
-      reloadTimeoutMs: o.reloadTimeoutMs,
-      logger: this.logger,
-      compute: () => this.computeModel(),
-      alive: (id) => this.agent.inspect(id)?.State?.Running === true,
-      handlerName: this.name,
-    });
+    this.router = createRouter(this.name, this.options, this.logger, agent);
   }
 
   /** Builds a handler from options alone (glue-balancer, embedders). */
@@ -74,24 +56,23 @@ export class HAProxyHandler extends BaseHandler {
     return new HAProxyHandler(agent, name, new IniDocument(name, ''), options);
   }
 
+  get applier(): Applier {
+    return this.router.applier;
+  }
+
   get stats(): ApplierStats {
-    return this.applier.stats;
+    return this.router.stats;
   }
 
   async start(): Promise<void> {
-    if (!findBinary(this.options.haproxyBin)) {
-      throw new GlueError(
-        'DEPENDENCY_MISSING',
-        `haproxy binary ${JSON.stringify(this.options.haproxyBin)} not found: install it (apt-get install -y haproxy) or set params haproxy`,
-        { handler: this.name, file: this.iniFile },
-      );
-    }
-    mkdirSync(dirname(this.options.configFile), { recursive: true });
-    await this.applier.start();
+    checkBinary(this.options, this.name, this.iniFile);
+    await this.router.start();
   }
 
   async handle(event: string, _containerId: string, context?: HandlerContext): Promise<void> {
     if (this.agent.signal.aborted || context?.signal.aborted) return;
+    // source=etcd: the cluster index is the only input; this engine's events change nothing.
+    if (this.options.source !== 'docker') return;
     // Only what can change routing: the rest (exec_*, attach, ...) is ignored without an apply.
     if (event !== NONE && !STATE_CHANGING_ACTIONS.has(event)) return;
     if (event !== 'none') {
@@ -105,46 +86,54 @@ export class HAProxyHandler extends BaseHandler {
         `apply requested ${ageMs} ms after the engine's ${event} event`,
       );
     }
-    await this.applier.request();
+    await this.router.request();
   }
 
   async stop(): Promise<void> {
-    await this.applier.stop();
+    await this.router.stop();
   }
 
-  /** The model from every container Glue knows, logging each container's verdict once per change. */
+  /** The model from every container the source knows (tests, embedders). */
   computeModel(): BalancerModel {
-    const { model, notes } = buildModel(this.agent.containers(), {
-      ...(this.options.network ? { network: this.options.network } : {}),
-      tcpPorts: this.options.tcpPorts,
-      reservedPorts: this.options.httpPort ? [this.options.httpPort] : [],
-    });
-    const seen = new Set<string>();
-    for (const n of notes) {
-      seen.add(n.containerId);
-      const key = JSON.stringify([n.problems, n.reason, n.address]);
-      if (this.notes.get(n.containerId) === key) continue;
-      this.notes.set(n.containerId, key);
-      this.logNote(n);
-    }
-    for (const id of this.notes.keys()) if (!seen.has(id)) this.notes.delete(id);
-    return model;
+    return this.router.computeModel();
   }
+}
 
-  private logNote(n: SkipNote): void {
-    const c = { container: n.containerId.slice(0, 12), containerName: n.containerName };
-    for (const p of n.problems) {
-      this.logger.warn(
-        { ...c, label: p.label, value: p.value },
-        `${describeLabelProblem(n.containerName, p)}; that route is dropped, others are unaffected`,
-      );
-    }
-    if (n.reason)
-      this.logger.info({ ...c, reason: n.reason }, `container ${n.containerName} is out of rotation: ${n.reason}`);
-    else if (n.address)
-      this.logger.info(
-        { ...c, ...n.address },
-        `container ${n.containerName}: using ${n.address.ip} on network ${n.address.network} (${n.address.why})`,
-      );
+/** Fails with the install hint when the haproxy binary is not there. */
+export function checkBinary(options: HaproxyOptions, handler: string, file?: string): void {
+  if (findBinary(options.haproxyBin)) return;
+  throw new GlueError(
+    'DEPENDENCY_MISSING',
+    `haproxy binary ${JSON.stringify(options.haproxyBin)} not found: install it (apt-get install -y haproxy) or set params haproxy`,
+    { handler, ...(file !== undefined ? { file } : {}) },
+  );
+}
+
+/**
+ * The router for these options: the local engine's containers (`agent` required) or the etcd index.
+ * In watch mode an etcd unreachable at start is retried; with -1 it fails.
+ */
+export function createRouter(
+  name: string,
+  options: HaproxyOptions,
+  logger: Logger,
+  agent?: Agent,
+  once: () => boolean = () => agent?.mode === 'once',
+): Router {
+  let source: RouteSource;
+  if (options.source === 'etcd') {
+    if (!options.etcd) throw new GlueError('INVALID_STATE', 'source=etcd without etcd settings', { handler: name });
+    source = new EtcdSource({ connection: options.etcd, logger, retry: () => !once() });
+  } else {
+    if (!agent) throw new GlueError('INVALID_STATE', 'source=docker needs the engine', { handler: name });
+    source = dockerSource(agent, options.network);
   }
+  mkdirSync(dirname(options.configFile), { recursive: true });
+  return new Router({
+    name,
+    options,
+    haproxyBin: findBinary(options.haproxyBin) ?? options.haproxyBin,
+    source,
+    logger,
+  });
 }

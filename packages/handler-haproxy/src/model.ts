@@ -82,25 +82,42 @@ export function backendName(host: string, prefix: string): string {
   return `http_${host}_${hash}`;
 }
 
-export function buildModel(
-  containers: readonly ContainerInspectInfo[],
-  options: ModelOptions = {},
-): { model: BalancerModel; notes: SkipNote[] } {
-  const notes: SkipNote[] = [];
-  const http = new Map<string, HttpBackend>();
-  const tcp = new Map<number, TcpService>();
-  const range = options.tcpPorts ?? { min: 1024, max: 65535 };
-  const reserved = new Set(options.reservedPorts ?? []);
-  // Longest running first: where containers disagree on a route (strip_prefix), the one that has been
-  // serving it longest decides and a newcomer is refused, whatever its name. Ties (and inspections
-  // without StartedAt) by name, then id, so the same containers always give the same model.
-  const started = (c: ContainerInspectInfo): number => Date.parse(c.State?.StartedAt ?? '') || 0;
-  const sorted = [...containers].sort(
-    (a, b) =>
-      started(a) - started(b) || (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.Id < b.Id ? -1 : 1),
-  );
+/**
+ * One container as a route source resolved it: its routes, each with the address and port a server
+ * sends to. Sources (the local engine, the etcd index) make candidates; one builder (buildFromCandidates)
+ * makes the model from them, so grouping, conflicts, port rules and order are the same whatever the source.
+ */
+export interface Candidate {
+  /** The source's key for the container (a Docker id; `<host>/<id>` from etcd): servers are retired by it. */
+  containerId: string;
+  /** How logs and conflicts name the container (`web1`; `host-a/web1` from etcd). */
+  containerName: string;
+  /** The server names' stem: `<stem>:<container port>`; unique per container within the source. */
+  serverStem: string;
+  /** Who came first (earlier start, or earlier etcd revision): lower wins a conflict on a route. */
+  order: number;
+  http: Array<{
+    host: string;
+    prefix: string;
+    strip: boolean;
+    weight: number;
+    port: number;
+    address: string;
+    targetPort: number;
+  }>;
+  tcp: Array<{ frontendPort: number; weight: number; port: number; address: string; targetPort: number }>;
+  /** Where the builder adds the problems it finds (a strip conflict, a TCP port out of range). */
+  note: SkipNote;
+}
 
-  for (const info of sorted) {
+/** The local engine's containers -> candidates (running, in rotation, with an address), and a note per container with route labels. */
+export function dockerCandidates(
+  containers: readonly ContainerInspectInfo[],
+  options: Pick<ModelOptions, 'network'> = {},
+): { candidates: Candidate[]; notes: SkipNote[] } {
+  const notes: SkipNote[] = [];
+  const candidates: Candidate[] = [];
+  for (const info of containers) {
     const labels = info.Config?.Labels ?? {};
     if (!hasRouteLabels(labels)) continue;
     const cname = nameOf(info);
@@ -131,7 +148,52 @@ export function buildModel(
       continue;
     }
     note.address = addr;
-    for (const r of parsed.http) {
+    candidates.push({
+      containerId: info.Id,
+      containerName: cname,
+      serverStem: cname,
+      // Longest running first: where containers disagree on a route (strip_prefix), the one that has
+      // been serving it longest decides and a newcomer is refused, whatever its name.
+      order: Date.parse(info.State?.StartedAt ?? '') || 0,
+      http: parsed.http.map((r) => ({ ...r, address: addr.ip, targetPort: r.port })),
+      tcp: parsed.tcp.map((r) => ({ ...r, address: addr.ip, targetPort: r.port })),
+      note,
+    });
+  }
+  return { candidates, notes };
+}
+
+/** The model from every container the local engine reports (dockerCandidates, then buildFromCandidates). */
+export function buildModel(
+  containers: readonly ContainerInspectInfo[],
+  options: ModelOptions = {},
+): { model: BalancerModel; notes: SkipNote[] } {
+  const { candidates, notes } = dockerCandidates(containers, options);
+  return { model: buildFromCandidates(candidates, options), notes };
+}
+
+/** Candidates of any source -> the model. Pure: the same candidates in any order give the same model. */
+export function buildFromCandidates(candidates: readonly Candidate[], options: ModelOptions = {}): BalancerModel {
+  const http = new Map<string, HttpBackend>();
+  const tcp = new Map<number, TcpService>();
+  const range = options.tcpPorts ?? { min: 1024, max: 65535 };
+  const reserved = new Set(options.reservedPorts ?? []);
+  // Ties (and inspections without StartedAt) by name, then id, so the same containers always give the same model.
+  const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  const sorted = [...candidates].sort(
+    (a, b) => a.order - b.order || cmp(a.containerName, b.containerName) || cmp(a.containerId, b.containerId),
+  );
+  for (const c of sorted) {
+    const note = c.note;
+    const server = (r: { port: number; weight: number; address: string; targetPort: number }): Server => ({
+      name: `${c.serverStem}:${r.port}`,
+      address: r.address,
+      port: r.targetPort,
+      weight: r.weight,
+      containerId: c.containerId,
+      containerName: c.containerName,
+    });
+    for (const r of c.http) {
       const key = `${r.host}\0${r.prefix}`;
       let be = http.get(key);
       if (!be)
@@ -147,17 +209,10 @@ export function buildModel(
         });
         continue;
       }
-      const server = {
-        name: `${cname}:${r.port}`,
-        address: addr.ip,
-        port: r.port,
-        weight: r.weight,
-        containerId: info.Id,
-        containerName: cname,
-      };
-      if (!be.servers.some((s) => s.name === server.name)) be.servers.push(server);
+      const s = server(r);
+      if (!be.servers.some((x) => x.name === s.name)) be.servers.push(s);
     }
-    for (const r of parsed.tcp) {
+    for (const r of c.tcp) {
       const label = `glue_tcp_${r.port}_port`;
       if (r.frontendPort < range.min || r.frontendPort > range.max) {
         note.problems.push({
@@ -177,17 +232,10 @@ export function buildModel(
       }
       let svc = tcp.get(r.frontendPort);
       if (!svc) tcp.set(r.frontendPort, (svc = { name: `tcp_${r.frontendPort}`, port: r.frontendPort, servers: [] }));
-      svc.servers.push({
-        name: `${cname}:${r.port}`,
-        address: addr.ip,
-        port: r.port,
-        weight: r.weight,
-        containerId: info.Id,
-        containerName: cname,
-      });
+      svc.servers.push(server(r));
     }
   }
-  const byServer = (a: Server, b: Server): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const byServer = (a: Server, b: Server): number => cmp(a.name, b.name);
   const backends = [...http.values()].sort((a, b) =>
     a.host !== b.host
       ? a.host < b.host
@@ -198,7 +246,7 @@ export function buildModel(
   for (const b of backends) b.servers.sort(byServer);
   const services = [...tcp.values()].sort((a, b) => a.port - b.port);
   for (const s of services) s.servers.sort(byServer);
-  return { model: { http: backends, tcp: services }, notes };
+  return { http: backends, tcp: services };
 }
 
 /** What needs a reload when it changes: frontends, backends and their options, not servers. */

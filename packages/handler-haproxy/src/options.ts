@@ -14,9 +14,16 @@ import {
   regularFileProblem,
   unknownKeyReason,
 } from '@glue/core';
+import { CONNECTION_PARAMS, type ConnectionSettings, parseConnectionParams } from '@glue/publisher-etcd/routes';
 import type { Mode } from './reloader.js';
 
+/** Where routes come from: this engine's containers, or the cluster index that etcd publishers write. */
+export type Source = 'docker' | 'etcd';
+
 export interface HaproxyOptions {
+  source: Source;
+  /** source=etcd: how to reach etcd and the publishers' prefix. */
+  etcd: ConnectionSettings | undefined;
   mode: Mode;
   configFile: string;
   haproxyBin: string;
@@ -71,6 +78,23 @@ export interface ParamSpec {
  * the command line cannot drift apart.
  */
 export const PARAM_SPEC = {
+  source: {
+    arg: 'source',
+    help: "where routes come from: docker (this engine's containers) or etcd (the index Glue's etcd publishers write on every host)",
+    default: 'docker',
+    choices: ['docker', 'etcd'],
+  },
+  'etcd-endpoints': {
+    arg: 'list',
+    help: 'source etcd: etcd endpoints, host:port or URLs, comma list',
+    default: '127.0.0.1:2379',
+  },
+  'etcd-prefix': { arg: 'prefix', help: "source etcd: the publishers' prefix", default: '/glue' },
+  'etcd-user': { arg: 'name', help: 'source etcd: etcd user (with etcd-password)' },
+  'etcd-password': { arg: 'password', help: 'source etcd: etcd password' },
+  'etcd-ca-file': { arg: 'file', help: "source etcd: CA of etcd's certificate (https)" },
+  'etcd-cert-file': { arg: 'file', help: 'source etcd: client certificate (with etcd-key-file)' },
+  'etcd-key-file': { arg: 'file', help: 'source etcd: client key' },
   mode: {
     arg: 'mode',
     help: 'managed: Glue runs HAProxy; external: reload with --reload-command; file: only write the file',
@@ -337,7 +361,25 @@ export function parseHaproxyParams(
     return file;
   }, '');
 
+  const source = field((): Source => {
+    const raw = get('source') || 'docker';
+    if (raw !== 'docker' && raw !== 'etcd') fail('source', `${quote(raw)} is not docker or etcd`);
+    return raw as Source;
+  }, 'docker');
+  let etcd: ConnectionSettings | undefined;
+  const etcdKey = (k: string): string => `etcd-${k}`;
+  if (source === 'etcd') {
+    const connection = parseConnectionParams(params, etcdKey);
+    problems.push(...connection.problems);
+    etcd = connection.settings;
+  } else {
+    for (const key of CONNECTION_PARAMS.map(etcdKey))
+      if (params[key] !== undefined) problems.push({ key, reason: 'only applies with source=etcd' });
+  }
+
   const options: HaproxyOptions = {
+    source,
+    etcd,
     mode,
     configFile,
     haproxyBin,

@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
 import { captureLogger } from '@glue/core/contract';
 import { balancerMain } from '../src/balancer.js';
-import { type HAProxyHandler } from '../src/handler.js';
+import type { Router } from '../src/router.js';
 
 export interface RunningBalancer {
-  handler: HAProxyHandler;
+  handler: Router;
   /** Every log line so far (JSON objects). */
   logs: Array<Record<string, unknown> & { msg: string }>;
   /** Stops glue-balancer (as SIGTERM would) and returns its exit code. */
@@ -17,8 +17,8 @@ export async function startBalancer(args: string[]): Promise<RunningBalancer> {
   let stop!: (s: string) => void;
   const stopSignal = new Promise<string>((r) => (stop = r));
   let stderr = '';
-  let ready!: (h: HAProxyHandler) => void;
-  const handlerReady = new Promise<HAProxyHandler>((r) => (ready = r));
+  let ready!: (h: Router) => void;
+  const handlerReady = new Promise<Router>((r) => (ready = r));
   const exit = balancerMain(['-w', ...args], { logger, stopSignal, stderr: (t) => (stderr += t), onReady: ready });
   const handler = await Promise.race([
     handlerReady,

@@ -4,7 +4,19 @@
  */
 export { EtcdPublishError, EtcdPublisher, Publisher } from './publisher.js';
 export { Reader } from './reader.js';
-export type { ContainerChange, ContainerWatch, ReaderOptions, WatchOptions } from './reader.js';
+export type {
+  ContainerChange,
+  ContainerWatch,
+  IndexedRoute,
+  ReaderOptions,
+  RouteWatch,
+  RouteWatchOptions,
+  WatchOptions,
+} from './reader.js';
+export { checkHttpEntry } from './route-entry.js';
+export type { EntryCheck } from './route-entry.js';
+export { CONNECTION_PARAMS, parseConnectionParams } from './params.js';
+export type { ConnectionSettings } from './params.js';
 export { containerKey, DEFAULT_PREFIX, httpKey, ownerKey, parseKey } from './keys.js';
 export type { ParsedKey } from './keys.js';
 export { containerRecordSchema, httpEntrySchema, ownerRecordSchema, RECORD_VERSION } from './schema.js';

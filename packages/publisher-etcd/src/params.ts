@@ -19,15 +19,10 @@ export const DEFAULT_WRITE_TIMEOUT_S = 5;
 export const DEFAULT_BACKOFF_MAX_S = 5;
 export const DEFAULT_RESYNC_S = 300;
 
-export interface PublisherSettings {
-  /** etcd client URLs, with scheme. */
-  endpoints: string[];
-  prefix: string;
+export interface PublisherSettings extends ConnectionSettings {
   ttlSeconds: number;
   /** Fixed host id, or undefined to use the engine's name. */
   hostId: string | undefined;
-  auth: { username: string; password: string } | undefined;
-  tls: { caFile: string; certFile: string | undefined; keyFile: string | undefined } | undefined;
   fields: FieldSelection;
   deleteOnStop: boolean;
   /** How long handle() waits for its change to reach etcd (etcd up); 0: never waits. */
@@ -65,13 +60,118 @@ export const KNOWN_PARAMS = [
   'network',
 ] as const;
 
-const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
+/** What a `host-id` may be (readers check the host of every key they read against it too). */
+export const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$/;
 
 function seconds(raw: string, min: number, max: number): number | undefined {
   const v = raw.trim();
   const n = Number(v);
   if (!/^\d+(\.\d+)?$/.test(v) || n < min || n > max) return undefined;
   return n;
+}
+
+/** How to reach etcd and where the keys are: shared by the publisher and every reader (the balancer). */
+export interface ConnectionSettings {
+  /** etcd client URLs, with scheme. */
+  endpoints: string[];
+  prefix: string;
+  auth: { username: string; password: string } | undefined;
+  tls: { caFile: string; certFile: string | undefined; keyFile: string | undefined } | undefined;
+}
+
+/** The keys parseConnectionParams reads (before `keyName` renames them). */
+export const CONNECTION_PARAMS = [
+  'endpoints',
+  'prefix',
+  'user',
+  'password',
+  'ca-file',
+  'cert-file',
+  'key-file',
+] as const;
+type ConnectionKey = (typeof CONNECTION_PARAMS)[number];
+
+/**
+ * `endpoints`, `prefix`, `user`, `password`, `ca-file`, `cert-file`, `key-file`, validated. `keyName`
+ * gives the name each key has in `params` (the HAProxy handler reads them as `etcd-<key>`); problems
+ * name the key by that name. Unknown keys are the caller's business.
+ */
+export function parseConnectionParams(
+  params: Readonly<Record<string, string>>,
+  keyName: (key: ConnectionKey) => string = (k) => k,
+): { settings?: ConnectionSettings; problems: ParamProblem[] } {
+  const problems: ParamProblem[] = [];
+  const get = (k: ConnectionKey): string | undefined => {
+    const v = params[keyName(k)];
+    return v === undefined ? undefined : v.trim();
+  };
+  const problem = (k: ConnectionKey, reason: string): void => void problems.push({ key: keyName(k), reason });
+  const caFile = get('ca-file') || undefined;
+  const certFile = get('cert-file') || undefined;
+  const keyFile = get('key-file') || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problem(certFile === undefined ? 'cert-file' : 'key-file', 'cert-file and key-file go together');
+  }
+  if (certFile !== undefined && caFile === undefined)
+    problem('ca-file', "required with cert-file (the CA that signed etcd's certificate)");
+  // Checked now, not when the client connects: a FIFO or a directory is a config problem (exit 2).
+  for (const [key, path] of [
+    ['ca-file', caFile],
+    ['cert-file', certFile],
+    ['key-file', keyFile],
+  ] as const) {
+    const notFile = path === undefined ? undefined : regularFileProblem(path);
+    if (notFile !== undefined) problem(key, `${quote(path ?? '')} ${notFile}`);
+  }
+
+  const endpoints: string[] = [];
+  const rawEndpoints = get('endpoints') || DEFAULT_ENDPOINTS;
+  for (const item of rawEndpoints
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const withScheme = /^[a-z]+:\/\//i.test(item) ? item : `${caFile ? 'https' : 'http'}://${item}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      problem('endpoints', `${JSON.stringify(item)} is not host:port or a URL`);
+      continue;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      problem('endpoints', `${JSON.stringify(item)}: only http:// and https:// endpoints`);
+      continue;
+    }
+    if (url.port === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username !== '') {
+      problem('endpoints', `${JSON.stringify(item)}: give host:port only (e.g. 127.0.0.1:2379)`);
+      continue;
+    }
+    endpoints.push(`${url.protocol}//${url.host}`);
+  }
+  if (endpoints.length === 0 && !problems.some((p) => p.key === keyName('endpoints')))
+    problem('endpoints', 'no endpoint given');
+
+  let prefix = DEFAULT_PREFIX;
+  try {
+    prefix = normalizePrefix(get('prefix') ?? DEFAULT_PREFIX);
+  } catch (err) {
+    problem('prefix', (err as Error).message);
+  }
+
+  const user = get('user') || undefined;
+  const password = params[keyName('password')];
+  if (user !== undefined && (password === undefined || password === '')) problem('password', 'required with user');
+  if (user === undefined && password !== undefined && password !== '') problem('user', 'required with password');
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    settings: {
+      endpoints,
+      prefix,
+      auth: user !== undefined ? { username: user, password: password! } : undefined,
+      tls: caFile !== undefined ? { caFile, certFile, keyFile } : undefined,
+    },
+  };
 }
 
 /** Validates `[params]`; returns the settings or every problem found. */
@@ -90,60 +190,8 @@ export function parseParams(params: Record<string, string>): {
     return v === undefined ? undefined : v.trim();
   };
 
-  const caFile = get('ca-file') || undefined;
-  const certFile = get('cert-file') || undefined;
-  const keyFile = get('key-file') || undefined;
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    problems.push({
-      key: certFile === undefined ? 'cert-file' : 'key-file',
-      reason: 'cert-file and key-file go together',
-    });
-  }
-  if (certFile !== undefined && caFile === undefined)
-    problems.push({ key: 'ca-file', reason: "required with cert-file (the CA that signed etcd's certificate)" });
-  // Checked now, not when the client connects: a FIFO or a directory is a config problem (exit 2).
-  for (const [key, path] of [
-    ['ca-file', caFile],
-    ['cert-file', certFile],
-    ['key-file', keyFile],
-  ] as const) {
-    const notFile = path === undefined ? undefined : regularFileProblem(path);
-    if (notFile !== undefined) problems.push({ key, reason: `${quote(path ?? '')} ${notFile}` });
-  }
-
-  const endpoints: string[] = [];
-  const rawEndpoints = get('endpoints') || DEFAULT_ENDPOINTS;
-  for (const item of rawEndpoints
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const withScheme = /^[a-z]+:\/\//i.test(item) ? item : `${caFile ? 'https' : 'http'}://${item}`;
-    let url: URL;
-    try {
-      url = new URL(withScheme);
-    } catch {
-      problems.push({ key: 'endpoints', reason: `${JSON.stringify(item)} is not host:port or a URL` });
-      continue;
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      problems.push({ key: 'endpoints', reason: `${JSON.stringify(item)}: only http:// and https:// endpoints` });
-      continue;
-    }
-    if (url.port === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username !== '') {
-      problems.push({ key: 'endpoints', reason: `${JSON.stringify(item)}: give host:port only (e.g. 127.0.0.1:2379)` });
-      continue;
-    }
-    endpoints.push(`${url.protocol}//${url.host}`);
-  }
-  if (endpoints.length === 0 && !problems.some((p) => p.key === 'endpoints'))
-    problems.push({ key: 'endpoints', reason: 'no endpoint given' });
-
-  let prefix = DEFAULT_PREFIX;
-  try {
-    prefix = normalizePrefix(get('prefix') ?? DEFAULT_PREFIX);
-  } catch (err) {
-    problems.push({ key: 'prefix', reason: (err as Error).message });
-  }
+  const connection = parseConnectionParams(params);
+  problems.push(...connection.problems);
 
   const ttl = seconds(get('ttl') ?? String(DEFAULT_TTL_S), 2, 86_400);
   if (ttl === undefined || !Number.isInteger(ttl))
@@ -159,13 +207,6 @@ export function parseParams(params: Record<string, string>): {
       reason: `${JSON.stringify(hostId)}: letters, digits and . _ : @ - only, starting with a letter or digit`,
     });
   }
-
-  const user = get('user') || undefined;
-  const password = params.password;
-  if (user !== undefined && (password === undefined || password === ''))
-    problems.push({ key: 'password', reason: 'required with user' });
-  if (user === undefined && password !== undefined && password !== '')
-    problems.push({ key: 'user', reason: 'required with password' });
 
   let fields = parseFields('summary');
   try {
@@ -241,16 +282,13 @@ export function parseParams(params: Record<string, string>): {
       reason: `${JSON.stringify(get('resync-interval'))} is not 0 (off) or a number of seconds from 5 to 86400`,
     });
 
-  if (problems.length > 0) return { problems };
+  if (problems.length > 0 || !connection.settings) return { problems };
   return {
     problems,
     settings: {
-      endpoints,
-      prefix,
+      ...connection.settings,
       ttlSeconds: ttl!,
       hostId,
-      auth: user !== undefined ? { username: user, password: password! } : undefined,
-      tls: caFile !== undefined ? { caFile, certFile, keyFile } : undefined,
       fields,
       deleteOnStop: simple.values['delete-on-stop'] ?? true,
       writeTimeoutMs: simple.values['write-timeout'] ?? DEFAULT_WRITE_TIMEOUT_S * 1000,

@@ -10,6 +10,7 @@ import {
   type OwnerRecord,
   ownerRecordSchema,
 } from './schema.js';
+import { checkHttpEntry } from './route-entry.js';
 
 export interface ReaderOptions {
   /** `host:port` or URLs; default `127.0.0.1:2379`. Ignored when `client` is given. */
@@ -20,6 +21,37 @@ export interface ReaderOptions {
   client?: Etcd3;
   auth?: ClientSettings['auth'];
   tls?: ClientSettings['tls'];
+}
+
+interface Tracked<T> {
+  value: T;
+  modRevision: string;
+  createRevision: string;
+}
+
+/** One index entry a route watch holds: its key, the checked entry, and when it was created (etcd revision). */
+export interface IndexedRoute {
+  key: string;
+  entry: HttpEntry;
+  /** The revision that created the key: lower means published earlier (a route's oldest server decides conflicts). */
+  createRevision: number;
+}
+
+export interface RouteWatch {
+  /** Every valid index entry now, kept current by the watch. */
+  routes(): IndexedRoute[];
+  /** Whether the watch holds this key now. */
+  has(key: string): boolean;
+  close(): Promise<void>;
+}
+
+export interface RouteWatchOptions {
+  /** A key whose entry came, changed or went (the view is already updated). */
+  onChange?: (key: string) => void;
+  /** An entry that fails checkHttpEntry (left out; `key` names it), or a watch etcd cancelled (recovers by itself). */
+  onError?: (err: Error, key?: string) => void;
+  /** The watch stream to etcd was lost (false) or is back (true). */
+  onConnection?: (up: boolean) => void;
 }
 
 /** A change seen by a watch. */
@@ -127,36 +159,122 @@ export class Reader {
    * new revision (retrying with backoff while etcd is unreachable).
    */
   async watch(options: WatchOptions = {}): Promise<ContainerWatch> {
-    const base = hostsPrefix(this.prefix);
-    const live = new Map<string, { record: ContainerRecord; modRevision: string }>();
+    const { live, close } = await this.follow<ContainerRecord>(
+      hostsPrefix(this.prefix),
+      (key, kv) => {
+        const parsed = parseKey(this.prefix, key);
+        if (parsed?.kind !== 'container') return undefined;
+        const record = parseValue(containerRecordSchema, kv);
+        return record ? { value: record } : { reason: 'is not a valid container record' };
+      },
+      {
+        put: (key, record) => options.onChange?.({ type: 'put', key, record }),
+        delete: (key, record) => {
+          const parsed = parseKey(this.prefix, key);
+          const host = record?.host ?? (parsed?.kind === 'container' ? parsed.host : '');
+          const id = record?.id ?? (parsed?.kind === 'container' ? parsed.id : '');
+          options.onChange?.({ type: 'delete', key, host, id });
+        },
+        error: (err, key) => options.onError?.(err, key),
+      },
+    );
+    const all = (): ContainerRecord[] => [...live.values()].map((v) => v.value);
+    return { containers: all, byHost: (host) => all().filter((r) => r.host === host), close };
+  }
+
+  /**
+   * What a balancer routes by: the HTTP index, listed and then watched like `watch()` (same recovery).
+   * Every entry is checked as untrusted input (checkHttpEntry): a bad one is reported through
+   * `onError` with its key and left out, and an entry overwritten with a bad value is removed.
+   * `onChange` fires once per key that changed (the caller coalesces); `onConnection` tells when the
+   * watch stream to etcd is lost and back (the routes held meanwhile stay as they were).
+   */
+  async watchRoutes(options: RouteWatchOptions = {}): Promise<RouteWatch> {
+    const { live, close } = await this.follow<HttpEntry>(
+      httpPrefix(this.prefix),
+      (key, kv) => {
+        const checked = checkHttpEntry(this.prefix, key, kv.value.toString());
+        return checked.ok ? { value: checked.entry } : { reason: checked.reason };
+      },
+      {
+        put: (key) => options.onChange?.(key),
+        delete: (key) => options.onChange?.(key),
+        error: (err, key) => options.onError?.(err, key),
+        connection: (up) => options.onConnection?.(up),
+      },
+    );
+    return {
+      routes: () => [...live].map(([key, v]) => ({ key, entry: v.value, createRevision: Number(v.createRevision) })),
+      has: (key) => live.has(key),
+      close,
+    };
+  }
+
+  /**
+   * The list-then-watch engine behind watch() and watchRoutes(): `read` turns a key and its value into
+   * a value to track, a reason it is invalid, or undefined for keys it does not track.
+   */
+  private async follow<T>(
+    base: string,
+    read: (key: string, kv: IKeyValue) => { value: T } | { reason: string } | undefined,
+    on: {
+      put: (key: string, value: T) => void;
+      delete: (key: string, previous: T | undefined) => void;
+      error: (err: Error, key?: string) => void;
+      connection?: (up: boolean) => void;
+    },
+  ): Promise<{ live: Map<string, Tracked<T>>; close: () => Promise<void> }> {
+    const live = new Map<string, Tracked<T>>();
     const abort = new AbortController();
     let watcher: Watcher | undefined;
     let recovering: Promise<void> | undefined;
+    // The first list builds the view without reporting: the caller reads it when the promise resolves.
+    let quiet = true;
+    const put = (key: string, value: T): void => {
+      if (!quiet) on.put(key, value);
+    };
+    const drop = (key: string, value: T): void => {
+      if (!quiet) on.delete(key, value);
+    };
+    const invalid = (key: string, reason: string): void =>
+      on.error(new Error(`skipped ${key}: its value ${reason}`), key);
+
+    /** Takes one key's value in; returns whether what is tracked changed. */
+    const take = (kv: IKeyValue): boolean => {
+      const key = kv.key.toString();
+      const got = read(key, kv);
+      if (got === undefined) return false;
+      if ('reason' in got) {
+        invalid(key, got.reason);
+        const before = live.get(key);
+        if (!before) return false;
+        live.delete(key);
+        drop(key, before.value);
+        return true;
+      }
+      if (live.get(key)?.modRevision === kv.mod_revision) return false;
+      live.set(key, { value: got.value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
+      put(key, got.value);
+      return true;
+    };
 
     /** Lists again and reports the difference to what the watch held; returns the list's revision. */
-    const relist = async (report: boolean): Promise<string> => {
+    const relist = async (): Promise<string> => {
       const { kvs, revision } = await this.range(base);
       const seen = new Set<string>();
       for (const kv of kvs) {
-        const key = kv.key.toString();
-        if (parseKey(this.prefix, key)?.kind !== 'container') continue;
-        const record = parseValue(containerRecordSchema, kv);
-        if (!record) continue;
-        seen.add(key);
-        const before = live.get(key);
-        if (before?.modRevision === kv.mod_revision) continue;
-        live.set(key, { record, modRevision: kv.mod_revision });
-        if (report) options.onChange?.({ type: 'put', key, record });
+        take(kv);
+        seen.add(kv.key.toString());
       }
-      for (const [key, { record }] of [...live]) {
+      for (const [key, { value }] of [...live]) {
         if (seen.has(key)) continue;
         live.delete(key);
-        if (report) options.onChange?.({ type: 'delete', key, host: record.host, id: record.id });
+        drop(key, value);
       }
       return revision;
     };
 
-    const follow = async (revision: string): Promise<void> => {
+    const watchFrom = async (revision: string): Promise<void> => {
       const w = await this.client
         .watch()
         .prefix(base)
@@ -167,31 +285,22 @@ export class Reader {
         return;
       }
       watcher = w;
-      w.on('put', (kv) => {
-        const key = kv.key.toString();
-        if (parseKey(this.prefix, key)?.kind !== 'container') return;
-        const record = parseValue(containerRecordSchema, kv);
-        if (!record) {
-          options.onError?.(new Error(`invalid container record at ${key}`), key);
-          return;
-        }
-        live.set(key, { record, modRevision: kv.mod_revision });
-        options.onChange?.({ type: 'put', key, record });
-      });
+      w.on('put', (kv) => void take(kv));
       w.on('delete', (kv) => {
         const key = kv.key.toString();
-        const parsed = parseKey(this.prefix, key);
-        if (parsed?.kind !== 'container') return;
+        const before = live.get(key);
+        if (!before) return;
         live.delete(key);
-        options.onChange?.({ type: 'delete', key, host: parsed.host, id: parsed.id });
+        drop(key, before.value);
       });
+      w.on('disconnected', () => on.connection?.(false));
+      w.on('connected', () => on.connection?.(true));
       // etcd3 emits `error` on a watcher only when etcd cancelled it; the client then forgets it.
       w.on('error', (err: Error) => {
         if (watcher !== w || abort.signal.aborted) return;
         watcher = undefined;
-        w.removeAllListeners('put');
-        w.removeAllListeners('delete');
-        options.onError?.(
+        for (const name of ['put', 'delete', 'connected', 'disconnected']) w.removeAllListeners(name);
+        on.error(
           new Error(`watch on ${base} cancelled by etcd (${err.message}); listing again and watching on`, {
             cause: err,
           }),
@@ -203,11 +312,11 @@ export class Reader {
     const recover = async (): Promise<void> => {
       for (let attempt = 0; !abort.signal.aborted; attempt += 1) {
         try {
-          await follow(await relist(true));
+          await watchFrom(await relist());
           return;
         } catch (err) {
           if (abort.signal.aborted) return;
-          options.onError?.(
+          on.error(
             new Error(`watch on ${base}: cannot list and watch again (${(err as Error).message}); retrying`, {
               cause: err,
             }),
@@ -217,7 +326,8 @@ export class Reader {
       }
     };
 
-    await follow(await relist(false));
+    await watchFrom(await relist());
+    quiet = false;
     const close = async (): Promise<void> => {
       abort.abort();
       this.watches.delete(close);
@@ -226,11 +336,7 @@ export class Reader {
       await w?.cancel().catch(() => undefined);
     };
     this.watches.add(close);
-    return {
-      containers: () => [...live.values()].map((v) => v.record),
-      byHost: (host) => [...live.values()].map((v) => v.record).filter((r) => r.host === host),
-      close,
-    };
+    return { live, close };
   }
 
   /** Cancels the watches and closes the client if the reader made it. */

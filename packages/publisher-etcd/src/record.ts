@@ -236,6 +236,7 @@ export function containerEntries(
       weight: r.weight,
       addresses,
       health,
+      ...(info.State?.Paused === true ? { paused: true as const } : {}),
       container: key,
       endpoint: at,
     };

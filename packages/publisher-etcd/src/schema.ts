@@ -81,6 +81,8 @@ export const httpEntrySchema = z.object({
    */
   endpoint: z.object({ address: z.string().min(1), port: z.number().int().min(1).max(65535) }),
   health: z.string().nullable(),
+  /** Present (true) while the container is paused: it keeps its addresses but answers nothing. */
+  paused: z.literal(true).optional(),
   /** The key of the container's full record. */
   container: z.string(),
 });

@@ -1,0 +1,197 @@
+/**
+ * The cluster view: the HTTP index that Glue's etcd publishers write on every host, listed and then
+ * watched (@glue/publisher-etcd's Reader, loaded only when this source is used). Every entry was
+ * checked as untrusted input by the reader; this module only turns entries into candidates.
+ */
+import { isIPv4 } from 'node:net';
+import { createHash } from 'node:crypto';
+import { backoffDelay, errorMessage, type Logger, sleep } from '@glue/core';
+import type { IndexedRoute, Reader, RouteWatch } from '@glue/publisher-etcd';
+import { type ConnectionSettings, parseKey } from '@glue/publisher-etcd/routes';
+import type { Candidate, SkipNote } from './model.js';
+import type { RouteSource } from './source.js';
+
+/** A host id as a HAProxy server name may carry it (letters, digits and `._:-`); `@` etc. replaced, with a hash to keep it unique. */
+function hostStem(host: string): string {
+  if (/^[A-Za-z0-9._:-]+$/.test(host)) return host;
+  return `${host.replace(/[^A-Za-z0-9._:-]/g, '-')}-${createHash('sha1').update(host).digest('hex').slice(0, 6)}`;
+}
+
+/**
+ * Index entries -> one candidate per container (`<host>/<id>`), servers named `<host>:<name>:<port>`
+ * (a container name has no `:`, so two hosts' containers of one name never share a server name).
+ * Pure. A container is out of rotation while its entries say paused, unhealthy or starting.
+ */
+export function etcdCandidates(routes: readonly IndexedRoute[]): { candidates: Candidate[]; notes: SkipNote[] } {
+  const groups = new Map<string, IndexedRoute[]>();
+  for (const r of routes) {
+    const id = `${r.entry.host}/${r.entry.id}`;
+    const group = groups.get(id);
+    if (group) group.push(r);
+    else groups.set(id, [r]);
+  }
+  const candidates: Candidate[] = [];
+  const notes: SkipNote[] = [];
+  for (const [containerId, group] of groups) {
+    const first = group[0]!.entry;
+    const note: SkipNote = { containerId, containerName: `${first.host}/${first.name}`, problems: [] };
+    notes.push(note);
+    if (first.paused) {
+      note.reason = 'paused';
+      continue;
+    }
+    if (first.health === 'unhealthy' || first.health === 'starting') {
+      note.reason = `health check says ${first.health}`;
+      continue;
+    }
+    const http: Candidate['http'] = [];
+    for (const { entry: e } of group) {
+      if (!isIPv4(e.endpoint.address)) {
+        note.problems.push({
+          label: `glue_http_${e.port}_host`,
+          value: e.vhost,
+          reason: `endpoint ${e.endpoint.address} is not an IPv4 address (IPv6 endpoints are not routed yet); this route is dropped`,
+        });
+        continue;
+      }
+      http.push({
+        host: e.vhost,
+        prefix: e.prefix === '' ? '' : `/${e.prefix}`,
+        strip: e.stripPrefix,
+        weight: e.weight,
+        port: e.port,
+        address: e.endpoint.address,
+        targetPort: e.endpoint.port,
+      });
+    }
+    if (http.length === 0) {
+      note.reason ??= 'no valid route';
+      continue;
+    }
+    candidates.push({
+      containerId,
+      containerName: note.containerName,
+      serverStem: `${hostStem(first.host)}:${first.name}`,
+      order: Math.min(...group.map((r) => r.createRevision)),
+      http,
+      tcp: [],
+      note,
+    });
+  }
+  return { candidates, notes };
+}
+
+export interface EtcdSourceOptions {
+  connection: ConnectionSettings;
+  logger: Logger;
+  /** In watch mode an etcd that cannot be reached at start is retried in the background (HAProxy keeps its last config). */
+  retry: () => boolean;
+}
+
+/** source=etcd. */
+export class EtcdSource implements RouteSource {
+  readonly kind = 'etcd';
+  private reader: Reader | undefined;
+  private watch: RouteWatch | undefined;
+  /** Index keys per candidate containerId (`<host>/<id>`), for alive(). */
+  private readonly keys = new Map<string, Set<string>>();
+  private readonly abort = new AbortController();
+  private down = false;
+
+  constructor(private readonly o: EtcdSourceOptions) {}
+
+  private get where(): string {
+    return `${this.o.connection.endpoints.join(',')} prefix ${this.o.connection.prefix}`;
+  }
+
+  async start(changed: () => void): Promise<void> {
+    const { Reader } = await import('@glue/publisher-etcd');
+    const c = this.o.connection;
+    this.reader = new Reader({ endpoints: c.endpoints, prefix: c.prefix, auth: c.auth, tls: c.tls });
+    const open = async (): Promise<void> => {
+      this.watch = await this.reader!.watchRoutes({
+        onChange: (key) => {
+          this.track(key);
+          changed();
+        },
+        onError: (err, key) =>
+          this.o.logger.warn(
+            key === undefined ? { err: err.message } : { key, err: err.message },
+            key === undefined ? `etcd: ${err.message}` : `etcd: ${err.message}; the other entries keep routing`,
+          ),
+        onConnection: (up) => {
+          if (!up && !this.down) {
+            this.down = true;
+            this.o.logger.warn(
+              { etcd: this.where },
+              `etcd watch lost (${this.where}): serving the last routes until it is back`,
+            );
+          } else if (up && this.down) {
+            this.down = false;
+            this.o.logger.info({ etcd: this.where }, 'etcd watch is back: applying what changed meanwhile');
+          }
+        },
+      });
+      for (const { key } of this.watch.routes()) this.track(key);
+      this.o.logger.info(
+        { etcd: this.where, entries: this.watch.routes().length },
+        `etcd: ${this.watch.routes().length} index entries listed; watching ${this.where}`,
+      );
+    };
+    try {
+      await open();
+    } catch (err) {
+      if (!this.o.retry())
+        throw new Error(`cannot read the index from etcd ${this.where}: ${errorMessage(err)}`, { cause: err });
+      this.o.logger.warn(
+        { etcd: this.where, err: errorMessage(err) },
+        `etcd ${this.where} unreachable at start (${errorMessage(err)}): HAProxy keeps its last config; retrying`,
+      );
+      void this.retry(open, changed);
+    }
+  }
+
+  private async retry(open: () => Promise<void>, changed: () => void): Promise<void> {
+    for (let attempt = 1; !this.abort.signal.aborted; attempt += 1) {
+      await sleep(backoffDelay(attempt, 500, 10_000), this.abort.signal);
+      if (this.abort.signal.aborted) return;
+      try {
+        await open();
+        changed();
+        return;
+      } catch (err) {
+        this.o.logger.debug({ err: errorMessage(err), attempt }, 'etcd still unreachable');
+      }
+    }
+  }
+
+  private track(key: string): void {
+    const parsed = parseKey(this.o.connection.prefix, key);
+    if (parsed?.kind !== 'http') return;
+    const id = `${parsed.host}/${parsed.id}`;
+    const set = this.keys.get(id) ?? new Set<string>();
+    if (this.watch?.has(key)) set.add(key);
+    else set.delete(key);
+    if (set.size > 0) this.keys.set(id, set);
+    else this.keys.delete(id);
+  }
+
+  /** Whether the first list is done (before it, read() is empty and nothing may be applied from it). */
+  get ready(): boolean {
+    return this.watch !== undefined;
+  }
+
+  read(): { candidates: Candidate[]; notes: SkipNote[] } {
+    return etcdCandidates(this.watch?.routes() ?? []);
+  }
+
+  alive(containerId: string): boolean {
+    // Before the first list nothing is known: nothing is retired on that account.
+    return this.watch === undefined || this.keys.has(containerId);
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.reader?.close();
+  }
+}
