@@ -1,0 +1,278 @@
+/**
+ * Cluster mode end to end: two private dockerd instances (own sockets, bridges and --bip ranges; the
+ * same `docker info` ID, as every engine on this machine), a Glue agent with the etcd publisher on
+ * each (one in `address=container` mode, one in `address=published` mode), one real etcd, and one
+ * `glue-balancer --source etcd` with a managed HAProxy on loopback. Every component is real; the
+ * agents and the balancer are their own processes, so they can be killed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DockerEngine,
+  type EtcdServer,
+  freePort,
+  httpGet,
+  isAlive,
+  pidsMentioning,
+  requireBinary,
+  startDockerd,
+  startEtcd,
+  steadyClient,
+  stopPid,
+  tempDir,
+  waitFor,
+} from '@glue/testkit';
+
+const BALANCER_BIN = fileURLToPath(new URL('../dist/bin/glue-balancer.js', import.meta.url));
+const AGENT = fileURLToPath(new URL('./fixtures/cluster-agent.mjs', import.meta.url));
+const TTL = 4;
+
+let east: DockerEngine;
+let west: DockerEngine;
+let etcd: EtcdServer;
+let dir: { path: string; cleanup: () => Promise<void> };
+let port: number;
+let balancer: ChildProcess;
+let log = '';
+const agents = new Map<string, ChildProcess>();
+
+/** The bridge address of an engine: where a port it publishes on its own address is reached. */
+const bridgeIp = (engine: DockerEngine): string => engine.subnet.replace(/\.0\/24$/, '.1');
+
+function startAgent(host: 'east' | 'west'): void {
+  const params =
+    host === 'east'
+      ? { endpoints: etcd.endpoint, 'host-id': 'east', ttl: String(TTL), address: 'container' }
+      : {
+          endpoints: etcd.endpoint,
+          'host-id': 'west',
+          ttl: String(TTL),
+          address: 'published',
+          'advertise-address': '127.0.0.1',
+        };
+  const engine = host === 'east' ? east : west;
+  const child = spawn(process.execPath, [AGENT, engine.url, JSON.stringify(params)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM')
+      console.error(`agent ${host} exited ${code}: ${err}`);
+  });
+  agents.set(host, child);
+}
+
+async function kill9(host: string): Promise<void> {
+  const child = agents.get(host)!;
+  const exited = new Promise((r) => child.once('exit', r));
+  await stopPid(child.pid!, 'SIGKILL', 2000);
+  await exited;
+}
+
+const get = async (host: string): Promise<string> => {
+  try {
+    const r = await httpGet(`http://127.0.0.1:${port}/`, { host, timeoutMs: 3000 });
+    return `${r.status}${r.status === 200 ? ` ${r.body.trim()}` : ''}`;
+  } catch (err) {
+    return `error ${(err as Error).message}`;
+  }
+};
+
+/**
+ * Waits until `host` answers `want` ("200 page" or "503"); returns how long after the call the first
+ * request that got that answer was sent (a request sent earlier may still be waiting on a dead address).
+ */
+async function answers(host: string, want: string, timeoutMs = 20_000): Promise<number> {
+  const started = Date.now();
+  let last = '';
+  let sentAt = started;
+  try {
+    await waitFor(
+      async () => {
+        sentAt = Date.now();
+        return (last = await get(host)) === want;
+      },
+      { timeoutMs, intervalMs: 25, what: `${host} -> ${want}` },
+    );
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message} (last answer: ${last})\n--- glue-balancer, last lines ---\n${log.split('\n').slice(-30).join('\n')}`,
+    );
+  }
+  return sentAt - started;
+}
+
+/** Web containers: `east` ones on the east engine's bridge (container address), `west` ones published on west's bridge address. */
+async function web(host: 'east' | 'west', name: string, vhosts: string): Promise<string> {
+  const labels = { glue_http_80_host: vhosts };
+  if (host === 'east') return (await east.run({ name, labels })).id;
+  return (await west.run({ name, labels, publish: [{ port: 80, hostIp: bridgeIp(west) }] })).id;
+}
+
+beforeAll(async () => {
+  requireBinary('haproxy');
+  [east, west, etcd] = await Promise.all([startDockerd(), startDockerd(), startEtcd()]);
+  dir = await tempDir('glue-lb-cluster-');
+  port = await freePort();
+  startAgent('east');
+  startAgent('west');
+  balancer = spawn(
+    process.execPath,
+    [
+      BALANCER_BIN,
+      '-w',
+      '--source',
+      'etcd',
+      '--etcd-endpoints',
+      etcd.endpoint,
+      '--mode',
+      'managed',
+      '--config-file',
+      join(dir.path, 'haproxy.cfg'),
+      '--http-bind',
+      `127.0.0.1:${port}`,
+      '--spare-backends',
+      '8',
+      '--log-level',
+      'debug',
+      '--log-format',
+      'json',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  balancer.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  await waitFor(() => log.includes('glue-balancer watching the etcd index') || balancer.exitCode !== null, {
+    timeoutMs: 30_000,
+    what: 'glue-balancer to start',
+  });
+  if (balancer.exitCode !== null) throw new Error(`glue-balancer exited: ${log}`);
+});
+
+afterAll(async () => {
+  if (process.env.GLUE_CLUSTER_LOG) (await import('node:fs')).writeFileSync(process.env.GLUE_CLUSTER_LOG, log);
+  if (balancer?.pid) await stopPid(balancer.pid, 'SIGTERM', 15_000);
+  for (const a of agents.values()) if (a.pid && isAlive(a.pid)) await stopPid(a.pid, 'SIGKILL', 2000);
+  if (dir) for (const pid of pidsMentioning(dir.path)) await stopPid(pid, 'SIGKILL', 2000);
+  await Promise.allSettled([east?.stop(), west?.stop(), etcd?.stop()]);
+  await dir?.cleanup();
+});
+
+describe('glue-balancer --source etcd', () => {
+  it('routes Host headers to containers on both engines, in both address modes', async () => {
+    await web('east', 'east1', 'east.example.com,shared.example.com');
+    await web('west', 'west1', 'west.example.com,shared.example.com');
+    await answers('east.example.com', '200 east1');
+    await answers('west.example.com', '200 west1');
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add(await get('shared.example.com'));
+    expect([...seen].sort()).toEqual(['200 east1', '200 west1']);
+    // Servers are named by host, so two engines' containers never share a name; west's points at
+    // the port Docker published on west's bridge address, east's at the container itself.
+    const cfg = readFileSync(join(dir.path, 'haproxy.cfg'), 'utf8');
+    expect(cfg).toMatch(/server west:west1:80 172\.31\.\d+\.1:\d+ /);
+    expect(cfg).not.toMatch(/server west:west1:80 172\.31\.\d+\.1:80 /);
+  });
+
+  it('a container started or stopped on either engine is routable / gone within 1 s, without a reload', async () => {
+    const reloadsBefore = (log.match(/"msg":"HAProxy reloaded/g) ?? []).length;
+    const timings: Record<string, number> = {};
+    for (const host of ['east', 'west'] as const) {
+      const name = `${host}-quick`;
+      const id = await web(host, name, `${name}.example.com`);
+      timings[`${host} start`] = await answers(`${name}.example.com`, `200 ${name}`, 10_000);
+      const engine = host === 'east' ? east : west;
+      const killAt = Date.now();
+      await engine.cli(['kill', id]);
+      const killMs = Date.now() - killAt;
+      timings[`${host} stop`] = killMs + (await answers(`${name}.example.com`, '503', 10_000));
+    }
+    console.log(`cluster: event -> routable/gone through etcd (ms): ${JSON.stringify(timings)}`);
+    for (const [what, ms] of Object.entries(timings)) expect(ms, what).toBeLessThanOrEqual(1000);
+    expect((log.match(/"msg":"HAProxy reloaded/g) ?? []).length).toBe(reloadsBefore);
+  });
+
+  it('an injected index entry is refused with a line naming its key; the other routes keep serving', async () => {
+    const id = 'f'.repeat(64);
+    const key = `/glue/http/evil.example.com/east/${id}/80`;
+    const value = JSON.stringify({
+      v: 1,
+      host: 'east',
+      id,
+      name: 'evil',
+      vhost: 'evil.example.com',
+      port: 80,
+      prefix: 'x\n    server injected 10.9.9.9:80',
+      stripPrefix: false,
+      weight: 100,
+      addresses: {},
+      endpoint: { address: '10.9.9.9', port: 80 },
+      health: null,
+      container: `/glue/hosts/east/containers/${id}`,
+    });
+    await etcd.ctl(['put', key, value]);
+    const weight = `/glue/http/heavy.example.com/west/${id}/80`;
+    await etcd.ctl([
+      'put',
+      weight,
+      value
+        .replace('"weight":100', '"weight":300')
+        .replaceAll('evil.example.com', 'heavy.example.com')
+        .replace('"host":"east"', '"host":"west"'),
+    ]);
+    await waitFor(() => log.includes(`skipped ${key}`) && log.includes(`skipped ${weight}`), {
+      timeoutMs: 10_000,
+      what: 'the injected keys to be refused in the log',
+    });
+    expect(readFileSync(join(dir.path, 'haproxy.cfg'), 'utf8')).not.toMatch(/injected|10\.9\.9\.9|heavy/);
+    expect(await get('evil.example.com')).toBe('503');
+    await answers('east.example.com', '200 east1');
+    await etcd.ctl(['del', key]);
+    await etcd.ctl(['del', weight]);
+  });
+
+  it("kill -9 of one agent: its servers leave within TTL + 2 s; the other engine's serve on without one failed request", async () => {
+    const client = steadyClient(`http://127.0.0.1:${port}/`, 'west.example.com');
+    const shared = steadyClient(`http://127.0.0.1:${port}/`, 'shared.example.com');
+    await kill9('east');
+    const killedAt = Date.now();
+    await answers('east.example.com', '503', (TTL + 4) * 1000);
+    const goneMs = Date.now() - killedAt;
+    const r = await client.stop();
+    const s = await shared.stop();
+    console.log(
+      `cluster: east's servers gone ${goneMs} ms after kill -9 (TTL ${TTL} s); west: ${r.ok} ok, shared: ${s.ok} ok`,
+    );
+    expect(goneMs).toBeLessThanOrEqual((TTL + 2) * 1000);
+    expect(r).toMatchObject({ failed: 0 });
+    expect(s).toMatchObject({ failed: 0 });
+    expect(r.ok).toBeGreaterThan(10);
+    // The agent comes back: east's containers are published again and routable.
+    startAgent('east');
+    await answers('east.example.com', '200 east1');
+  });
+
+  it('an etcd restart while containers change on both engines: HAProxy serves on meanwhile, and the end state is exact', async () => {
+    await etcd.kill();
+    // Unreachable etcd never empties HAProxy.
+    expect(await get('west.example.com')).toBe('200 west1');
+    const e2 = await web('east', 'east2', 'east2.example.com');
+    const w2 = await web('west', 'west2', 'west2.example.com');
+    await east.cli(['kill', 'east1']);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await get('west.example.com')).toBe('200 west1');
+    await etcd.restart();
+    await answers('east2.example.com', '200 east2', 30_000);
+    await answers('west2.example.com', '200 west2', 30_000);
+    await answers('east.example.com', '503', 30_000);
+    await answers('west.example.com', '200 west1');
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add(await get('shared.example.com'));
+    expect([...seen]).toEqual(['200 west1']);
+    expect(e2).toBeTruthy();
+    expect(w2).toBeTruthy();
+  });
+});
