@@ -139,6 +139,9 @@ export class Applier {
   /** The slot plan last written: hosts keep their slots across renders, reloads and failures. */
   private plan: SlotPlan | undefined;
   private lastText: string | undefined;
+  /** The newest runtime-applied files not yet on disk, and the background write putting them there. */
+  private pendingWrite: Prepared | undefined;
+  private writing: Promise<void> | undefined;
   /** Servers set to maintenance whose `del server` HAProxy refused (connections still open). */
   private readonly draining = new Map<string, { backend: string; server: string; notBefore: number }>();
   /** Servers of `live` put in maintenance with their sessions shut down because their container died. */
@@ -253,8 +256,11 @@ export class Applier {
   }
 
   /** Resolves once no apply is running or waiting (tests, embedders). */
-  settled(): Promise<void> {
-    return this.scheduler.settled();
+  async settled(): Promise<void> {
+    do {
+      await this.scheduler.settled();
+      await this.writing;
+    } while (this.writing !== undefined);
   }
 
   /** How long a structural apply must still wait (min-reload-interval); 0 for a servers-only change. */
@@ -274,6 +280,7 @@ export class Applier {
     clearTimeout(this.drainTimer);
     this.tcpGuard?.stop();
     await this.scheduler.stop();
+    await this.writing;
     await this.reloader.stop();
   }
 
@@ -461,7 +468,11 @@ export class Applier {
           },
           `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`,
         );
-        await this.write(p, staged);
+        // A user template's files were checked before HAProxy saw the change: written now. The built-in
+        // template's are checked and written in the background (a `haproxy -c` of a big config takes
+        // hundreds of ms: the next change must not wait for it).
+        if (staged) await this.write(p, staged);
+        else this.writeLater(p);
         return;
       }
       await staged?.discard();
@@ -505,11 +516,44 @@ export class Applier {
     }
   }
 
-  /** Writes `p`'s config and map (checked now, or already by `stage`); remembers the slot plan and text. */
+  /**
+   * Writes `p`'s config and map (checked now, or already by `stage`); remembers the slot plan and text.
+   * A background write still waiting is superseded (this one is newer); one running is waited for, so
+   * an older file can never be renamed over this one.
+   */
   private async write(p: Prepared, staged?: Staged): Promise<void> {
+    this.pendingWrite = undefined;
+    await this.writing;
     await this.files.write(p.text, p.mapText, staged ?? (await this.stage(p)));
     this.plan = p.plan;
     this.lastText = `${p.text}\0${p.mapText}`;
+  }
+
+  /**
+   * After a runtime-API apply: HAProxy already runs `p`; its files are checked and renamed in the
+   * background, newest first (a write waiting is replaced by a newer one, never queued behind it).
+   * A failed write is logged and the next apply writes again.
+   */
+  private writeLater(p: Prepared): void {
+    this.plan = p.plan;
+    this.lastText = `${p.text}\0${p.mapText}`;
+    this.pendingWrite = p;
+    this.writing ??= this.drainWrites().finally(() => (this.writing = undefined));
+  }
+
+  private async drainWrites(): Promise<void> {
+    for (let p = this.pendingWrite; p !== undefined; p = this.pendingWrite) {
+      this.pendingWrite = undefined;
+      try {
+        await this.files.write(p.text, p.mapText, await this.stage(p));
+      } catch (err) {
+        this.lastText = undefined;
+        this.o.logger.error(
+          { config: this.o.configFile, err: errorMessage(err) },
+          `HAProxy runs the change (runtime API) but ${this.o.configFile} was not written: ${errorMessage(err)}; the next apply writes it again`,
+        );
+      }
+    }
   }
 
   private async reload(reasons: readonly string[]): Promise<void> {

@@ -95,6 +95,14 @@ export class EtcdSource implements RouteSource {
   private watch: RouteWatch | undefined;
   /** Index keys per candidate containerId (`<host>/<id>`), for alive(). */
   private readonly keys = new Map<string, Set<string>>();
+  /**
+   * Containers whose entries went while their host's agent still published (the owner key is there):
+   * the container stopped, so its servers are retired at once (maintenance, sessions shut down).
+   * Entries that went with their owner key (a lease expired, an agent stopped) are of a host that is
+   * gone or cut off: its containers may still serve, so its servers only drain. Value: when it was seen.
+   */
+  private readonly dead = new Map<string, number>();
+  private readonly ownerChecks = new Map<string, Promise<boolean>>();
   private readonly abort = new AbortController();
   private down = false;
 
@@ -111,8 +119,10 @@ export class EtcdSource implements RouteSource {
     const open = async (): Promise<void> => {
       this.watch = await this.reader!.watchRoutes({
         onChange: (key) => {
-          this.track(key);
-          changed();
+          const gone = this.track(key);
+          if (gone === undefined) changed();
+          // Decided before the apply: a stopped container's servers must be retired by that apply.
+          else void this.classify(gone).then(changed);
         },
         onError: (err, key) =>
           this.o.logger.warn(
@@ -165,15 +175,42 @@ export class EtcdSource implements RouteSource {
     }
   }
 
-  private track(key: string): void {
+  /** Keeps `keys` current; returns the container (and its host) when its last key went. */
+  private track(key: string): { id: string; host: string } | undefined {
     const parsed = parseKey(this.o.connection.prefix, key);
-    if (parsed?.kind !== 'http') return;
+    if (parsed?.kind !== 'http') return undefined;
     const id = `${parsed.host}/${parsed.id}`;
     const set = this.keys.get(id) ?? new Set<string>();
     if (this.watch?.has(key)) set.add(key);
     else set.delete(key);
-    if (set.size > 0) this.keys.set(id, set);
-    else this.keys.delete(id);
+    if (set.size > 0) {
+      this.keys.set(id, set);
+      this.dead.delete(id);
+      return undefined;
+    }
+    const had = this.keys.delete(id);
+    return had ? { id, host: parsed.host } : undefined;
+  }
+
+  /** Container stopped (owner still there: retire) or host gone (drain)? One owner read per host and burst. */
+  private async classify(gone: { id: string; host: string }): Promise<void> {
+    let check = this.ownerChecks.get(gone.host);
+    if (!check) {
+      // Unknown (etcd unreachable right now): retire, the side that can never misroute.
+      check = this.reader!.ownerExists(gone.host).catch(() => true);
+      this.ownerChecks.set(gone.host, check);
+      void check.then((owner) => {
+        this.ownerChecks.delete(gone.host);
+        if (!owner)
+          this.o.logger.warn(
+            { host: gone.host },
+            `etcd: host ${gone.host} is gone from the index with its owner key (its lease expired or its agent stopped): its servers drain`,
+          );
+      });
+    }
+    if (await check) this.dead.set(gone.id, Date.now());
+    const old = Date.now() - 600_000;
+    for (const [id, at] of this.dead) if (at < old) this.dead.delete(id);
   }
 
   /** Whether the first list is done (before it, read() is empty and nothing may be applied from it). */
@@ -187,7 +224,7 @@ export class EtcdSource implements RouteSource {
 
   alive(containerId: string): boolean {
     // Before the first list nothing is known: nothing is retired on that account.
-    return this.watch === undefined || this.keys.has(containerId);
+    return this.watch === undefined || this.keys.has(containerId) || !this.dead.has(containerId);
   }
 
   async stop(): Promise<void> {

@@ -73,12 +73,14 @@ describe('Applier: runtime API or reload', () => {
     const { containers, applier, put } = world();
     put('a1', 'a.example.com');
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     expect(existsSync(marker)).toBe(true);
     commands.length = 0;
 
     put('a2', 'a.example.com', { glue_http_80_weight: '7' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     expect(commands).toEqual([
       // The backend's name from the model's own rule, not read back from the command under test.
@@ -90,6 +92,7 @@ describe('Applier: runtime API or reload', () => {
     commands.length = 0;
     put('a2', 'a.example.com', { glue_http_80_weight: '9' }, '172.17.0.30');
     await applier.request();
+    await applier.settled();
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
       'set server http_a.example.com/a2:80 addr 172.17.0.30 port 80',
       'set server http_a.example.com/a2:80 weight 9',
@@ -100,6 +103,7 @@ describe('Applier: runtime API or reload', () => {
     const a2 = containers.get('a2') as ContainerInspectInfo;
     containers.set('a2', { ...a2, State: { ...a2.State, Paused: true } });
     await applier.request();
+    await applier.settled();
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
       'set server http_a.example.com/a2:80 state maint',
       'del server http_a.example.com/a2:80',
@@ -109,9 +113,11 @@ describe('Applier: runtime API or reload', () => {
     // is retired first: maintenance and every session shut down, then deleted.
     put('a2', 'a.example.com', {}, '172.17.0.30');
     await applier.request();
+    await applier.settled();
     commands.length = 0;
     containers.delete('a2');
     await applier.request();
+    await applier.settled();
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
       'set server http_a.example.com/a2:80 state maint',
       'shutdown sessions server http_a.example.com/a2:80',
@@ -123,10 +129,12 @@ describe('Applier: runtime API or reload', () => {
     // the new address and back in rotation.
     put('a3', 'a.example.com', {}, '172.17.0.40');
     await applier.request();
+    await applier.settled();
     commands.length = 0;
     containers.delete('a3');
     put('a3', 'a.example.com', {}, '172.17.0.41');
     await applier.request();
+    await applier.settled();
     expect(commands.map((c) => c.replace(/_[0-9a-f]{8}\//, '/'))).toEqual([
       'set server http_a.example.com/a3:80 state maint',
       'shutdown sessions server http_a.example.com/a3:80',
@@ -138,6 +146,7 @@ describe('Applier: runtime API or reload', () => {
 
     put('b1', 'b.example.com');
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(2);
     await applier.stop();
   });
@@ -154,6 +163,7 @@ describe('Applier: runtime API or reload', () => {
     const { applier, put } = world(['touch', marker], new Renderer(template));
     put('g1', 'g.example.com');
     await applier.request();
+    await applier.settled();
     const reloads = applier.stats.reloads;
     commands.length = 0;
     put('g2', 'g.example.com', { glue_http_80_weight: '7' });
@@ -176,6 +186,7 @@ describe('Applier: runtime API or reload', () => {
     const { applier, put } = world();
     put('t1', 't.example.com');
     await applier.request();
+    await applier.settled();
     const left = readdirSync(dir).filter((n) => n.endsWith('.tmp'));
     expect(left.sort()).toEqual(names.slice(1).sort());
     for (const n of names.slice(1)) rmSync(join(dir, n));
@@ -187,10 +198,12 @@ describe('Applier: runtime API or reload', () => {
     put('c1', 'c.example.com');
     put('c2', 'c.example.com');
     await applier.request();
+    await applier.settled();
     runtime.refuseDelete = true;
     containers.delete('c2');
     commands.length = 0;
     await applier.request();
+    await applier.settled();
     expect(commands.filter((c) => c.startsWith('del server')).length).toBeGreaterThanOrEqual(1);
     runtime.refuseDelete = false;
     commands.length = 0;
@@ -221,6 +234,7 @@ describe('Applier: runtime API or reload', () => {
     (applier as unknown as { o: { minReloadIntervalMs: number } }).o.minReloadIntervalMs = 600;
     put('d1', 'd.example.com');
     await applier.request();
+    await applier.settled();
     const first = statSync(marker).mtimeMs;
     const started = Date.now();
     put('e1', 'e.example.com');

@@ -172,7 +172,14 @@ describe('glue-balancer --source etcd', () => {
     expect([...seen].sort()).toEqual(['200 east1', '200 west1']);
     // Servers are named by host, so two engines' containers never share a name; west's points at
     // the port Docker published on west's bridge address, east's at the container itself.
-    const cfg = readFileSync(join(dir.path, 'haproxy.cfg'), 'utf8');
+    // (The file follows the runtime API in the background.)
+    const cfg = await waitFor(
+      () => {
+        const text = readFileSync(join(dir.path, 'haproxy.cfg'), 'utf8');
+        return text.includes('west:west1:80') && text.includes('east:east1:80') ? text : undefined;
+      },
+      { timeoutMs: 10_000, what: 'haproxy.cfg to list both servers' },
+    );
     expect(cfg).toMatch(/server west:west1:80 172\.31\.\d+\.1:\d+ /);
     expect(cfg).not.toMatch(/server west:west1:80 172\.31\.\d+\.1:80 /);
   });
@@ -192,6 +199,11 @@ describe('glue-balancer --source etcd', () => {
     }
     console.log(`cluster: event -> routable/gone through etcd (ms): ${JSON.stringify(timings)}`);
     for (const [what, ms] of Object.entries(timings)) expect(ms, what).toBeLessThanOrEqual(1000);
+    // A container that stopped while its agent publishes is retired at once (misroute protection).
+    await waitFor(() => /container stopped: \S+\/east:east-quick:80 in maintenance, sessions shut down/.test(log), {
+      timeoutMs: 5000,
+      what: 'east-quick retired',
+    });
     expect((log.match(/"msg":"HAProxy reloaded/g) ?? []).length).toBe(reloadsBefore);
   });
 
@@ -250,6 +262,9 @@ describe('glue-balancer --source etcd', () => {
     expect(r).toMatchObject({ failed: 0 });
     expect(s).toMatchObject({ failed: 0 });
     expect(r.ok).toBeGreaterThan(10);
+    // Its keys went with its owner key: a host cut off, whose containers may still serve: drained, not shut down.
+    expect(log).toMatch(/host east is gone from the index with its owner key/);
+    expect(log).not.toMatch(/container stopped: \S+\/east:east1:80/);
     // The agent comes back: east's containers are published again and routable.
     startAgent('east');
     await answers('east.example.com', '200 east1');

@@ -158,8 +158,17 @@ describe('a request caught by a container that dies', () => {
     await routable('gapy.example.com', 'gapy');
     expect(await get('gapx.example.com')).toBe('503');
     // gapx's slot may have held the caught stream: the new host was given another one.
-    const map = readFileSync(join(dir.path, 'haproxy.hosts.map'), 'utf8');
-    expect(map).toMatch(/^gapy\.example\.com glue_host_[1-9]\d*$/m);
+    // (The map file follows the runtime API in the background.)
+    await waitFor(
+      () => /^gapy\.example\.com glue_host_\d+$/m.test(readFileSync(join(dir.path, 'haproxy.hosts.map'), 'utf8')),
+      {
+        timeoutMs: 10_000,
+        what: 'the host map file to list gapy',
+      },
+    );
+    expect(readFileSync(join(dir.path, 'haproxy.hosts.map'), 'utf8')).toMatch(
+      /^gapy\.example\.com glue_host_[1-9]\d*$/m,
+    );
     expect(stderr).toMatch(/container stopped: glue_host_0\/gapx:80 in maintenance, sessions shut down/);
   });
 

@@ -229,12 +229,14 @@ describe('Applier with host slots', () => {
     const { containers, applier, put, configFile, hostMap } = world(2, 'fast');
     put('a1', { glue_http_80_host: 'a.com' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     expect(readFileSync(hostMap, 'utf8')).toBe('a.com glue_host_0\n');
     commands.length = 0;
 
     put('b1', { glue_http_80_host: 'b.com' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     expect(applier.stats.runtimeApplies).toBe(1);
     expect(commands).toEqual([
@@ -250,6 +252,7 @@ describe('Applier with host slots', () => {
     commands.length = 0;
     containers.delete('a1');
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     // a1 is gone: its server is retired at once (maintenance, sessions shut down), then the host
     // stops routing and the server is deleted.
@@ -266,19 +269,23 @@ describe('Applier with host slots', () => {
     runtime.sessions.set('glue_host_0', 1);
     put('c1', { glue_http_80_host: 'c.com' });
     await applier.request();
+    await applier.settled();
     expect(commands).toContain('show stat -1 2 -1');
     expect(commands).toContain(`add map ${hostMap} c.com glue_host_2`);
     containers.delete('c1');
     await applier.request();
+    await applier.settled();
     runtime.sessions.delete('glue_host_0');
     commands.length = 0;
     put('c1', { glue_http_80_host: 'c.com' });
     await applier.request();
+    await applier.settled();
     expect(commands).toContain(`add map ${hostMap} c.com glue_host_0`);
     expect(applier.stats.reloads).toBe(1);
     // A prefix route is structural: one reload, and the slots keep their hosts.
     put('p1', { glue_http_80_host: 'c.com', glue_http_80_prefix: 'x' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(2);
     expect(readFileSync(hostMap, 'utf8')).toBe('b.com glue_host_1\nc.com glue_host_0\n');
     expect(readdirTmp()).toEqual([]);
@@ -288,19 +295,24 @@ describe('Applier with host slots', () => {
   it('pool exhaustion: with 2 spares the third new host reloads once, and the next config declares a fresh pool', async () => {
     const { applier, put, configFile } = world(2, 'pool');
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     put('h1', { glue_http_80_host: 'h1.com' });
     await applier.request();
+    await applier.settled();
     put('h2', { glue_http_80_host: 'h2.com' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(1);
     put('h3', { glue_http_80_host: 'h3.com' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(2);
     const text = readFileSync(configFile, 'utf8');
     expect(text.match(/^backend glue_host_\d+$/gm)).toHaveLength(5);
     put('h4', { glue_http_80_host: 'h4.com' });
     await applier.request();
+    await applier.settled();
     expect(applier.stats.reloads).toBe(2);
     await applier.stop();
   });
@@ -309,10 +321,12 @@ describe('Applier with host slots', () => {
     const { containers, applier, put, hostMap } = world(1, 'swap');
     put('s1', { glue_http_80_host: 'one.com' });
     await applier.request();
+    await applier.settled();
     const c = containers.get('s1') as ContainerInspectInfo;
     containers.set('s1', { ...c, Config: { ...c.Config, Labels: { glue_http_80_host: 'two.com' } } });
     commands.length = 0;
     await applier.request();
+    await applier.settled();
     // one.com's slot may still hold its streams: two.com takes the spare.
     expect(readFileSync(hostMap, 'utf8')).toBe('two.com glue_host_1\n');
     expect(commands).toContain(`del map ${hostMap} one.com`);
@@ -326,9 +340,11 @@ describe('Applier: removed servers', () => {
     const { containers, applier, put } = world(1, 'grace', undefined, 400);
     put('g1', { glue_http_80_host: 'g.com' });
     await applier.request();
+    await applier.settled();
     containers.delete('g1');
     commands.length = 0;
     await applier.request();
+    await applier.settled();
     expect(commands.filter((c) => !c.startsWith('show'))).toEqual([
       'set server glue_host_0/g1:80 state maint',
       'shutdown sessions server glue_host_0/g1:80',
@@ -366,9 +382,11 @@ describe('Applier with a user template', () => {
       const { applier, put, hostMap } = world(2, `user-${name}`, file);
       put('u1', { glue_http_80_host: 'u1.com' });
       await applier.request();
+      await applier.settled();
       commands.length = 0;
       put('u2', { glue_http_80_host: 'u2.com' });
       await applier.request();
+      await applier.settled();
       expect(applier.stats.reloads).toBe(reloads);
       expect(commands.some((c) => c.startsWith('add map'))).toBe(reloads === 1);
       expect(readFileSync(hostMap, 'utf8')).toBe('u1.com glue_host_0\nu2.com glue_host_1\n');

@@ -1,7 +1,7 @@
 import { backoffDelay, sleep } from '@glue/core';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { type ClientSettings, createEtcdClient } from './client.js';
-import { DEFAULT_PREFIX, hostsPrefix, httpPrefix, normalizePrefix, parseKey, prefixEnd } from './keys.js';
+import { DEFAULT_PREFIX, hostsPrefix, httpPrefix, normalizePrefix, ownerKey, parseKey, prefixEnd } from './keys.js';
 import {
   type ContainerRecord,
   containerRecordSchema,
@@ -337,6 +337,12 @@ export class Reader {
     };
     this.watches.add(close);
     return { live, close };
+  }
+
+  /** Whether `host`'s agent publishes now (its owner key is there: its lease has not expired or been revoked). */
+  async ownerExists(host: string): Promise<boolean> {
+    const res = await this.client.kv.range({ key: Buffer.from(ownerKey(this.prefix, host)), count_only: true });
+    return Number(res.count) > 0;
   }
 
   /** Cancels the watches and closes the client if the reader made it. */
