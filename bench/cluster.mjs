@@ -47,9 +47,14 @@ function inspection(h, i) {
 
 /** Runs glue-balancer; `onLog` sees every JSON line. */
 function balancer(args, onLog) {
-  const child = spawn(process.execPath, [BALANCER, '-w', '--log-format', 'json', '--log-level', 'info', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const flags = (process.env.GLUE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...flags, BALANCER, '-w', '--log-format', 'json', '--log-level', 'info', ...args],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   createInterface({ input: child.stderr }).on('line', (l) => {
     let o;
     try {
@@ -188,6 +193,13 @@ try {
       await sleep(2);
     }
   };
+  // When each live container's index entry reaches a watcher: splits the etcd path into publisher and balancer.
+  const putAt = new Map();
+  const watcher = await client.watch().prefix('/glue/http/live.example.com/').create();
+  watcher.on('put', (kv) => {
+    const name = JSON.parse(kv.value.toString()).name;
+    if (!putAt.has(name)) putAt.set(name, Date.now());
+  });
   await engine.run({ name: 'live-base', labels: { glue_http_80_host: 'live.example.com' } });
   await Promise.all([
     until(localPort, 'live.example.com', 'live-base'),
@@ -196,6 +208,7 @@ try {
   await sleep(1500);
   const viaEtcd = [];
   const viaLocal = [];
+  const publishing = [];
   const reloadsBefore = reloads.n;
   collect = true;
   for (let i = 0; i < RUNS; i++) {
@@ -207,12 +220,15 @@ try {
     ]);
     viaLocal.push(l - startTimes.get(name));
     viaEtcd.push(c - startTimes.get(name));
+    publishing.push(putAt.get(name) - startTimes.get(name));
     await engine.cli(['rm', '-f', name]);
   }
   const localP50 = pct(viaLocal, 50);
   line(`local runtime-API path p50 (${RUNS} runs, same containers)`, localP50, 'ms');
   line(`etcd watch path p50 (${RUNS} runs, ${TOTAL} servers loaded)`, pct(viaEtcd, 50), 'ms', 2 * localP50);
   line('etcd watch path p95', pct(viaEtcd, 95), 'ms');
+  line('  of which: start event -> entry in etcd (the agent), p50', pct(publishing, 50), 'ms');
+  await watcher.cancel();
   line('reloads of the etcd balancer during the runs (expect 0)', reloads.n - reloadsBefore, '');
   collect = false;
   const med = (k) =>
@@ -221,7 +237,7 @@ try {
       50,
     );
   console.log(
-    `  breakdown of the etcd balancer's applies (medians): debounce wait ${med('waitedMs')} ms, model + render ${med('renderMs')} ms, apply ${med('ms')} ms`,
+    `  breakdown of the etcd balancer's applies (medians): debounce wait ${med('waitedMs')} ms, slots + structure ${med('prepareMs')} ms, apply ${med('ms')} ms`,
   );
 
   // ---- a host's lease expires with its servers ---------------------------------------------

@@ -131,7 +131,7 @@ try {
   // Where the time goes, from glue-balancer's own log fields.
   const phases = {
     eventAgeMs: [],
-    runtime: { waitedMs: [], renderMs: [], ms: [] },
+    runtime: { waitedMs: [], prepareMs: [], ms: [] },
     reload: { waitedMs: [], renderMs: [], checkMs: [], reloadMs: [] },
   };
   let collect = false;
@@ -210,7 +210,7 @@ try {
   const med = (xs) => (xs.length ? pct(xs, 50) : NaN);
   if (RUNS > 0)
     console.log(
-      `  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.runtime.waitedMs)} ms, render ${med(phases.runtime.renderMs)} ms, apply ${med(phases.runtime.ms)} ms`,
+      `  breakdown (medians): engine event -> handler ${med(phases.eventAgeMs)} ms, debounce wait ${med(phases.runtime.waitedMs)} ms, slots + structure ${med(phases.runtime.prepareMs)} ms, apply ${med(phases.runtime.ms)} ms`,
     );
   phases.eventAgeMs.length = 0;
   if (RUNTIME_ONLY) throw new Done();

@@ -102,6 +102,8 @@ export interface ApplierStats {
   failures: number;
   lastCheckMs: number;
   lastRenderMs: number;
+  /** Slot planning and structure of the last apply (and the render, for a user template). */
+  lastPrepareMs: number;
 }
 
 const withoutServers = (m: BalancerModel): BalancerModel => ({
@@ -114,11 +116,14 @@ interface Prepared {
   /** Host-only backends renamed to their slots. */
   model: BalancerModel;
   plan: SlotPlan;
-  text: string;
+  /** The config text; the built-in template renders it on first use (a runtime-API apply does not need it). */
+  readonly text: string;
   /** The host map file's content ('' without a host map). */
   mapText: string;
   /** What needs a reload when it changes. */
   structure: string;
+  /** Equal for two states that give the same files (the built-in template's: its inputs; a user template's: its text). */
+  fingerprint: string;
 }
 
 export class Applier {
@@ -130,6 +135,7 @@ export class Applier {
     failures: 0,
     lastCheckMs: 0,
     lastRenderMs: 0,
+    lastPrepareMs: 0,
   };
   private readonly reloader: Reloader;
   private readonly files: StagedFiles;
@@ -269,7 +275,7 @@ export class Applier {
     const wait = this.lastReloadAt + this.o.minReloadIntervalMs - Date.now();
     if (wait <= 0) return 0;
     try {
-      return this.prepare(this.desired(), false, false).structure === this.live.structure ? 0 : wait;
+      return this.prepare(this.desired(), false).structure === this.live.structure ? 0 : wait;
     } catch {
       return 0;
     }
@@ -288,7 +294,7 @@ export class Applier {
    * Places host-only routes in slots (keeping every host's slot; `refresh` declares a fresh pool of
    * spares, for a reload) and renders.
    */
-  private prepare(model: BalancerModel, refresh: boolean, withText = true): Prepared {
+  private prepare(model: BalancerModel, refresh: boolean): Prepared {
     const started = performance.now();
     const hostMap = this.hostMap;
     const settings = { ...this.o.settings, hostMap };
@@ -299,7 +305,13 @@ export class Applier {
       const placed = hostMap ? placeModel(model, plan) : { model, slots: [] as HostSlot[] };
       // The structure alone (min-reload-interval holds) needs no render of the built-in template.
       const builtIn = this.o.renderer.templatePath === undefined;
-      const text = withText || !builtIn ? this.o.renderer.render(templateContext(model, settings, placed)) : '';
+      const render = (): string => {
+        const t0 = performance.now();
+        const out = this.o.renderer.render(templateContext(model, settings, placed));
+        this.stats.lastRenderMs = Math.round(performance.now() - t0);
+        return out;
+      };
+      let text = builtIn ? undefined : render();
       // The built-in template's structure is the model's (host-only routes: only how many slots it
       // declares); a user template may put anything anywhere, so its structure is what it renders
       // without servers.
@@ -315,8 +327,8 @@ export class Applier {
           templateContext(bare, settings, hostMap ? placeModel(bare, plan) : undefined),
         );
       }
-      this.stats.lastRenderMs = Math.round(performance.now() - started);
-      if (!builtIn && withText && !this.redispatchChecked) {
+      this.stats.lastPrepareMs = Math.round(performance.now() - started);
+      if (text !== undefined && !this.redispatchChecked) {
         this.redispatchChecked = true;
         if (!/^\s*option\s+redispatch\b/m.test(text)) {
           this.o.logger.warn(
@@ -325,7 +337,19 @@ export class Applier {
           );
         }
       }
-      return { model: placed.model, plan, text, mapText: hostMap ? hostMapText(plan) : '', structure };
+      const mapText = hostMap ? hostMapText(plan) : '';
+      // The built-in template's text is a function of the placed model and the slots declared.
+      const fingerprint = text ?? JSON.stringify([placed, plan.declared]);
+      return {
+        model: placed.model,
+        plan,
+        get text(): string {
+          return (text ??= render());
+        },
+        mapText,
+        structure,
+        fingerprint,
+      };
     } catch (err) {
       throw new GlueError(
         'BACKEND_REJECTED',
@@ -419,7 +443,7 @@ export class Applier {
       model = guard.filter(full);
     }
     let p = this.prepare(model, !this.reloader.reloads);
-    if (`${p.text}\0${p.mapText}` === this.lastText && this.live !== undefined) {
+    if (`${p.fingerprint}\0${p.mapText}` === this.lastText && this.live !== undefined) {
       this.stats.skipped += 1;
       await this.retryDrained();
       return;
@@ -427,7 +451,10 @@ export class Applier {
     const live = this.live;
     // Host map entries can only change at run time when the running config routes through the map.
     const mapOk =
-      sameAssignment(live?.plan ?? p.plan, p.plan) || (this.hostMap !== '' && p.text.includes(this.hostMap));
+      sameAssignment(live?.plan ?? p.plan, p.plan) ||
+      (this.hostMap !== '' &&
+        // The built-in template routes through the map whenever there is one and an HTTP frontend.
+        (this.o.renderer.templatePath === undefined ? this.o.settings.httpBind !== '' : p.text.includes(this.hostMap)));
     if (
       live &&
       live.structure === p.structure &&
@@ -463,7 +490,7 @@ export class Applier {
             changes,
             config: this.o.configFile,
             waitedMs: this.scheduler.batchAge,
-            renderMs: this.stats.lastRenderMs,
+            prepareMs: this.stats.lastPrepareMs,
             ms: Math.round(performance.now() - started),
           },
           `HAProxy updated through the runtime API, no reload (${ops} change${ops === 1 ? '' : 's'}: ${summarize(changes)})`,
@@ -526,7 +553,7 @@ export class Applier {
     await this.writing;
     await this.files.write(p.text, p.mapText, staged ?? (await this.stage(p)));
     this.plan = p.plan;
-    this.lastText = `${p.text}\0${p.mapText}`;
+    this.lastText = `${p.fingerprint}\0${p.mapText}`;
   }
 
   /**
@@ -536,7 +563,7 @@ export class Applier {
    */
   private writeLater(p: Prepared): void {
     this.plan = p.plan;
-    this.lastText = `${p.text}\0${p.mapText}`;
+    this.lastText = `${p.fingerprint}\0${p.mapText}`;
     this.pendingWrite = p;
     this.writing ??= this.drainWrites().finally(() => (this.writing = undefined));
   }

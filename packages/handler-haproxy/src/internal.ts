@@ -4,3 +4,5 @@ export { buildModel } from './model.js';
 export { Renderer, templateContext } from './template.js';
 export { checkConfig } from './haproxy-io.js';
 export { hostMapText, placeModel, planSlots, slotHosts } from './slots.js';
+export { buildFromCandidates } from './model.js';
+export { etcdCandidates } from './etcd-source.js';
