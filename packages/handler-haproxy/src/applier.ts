@@ -32,7 +32,7 @@ import {
 } from './slots.js';
 import { type Staged, StagedFiles } from './staged-files.js';
 import { boundPorts, TcpGuard } from './tcp-guard.js';
-import { type RenderSettings, Renderer, templateContext } from './template.js';
+import { builtInInputsKey, type RenderSettings, Renderer, templateContext } from './template.js';
 
 export type { Mode } from './reloader.js';
 
@@ -339,7 +339,7 @@ export class Applier {
       }
       const mapText = hostMap ? hostMapText(plan) : '';
       // The built-in template's text is a function of the placed model and the slots declared.
-      const fingerprint = text ?? JSON.stringify([placed, plan.declared]);
+      const fingerprint = text ?? builtInInputsKey(placed, plan.declared);
       return {
         model: placed.model,
         plan,

@@ -18,10 +18,53 @@ function hostStem(host: string): string {
 }
 
 /**
- * Index entries -> one candidate per container (`<host>/<id>`), servers named `<host>:<name>:<port>`
- * (a container name has no `:`, so two hosts' containers of one name never share a server name).
- * Pure. A container is out of rotation while its entries say paused, unhealthy or starting.
+ * One container's index entries -> its candidate (or only a note saying why it has none). Servers are
+ * named `<host>:<name>:<port>` (a container name has no `:`, so two hosts' containers of one name never
+ * share a server name). Pure. Out of rotation while its entries say paused, unhealthy or starting.
  */
+export function etcdCandidate(
+  containerId: string,
+  group: readonly IndexedRoute[],
+): { candidate: Candidate | undefined; note: SkipNote } {
+  const first = group[0]!.entry;
+  const note: SkipNote = { containerId, containerName: `${first.host}/${first.name}`, problems: [] };
+  if (first.paused) return { candidate: undefined, note: { ...note, reason: 'paused' } };
+  if (first.health === 'unhealthy' || first.health === 'starting')
+    return { candidate: undefined, note: { ...note, reason: `health check says ${first.health}` } };
+  const http: Candidate['http'] = [];
+  for (const { entry: e } of group) {
+    if (!isIPv4(e.endpoint.address)) {
+      note.problems.push({
+        label: `glue_http_${e.port}_host`,
+        value: e.vhost,
+        reason: `endpoint ${e.endpoint.address} is not an IPv4 address (IPv6 endpoints are not routed yet); this route is dropped`,
+      });
+      continue;
+    }
+    http.push({
+      host: e.vhost,
+      prefix: e.prefix === '' ? '' : `/${e.prefix}`,
+      strip: e.stripPrefix,
+      weight: e.weight,
+      port: e.port,
+      address: e.endpoint.address,
+      targetPort: e.endpoint.port,
+    });
+  }
+  if (http.length === 0) return { candidate: undefined, note: { ...note, reason: 'no valid route' } };
+  const candidate: Candidate = {
+    containerId,
+    containerName: note.containerName,
+    serverStem: `${hostStem(first.host)}:${first.name}`,
+    order: Math.min(...group.map((r) => r.createRevision)),
+    http,
+    tcp: [],
+    note,
+  };
+  return { candidate, note };
+}
+
+/** Every container of the index -> candidates and notes (etcdCandidate per `<host>/<id>`). */
 export function etcdCandidates(routes: readonly IndexedRoute[]): { candidates: Candidate[]; notes: SkipNote[] } {
   const groups = new Map<string, IndexedRoute[]>();
   for (const r of routes) {
@@ -30,53 +73,23 @@ export function etcdCandidates(routes: readonly IndexedRoute[]): { candidates: C
     if (group) group.push(r);
     else groups.set(id, [r]);
   }
+  return collect([...groups].map(([id, group]) => etcdCandidate(id, group)));
+}
+
+/**
+ * Candidates with notes of their own: the model builder adds the problems it finds (a strip conflict)
+ * to a candidate's note, so cached candidates are handed out as copies.
+ */
+function collect(results: Iterable<{ candidate: Candidate | undefined; note: SkipNote }>): {
+  candidates: Candidate[];
+  notes: SkipNote[];
+} {
   const candidates: Candidate[] = [];
   const notes: SkipNote[] = [];
-  for (const [containerId, group] of groups) {
-    const first = group[0]!.entry;
-    const note: SkipNote = { containerId, containerName: `${first.host}/${first.name}`, problems: [] };
-    notes.push(note);
-    if (first.paused) {
-      note.reason = 'paused';
-      continue;
-    }
-    if (first.health === 'unhealthy' || first.health === 'starting') {
-      note.reason = `health check says ${first.health}`;
-      continue;
-    }
-    const http: Candidate['http'] = [];
-    for (const { entry: e } of group) {
-      if (!isIPv4(e.endpoint.address)) {
-        note.problems.push({
-          label: `glue_http_${e.port}_host`,
-          value: e.vhost,
-          reason: `endpoint ${e.endpoint.address} is not an IPv4 address (IPv6 endpoints are not routed yet); this route is dropped`,
-        });
-        continue;
-      }
-      http.push({
-        host: e.vhost,
-        prefix: e.prefix === '' ? '' : `/${e.prefix}`,
-        strip: e.stripPrefix,
-        weight: e.weight,
-        port: e.port,
-        address: e.endpoint.address,
-        targetPort: e.endpoint.port,
-      });
-    }
-    if (http.length === 0) {
-      note.reason ??= 'no valid route';
-      continue;
-    }
-    candidates.push({
-      containerId,
-      containerName: note.containerName,
-      serverStem: `${hostStem(first.host)}:${first.name}`,
-      order: Math.min(...group.map((r) => r.createRevision)),
-      http,
-      tcp: [],
-      note,
-    });
+  for (const { candidate, note } of results) {
+    const copy: SkipNote = { ...note, problems: [...note.problems] };
+    notes.push(copy);
+    if (candidate) candidates.push({ ...candidate, note: copy });
   }
   return { candidates, notes };
 }
@@ -95,6 +108,8 @@ export class EtcdSource implements RouteSource {
   private watch: RouteWatch | undefined;
   /** Index keys per candidate containerId (`<host>/<id>`), for alive(). */
   private readonly keys = new Map<string, Set<string>>();
+  /** etcdCandidate of each container, recomputed only when one of its keys changed. */
+  private readonly cache = new Map<string, ReturnType<typeof etcdCandidate>>();
   /**
    * Containers whose entries went while their host's agent still published (the owner key is there):
    * the container stopped, so its servers are retired at once (maintenance, sessions shut down).
@@ -180,6 +195,7 @@ export class EtcdSource implements RouteSource {
     const parsed = parseKey(this.o.connection.prefix, key);
     if (parsed?.kind !== 'http') return undefined;
     const id = `${parsed.host}/${parsed.id}`;
+    this.cache.delete(id);
     const set = this.keys.get(id) ?? new Set<string>();
     if (this.watch?.has(key)) set.add(key);
     else set.delete(key);
@@ -219,7 +235,19 @@ export class EtcdSource implements RouteSource {
   }
 
   read(): { candidates: Candidate[]; notes: SkipNote[] } {
-    return etcdCandidates(this.watch?.routes() ?? []);
+    const watch = this.watch;
+    if (!watch) return { candidates: [], notes: [] };
+    const results: Array<ReturnType<typeof etcdCandidate>> = [];
+    for (const [id, keys] of this.keys) {
+      let result = this.cache.get(id);
+      if (!result) {
+        const group = [...keys].flatMap((k) => watch.route(k) ?? []);
+        if (group.length === 0) continue;
+        this.cache.set(id, (result = etcdCandidate(id, group)));
+      }
+      results.push(result);
+    }
+    return collect(results);
   }
 
   alive(containerId: string): boolean {

@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGlue, IniDocument } from '@glue/core';
+import { HAProxyHandler } from '../src/handler.js';
 import {
   type DockerEngine,
   type EtcdServer,
@@ -182,6 +184,41 @@ describe('glue-balancer --source etcd', () => {
     );
     expect(cfg).toMatch(/server west:west1:80 172\.31\.\d+\.1:\d+ /);
     expect(cfg).not.toMatch(/server west:west1:80 172\.31\.\d+\.1:80 /);
+  });
+
+  it('the same through an INI file: HAProxyHandler with source=etcd, under glue -1', async () => {
+    const configFile = join(dir.path, 'ini', 'haproxy.cfg');
+    const ini = new IniDocument(
+      'lb.ini',
+      [
+        '[handler]',
+        'class=@glue/handler-haproxy#HAProxyHandler',
+        'events=none',
+        '[params]',
+        'source=etcd',
+        `etcd-endpoints=${etcd.endpoint}`,
+        'mode=file',
+        `config-file=${configFile}`,
+        'http-bind=127.0.0.1:1',
+        '',
+      ].join('\n'),
+    );
+    const glue = createGlue({
+      dockerUrl: east.url,
+      handlers: [
+        {
+          name: 'lb.ini',
+          events: ['none'],
+          handler: (agent) => new HAProxyHandler(agent, join(dir.path, 'lb.ini'), ini),
+        },
+      ],
+    });
+    const result = await glue.runOnce();
+    expect(result.failed).toBe(0);
+    // Both hosts' servers, from etcd, although this Glue only watches the east engine.
+    const text = readFileSync(configFile, 'utf8');
+    expect(text).toMatch(/server east:east1:80 /);
+    expect(text).toMatch(/server west:west1:80 /);
   });
 
   it('a container started or stopped on either engine is routable / gone within 1 s, without a reload', async () => {

@@ -4,6 +4,8 @@ import type { HttpEntry, IndexedRoute } from '@glue/publisher-etcd';
 import { etcdCandidates } from '../src/etcd-source.js';
 import { buildFromCandidates, buildModel } from '../src/model.js';
 import { parseHaproxyParams } from '../src/options.js';
+import { placeModel, planSlots, slotHosts } from '../src/slots.js';
+import { builtInInputsKey, Renderer, templateContext } from '../src/template.js';
 import { fakeContainer } from '@glue/core/contract';
 
 let revision = 10;
@@ -160,5 +162,36 @@ describe('source params', () => {
       /etcd-endpoints.*only applies with source=etcd/s,
     );
     expect(() => parseHaproxyParams('lb', { source: 'consul' }, '/tmp')).toThrow(/"consul" is not docker or etcd/);
+  });
+});
+
+describe('builtInInputsKey: what the built-in template reads, without rendering it', () => {
+  const settings = { httpBind: '127.0.0.1:80', tcpAddress: '*', runtimeSocket: '/run/rt.sock', hostMap: '/run/h.map' };
+  const placed = (weight: number, address = '10.0.0.1') => {
+    const model = buildFromCandidates(
+      etcdCandidates([
+        route({ host: 'n1', id: A, name: 'web', weight, endpoint: { address, port: 8080 } }),
+        route({
+          host: 'n2',
+          id: B,
+          name: 'api',
+          vhost: 'api.example.com',
+          prefix: 'v1',
+          endpoint: { address: '10.0.0.2', port: 80 },
+        }),
+      ]).candidates,
+    );
+    const plan = planSlots(slotHosts(model), undefined, 2, true);
+    const p = placeModel(model, plan);
+    return {
+      key: builtInInputsKey(p, plan.declared),
+      text: new Renderer().render(templateContext(model, settings, p)),
+    };
+  };
+
+  it('is equal exactly when the rendered text is', () => {
+    const cases = [placed(100), placed(100), placed(7), placed(100, '10.0.0.9')];
+    for (const a of cases) for (const b of cases) expect(a.key === b.key).toBe(a.text === b.text);
+    expect(cases[0]!.key).not.toBe(cases[2]!.key);
   });
 });

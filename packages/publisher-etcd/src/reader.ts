@@ -42,6 +42,8 @@ export interface RouteWatch {
   routes(): IndexedRoute[];
   /** Whether the watch holds this key now. */
   has(key: string): boolean;
+  /** The entry the watch holds at `key` now. */
+  route(key: string): IndexedRoute | undefined;
   close(): Promise<void>;
 }
 
@@ -206,6 +208,10 @@ export class Reader {
     return {
       routes: () => [...live].map(([key, v]) => ({ key, entry: v.value, createRevision: Number(v.createRevision) })),
       has: (key) => live.has(key),
+      route: (key) => {
+        const v = live.get(key);
+        return v ? { key, entry: v.value, createRevision: Number(v.createRevision) } : undefined;
+      },
       close,
     };
   }
