@@ -8,7 +8,8 @@
 //     on the same engine, measured on the same containers in the same run)
 //   a host's lease expiring with its 200 servers -> all gone from HAProxy: time, and reloads (goal 0)
 //   balancer peak RSS (VmHWM) at 10,000 servers: goal <= 150 MB
-// GLUE_BENCH_HOSTS, GLUE_BENCH_PER_HOST, GLUE_BENCH_RUNS change the sizes.
+// GLUE_BENCH_HOSTS, GLUE_BENCH_PER_HOST, GLUE_BENCH_RUNS change the sizes; GLUE_BENCH_NODE_FLAGS passes
+// node flags to the etcd balancer (e.g. "--max-semi-space-size=4 --max-old-space-size=128").
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
