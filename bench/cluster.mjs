@@ -20,9 +20,8 @@ import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { containerEntries, createEtcdClient } = await import(join(root, 'packages/publisher-etcd/dist/internal.js'));
-const { startDockerd, startEtcd, freePort, httpGet, requireBinary, unixCommand } = await import(
-  join(root, 'packages/testkit/dist/index.js')
-);
+const { startDockerd, startEtcd, freePort, httpGet, requireBinary, unixCommand, pidsMentioning, stopPid } =
+  await import(join(root, 'packages/testkit/dist/index.js'));
 const BALANCER = join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js');
 const AGENT = join(root, 'packages/handler-haproxy/test/fixtures/cluster-agent.mjs');
 
@@ -260,11 +259,16 @@ try {
   events.destroy?.();
 } finally {
   for (const c of children) {
-    if (c.exitCode === null) {
+    if (c.exitCode === null && c.signalCode === null) {
       c.kill('SIGTERM');
       await new Promise((r) => c.once('exit', r));
     }
+    if (c.exitCode !== 0) console.log(`  (a child exited with ${c.exitCode ?? c.signalCode} after SIGTERM)`);
   }
+  // A managed HAProxy must not outlive its balancer; whatever still runs on the bench's files is stopped.
+  const left = pidsMentioning(work);
+  if (left.length > 0) console.log(`  (stopping ${left.length} leftover process(es) of the bench: ${left.join(', ')})`);
+  for (const pid of left) await stopPid(pid, 'SIGKILL', 2000);
   client.close();
   await engine?.stop();
   await etcd.stop();

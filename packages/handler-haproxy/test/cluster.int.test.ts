@@ -22,6 +22,8 @@ import {
   requireBinary,
   startDockerd,
   startEtcd,
+  startTcpProxy,
+  type TcpProxy,
   steadyClient,
   stopPid,
   tempDir,
@@ -75,9 +77,9 @@ async function kill9(host: string): Promise<void> {
   await exited;
 }
 
-const get = async (host: string): Promise<string> => {
+const get = async (host: string, at = port): Promise<string> => {
   try {
-    const r = await httpGet(`http://127.0.0.1:${port}/`, { host, timeoutMs: 3000 });
+    const r = await httpGet(`http://127.0.0.1:${at}/`, { host, timeoutMs: 3000 });
     return `${r.status}${r.status === 200 ? ` ${r.body.trim()}` : ''}`;
   } catch (err) {
     return `error ${(err as Error).message}`;
@@ -88,7 +90,7 @@ const get = async (host: string): Promise<string> => {
  * Waits until `host` answers `want` ("200 page" or "503"); returns how long after the call the first
  * request that got that answer was sent (a request sent earlier may still be waiting on a dead address).
  */
-async function answers(host: string, want: string, timeoutMs = 20_000): Promise<number> {
+async function answers(host: string, want: string, timeoutMs = 20_000, at = port, logOf = () => log): Promise<number> {
   const started = Date.now();
   let last = '';
   let sentAt = started;
@@ -96,13 +98,13 @@ async function answers(host: string, want: string, timeoutMs = 20_000): Promise<
     await waitFor(
       async () => {
         sentAt = Date.now();
-        return (last = await get(host)) === want;
+        return (last = await get(host, at)) === want;
       },
       { timeoutMs, intervalMs: 25, what: `${host} -> ${want}` },
     );
   } catch (err) {
     throw new Error(
-      `${(err as Error).message} (last answer: ${last})\n--- glue-balancer, last lines ---\n${log.split('\n').slice(-30).join('\n')}`,
+      `${(err as Error).message} (last answer: ${last})\n--- glue-balancer, last lines ---\n${logOf().split('\n').slice(-30).join('\n')}`,
     );
   }
   return sentAt - started;
@@ -115,14 +117,9 @@ async function web(host: 'east' | 'west', name: string, vhosts: string): Promise
   return (await west.run({ name, labels, publish: [{ port: 80, hostIp: bridgeIp(west) }] })).id;
 }
 
-beforeAll(async () => {
-  requireBinary('haproxy');
-  [east, west, etcd] = await Promise.all([startDockerd(), startDockerd(), startEtcd()]);
-  dir = await tempDir('glue-lb-cluster-');
-  port = await freePort();
-  startAgent('east');
-  startAgent('west');
-  balancer = spawn(
+/** glue-balancer --source etcd with a managed HAProxy on `at`, its files in `files`; `onLog` gets its stderr. */
+function spawnBalancer(endpoint: string, files: string, at: number, onLog: (text: string) => void): ChildProcess {
+  const child = spawn(
     process.execPath,
     [
       BALANCER_BIN,
@@ -130,13 +127,13 @@ beforeAll(async () => {
       '--source',
       'etcd',
       '--etcd-endpoints',
-      etcd.endpoint,
+      endpoint,
       '--mode',
       'managed',
       '--config-file',
-      join(dir.path, 'haproxy.cfg'),
+      join(files, 'haproxy.cfg'),
       '--http-bind',
-      `127.0.0.1:${port}`,
+      `127.0.0.1:${at}`,
       '--spare-backends',
       '8',
       '--log-level',
@@ -146,7 +143,18 @@ beforeAll(async () => {
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  balancer.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => onLog(d.toString()));
+  return child;
+}
+
+beforeAll(async () => {
+  requireBinary('haproxy');
+  [east, west, etcd] = await Promise.all([startDockerd(), startDockerd(), startEtcd()]);
+  dir = await tempDir('glue-lb-cluster-');
+  port = await freePort();
+  startAgent('east');
+  startAgent('west');
+  balancer = spawnBalancer(etcd.endpoint, dir.path, port, (t) => (log += t));
   await waitFor(() => log.includes('glue-balancer watching the etcd index') || balancer.exitCode !== null, {
     timeoutMs: 30_000,
     what: 'glue-balancer to start',
@@ -154,7 +162,12 @@ beforeAll(async () => {
   if (balancer.exitCode !== null) throw new Error(`glue-balancer exited: ${log}`);
 });
 
+let second: ChildProcess | undefined;
+let proxy: TcpProxy | undefined;
+
 afterAll(async () => {
+  if (second?.pid) await stopPid(second.pid, 'SIGTERM', 15_000);
+  await proxy?.close();
   if (process.env.GLUE_CLUSTER_LOG) (await import('node:fs')).writeFileSync(process.env.GLUE_CLUSTER_LOG, log);
   if (balancer?.pid) await stopPid(balancer.pid, 'SIGTERM', 15_000);
   for (const a of agents.values()) if (a.pid && isAlive(a.pid)) await stopPid(a.pid, 'SIGKILL', 2000);
@@ -326,5 +339,45 @@ describe('glue-balancer --source etcd', () => {
     expect([...seen]).toEqual(['200 west1']);
     expect(e2).toBeTruthy();
     expect(w2).toBeTruthy();
+  });
+
+  it('a balancer cut off from etcd serves on; a host whose lease expired meanwhile and a compacted revision are dealt with once it is back', async () => {
+    proxy = await startTcpProxy(etcd.endpoint);
+    const at = await freePort();
+    let log2 = '';
+    second = spawnBalancer(proxy.endpoint, join(dir.path, 'second'), at, (t) => (log2 += t));
+    const logOf = (): string => log2;
+    await answers('west.example.com', '200 west1', 30_000, at, logOf);
+    await answers('east2.example.com', '200 east2', 30_000, at, logOf);
+
+    proxy.cut();
+    // East's agent dies; its lease expires in etcd while this balancer cannot see it.
+    await kill9('east');
+    await waitFor(async () => Object.keys(await etcd.keys('/glue/hosts/east/')).length === 0, {
+      timeoutMs: (TTL + 6) * 1000,
+      what: "east's lease to expire",
+    });
+    const w3 = await web('west', 'west3', 'west3.example.com');
+    await answers('west3.example.com', '200 west3', 10_000); // the main balancer sees it at once
+    // etcd compacts past what the cut-off watch has seen: it must list again.
+    const status = JSON.parse(await etcd.ctl(['endpoint', 'status', '-w', 'json'])) as Array<{
+      Status: { header: { revision: number } };
+    }>;
+    await etcd.ctl(['compact', String(status[0]!.Status.header.revision)]);
+    // Cut off, it keeps its last routes: east2 still answers (its container runs), nothing emptied.
+    expect(await get('east2.example.com', at)).toBe('200 east2');
+    expect(await get('west.example.com', at)).toBe('200 west1');
+
+    proxy.restore();
+    await answers('west3.example.com', '200 west3', 40_000, at, logOf);
+    await answers('east2.example.com', '503', 40_000, at, logOf);
+    await answers('west.example.com', '200 west1', 5000, at, logOf);
+    if (process.env.GLUE_CLUSTER_LOG)
+      (await import('node:fs')).writeFileSync(`${process.env.GLUE_CLUSTER_LOG}.second`, log2);
+    expect(log2).toMatch(/etcd watch lost/);
+    // The compacted revision: the watch was cancelled, the reader listed again and applied the difference.
+    expect(log2).toMatch(/cancelled by etcd .*; listing again and watching on/);
+    expect(log2).toMatch(/host east is gone from the index with its owner key/);
+    expect(w3).toBeTruthy();
   });
 });

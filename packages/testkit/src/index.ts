@@ -9,3 +9,5 @@ export type { WaitOptions } from './wait.js';
 export * from './etcd.js';
 export * from './ovs.js';
 export * from './haproxy.js';
+export { startTcpProxy } from './proxy.js';
+export type { TcpProxy } from './proxy.js';
