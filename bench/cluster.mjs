@@ -263,12 +263,18 @@ try {
       c.kill('SIGTERM');
       await new Promise((r) => c.once('exit', r));
     }
-    if (c.exitCode !== 0) console.log(`  (a child exited with ${c.exitCode ?? c.signalCode} after SIGTERM)`);
+    if (c.exitCode !== 0)
+      console.log(
+        `  (${c.spawnargs.slice(1).join(' ').slice(0, 160)} exited with ${c.exitCode ?? c.signalCode} after SIGTERM)`,
+      );
   }
   // A managed HAProxy must not outlive its balancer; whatever still runs on the bench's files is stopped.
   const left = pidsMentioning(work);
   if (left.length > 0) console.log(`  (stopping ${left.length} leftover process(es) of the bench: ${left.join(', ')})`);
-  for (const pid of left) await stopPid(pid, 'SIGKILL', 2000);
+  for (const pid of left) {
+    console.log(`    ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 160)}`);
+    await stopPid(pid, 'SIGKILL', 2000);
+  }
   client.close();
   await engine?.stop();
   await etcd.stop();

@@ -140,13 +140,15 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
       const result = await glue.runOnce();
       return result.failed > 0 ? EXIT.FAILURE : EXIT.OK;
     }
+    // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
+    const stop = io.stopSignal ?? stopSignal();
     await glue.start();
     if (handler) io.onReady?.(handler.router);
     logger.info(
       { engine: glue.address, config: options.configFile, mode: options.mode },
       'glue-balancer watching Docker events; SIGINT/SIGTERM to stop',
     );
-    const signal = await (io.stopSignal ?? stopSignal());
+    const signal = await stop;
     logger.info({ signal }, 'stopping');
     await glue.stop();
     return EXIT.OK;
@@ -170,6 +172,8 @@ async function runFromEtcd(
   try {
     checkBinary(options, 'glue-balancer');
     router = createRouter('glue-balancer', options, logger, undefined, () => once);
+    // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
+    const stop = once ? undefined : (io.stopSignal ?? stopSignal());
     await router.start();
     if (once) {
       await router.stop();
@@ -185,7 +189,7 @@ async function runFromEtcd(
       },
       'glue-balancer watching the etcd index; SIGINT/SIGTERM to stop',
     );
-    const signal = await (io.stopSignal ?? stopSignal());
+    const signal = await stop;
     logger.info({ signal }, 'stopping');
     await router.stop();
     return EXIT.OK;
