@@ -23,7 +23,9 @@ export type GlueErrorCode =
   /** Something the handler needs is not installed (the haproxy binary). */
   | 'DEPENDENCY_MISSING'
   /** The run was cancelled: Glue is stopping, or the run's signal aborted. */
-  | 'HANDLER_CANCELLED';
+  | 'HANDLER_CANCELLED'
+  /** A file the handler would write exists and was not written by Glue (it is never replaced without a takeover). */
+  | 'FOREIGN_FILE';
 
 export interface GlueErrorOptions {
   /** The handler the error belongs to: the INI file's base name, e.g. `lb.ini`. */

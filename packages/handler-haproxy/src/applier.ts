@@ -85,6 +85,8 @@ export interface ApplierOptions {
   alive: (containerId: string) => boolean;
   /** Called to name the handler in errors. */
   handlerName: string;
+  /** An existing config file or host map that Glue did not write is moved aside instead of refused (file-claim.ts). */
+  takeover?: boolean;
   /**
    * Probe the ports of new TCP frontends before a reload and leave out the taken ones (default true).
    * Off, only HAProxy's "cannot bind socket" alert of a failed reload leaves them out (tests of that path).
@@ -214,6 +216,7 @@ export class Applier {
    */
   async start(): Promise<void> {
     await this.files.sweepTemps();
+    await this.files.claim(this.o.takeover === true);
     const managed = this.reloader.managed;
     if (!managed) return;
     const previous = await this.files.lastGood(this.o.runtimeSocket);

@@ -47,6 +47,8 @@ export interface HaproxyOptions {
   minReloadIntervalMs: number;
   checkTimeoutMs: number;
   reloadTimeoutMs: number;
+  /** An existing config file or host map Glue did not write is moved aside (`<file>.pre-glue`) instead of refused. */
+  takeover: boolean;
 }
 
 export const DEFAULTS = {
@@ -102,6 +104,11 @@ export const PARAM_SPEC = {
     choices: ['managed', 'external', 'file'],
   },
   'config-file': { arg: 'file', help: 'the HAProxy config file Glue writes', default: DEFAULTS.configFile },
+  takeover: {
+    arg: 'yes|no',
+    help: 'hand over an existing config-file / host-map that Glue did not write (the original is kept as <file>.pre-glue); without it such a file is refused',
+    default: 'no',
+  },
   haproxy: { arg: 'bin', help: 'haproxy binary', default: 'haproxy' },
   'reload-command': {
     arg: 'argv',
@@ -377,7 +384,15 @@ export function parseHaproxyParams(
       if (params[key] !== undefined) problems.push({ key, reason: 'only applies with source=etcd' });
   }
 
+  const takeover = field(() => {
+    const raw = get('takeover') || 'no';
+    const on = parseBoolean(raw);
+    if (on === undefined) fail('takeover', `${quote(raw)} is not yes or no`);
+    return on === true;
+  }, false);
+
   const options: HaproxyOptions = {
+    takeover,
     source,
     etcd,
     mode,

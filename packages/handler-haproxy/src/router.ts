@@ -53,6 +53,7 @@ export class Router {
       compute: () => this.computeModel(),
       alive: (id) => this.source.alive(id),
       handlerName: o.name,
+      takeover: p.takeover,
     });
   }
 

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GlueError, type Logger } from '@glue/core';
+import { claimFile, withMark } from './file-claim.js';
 import { checkConfig } from './haproxy-io.js';
 
 /** Checked temp files beside the config and map: `commit` renames them over the old ones, `discard` removes what is left. */
@@ -58,9 +59,11 @@ export class StagedFiles {
       await rm(tmp, { force: true });
       if (tmpMap) await rm(tmpMap, { force: true });
     };
+    // Every file Glue writes carries its mark (a user template's text too): see file-claim.ts.
+    text = withMark(text, 'the HAProxy config');
     const checked = hostMap ? text.split(hostMap).join(tmpMap) : text;
     try {
-      if (hostMap) await writeFile(tmpMap, mapText, { mode: 0o644 });
+      if (hostMap) await writeFile(tmpMap, withMark(mapText, 'host -> slot map'), { mode: 0o644 });
       await writeFile(tmp, checked, { mode: 0o644 });
       const check = await checkConfig(this.o.haproxyBin, tmp, this.o.checkTimeoutMs);
       this.lastCheckMs = check.durationMs;
@@ -114,6 +117,23 @@ export class StagedFiles {
       `the config ${file} left by an earlier run fails haproxy -c, HAProxy starts with an empty one:\n${check.output}`,
     );
     return undefined;
+  }
+
+  /**
+   * Refuses a config file or host map Glue did not write (claimFile), or with `takeover` moves it
+   * aside, once, before the first write.
+   */
+  async claim(takeover: boolean): Promise<void> {
+    const targets: Array<[string, string]> = [['config-file', this.o.configFile]];
+    if (this.o.hostMap) targets.push(['host-map', this.o.hostMap]);
+    for (const [key, file] of targets) {
+      const aside = await claimFile(file, key, takeover, this.o.handlerName);
+      if (aside)
+        this.o.logger.warn(
+          { [key]: file, original: aside },
+          `took over ${file} (takeover=yes): the original is kept as ${aside}; Glue writes ${file} from now on`,
+        );
+    }
   }
 
   /** Removes `.<name>.glue-<pid>-<n>.tmp` files that runs which are gone left beside the config and the host map (once). */

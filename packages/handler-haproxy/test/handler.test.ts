@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readMap } from './helpers.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
 import { ParamError } from '@glue/core';
@@ -29,9 +30,7 @@ handlerContractSuite({
     expect(text).toMatch(
       /^backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server contract-web:80 127\.0\.0\.1:80 weight 100$/m,
     );
-    expect(readFileSync(join(root, 'contract', 'haproxy.hosts.map'), 'utf8')).toBe(
-      'contract.example.com glue_host_0\n',
-    );
+    expect(readMap(join(root, 'contract', 'haproxy.hosts.map'))).toBe('contract.example.com glue_host_0\n');
   },
 });
 

@@ -13,7 +13,7 @@ import { checkConfig } from '../src/haproxy-io.js';
 import { buildModel } from '../src/model.js';
 import { hostMapText, placeModel, planSlots, slotHosts } from '../src/slots.js';
 import { Renderer, templateContext } from '../src/template.js';
-import { startBalancer, type RunningBalancer } from './helpers.js';
+import { startBalancer, type RunningBalancer, readMap } from './helpers.js';
 
 let engine: DockerEngine;
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -104,7 +104,7 @@ describe('host slots and the host map', () => {
     const after = await counts();
     expect(after.reloads).toBe(before.reloads);
     expect(after.runtime).toBeGreaterThan(before.runtime);
-    expect(readFileSync(hostMap, 'utf8')).toBe('h1.example.com glue_host_0\n');
+    expect(readMap(hostMap)).toBe('h1.example.com glue_host_0\n');
     expect(readFileSync(configFile, 'utf8')).toMatch(
       /^backend glue_host_0\n {4}mode http\n {4}balance roundrobin\n {4}server h1:80 \S+:80 weight 100$/m,
     );
@@ -120,7 +120,7 @@ describe('host slots and the host map', () => {
     });
     const after = await counts();
     expect(after.reloads).toBe(before.reloads);
-    expect(readFileSync(hostMap, 'utf8')).toBe('');
+    expect(readMap(hostMap)).toBe('');
     expect(readFileSync(configFile, 'utf8')).not.toContain('h1:80');
   });
 
@@ -137,7 +137,7 @@ describe('host slots and the host map', () => {
     for (const name of ['a1', 'a2', 'a3']) expect(await body(`${name}.example.com`)).toBe(`200 ${name}`);
     // The reload declared a fresh pool: 3 used + 2 spares.
     expect(readFileSync(configFile, 'utf8').match(/^backend glue_host_\d+$/gm)).toHaveLength(5);
-    expect(readFileSync(hostMap, 'utf8')).toBe(
+    expect(readMap(hostMap)).toBe(
       'a1.example.com glue_host_0\na2.example.com glue_host_1\na3.example.com glue_host_2\n',
     );
   });
@@ -156,6 +156,6 @@ describe('host slots and the host map', () => {
     await engine.run({ name: 'a4', labels: { glue_http_80_host: 'a4.example.com' } });
     await routable('a4.example.com', 'a4');
     expect((await counts()).reloads).toBe(mid.reloads);
-    expect(readFileSync(hostMap, 'utf8')).toContain('a4.example.com glue_host_3\n');
+    expect(readMap(hostMap)).toContain('a4.example.com glue_host_3\n');
   });
 });

@@ -16,7 +16,7 @@ import { buildModel } from '../src/model.js';
 import { assertMapToken, hostMapText, mapChanges, placeModel, planSlots } from '../src/slots.js';
 import { Renderer, templateContext } from '../src/template.js';
 import { releaseSlots } from '../src/slots.js';
-import { type FakeRuntime, fakeRuntime } from './helpers.js';
+import { type FakeRuntime, fakeRuntime, readMap } from './helpers.js';
 
 describe('planSlots', () => {
   it('keeps a host in its slot while it exists; new hosts take the lowest free slot', () => {
@@ -231,7 +231,7 @@ describe('Applier with host slots', () => {
     await applier.request();
     await applier.settled();
     expect(applier.stats.reloads).toBe(1);
-    expect(readFileSync(hostMap, 'utf8')).toBe('a.com glue_host_0\n');
+    expect(readMap(hostMap)).toBe('a.com glue_host_0\n');
     commands.length = 0;
 
     put('b1', { glue_http_80_host: 'b.com' });
@@ -244,7 +244,7 @@ describe('Applier with host slots', () => {
       'enable server glue_host_1/b1:80',
       `add map ${hostMap} b.com glue_host_1`,
     ]);
-    expect(readFileSync(hostMap, 'utf8')).toBe('a.com glue_host_0\nb.com glue_host_1\n');
+    expect(readMap(hostMap)).toBe('a.com glue_host_0\nb.com glue_host_1\n');
     expect(readFileSync(configFile, 'utf8')).toMatch(
       /backend glue_host_1\n.*\n.*\n {4}server b1:80 172\.17\.0\.3:80 weight 100\n/,
     );
@@ -262,7 +262,7 @@ describe('Applier with host slots', () => {
       `del map ${hostMap} a.com`,
       'del server glue_host_0/a1:80',
     ]);
-    expect(readFileSync(hostMap, 'utf8')).toBe('b.com glue_host_1\n');
+    expect(readMap(hostMap)).toBe('b.com glue_host_1\n');
 
     // The freed slot is reused before the spares, but only once HAProxy shows its backend empty.
     commands.length = 0;
@@ -287,7 +287,7 @@ describe('Applier with host slots', () => {
     await applier.request();
     await applier.settled();
     expect(applier.stats.reloads).toBe(2);
-    expect(readFileSync(hostMap, 'utf8')).toBe('b.com glue_host_1\nc.com glue_host_0\n');
+    expect(readMap(hostMap)).toBe('b.com glue_host_1\nc.com glue_host_0\n');
     expect(readdirTmp()).toEqual([]);
     await applier.stop();
   });
@@ -328,7 +328,7 @@ describe('Applier with host slots', () => {
     await applier.request();
     await applier.settled();
     // one.com's slot may still hold its streams: two.com takes the spare.
-    expect(readFileSync(hostMap, 'utf8')).toBe('two.com glue_host_1\n');
+    expect(readMap(hostMap)).toBe('two.com glue_host_1\n');
     expect(commands).toContain(`del map ${hostMap} one.com`);
     expect(commands).toContain(`add map ${hostMap} two.com glue_host_1`);
     await applier.stop();
@@ -389,7 +389,7 @@ describe('Applier with a user template', () => {
       await applier.settled();
       expect(applier.stats.reloads).toBe(reloads);
       expect(commands.some((c) => c.startsWith('add map'))).toBe(reloads === 1);
-      expect(readFileSync(hostMap, 'utf8')).toBe('u1.com glue_host_0\nu2.com glue_host_1\n');
+      expect(readMap(hostMap)).toBe('u1.com glue_host_0\nu2.com glue_host_1\n');
       await applier.stop();
     });
   }
