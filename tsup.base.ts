@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Options } from 'tsup';
 
 /** Shared build settings: every package builds ESM + type declarations for Node 20. */
@@ -12,5 +14,11 @@ export function packageBuild(entry: Record<string, string> | string[], extra: Pa
     clean: true,
     splitting: false,
     ...extra,
+    // Every package knows its own version (`--version` of its commands), from the package.json tsup runs in.
+    define: { __GLUE_VERSION__: JSON.stringify(packageVersion()), ...extra.define },
   };
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { version: string }).version;
 }

@@ -21,6 +21,10 @@ import type { Router } from './router.js';
 import { type HaproxyOptions, PARAM_KEYS, PARAM_SPEC, type ParamSpec, parseHaproxyParams } from './options.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+
+declare const __GLUE_VERSION__: string;
+/** This package's version (set by the build; `0.0.0-dev` when run from src/). */
+export const VERSION = typeof __GLUE_VERSION__ === 'string' ? __GLUE_VERSION__ : '0.0.0-dev';
 /** die,start plus what health and pause handling needs. */
 export const DEFAULT_WATCH_SET = 'start,die,destroy,pause,unpause,health_status';
 
@@ -38,6 +42,7 @@ const camel = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) =
 export function buildBalancerProgram(): Command {
   const program = new Command('glue-balancer')
     .description('Point HAProxy at containers from their glue_http_* / glue_tcp_* labels (docker-balancer)')
+    .version(VERSION, '--version', 'print the version')
     .option('-1, --once', 'write the config once (and reload HAProxy), then exit')
     .option('-w, --watch', 'apply at start-up, then on Docker events until SIGINT/SIGTERM')
     .option('--watch-set <events>', 'events that trigger an apply (comma list)', DEFAULT_WATCH_SET)
@@ -81,7 +86,8 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     program.parse([...argv], { from: 'user' });
     raw = program.opts();
   } catch (err) {
-    if (err instanceof CommanderError) return err.code.startsWith('commander.help') ? EXIT.OK : EXIT.USAGE;
+    if (err instanceof CommanderError)
+      return err.code.startsWith('commander.help') || err.code === 'commander.version' ? EXIT.OK : EXIT.USAGE;
     throw err;
   }
   const usage = (msg: string): number => {

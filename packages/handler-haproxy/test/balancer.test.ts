@@ -15,6 +15,18 @@ const run = async (argv: string[]): Promise<{ code: number; stderr: string }> =>
 };
 
 describe('glue-balancer command line', () => {
+  it('--version prints the version and exits 0', async () => {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = (t: string) => (out.push(String(t)), true);
+    try {
+      expect((await run(['--version'])).code).toBe(EXIT.OK);
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(out.join('')).toMatch(/^\d+\.\d+\.\d+(-dev)?\n$/);
+  });
+
   it('needs exactly one of -1 and -w', async () => {
     expect(await run([])).toEqual({
       code: EXIT.USAGE,
