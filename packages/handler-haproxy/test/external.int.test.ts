@@ -50,6 +50,9 @@ beforeAll(async () => {
     'external',
     '--config-file',
     haproxy.configFile,
+    // The operator's HAProxy wrote that file: Glue takes it over (the original is kept beside it).
+    '--takeover',
+    'yes',
     '--reload-command',
     haproxy.reloadCommand().join(' '),
     '--runtime-socket',
