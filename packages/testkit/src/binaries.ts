@@ -22,6 +22,7 @@ export const APT_PACKAGES: Record<string, string> = {
   uuidgen: 'uuid-runtime',
   nsenter: 'util-linux',
   openssl: 'openssl',
+  'systemd-analyze': 'systemd',
 };
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
