@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { CommanderError } from 'commander';
-import { ConfigError, createGlue, errorMessage, GlueError, stopSignal, type Logger } from '@glue/core';
+import { ConfigError, createGlue, errorMessage, formatProblem, GlueError, stopSignal, type Logger } from '@glue/core';
 import { cliLogger } from './log.js';
 import { buildProgram, type CliOptions, EXIT, toCliOptions, UsageError } from './options.js';
 
@@ -56,11 +56,28 @@ async function run(options: CliOptions, logger: Logger, stopSignal: Promise<stri
     if (typeof outcome === 'string') return signalExitCode(outcome);
     return outcome.failed > 0 ? EXIT.FAILURE : EXIT.OK;
   }
-  await glue.start();
-  logger.info({ engine: glue.address }, 'watching Docker events; SIGINT/SIGTERM to stop');
-  const signal = await stopSignal;
-  logger.info({ signal }, 'stopping: letting handlers in flight finish');
-  await glue.stop();
+  // SIGHUP reads the INI files again: all of them checked first, the set switched only when all are good.
+  const onHangup = (): void => {
+    if (glue.state !== 'watching') {
+      logger.warn({ state: glue.state }, `SIGHUP while ${glue.state}: nothing reloaded`);
+      return;
+    }
+    logger.info('SIGHUP: reading the INI files again');
+    glue.reload().catch((err: unknown) => {
+      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorMessage(err)];
+      logger.error({ problems }, `reload refused, the handlers keep running as they were:\n  ${problems.join('\n  ')}`);
+    });
+  };
+  process.on('SIGHUP', onHangup);
+  try {
+    await glue.start();
+    logger.info({ engine: glue.address }, 'watching Docker events; SIGHUP reloads the INI files, SIGINT/SIGTERM stop');
+    const signal = await stopSignal;
+    logger.info({ signal }, 'stopping: letting handlers in flight finish');
+    await glue.stop();
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
   logger.info('stopped');
   return EXIT.OK;
 }

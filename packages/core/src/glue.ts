@@ -16,6 +16,7 @@ import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './erro
 import { type GlueEvent, NONE, noneEvent, STATE_CHANGING_ACTIONS } from './events.js';
 import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
+import { planReload } from './reload-plan.js';
 import { type Logger, silentLogger } from './logger.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { TimeoutError, withTimeout } from './timing.js';
@@ -82,6 +83,8 @@ export interface GlueEvents {
 interface HandlerEntry {
   name: string;
   file: string | undefined;
+  /** The INI file's text when it was loaded (reload() compares it). */
+  text: string | undefined;
   events: ReadonlySet<string>;
   triggersNone: boolean;
   timeoutMs: number;
@@ -99,6 +102,13 @@ const ABORT_GRACE_MS = 2_000;
  * (runOnce() twice, runOnce() after start(), start() after stop()) throws INVALID_STATE. stop() is
  * allowed in every state and idempotent.
  */
+/** What reload() changed, by handler name (the INI file's base name). */
+export interface ReloadResult {
+  started: string[];
+  stopped: string[];
+  kept: string[];
+}
+
 export type GlueState = 'new' | 'loaded' | 'watching' | 'once' | 'stopping' | 'stopped';
 
 /**
@@ -139,6 +149,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   private accepting = true;
   /** Container events wait for the start-up `none` run, so `none` is always the first thing handlers see. */
   private startupNone: Promise<void> | undefined;
+  private reloading: Promise<ReloadResult> | undefined;
   private releaseStartup: (() => void) | undefined;
 
   constructor(options: GlueOptions = {}) {
@@ -191,38 +202,19 @@ export class Glue extends EventEmitter<GlueEvents> {
     if (this.phase === 'stopping' || this.phase === 'stopped')
       throw new GlueError('INVALID_STATE', `load() while ${this.phase}`);
     const o = this.options;
-    const fromIni = o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
+    const fromIni = this.fromIni;
     // Every problem found without importing anything is reported first, all at once: no handler
     // module is imported (no code an INI file names runs) while the configuration is known to be bad.
     // Once the files are sound, the classes are imported and the [params] of every file are checked,
     // again all reported together.
-    let configs: readonly HandlerConfig[] = o.configs ?? [];
-    let files: readonly string[] = configs.map((c) => c.file);
-    const problems: ConfigProblem[] = [];
-    if (o.configs === undefined && fromIni) {
-      const read = await readHandlerConfigs(await resolveConfigDirs(o.configDirs, o.cwd));
-      configs = read.configs;
-      files = read.files;
-      problems.push(...read.problems);
-      if (problems.length > 0) throw new ConfigError(byFileOrder(problems, files));
-    }
-    const loaded = await loadHandlers(configs, this.agent, o.resolveFrom ?? []);
-    problems.push(...loaded.problems);
-    if (problems.length > 0) throw new ConfigError(byFileOrder(problems, files));
-    const handlers = loaded.handlers;
-    this.entries = handlers.map(({ config, instance }) => ({
-      name: config.name,
-      file: config.file,
-      events: config.events,
-      triggersNone: config.triggersNone,
-      timeoutMs: runBound(config.timeoutMs, instance),
-      instance,
-    }));
+    const { configs, files } = fromIni ? await this.readConfigs() : { configs: [], files: [] };
+    this.entries = await this.construct(configs, files);
     for (const h of o.handlers ?? []) {
       const instance = typeof h.handler === 'function' ? h.handler(this.agent) : h.handler;
       this.entries.push({
         name: h.name,
         file: undefined,
+        text: undefined,
         events: new Set(h.events),
         triggersNone: h.triggersNone ?? false,
         timeoutMs: runBound(h.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS, instance),
@@ -235,6 +227,89 @@ export class Glue extends EventEmitter<GlueEvents> {
       { handlers: this.handlerNames },
       `loaded ${this.entries.length} handler${this.entries.length === 1 ? '' : 's'}`,
     );
+  }
+
+  /** Whether the handlers come from INI files (or `configs`), not only from inline `handlers`. */
+  private get fromIni(): boolean {
+    const o = this.options;
+    return o.configs !== undefined || o.configDirs !== undefined || o.handlers === undefined;
+  }
+
+  /** The INI files (or `options.configs`): every problem of every file at once, nothing imported. */
+  private async readConfigs(): Promise<{ configs: readonly HandlerConfig[]; files: readonly string[] }> {
+    const o = this.options;
+    if (o.configs !== undefined) return { configs: o.configs, files: o.configs.map((c) => c.file) };
+    const read = await readHandlerConfigs(await resolveConfigDirs(o.configDirs, o.cwd));
+    if (read.problems.length > 0) throw new ConfigError(byFileOrder(read.problems, read.files));
+    return read;
+  }
+
+  /** Imports the classes and constructs the handlers of `configs`; every [params] problem at once. */
+  private async construct(configs: readonly HandlerConfig[], files: readonly string[]): Promise<HandlerEntry[]> {
+    const loaded = await loadHandlers(configs, this.agent, this.options.resolveFrom ?? []);
+    if (loaded.problems.length > 0) throw new ConfigError(byFileOrder(loaded.problems, files));
+    return loaded.handlers.map(({ config, instance }) => ({
+      name: config.name,
+      file: config.file,
+      text: config.ini.text,
+      events: config.events,
+      triggersNone: config.triggersNone,
+      timeoutMs: runBound(config.timeoutMs, instance),
+      instance,
+    }));
+  }
+
+  /**
+   * Reads the INI files again (what SIGHUP does in `glue -w`). Every file is read and every new or
+   * changed handler constructed first; only when all of that succeeds does the set switch: handlers
+   * whose file went, changed or was disabled are stopped, the new ones started, then `none` runs so
+   * they see every container. A ConfigError (every problem of every file) leaves the running set as it
+   * was. Handlers whose file did not change keep running untouched. (A handler module's code is not
+   * imported again: Node caches modules; restart Glue for that.)
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.phase !== 'watching')
+      return Promise.reject(new GlueError('INVALID_STATE', `reload() while ${this.phase}`));
+    if (!this.fromIni) return Promise.resolve({ started: [], stopped: [], kept: this.handlerNames });
+    this.reloading ??= this.doReload().finally(() => (this.reloading = undefined));
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<ReloadResult> {
+    const { configs, files } = await this.readConfigs();
+    const plan = planReload(this.entries, configs);
+    const toLoad = plan.order.flatMap((x) => ('load' in x ? [x.load] : []));
+    const fresh = await this.construct(toLoad, files);
+    const byFile = new Map(fresh.map((e) => [e.file, e]));
+    const inline = this.entries.filter((e) => e.file === undefined);
+    const next = plan.order.flatMap((x) => ('keep' in x ? [x.keep] : (byFile.get(x.load.file) ?? [])));
+    this.entries = [...next, ...inline];
+    for (const e of plan.stop) await this.stopHandler(e);
+    const started: string[] = [];
+    for (const e of fresh) {
+      try {
+        await e.instance.start?.();
+        this.handlersStarted.add(e);
+        started.push(e.name);
+      } catch (err) {
+        this.entries = this.entries.filter((x) => x !== e);
+        this.logger.error(
+          { handler: e.name, file: e.file, err: errorMessage(err) },
+          `[${e.name}] start failed after the reload, it does not run: ${errorMessage(err)}`,
+        );
+      }
+    }
+    const result: ReloadResult = {
+      started,
+      stopped: plan.stop.map((e) => e.name),
+      kept: plan.order.flatMap((x) => ('keep' in x ? [x.keep.name] : [])),
+    };
+    this.logger.info(
+      result,
+      `reloaded the INI files: ${result.started.length} started, ${result.stopped.length} stopped, ${result.kept.length} unchanged`,
+    );
+    if (fresh.length > 0) this.scheduleNone(0);
+    return result;
   }
 
   /** Where this Glue is in its life (see GlueState). */

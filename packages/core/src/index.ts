@@ -9,7 +9,15 @@ export type {
   RunMode,
 } from './handler.js';
 export { createGlue, Glue } from './glue.js';
-export type { GlueEvents, GlueOptions, GlueState, HandlerRun, InlineHandler, RunOnceResult } from './glue.js';
+export type {
+  GlueEvents,
+  GlueOptions,
+  GlueState,
+  HandlerRun,
+  InlineHandler,
+  ReloadResult,
+  RunOnceResult,
+} from './glue.js';
 export {
   DEFAULT_CONFIG_DIRS,
   loadHandlerConfigs,

@@ -148,6 +148,7 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     }
     // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
     const stop = io.stopSignal ?? stopSignal();
+    ignoreHangup(logger);
     await glue.start();
     if (handler) io.onReady?.(handler.router);
     logger.info(
@@ -180,6 +181,7 @@ async function runFromEtcd(
     router = createRouter('glue-balancer', options, logger, undefined, () => once);
     // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
     const stop = once ? undefined : (io.stopSignal ?? stopSignal());
+    if (!once) ignoreHangup(logger);
     await router.start();
     if (once) {
       await router.stop();
@@ -205,4 +207,12 @@ async function runFromEtcd(
     stderr(`glue-balancer: ${errorMessage(err)}\n`);
     return EXIT.FAILURE;
   }
+}
+
+/** SIGHUP (a log rotation, a closed terminal) must not kill glue-balancer: it has no files to read again. */
+function ignoreHangup(logger: Logger): void {
+  if (process.listenerCount('SIGHUP') > 0) return;
+  process.on('SIGHUP', () =>
+    logger.info('SIGHUP: glue-balancer takes its settings from its flags, there is nothing to reload'),
+  );
 }
