@@ -1,6 +1,7 @@
-import { isBuiltin } from 'node:module';
+import { existsSync } from 'node:fs';
+import { isBuiltin, register } from 'node:module';
 import { extname, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolveModule } from 'import-meta-resolve';
 import type { HandlerConfig } from './config-loader.js';
 import { type ConfigProblem, errorMessage, GlueError, type ParamError, type ParamProblem, quote } from './errors.js';
@@ -168,6 +169,7 @@ async function boundedImport(url: string, name: string, timeoutMs: number): Prom
         timeoutMs,
       );
     });
+    shareCore();
     const mod = (await Promise.race([import(url), timeout])) as Record<string, unknown>;
     if (exitCalled !== undefined) throw new Error(`the module called process.exit(${exitCalled ?? ''}) while loading`);
     return mod;
@@ -227,4 +229,26 @@ export async function loadHandlers(
     }
   }
   return { handlers, problems };
+}
+
+let coreShared = false;
+
+/**
+ * Installs core-hooks.js (once): handler modules that cannot find `@glue/core` get this daemon's copy.
+ * Only from the build (dist/index.js beside dist/core-hooks.js); from src/ (tests) there is nothing to share.
+ */
+function shareCore(): void {
+  if (coreShared) return;
+  coreShared = true;
+  const here = new URL(import.meta.url);
+  const hooks = new URL('./core-hooks.js', here);
+  if (!here.pathname.endsWith('.js') || !existsSync(fileURLToPath(hooks))) return;
+  register(hooks, {
+    data: {
+      targets: {
+        '@glue/core': new URL('./index.js', here).href,
+        '@glue/core/contract': new URL('./contract.js', here).href,
+      },
+    },
+  });
 }
