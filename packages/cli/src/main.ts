@@ -29,19 +29,34 @@ export async function main(argv: readonly string[], io?: Partial<MainIo>): Promi
   }
   const logger = cliLogger(options);
   try {
-    return await run(options, logger, io?.stopSignal ?? stopSignal());
+    // A second SIGINT/SIGTERM while stopping: stop at once (glue.hurry()); the stop hooks still run.
+    let hurry = (): void => undefined;
+    const signal =
+      io?.stopSignal ??
+      stopSignal(['SIGINT', 'SIGTERM'], (sig) => {
+        logger.warn({ signal: sig }, `second ${sig}: cancelling the handler runs in flight, stopping now`);
+        hurry();
+      });
+    return await run(options, logger, signal, (h) => (hurry = h));
   } catch (err) {
     return reportFatal(err, logger, stderr);
   }
 }
 
-async function run(options: CliOptions, logger: Logger, stopSignal: Promise<string>): Promise<number> {
+async function run(
+  options: CliOptions,
+  logger: Logger,
+  stopSignal: Promise<string>,
+  onHurry: (hurry: () => void) => void,
+): Promise<number> {
   const glue = createGlue({
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
     ...(options.configDirs.length > 0 ? { configDirs: options.configDirs } : {}),
     ...(options.dockerUrl !== undefined ? { dockerUrl: options.dockerUrl } : {}),
     logger,
     resolveFrom: [import.meta.url],
   });
+  onHurry(() => glue.hurry());
   if (options.mode === 'once') {
     // A signal ends the run early: the none handler in flight finishes (bounded), no further one starts.
     let signalled: string | undefined;

@@ -13,6 +13,8 @@ export interface CliOptions {
   dockerUrl: string | undefined;
   logLevel: LogLevel;
   logFormat: 'json' | 'pretty';
+  /** How long a stop waits for the handler runs in flight (and each stop hook), ms. */
+  shutdownTimeoutMs: number;
 }
 
 /** A command line Glue cannot run with: usage goes to stderr, exit 2. */
@@ -43,6 +45,11 @@ export function buildProgram(): Command {
         .choices(['json', 'pretty'])
         .default('pretty'),
     )
+    .option(
+      '--shutdown-timeout <seconds>',
+      'how long SIGINT/SIGTERM waits for handler runs in flight before cancelling them (a second signal: at once)',
+      '10',
+    )
     .version(VERSION, '--version', 'print the version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText(
@@ -61,7 +68,13 @@ export function toCliOptions(raw: Record<string, unknown>): CliOptions {
     throw new UsageError(once ? '-1 and -w cannot be combined' : 'choose a mode: -1 (run once) or -w (watch)');
   if (typeof raw.dockerUrl === 'string' && raw.dockerUrl.trim() === '')
     throw new InvalidArgumentError('--docker-url is empty');
+  const shutdown = (typeof raw.shutdownTimeout === 'string' ? raw.shutdownTimeout : '10').trim();
+  if (!/^\d+(\.\d+)?$/.test(shutdown) || Number(shutdown) > 3600)
+    throw new InvalidArgumentError(
+      `--shutdown-timeout ${JSON.stringify(shutdown)} is not a number of seconds from 0 to 3600`,
+    );
   return {
+    shutdownTimeoutMs: Math.round(Number(shutdown) * 1000),
     mode: once ? 'once' : 'watch',
     configDirs: (raw.configDir as string[] | undefined) ?? [],
     dockerUrl: raw.dockerUrl as string | undefined,

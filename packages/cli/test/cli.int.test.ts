@@ -292,6 +292,44 @@ describe('glue CLI against a real Docker engine', () => {
     }
   });
 
+  it('a second SIGTERM stops at once: the script in flight is cancelled, the stop still completes, exit 0', async () => {
+    const dir = slowDir('hurry.d', {
+      'slow.ini':
+        '[handler]\nclass=@glue/handler-exec#ScriptHandler\nevents=start\n[params]\nscript=handler-scripts/slow.sh\n',
+    });
+    const log = join(tmp.path, 'hurry.log');
+    const glue = startGlue(['-w', '-c', dir, '--docker-url', engine.url, '--log-format', 'json'], {
+      GLUE_TEST_LOG: log,
+    });
+    try {
+      await waitFor(() => glue.logs().some((l) => /watching Docker events/.test(String(l['msg']))), {
+        timeoutMs: 20_000,
+        what: 'glue watching',
+      });
+      const c = await engine.run({ name: 'hurry' });
+      await waitFor(() => lines(log).includes(`began start ${c.id}`), {
+        timeoutMs: 20_000,
+        what: 'the script started',
+      });
+      const t0 = Date.now();
+      glue.child.kill('SIGTERM');
+      await waitFor(() => glue.logs().some((l) => /^stopping/.test(String(l['msg']))), {
+        timeoutMs: 5000,
+        what: 'stopping',
+      });
+      glue.child.kill('SIGTERM');
+      expect(await glue.exited).toBe(0);
+      // Well before the script's 2 s: it was cancelled, not waited for.
+      expect(Date.now() - t0).toBeLessThan(1500);
+      expect(lines(log)).not.toContain(`finished start ${c.id}`);
+      expect(
+        glue.logs().some((l) => /second SIGTERM: cancelling the handler runs in flight/.test(String(l['msg']))),
+      ).toBe(true);
+    } finally {
+      await glue.stop();
+    }
+  });
+
   it('-1 stops on SIGINT: the none handler in flight finishes, the next one does not start, exit 130', async () => {
     const dir = slowDir('once-int.d', {
       '10-slow.ini':

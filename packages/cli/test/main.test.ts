@@ -18,8 +18,13 @@ describe('glue command line', () => {
       dockerUrl: 'tcp://127.0.0.1:2375',
       logLevel: 'info',
       logFormat: 'json',
+      shutdownTimeoutMs: 10_000,
     });
     expect(toCliOptions(parse(['-1'])).mode).toBe('once');
+    expect(toCliOptions(parse(['-w', '--shutdown-timeout', '2.5'])).shutdownTimeoutMs).toBe(2500);
+    expect(() => toCliOptions(parse(['-w', '--shutdown-timeout', 'soon']))).toThrow(
+      /--shutdown-timeout "soon" is not a number/,
+    );
   });
 
   it('refuses no mode, both modes, and an empty --docker-url', () => {

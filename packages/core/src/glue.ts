@@ -95,6 +95,8 @@ interface HandlerEntry {
 
 /** After the shutdown bound ran out and runs were cancelled, how long stop() waits for them to end. */
 const ABORT_GRACE_MS = 2_000;
+/** The same after hurry(): a moment for a cancelled script to end, no more. */
+const HURRY_GRACE_MS = 300;
 
 /**
  * Where a Glue is in its life. `new` -> `loaded` (load(), or implicitly) -> `watching` (start()) or
@@ -132,6 +134,8 @@ export class Glue extends EventEmitter<GlueEvents> {
   private readonly abort = new AbortController();
   /** Stops the engine watcher: aborted as soon as stop() is called, so no new events come in. */
   private readonly watchAbort = new AbortController();
+  /** hurry(): a stop in progress stops waiting for the runs in flight. */
+  private readonly hurryAbort = new AbortController();
   /** One controller per handler run in flight; aborted only when the shutdown bound runs out (no listener per run on the daemon's signal). */
   private readonly runControllers = new Set<AbortController>();
   private readonly watcher: EngineWatcher;
@@ -389,7 +393,14 @@ export class Glue extends EventEmitter<GlueEvents> {
     // 2. Let the runs in flight finish, up to the bound (queued events start no new run, see runHandlers).
     let drained = true;
     try {
-      await withTimeout(this.queue.idle(), Math.max(0, deadline - performance.now()), 'timeout');
+      const hurried = new Promise<never>((_, reject) => {
+        if (this.hurryAbort.signal.aborted) reject(new Error('hurried'));
+        this.hurryAbort.signal.addEventListener('abort', () => reject(new Error('hurried')), { once: true });
+      });
+      await Promise.race([
+        withTimeout(this.queue.idle(), Math.max(0, deadline - performance.now()), 'timeout'),
+        hurried,
+      ]);
     } catch {
       drained = false;
     }
@@ -402,9 +413,19 @@ export class Glue extends EventEmitter<GlueEvents> {
         'shutdown: handlers still running after the bound; cancelling them',
       );
       // A cancelled run (a script getting SIGTERM) gets a moment to end before the stop hooks.
-      await withTimeout(this.queue.idle(), Math.min(bound, ABORT_GRACE_MS), 'timeout').catch(() => undefined);
+      const grace = this.hurryAbort.signal.aborted ? HURRY_GRACE_MS : ABORT_GRACE_MS;
+      await withTimeout(this.queue.idle(), Math.min(bound, grace), 'timeout').catch(() => undefined);
     }
     for (const e of this.entries) await this.stopHandler(e);
+  }
+
+  /**
+   * A second SIGTERM/SIGINT: a stop in progress (or the next one) stops waiting for the runs in flight,
+   * cancels them at once (a script gets SIGTERM) and goes on to the stop hooks, which still run: a
+   * managed HAProxy is stopped, a lease revoked.
+   */
+  hurry(): void {
+    this.hurryAbort.abort();
   }
 
   /** How long stop() gives runs in flight, and each stop hook. */
