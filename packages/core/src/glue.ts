@@ -286,23 +286,27 @@ export class Glue extends EventEmitter<GlueEvents> {
     const fresh = await this.construct(toLoad, files);
     const byFile = new Map(fresh.map((e) => [e.file, e]));
     const inline = this.entries.filter((e) => e.file === undefined);
-    const next = plan.order.flatMap((x) => ('keep' in x ? [x.keep] : (byFile.get(x.load.file) ?? [])));
-    this.entries = [...next, ...inline];
+    // The old handlers stop first (two of them must never write the same files), the new ones start
+    // before they see an event, then the set switches.
+    this.entries = this.entries.filter((e) => !plan.stop.includes(e));
     for (const e of plan.stop) await this.stopHandler(e);
     const started: string[] = [];
+    const failed = new Set<HandlerEntry>();
     for (const e of fresh) {
       try {
         await e.instance.start?.();
         this.handlersStarted.add(e);
         started.push(e.name);
       } catch (err) {
-        this.entries = this.entries.filter((x) => x !== e);
+        failed.add(e);
         this.logger.error(
           { handler: e.name, file: e.file, err: errorMessage(err) },
           `[${e.name}] start failed after the reload, it does not run: ${errorMessage(err)}`,
         );
       }
     }
+    const next = plan.order.flatMap((x) => ('keep' in x ? [x.keep] : (byFile.get(x.load.file) ?? [])));
+    this.entries = [...next.filter((e) => !failed.has(e)), ...inline];
     const result: ReloadResult = {
       started,
       stopped: plan.stop.map((e) => e.name),
