@@ -23,7 +23,7 @@ const { containerEntries, createEtcdClient } = await import(join(root, 'packages
 const { startDockerd, startEtcd, freePort, httpGet, requireBinary, unixCommand, pidsMentioning, stopPid } =
   await import(join(root, 'packages/testkit/dist/index.js'));
 const BALANCER = join(root, 'packages/handler-haproxy/dist/bin/glue-balancer.js');
-const AGENT = join(root, 'packages/handler-haproxy/test/fixtures/cluster-agent.mjs');
+const AGENT = join(root, 'packages/publisher-etcd/test/fixtures/agent.mjs');
 
 const HOSTS = Number(process.env.GLUE_BENCH_HOSTS ?? 50);
 const PER_HOST = Number(process.env.GLUE_BENCH_PER_HOST ?? 200);

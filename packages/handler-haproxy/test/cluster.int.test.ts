@@ -31,7 +31,8 @@ import {
 } from '@glue/testkit';
 
 const BALANCER_BIN = fileURLToPath(new URL('../dist/bin/glue-balancer.js', import.meta.url));
-const AGENT = fileURLToPath(new URL('./fixtures/cluster-agent.mjs', import.meta.url));
+// The publisher's own agent fixture (a Glue daemon with the publisher only, as a process).
+const AGENT = fileURLToPath(new URL('../../publisher-etcd/test/fixtures/agent.mjs', import.meta.url));
 const TTL = 4;
 
 let east: DockerEngine;

@@ -15,7 +15,11 @@ const children: ChildProcess[] = [];
 function startAgent(host: string, ttl = TTL): ChildProcess {
   const child = spawn(
     process.execPath,
-    [join(import.meta.dirname, 'fixtures', 'agent.mjs'), engine.url, etcd.endpoint, host, String(ttl)],
+    [
+      join(import.meta.dirname, 'fixtures', 'agent.mjs'),
+      engine.url,
+      JSON.stringify({ endpoints: etcd.endpoint, 'host-id': host, ttl: String(ttl) }),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
