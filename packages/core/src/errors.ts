@@ -35,13 +35,38 @@ export interface GlueErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * The kinds an error was made as, under a key every copy of @glue/core shares (`Symbol.for`): a handler
+ * that brings its own copy throws errors the daemon's copy still recognises with `instanceof`.
+ */
+const KINDS = Symbol.for('@glue/core:error-kinds');
+
+function hasKind(value: unknown, kind: string): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const kinds = (value as { [KINDS]?: unknown })[KINDS];
+  return Array.isArray(kinds) && kinds.includes(kind);
+}
+
 export class GlueError extends Error {
+  /** What every copy of @glue/core calls this class (each subclass of core's sets its own). */
+  static readonly kind: string = 'GlueError';
+
+  /** Same copy: the prototype chain; another copy of @glue/core: the shared brand. */
+  static override [Symbol.hasInstance](this: { kind: string; prototype: unknown }, value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return Object.hasOwn(this, 'kind') && hasKind(value, this.kind);
+  }
+
   readonly code: GlueErrorCode;
   readonly handler: string | undefined;
   readonly file: string | undefined;
 
   constructor(code: GlueErrorCode, message: string, options: GlueErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c))
+      if (Object.hasOwn(c, 'kind')) kinds.push((c as unknown as { kind: string }).kind);
+    Object.defineProperty(this, KINDS, { value: kinds });
     this.name = 'GlueError';
     this.code = code;
     this.handler = options.handler;
@@ -68,6 +93,7 @@ export function formatProblem(p: ConfigProblem): string {
 
 /** All problems of all config files, reported at once before anything runs. */
 export class ConfigError extends GlueError {
+  static override readonly kind: string = 'ConfigError';
   readonly problems: readonly ConfigProblem[];
 
   constructor(problems: readonly ConfigProblem[]) {
@@ -83,6 +109,7 @@ export class ConfigError extends GlueError {
 
 /** A container label that does not match its grammar. Handlers drop that container's route, nothing else. */
 export class LabelError extends GlueError {
+  static override readonly kind: string = 'LabelError';
   readonly container: string;
   readonly label: string;
   readonly value: string;
@@ -108,6 +135,7 @@ export interface ParamProblem {
  * reported by the loader as its own `file:line [params] key` line. `key` and `reason` are the first.
  */
 export class ParamError extends GlueError {
+  static override readonly kind: string = 'ParamError';
   readonly key: string;
   readonly reason: string;
   readonly problems: readonly ParamProblem[];
