@@ -229,11 +229,6 @@ export class EtcdSource implements RouteSource {
     for (const [id, at] of this.dead) if (at < old) this.dead.delete(id);
   }
 
-  /** Whether the first list is done (before it, read() is empty and nothing may be applied from it). */
-  get ready(): boolean {
-    return this.watch !== undefined;
-  }
-
   read(): { candidates: Candidate[]; notes: SkipNote[] } {
     const watch = this.watch;
     if (!watch) return { candidates: [], notes: [] };

@@ -245,23 +245,27 @@ export class Reader {
     const invalid = (key: string, reason: string): void =>
       on.error(new Error(`skipped ${key}: its value ${reason}`), key);
 
-    /** Takes one key's value in; returns whether what is tracked changed. */
-    const take = (kv: IKeyValue): boolean => {
+    /** Stops tracking `key` (if it was), reporting its delete. */
+    const forget = (key: string): void => {
+      const before = live.get(key);
+      if (!before) return;
+      live.delete(key);
+      drop(key, before.value);
+    };
+
+    /** Takes one key's value in: tracked (and reported) if valid and new, forgotten if invalid. */
+    const take = (kv: IKeyValue): void => {
       const key = kv.key.toString();
       const got = read(key, kv);
-      if (got === undefined) return false;
+      if (got === undefined) return;
       if ('reason' in got) {
         invalid(key, got.reason);
-        const before = live.get(key);
-        if (!before) return false;
-        live.delete(key);
-        drop(key, before.value);
-        return true;
+        forget(key);
+        return;
       }
-      if (live.get(key)?.modRevision === kv.mod_revision) return false;
+      if (live.get(key)?.modRevision === kv.mod_revision) return;
       live.set(key, { value: got.value, modRevision: kv.mod_revision, createRevision: kv.create_revision });
       put(key, got.value);
-      return true;
     };
 
     /** Lists again and reports the difference to what the watch held; returns the list's revision. */
@@ -291,14 +295,8 @@ export class Reader {
         return;
       }
       watcher = w;
-      w.on('put', (kv) => void take(kv));
-      w.on('delete', (kv) => {
-        const key = kv.key.toString();
-        const before = live.get(key);
-        if (!before) return;
-        live.delete(key);
-        drop(key, before.value);
-      });
+      w.on('put', take);
+      w.on('delete', (kv) => forget(kv.key.toString()));
       w.on('disconnected', () => on.connection?.(false));
       w.on('connected', () => on.connection?.(true));
       // etcd3 emits `error` on a watcher only when etcd cancelled it; the client then forgets it.
