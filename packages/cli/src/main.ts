@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { CommanderError } from 'commander';
-import { ConfigError, createGlue, errorMessage, formatProblem, GlueError, stopSignal, type Logger } from '@glue/core';
+import { ConfigError, createGlue, errorMessage, formatProblem, GlueError, processStop, type Logger } from '@glue/core';
 import { cliLogger } from './log.js';
 import { buildProgram, type CliOptions, EXIT, toCliOptions, UsageError } from './options.js';
 
@@ -31,13 +31,18 @@ export async function main(argv: readonly string[], io?: Partial<MainIo>): Promi
   try {
     // A second SIGINT/SIGTERM while stopping: stop at once (glue.hurry()); the stop hooks still run.
     let hurry = (): void => undefined;
-    const signal =
-      io?.stopSignal ??
-      stopSignal(['SIGINT', 'SIGTERM'], (sig) => {
-        logger.warn({ signal: sig }, `second ${sig}: cancelling the handler runs in flight, stopping now`);
-        hurry();
-      });
-    return await run(options, logger, signal, (h) => (hurry = h));
+    const stop =
+      io?.stopSignal !== undefined
+        ? { signal: io.stopSignal, cancel: () => undefined }
+        : processStop(logger, (sig) => {
+            logger.warn({ signal: sig }, `second ${sig}: cancelling the handler runs in flight, stopping now`);
+            hurry();
+          });
+    try {
+      return await run(options, logger, stop.signal, (h) => (hurry = h));
+    } finally {
+      stop.cancel();
+    }
   } catch (err) {
     return reportFatal(err, logger, stderr);
   }

@@ -40,6 +40,7 @@ export type { LogFormat, Logger, LogLevel } from './logger.js';
 export { containerName } from './container-store.js';
 export { backoffDelay, sleep } from './timing.js';
 export { stopSignal } from './signals.js';
+export { processStop } from './launcher.js';
 export { chooseAddress, publishedEndpoint } from './addresses.js';
 export { engineIdentity } from './engine-watcher.js';
 export type { AddressMode } from './addresses.js';

@@ -11,7 +11,7 @@ import {
   errorMessage,
   isKnownEvent,
   ParamError,
-  stopSignal,
+  processStop,
   type LogFormat,
   type LogLevel,
   type Logger,
@@ -147,7 +147,7 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
       return result.failed > 0 ? EXIT.FAILURE : EXIT.OK;
     }
     // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
-    const stop = io.stopSignal ?? stopSignal();
+    const stop = io.stopSignal ?? processStop(logger).signal;
     ignoreHangup(logger);
     await glue.start();
     if (handler) io.onReady?.(handler.router);
@@ -180,7 +180,7 @@ async function runFromEtcd(
     checkBinary(options, 'glue-balancer');
     router = createRouter('glue-balancer', options, logger, undefined, () => once);
     // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
-    const stop = once ? undefined : (io.stopSignal ?? stopSignal());
+    const stop = once ? undefined : (io.stopSignal ?? processStop(logger).signal);
     if (!once) ignoreHangup(logger);
     await router.start();
     if (once) {
