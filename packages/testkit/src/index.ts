@@ -11,3 +11,5 @@ export * from './ovs.js';
 export * from './haproxy.js';
 export { startTcpProxy } from './proxy.js';
 export type { TcpProxy } from './proxy.js';
+export { startRegistry } from './registry.js';
+export type { NpmRegistry } from './registry.js';
