@@ -29,6 +29,7 @@ afterAll(async () => {
 async function once(
   name: string,
   files: Record<string, string>,
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; stderr: string; dir: string }> {
   const dir = join(tmp.path, name);
   mkdirSync(dir, { recursive: true });
@@ -36,7 +37,7 @@ async function once(
     mkdirSync(join(dir, file, '..'), { recursive: true });
     writeFileSync(join(dir, file), text);
   }
-  const r = await runGlue(['-1', '-c', dir, '--docker-url', engine.url]);
+  const r = await runGlue(['-1', '-c', dir, '--docker-url', engine.url], env);
   return { code: r.code, stderr: r.stderr, dir };
 }
 
@@ -107,5 +108,24 @@ module.exports = { WithCore };
     });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe('core none');
+  });
+
+  it('a .cjs handler that requires @glue/core where none is installed: exit 2, saying what to do', async () => {
+    const r = await once(
+      'cjs-bare-core',
+      {
+        'needs.cjs': `const { BaseHandler } = require('@glue/core');
+class Needs extends BaseHandler { async handle() {} }
+module.exports = { Needs };
+`,
+        'needs.ini': ini('./needs.cjs#Needs'),
+      },
+      // pnpm's NODE_PATH (set for scripts such as `pnpm test`) would lend CommonJS the workspace's copy.
+      { NODE_PATH: '' },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /needs\.ini.*Cannot find module '@glue\/core'.*npm install @glue\/core. beside it, or write it as an ES module/s,
+    );
   });
 });

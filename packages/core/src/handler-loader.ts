@@ -122,7 +122,7 @@ export async function loadHandlerClass(
   try {
     mod = await boundedImport(url, spec.module, options.importTimeoutMs ?? IMPORT_TIMEOUT_MS);
   } catch (err) {
-    throw fail(`cannot import ${spec.module}: ${errorMessage(err)}`, err);
+    throw fail(`cannot import ${spec.module}: ${errorMessage(err)}${importHint(err)}`, err);
   }
   let exported = mod[spec.exportName];
   // A CommonJS module arrives as { default: module.exports }.
@@ -141,6 +141,15 @@ export async function loadHandlerClass(
     );
   }
   return exported;
+}
+
+/** What to do about an import failure Glue can explain. */
+function importHint(err: unknown): string {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  // require() in CommonJS: Node 20 has no loader hook for it, so core-hooks cannot lend the daemon's copy.
+  if (code === 'MODULE_NOT_FOUND' && typeof message === 'string' && /'@glue\/core(\/contract)?'/.test(message))
+    return " (a CommonJS handler must find @glue/core itself: `npm install @glue/core` beside it, or write it as an ES module, .mjs, which gets the daemon's copy)";
+  return '';
 }
 
 /**
