@@ -61,6 +61,18 @@ function fresh(name: string, files: Record<string, string> = {}): string {
 
 const ini = (cls: string, params: string): string => `[handler]\nclass=${cls}\nevents=none\n\n[params]\n${params}`;
 
+/** A fresh dir with a config dir whose script handler appends "EVENT CONTAINER_ID" to `out`. */
+function recorder(name: string): { dir: string; conf: string; out: string } {
+  const dir = fresh(name);
+  const conf = join(dir, 'docker-glue.d');
+  mkdirSync(conf);
+  const out = join(dir, 'record');
+  writeFileSync(join(conf, 'record.sh'), `#!/bin/sh\necho "$2 $3" >> ${out}\n`);
+  chmodSync(join(conf, 'record.sh'), 0o755);
+  writeFileSync(join(conf, 'record.ini'), ini('@glue/handler-exec#ScriptHandler', 'script=record.sh\n'));
+  return { dir, conf, out };
+}
+
 /** Publishes `packs` over the HTTP API, lower versions of a name first, a few names at a time. */
 async function publishAll(packs: readonly Packed[]): Promise<void> {
   const byName = new Map<string, Packed[]>();
@@ -130,13 +142,7 @@ describe('npx @glue/cli', () => {
   });
 
   it('-1 with a config dir runs the script handler', async () => {
-    const dir = fresh('npx-once');
-    const conf = join(dir, 'docker-glue.d');
-    mkdirSync(conf);
-    const out = join(dir, 'record');
-    writeFileSync(join(conf, 'record.sh'), `#!/bin/sh\necho "$2 $3" >> ${out}\n`);
-    chmodSync(join(conf, 'record.sh'), 0o755);
-    writeFileSync(join(conf, 'record.ini'), ini('@glue/handler-exec#ScriptHandler', 'script=record.sh\n'));
+    const { dir, conf, out } = recorder('npx-once');
     const r = await run('npx', ['--yes', '@glue/cli', '-1', '-c', conf, '--docker-url', engine.url], dir).done;
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe('none \n');
@@ -144,13 +150,7 @@ describe('npx @glue/cli', () => {
 
   it('-w stops when npx is sent SIGTERM or SIGHUP (no Glue left behind, watching)', async () => {
     for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
-      const dir = fresh(`npx-${signal}`);
-      const conf = join(dir, 'docker-glue.d');
-      mkdirSync(conf);
-      const out = join(dir, 'record');
-      writeFileSync(join(conf, 'record.sh'), `#!/bin/sh\necho "$2" >> ${out}\n`);
-      chmodSync(join(conf, 'record.sh'), 0o755);
-      writeFileSync(join(conf, 'record.ini'), ini('@glue/handler-exec#ScriptHandler', 'script=record.sh\n'));
+      const { dir, conf, out } = recorder(`npx-${signal}`);
       const npx = run('npx', ['--yes', '@glue/cli', '-w', '-c', conf, '--docker-url', engine.url], dir);
       await waitFor(() => existsSync(out), { timeoutMs: 60_000, what: 'the none run under npx -w' });
       const glue = pidsMentioning(conf).filter((pid) => pid !== npx.pid);
