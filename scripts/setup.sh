@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(docker.io busybox-static haproxy etcd-server etcd-client openvswitch-switch ethtool socat crudini iproute2 procps openssl uuid-runtime util-linux)
+PKGS=(docker.io busybox-static haproxy etcd-server etcd-client openvswitch-switch prometheus ethtool socat crudini iproute2 procps openssl uuid-runtime util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -16,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts services when it can; Glue's tests start their own private instances instead.
-for svc in haproxy etcd openvswitch-switch docker containerd; do
+for svc in haproxy etcd openvswitch-switch docker containerd prometheus; do
   (command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc") || true
 done
 

@@ -1,6 +1,15 @@
 import { constants as osConstants } from 'node:os';
 import { CommanderError } from 'commander';
-import { ConfigError, createGlue, errorMessage, formatProblem, GlueError, processStop, type Logger } from '@glue/core';
+import {
+  ConfigError,
+  createGlue,
+  errorMessage,
+  formatProblem,
+  GlueError,
+  processStop,
+  startOpsServer,
+  type Logger,
+} from '@glue/core';
 import { cliLogger } from './log.js';
 import { buildProgram, type CliOptions, EXIT, toCliOptions, UsageError } from './options.js';
 
@@ -89,6 +98,11 @@ async function run(
     });
   };
   process.on('SIGHUP', onHangup);
+  // Up before the start, so that /readyz says what Glue waits for while it connects.
+  const ops =
+    options.httpAddr === undefined
+      ? undefined
+      : await startOpsServer(options.httpAddr, { metrics: glue.metrics, readiness: () => glue.readiness() }, logger);
   try {
     await glue.start();
     logger.info({ engine: glue.address }, 'watching Docker events; SIGHUP reloads the INI files, SIGINT/SIGTERM stop');
@@ -97,6 +111,7 @@ async function run(
     await glue.stop();
   } finally {
     process.off('SIGHUP', onHangup);
+    await ops?.close();
   }
   logger.info('stopped');
   return EXIT.OK;

@@ -15,6 +15,8 @@ export interface CliOptions {
   logFormat: 'json' | 'pretty';
   /** How long a stop waits for the handler runs in flight (and each stop hook), ms. */
   shutdownTimeoutMs: number;
+  /** `--http-addr HOST:PORT`: the ops endpoint (/metrics, /livez, /readyz), with -w only. */
+  httpAddr: string | undefined;
 }
 
 /** A command line Glue cannot run with: usage goes to stderr, exit 2. */
@@ -50,6 +52,10 @@ export function buildProgram(): Command {
       'how long SIGINT/SIGTERM waits for handler runs in flight before cancelling them (a second signal: at once)',
       '10',
     )
+    .option(
+      '--http-addr <host:port>',
+      'with -w: serve /metrics (Prometheus), /livez and /readyz on this address, e.g. 127.0.0.1:9464 (off by default)',
+    )
     .version(VERSION, '--version', 'print the version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText(
@@ -73,7 +79,11 @@ export function toCliOptions(raw: Record<string, unknown>): CliOptions {
     throw new InvalidArgumentError(
       `--shutdown-timeout ${JSON.stringify(shutdown)} is not a number of seconds from 0 to 3600`,
     );
+  const httpAddr = typeof raw.httpAddr === 'string' ? raw.httpAddr : undefined;
+  if (httpAddr !== undefined && once)
+    throw new UsageError('--http-addr is for -w (a run with -1 ends before a scrape)');
   return {
+    httpAddr,
     shutdownTimeoutMs: Math.round(Number(shutdown) * 1000),
     mode: once ? 'once' : 'watch',
     configDirs: (raw.configDir as string[] | undefined) ?? [],

@@ -29,6 +29,8 @@ export interface EngineWatcherOptions {
   onEvent: (event: GlueEvent) => void;
   /** Called after every (re)connect, once the store holds the engine's full state. */
   onSynced: (first: boolean) => void;
+  /** Called when the event stream is up (true) or lost / unreachable (false). */
+  onConnection?: (connected: boolean) => void;
   signal: AbortSignal;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -64,6 +66,7 @@ export class EngineWatcher {
       backoffMaxMs: 30_000,
       watchdogMs: 60_000,
       callTimeoutMs: 10_000,
+      onConnection: () => undefined,
       ...options,
     };
   }
@@ -96,6 +99,7 @@ export class EngineWatcher {
           { engine: this.o.address, since: this.since, reconnect: !first },
           first ? 'connected to engine' : 'reconnected to engine; replaying missed events',
         );
+        this.o.onConnection(true);
         await this.resync(first);
         this.o.onSynced(first);
         first = false;
@@ -106,10 +110,13 @@ export class EngineWatcher {
         } finally {
           clearInterval(watchdog);
         }
-        if (!this.o.signal.aborted)
+        if (!this.o.signal.aborted) {
           this.o.logger.warn({ engine: this.o.address }, 'engine event stream ended; reconnecting');
+          this.o.onConnection(false);
+        }
       } catch (err) {
         if (this.o.signal.aborted) break;
+        this.o.onConnection(false);
         const delay = backoffDelay(attempt, this.o.backoffInitialMs, this.o.backoffMaxMs);
         this.o.logger.warn(
           { engine: this.o.address, retryInMs: delay, attempt: attempt + 1 },

@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
 import type { Agent, RunMode } from './handler.js';
 import { type Logger, silentLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
 
 export interface FakeContainerSpec {
   id?: string;
@@ -93,6 +94,7 @@ export function fakeAgent(
       agent.nonesTriggered += 1;
     },
     engine: () => ({ id: 'FAKE:ENGINE', name: 'fake-engine', dockerId: 'FAKE:ENGINE' }),
+    metrics: createMetrics(),
     mode: options.mode ?? 'watch',
     put: (info) => void byId.set(info.Id, info),
     remove: (id) => void byId.delete(id),

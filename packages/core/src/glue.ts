@@ -16,6 +16,8 @@ import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './erro
 import { type GlueEvent, NONE, noneEvent, STATE_CHANGING_ACTIONS } from './events.js';
 import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
+import { observeGlue } from './glue-metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { planReload } from './reload-plan.js';
 import { type Logger, silentLogger } from './logger.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -54,6 +56,8 @@ export interface GlueOptions {
   engine?: { backoffInitialMs?: number; backoffMaxMs?: number; watchdogMs?: number; callTimeoutMs?: number };
   /** Working dir for relative config dirs. */
   cwd?: string;
+  /** Where Glue's and the handlers' metrics go; default: a registry of this Glue's own. */
+  metrics?: Metrics;
 }
 
 /** One handler run, as reported on the `handler` event and in the log. */
@@ -67,6 +71,8 @@ export interface HandlerRun {
   ok: boolean;
   timedOut: boolean;
   error?: unknown;
+  /** The engine's time of the event (ns since the epoch); 0 for `none`. */
+  eventTimeNano: bigint;
 }
 
 export interface RunOnceResult {
@@ -78,6 +84,15 @@ export interface GlueEvents {
   event: [GlueEvent];
   handler: [HandlerRun];
   synced: [{ first: boolean }];
+  /** The engine's event stream is up (after every connect) or lost. */
+  engine: [{ connected: boolean }];
+  reload: [{ ok: boolean }];
+}
+
+/** One readiness check: `problem` says what is wrong; none means it passes. */
+export interface ReadyCheck {
+  name: string;
+  problem?: string;
 }
 
 interface HandlerEntry {
@@ -120,6 +135,8 @@ export type GlueState = 'new' | 'loaded' | 'watching' | 'once' | 'stopping' | 's
 export class Glue extends EventEmitter<GlueEvents> {
   readonly agent: Agent;
   readonly logger: Logger;
+  /** This Glue's Prometheus registry and the facade handlers add their metrics through. */
+  readonly metrics: Metrics;
   readonly address: string;
   private readonly options: GlueOptions;
   private readonly docker: Dockerode;
@@ -154,12 +171,15 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Container events wait for the start-up `none` run, so `none` is always the first thing handlers see. */
   private startupNone: Promise<void> | undefined;
   private reloading: Promise<ReloadResult> | undefined;
+  private engineConnected = false;
+  private inventoryDone = false;
   private releaseStartup: (() => void) | undefined;
 
   constructor(options: GlueOptions = {}) {
     super();
     this.options = options;
     this.logger = options.logger ?? silentLogger();
+    this.metrics = options.metrics ?? createMetrics();
     const endpoint = dockerEndpoint(options.dockerUrl);
     this.address = endpoint.address;
     this.docker = options.docker ?? createDocker(endpoint);
@@ -170,7 +190,12 @@ export class Glue extends EventEmitter<GlueEvents> {
       logger: this.logger,
       signal: this.watchAbort.signal,
       onEvent: (event) => this.dispatch(event),
+      onConnection: (connected) => {
+        this.engineConnected = connected;
+        this.emit('engine', { connected });
+      },
       onSynced: (first) => {
+        if (first) this.inventoryDone = true;
         this.emit('synced', { first });
         if (first) this.runStartupNone();
         else if (this.entries.some((e) => e.events.has(NONE))) this.scheduleNone();
@@ -188,11 +213,13 @@ export class Glue extends EventEmitter<GlueEvents> {
       containers: () => store.all(),
       refresh: (id) => this.refresh(id),
       triggerNone: () => this.scheduleNone(),
+      metrics: this.metrics,
       engine: () => this.watcher.engine(),
       get mode() {
         return glue.runMode;
       },
     };
+    observeGlue(this, this.metrics);
   }
 
   /** The loaded handlers' names, in the order they run. */
@@ -275,7 +302,18 @@ export class Glue extends EventEmitter<GlueEvents> {
     if (this.phase !== 'watching')
       return Promise.reject(new GlueError('INVALID_STATE', `reload() while ${this.phase}`));
     if (!this.fromIni) return Promise.resolve({ started: [], stopped: [], kept: this.handlerNames });
-    this.reloading ??= this.doReload().finally(() => (this.reloading = undefined));
+    this.reloading ??= this.doReload()
+      .then(
+        (result) => {
+          this.emit('reload', { ok: true });
+          return result;
+        },
+        (err: unknown) => {
+          this.emit('reload', { ok: false });
+          throw err;
+        },
+      )
+      .finally(() => (this.reloading = undefined));
     return this.reloading;
   }
 
@@ -323,6 +361,31 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Where this Glue is in its life (see GlueState). */
   get state(): GlueState {
     return this.phase;
+  }
+
+  /**
+   * Is Glue doing its job: watching, the engine's event stream up, the first inventory done, and every
+   * handler's own `ready()` check passing (a check that throws or takes over `timeoutMs` fails).
+   */
+  async readiness(timeoutMs = 2_000): Promise<ReadyCheck[]> {
+    const checks: ReadyCheck[] = [
+      this.phase === 'watching' ? { name: 'watching' } : { name: 'watching', problem: `Glue is ${this.phase}` },
+      this.engineConnected ? { name: 'engine' } : { name: 'engine', problem: `no event stream from ${this.address}` },
+      this.inventoryDone ? { name: 'inventory' } : { name: 'inventory', problem: 'the first inventory is not done' },
+    ];
+    const own = await Promise.all(
+      this.entries.map(async (e): Promise<ReadyCheck | undefined> => {
+        if (typeof e.instance.ready !== 'function') return undefined;
+        try {
+          const problem = await withTimeout(Promise.resolve(e.instance.ready()), timeoutMs, 'HANDLER_TIMEOUT');
+          return problem === undefined ? { name: e.name } : { name: e.name, problem };
+        } catch (err) {
+          const why = err instanceof TimeoutError ? `took over ${timeoutMs} ms` : errorMessage(err);
+          return { name: e.name, problem: `its check failed: ${why}` };
+        }
+      }),
+    );
+    return [...checks, ...own.filter((c): c is ReadyCheck => c !== undefined)];
   }
 
   /** Moves to `to` from one of `from`, or throws INVALID_STATE saying what was asked and why not. */
@@ -582,6 +645,7 @@ export class Glue extends EventEmitter<GlueEvents> {
       durationMs: 0,
       ok: true,
       timedOut: false,
+      eventTimeNano: event.timeNano,
     };
     const fields = {
       handler: entry.name,

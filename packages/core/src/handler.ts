@@ -4,6 +4,7 @@ import { GlueError, type GlueErrorCode } from './errors.js';
 import type { GlueEvent } from './events.js';
 import type { IniDocument } from './ini-document.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 
 export type { ContainerInspectInfo };
 
@@ -22,6 +23,11 @@ export interface Agent {
   refresh(id: string): Promise<ContainerInspectInfo | undefined>;
   /** Asks for the `none` event to fire again soon (coalesced). */
   triggerNone(): void;
+  /**
+   * Where the handler adds its Prometheus metrics (`glue_<handler>_...`; bounded labels, never one
+   * per container). Creating a metric that exists returns it, so a handler built again keeps its series.
+   */
+  readonly metrics: Metrics;
   /**
    * The engine, once connected: `name` is `docker info` Name; `id` identifies this engine among
    * others (`docker info` ID, its data root and its name, hashed: engines that share a
@@ -83,6 +89,12 @@ export interface Handler {
    * it starts, not while it waits for the one before.
    */
   readonly serial?: boolean;
+  /**
+   * The handler's readiness check for `/readyz`: undefined when it does its job, else what is wrong
+   * (the publisher: "no lease"; HAProxy: "the last apply failed: ..."). Cheap: called on every probe,
+   * bounded to 2 s.
+   */
+  ready?(): string | undefined | Promise<string | undefined>;
 }
 
 export type HandlerClass = new (agent: Agent, iniFile: string, ini: IniDocument) => Handler;

@@ -15,6 +15,7 @@ export type {
   GlueState,
   HandlerRun,
   InlineHandler,
+  ReadyCheck,
   ReloadResult,
   RunOnceResult,
 } from './glue.js';
@@ -63,3 +64,8 @@ export {
   type ParsedLabels,
   type TcpRoute,
 } from './labels.js';
+export { createMetrics, SECONDS_BUCKETS } from './metrics.js';
+export { buildInfo } from './glue-metrics.js';
+export type { Counter, Gauge, Histogram, Metrics, MetricSpec } from './metrics.js';
+export { opsRequestHandler, parseHttpAddr, startOpsServer } from './ops-http.js';
+export type { OpsServer, OpsSources } from './ops-http.js';

@@ -106,6 +106,8 @@ export interface ApplierStats {
   lastRenderMs: number;
   /** Slot planning and structure of the last apply (and the render, for a user template). */
   lastPrepareMs: number;
+  /** How the last apply ended (undefined before the first): ok, or the reason it failed. */
+  lastApply: { ok: true; at: number } | { ok: false; at: number; error: string } | undefined;
 }
 
 const withoutServers = (m: BalancerModel): BalancerModel => ({
@@ -138,6 +140,7 @@ export class Applier {
     lastCheckMs: 0,
     lastRenderMs: 0,
     lastPrepareMs: 0,
+    lastApply: undefined,
   };
   private readonly reloader: Reloader;
   private readonly files: StagedFiles;
@@ -272,6 +275,16 @@ export class Applier {
     } while (this.writing !== undefined);
   }
 
+  /** What HAProxy runs now, counted: backends (HTTP and TCP), servers, and servers out of rotation. */
+  liveCounts(): { backends: number; servers: number; retired: number; draining: number } {
+    const m = this.live?.model;
+    const backends = (m?.http.length ?? 0) + (m?.tcp.length ?? 0);
+    const servers =
+      (m?.http ?? []).reduce((n, b) => n + b.servers.length, 0) +
+      (m?.tcp ?? []).reduce((n, b) => n + b.servers.length, 0);
+    return { backends, servers, retired: this.retired.size, draining: this.draining.size };
+  }
+
   /** How long a structural apply must still wait (min-reload-interval); 0 for a servers-only change. */
   private reloadHold(): number {
     if (this.o.minReloadIntervalMs <= 0 || !this.reloader.reloads || !this.live) return 0;
@@ -366,8 +379,10 @@ export class Applier {
     this.stats.applies += 1;
     try {
       await this.applyInner();
+      this.stats.lastApply = { ok: true, at: Date.now() };
     } catch (err) {
       this.stats.failures += 1;
+      this.stats.lastApply = { ok: false, at: Date.now(), error: errorMessage(err) };
       throw err;
     }
   }

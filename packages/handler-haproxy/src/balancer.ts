@@ -12,11 +12,16 @@ import {
   isKnownEvent,
   ParamError,
   processStop,
+  buildInfo,
+  createMetrics,
+  startOpsServer,
+  type OpsServer,
   type LogFormat,
   type LogLevel,
   type Logger,
 } from '@glue/core';
 import { checkBinary, createRouter, HAProxyHandler } from './handler.js';
+import { observeRouter, routerProblem } from './metrics.js';
 import type { Router } from './router.js';
 import { type HaproxyOptions, PARAM_KEYS, PARAM_SPEC, type ParamSpec, parseHaproxyParams } from './options.js';
 
@@ -46,7 +51,11 @@ export function buildBalancerProgram(): Command {
     .option('-1, --once', 'write the config once (and reload HAProxy), then exit')
     .option('-w, --watch', 'apply at start-up, then on Docker events until SIGINT/SIGTERM')
     .option('--watch-set <events>', 'events that trigger an apply (comma list)', DEFAULT_WATCH_SET)
-    .option('--docker-url <url>', 'Docker engine address; default $DOCKER_HOST or unix:///var/run/docker.sock');
+    .option('--docker-url <url>', 'Docker engine address; default $DOCKER_HOST or unix:///var/run/docker.sock')
+    .option(
+      '--http-addr <host:port>',
+      'with -w: serve /metrics (Prometheus), /livez and /readyz on this address, e.g. 127.0.0.1:9465 (off by default)',
+    );
   // One flag per [params] key, from the same table the INI reader uses. No commander defaults: a flag
   // not given is a key not given, and the params reader applies the default.
   for (const [key, spec] of Object.entries(PARAM_SPEC) as Array<[string, ParamSpec]>) {
@@ -101,6 +110,8 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     return usage(
       '--mode managed needs -w (with -1 Glue would stop the HAProxy it just started); use --mode external or file',
     );
+  const httpAddr = typeof raw.httpAddr === 'string' ? raw.httpAddr : undefined;
+  if (httpAddr !== undefined && once) return usage('--http-addr is for -w (a run with -1 ends before a scrape)');
   const events = String(raw.watchSet)
     .split(',')
     .map((e) => e.trim())
@@ -126,9 +137,10 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
   const logger = io.logger ?? createLogger({ level: raw.logLevel as LogLevel, format: raw.logFormat as LogFormat });
   if (options.source === 'etcd') {
     if (typeof raw.dockerUrl === 'string') return usage('--docker-url does not apply with --source etcd');
-    return runFromEtcd(options, once, logger, io, stderr);
+    return runFromEtcd(options, once, httpAddr, logger, io, stderr);
   }
   let handler: HAProxyHandler | undefined;
+  let ops: OpsServer | undefined;
   const glue = createGlue({
     handlers: [
       {
@@ -149,6 +161,9 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
     const stop = io.stopSignal ?? processStop(logger).signal;
     ignoreHangup(logger);
+    ops = httpAddr
+      ? await startOpsServer(httpAddr, { metrics: glue.metrics, readiness: () => glue.readiness() }, logger)
+      : undefined;
     await glue.start();
     if (handler) io.onReady?.(handler.router);
     logger.info(
@@ -163,26 +178,52 @@ export async function balancerMain(argv: readonly string[], io: Partial<Balancer
     await glue.stop().catch(() => undefined);
     logger.error({ err: errorMessage(err) }, `glue-balancer: ${errorMessage(err)}`);
     stderr(`glue-balancer: ${errorMessage(err)}\n`);
-    return err instanceof ConfigError ? EXIT.USAGE : EXIT.FAILURE;
+    return err instanceof ConfigError || isParamError(err) ? EXIT.USAGE : EXIT.FAILURE;
+  } finally {
+    await ops?.close();
   }
 }
+
+const isParamError = (err: unknown): boolean => (err as { code?: unknown } | undefined)?.code === 'INVALID_PARAM';
 
 /** --source etcd: no engine, no Glue daemon: the etcd index feeds the router directly. */
 async function runFromEtcd(
   options: HaproxyOptions,
   once: boolean,
+  httpAddr: string | undefined,
   logger: Logger,
   io: Partial<BalancerIo>,
   stderr: (text: string) => void,
 ): Promise<number> {
   let router: Router | undefined;
+  let ops: OpsServer | undefined;
   try {
     checkBinary(options, 'glue-balancer');
-    router = createRouter('glue-balancer', options, logger, undefined, () => once);
+    const made = createRouter('glue-balancer', options, logger, undefined, () => once);
+    router = made;
     // Listening before the start: a SIGTERM during a slow first apply stops cleanly once it is done.
     const stop = once ? undefined : (io.stopSignal ?? processStop(logger).signal);
     if (!once) ignoreHangup(logger);
+    let watching = false;
+    void stop?.then(() => (watching = false));
+    if (httpAddr !== undefined) {
+      const metrics = createMetrics();
+      buildInfo(metrics);
+      observeRouter(metrics, 'glue-balancer', made);
+      ops = await startOpsServer(
+        httpAddr,
+        {
+          metrics,
+          readiness: async () => [
+            watching ? { name: 'watching' } : { name: 'watching', problem: 'starting or stopping' },
+            { name: 'glue-balancer', ...optional(routerProblem(made)) },
+          ],
+        },
+        logger,
+      );
+    }
     await router.start();
+    watching = true;
     if (once) {
       await router.stop();
       return EXIT.OK;
@@ -205,9 +246,13 @@ async function runFromEtcd(
     await router?.stop().catch(() => undefined);
     logger.error({ err: errorMessage(err) }, `glue-balancer: ${errorMessage(err)}`);
     stderr(`glue-balancer: ${errorMessage(err)}\n`);
-    return EXIT.FAILURE;
+    return isParamError(err) ? EXIT.USAGE : EXIT.FAILURE;
+  } finally {
+    await ops?.close();
   }
 }
+
+const optional = (problem: string | undefined): { problem?: string } => (problem === undefined ? {} : { problem });
 
 /** SIGHUP (a log rotation, a closed terminal) must not kill glue-balancer: it has no files to read again. */
 function ignoreHangup(logger: Logger): void {

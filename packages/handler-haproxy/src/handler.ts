@@ -16,6 +16,7 @@ import { dockerSource } from './docker-source.js';
 import { EtcdSource } from './etcd-source.js';
 import type { BalancerModel } from './model.js';
 import { type HaproxyOptions, parseHaproxyParams } from './options.js';
+import { observeRouter, routerProblem } from './metrics.js';
 import { Router } from './router.js';
 import type { RouteSource } from './source.js';
 
@@ -43,6 +44,7 @@ function findBinary(name: string): string | undefined {
 export class HAProxyHandler extends BaseHandler {
   readonly options: HaproxyOptions;
   readonly router: Router;
+  private unobserve: () => void = () => undefined;
 
   /** `overrides` lets glue-balancer pass options without an INI file. */
   constructor(agent: Agent, iniFile: string, ini: IniDocument, overrides?: HaproxyOptions) {
@@ -66,7 +68,13 @@ export class HAProxyHandler extends BaseHandler {
 
   async start(): Promise<void> {
     checkBinary(this.options, this.name, this.iniFile);
+    this.unobserve = observeRouter(this.agent.metrics, this.name, this.router);
     await this.router.start();
+  }
+
+  /** Ready once an apply succeeded and while the last one did (/readyz). */
+  ready(): string | undefined {
+    return routerProblem(this.router);
   }
 
   async handle(event: string, _containerId: string, context?: HandlerContext): Promise<void> {
@@ -90,6 +98,7 @@ export class HAProxyHandler extends BaseHandler {
   }
 
   async stop(): Promise<void> {
+    this.unobserve();
     await this.router.stop();
   }
 

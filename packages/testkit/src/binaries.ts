@@ -23,6 +23,7 @@ export const APT_PACKAGES: Record<string, string> = {
   nsenter: 'util-linux',
   openssl: 'openssl',
   'systemd-analyze': 'systemd',
+  prometheus: 'prometheus',
 };
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

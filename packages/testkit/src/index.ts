@@ -13,3 +13,5 @@ export { startTcpProxy } from './proxy.js';
 export type { TcpProxy } from './proxy.js';
 export { startRegistry } from './registry.js';
 export type { NpmRegistry } from './registry.js';
+export { startPrometheus } from './prometheus.js';
+export type { PrometheusServer } from './prometheus.js';

@@ -1,0 +1,81 @@
+/**
+ * The HAProxy handler's series, read from its router's stats at scrape time (the apply path knows
+ * nothing of metrics), labelled by handler (the INI file, or glue-balancer).
+ */
+import type { Metrics } from '@glue/core';
+import type { Router } from './router.js';
+
+/** Registers the series of `router` under `handler`; returns the function that stops collecting them. */
+export function observeRouter(metrics: Metrics, handler: string, router: Router): () => void {
+  const labelNames = ['handler'];
+  const applies = metrics.counter({
+    name: 'glue_haproxy_applies_total',
+    help: 'Applies of the routing model (one per coalesced burst of changes)',
+    labelNames,
+  });
+  const reloads = metrics.counter({
+    name: 'glue_haproxy_reloads_total',
+    help: 'HAProxy reloads (a structural change: hosts, prefixes, TCP ports)',
+    labelNames,
+  });
+  const runtime = metrics.counter({
+    name: 'glue_haproxy_runtime_applies_total',
+    help: 'Applies done through the runtime API alone, without a reload',
+    labelNames,
+  });
+  const failures = metrics.counter({
+    name: 'glue_haproxy_apply_failures_total',
+    help: 'Applies that failed (HAProxy kept its last good config)',
+    labelNames,
+  });
+  const success = metrics.gauge({
+    name: 'glue_haproxy_last_apply_success',
+    help: '1 if the last apply succeeded, 0 if it failed',
+    labelNames,
+  });
+  const stamp = metrics.gauge({
+    name: 'glue_haproxy_last_apply_timestamp_seconds',
+    help: 'When the last apply ended (Unix time)',
+    labelNames,
+  });
+  const servers = metrics.gauge({
+    name: 'glue_haproxy_servers',
+    help: 'Servers in the running config, by state: ready, or out of rotation (retired: their container died; draining: waiting for connections to end)',
+    labelNames: ['handler', 'state'],
+  });
+  const backends = metrics.gauge({
+    name: 'glue_haproxy_backends',
+    help: 'HTTP and TCP backends in the running config',
+    labelNames,
+  });
+  // Counters advance by what the stats advanced since the last scrape (other handlers share them).
+  const seen = new Map<object, number>();
+  const set = (c: { inc(l: Record<string, string>, v: number): void }, v: number): void => {
+    const delta = v - (seen.get(c) ?? 0);
+    seen.set(c, v);
+    if (delta > 0) c.inc({ handler }, delta);
+  };
+  return metrics.collector(() => {
+    const s = router.stats;
+    set(applies, s.applies);
+    set(reloads, s.reloads);
+    set(runtime, s.runtimeApplies);
+    set(failures, s.failures);
+    if (s.lastApply) {
+      success.set({ handler }, s.lastApply.ok ? 1 : 0);
+      stamp.set({ handler }, s.lastApply.at / 1000);
+    }
+    const live = router.applier.liveCounts();
+    servers.set({ handler, state: 'ready' }, live.servers - live.retired - live.draining);
+    servers.set({ handler, state: 'retired' }, live.retired);
+    servers.set({ handler, state: 'draining' }, live.draining);
+    backends.set({ handler }, live.backends);
+  });
+}
+
+/** The router's readiness: undefined once the last apply succeeded, else why not. */
+export function routerProblem(router: Router): string | undefined {
+  const last = router.stats.lastApply;
+  if (last === undefined) return 'no apply has finished yet';
+  return last.ok ? undefined : `the last apply failed (HAProxy runs its last good config): ${last.error}`;
+}
