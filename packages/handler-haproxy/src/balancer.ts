@@ -30,8 +30,8 @@ export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 declare const __GLUE_VERSION__: string;
 /** This package's version (set by the build; `0.0.0-dev` when run from src/). */
 export const VERSION = typeof __GLUE_VERSION__ === 'string' ? __GLUE_VERSION__ : '0.0.0-dev';
-/** die,start plus what health and pause handling needs. */
-export const DEFAULT_WATCH_SET = 'start,die,destroy,pause,unpause,health_status';
+/** start, kill (drain before stop), die, plus what health and pause handling needs. */
+export const DEFAULT_WATCH_SET = 'start,kill,die,destroy,pause,unpause,health_status';
 
 export interface BalancerIo {
   stderr: (text: string) => void;

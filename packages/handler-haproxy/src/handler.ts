@@ -86,6 +86,8 @@ export class HAProxyHandler extends BaseHandler {
     if (event !== 'none') {
       const labels = context?.container?.Config?.Labels ?? {};
       if (!hasRouteLabels(labels)) return;
+      // `kill` with a stop signal: the container leaves rotation now, its servers drain (stopping.ts).
+      if (context) this.router.observe(context.event, context.container);
     }
     if (context?.event.timeNano) {
       const ageMs = Date.now() - Number(context.event.timeNano / 1_000_000n);

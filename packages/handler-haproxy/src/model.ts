@@ -113,7 +113,10 @@ export interface Candidate {
 /** The local engine's containers -> candidates (running, in rotation, with an address), and a note per container with route labels. */
 export function dockerCandidates(
   containers: readonly ContainerInspectInfo[],
-  options: Pick<ModelOptions, 'network'> = {},
+  options: Pick<ModelOptions, 'network'> & {
+    /** A reason to keep a running container out of rotation (it is being stopped), or undefined. */
+    outOfRotation?: (containerId: string) => string | undefined;
+  } = {},
 ): { candidates: Candidate[]; notes: SkipNote[] } {
   const notes: SkipNote[] = [];
   const candidates: Candidate[] = [];
@@ -133,7 +136,7 @@ export function dockerCandidates(
       note.reason = 'no valid route';
       continue;
     }
-    const out = rotationReason(info);
+    const out = rotationReason(info) ?? options.outOfRotation?.(info.Id);
     if (out) {
       note.reason = out;
       continue;

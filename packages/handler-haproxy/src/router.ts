@@ -3,7 +3,7 @@
  * HAProxy. The HAProxy handler (either source) and glue-balancer --source etcd (no engine at all)
  * both run one; nothing in the apply path knows which source feeds it.
  */
-import { describeLabelProblem, errorMessage, type Logger } from '@glue/core';
+import { type ContainerInspectInfo, describeLabelProblem, errorMessage, type GlueEvent, type Logger } from '@glue/core';
 import { Applier, type ApplierStats } from './applier.js';
 import { type BalancerModel, buildFromCandidates, type SkipNote } from './model.js';
 import type { HaproxyOptions } from './options.js';
@@ -55,6 +55,11 @@ export class Router {
       handlerName: o.name,
       takeover: p.takeover,
     });
+  }
+
+  /** An engine event, before the apply it asks for: the source may learn from it (stop signals). */
+  observe(event: GlueEvent, container: ContainerInspectInfo | undefined): void {
+    this.source.observe?.(event, container);
   }
 
   get stats(): ApplierStats {

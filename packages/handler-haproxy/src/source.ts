@@ -1,3 +1,4 @@
+import type { ContainerInspectInfo, GlueEvent } from '@glue/core';
 import type { Candidate, SkipNote } from './model.js';
 
 /**
@@ -13,5 +14,7 @@ export interface RouteSource {
   read(): { candidates: Candidate[]; notes: SkipNote[] };
   /** Whether the container (a candidate's `containerId`) still runs: a server of one that does not is retired at once. */
   alive(containerId: string): boolean;
+  /** An engine event the source learns from before the apply it triggers (the docker source: stop signals). */
+  observe?(event: GlueEvent, container: ContainerInspectInfo | undefined): void;
   stop(): Promise<void>;
 }
