@@ -154,7 +154,7 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** hurry(): a stop in progress stops waiting for the runs in flight. */
   private readonly hurryAbort = new AbortController();
   /** One controller per handler run in flight; aborted only when the shutdown bound runs out (no listener per run on the daemon's signal). */
-  private readonly runControllers = new Set<AbortController>();
+  private readonly runControllers = new Map<AbortController, string>();
   private readonly watcher: EngineWatcher;
   private entries: HandlerEntry[] = [];
   /** Handlers whose start hook ran (or that have none): the ones stop() calls the stop hook of, once. */
@@ -457,6 +457,13 @@ export class Glue extends EventEmitter<GlueEvents> {
     const bound = this.shutdownBoundMs;
     const deadline = performance.now() + bound;
     await this.watching;
+    if (this.runControllers.size > 0) {
+      const runs = [...this.runControllers.values()];
+      this.logger.info(
+        { inFlight: runs, boundMs: bound },
+        `shutdown: waiting up to ${bound / 1000} s for ${runs.length} handler run(s) in flight: ${runs.join('; ')}`,
+      );
+    }
     // 2. Let the runs in flight finish, up to the bound (queued events start no new run, see runHandlers).
     let drained = true;
     try {
@@ -473,11 +480,12 @@ export class Glue extends EventEmitter<GlueEvents> {
     }
     // 3. Only now tell handlers to give up: the runs still going see their ctx.signal abort.
     this.abort.abort();
-    for (const controller of this.runControllers) controller.abort();
+    for (const controller of this.runControllers.keys()) controller.abort();
     if (!drained) {
+      const runs = [...this.runControllers.values()];
       this.logger.warn(
-        { inFlight: this.queue.size, waitedMs: bound },
-        'shutdown: handlers still running after the bound; cancelling them',
+        { inFlight: runs, waitedMs: bound },
+        `shutdown: cancelling the handler run(s) still going${runs.length > 0 ? `: ${runs.join('; ')}` : ''}`,
       );
       // A cancelled run (a script getting SIGTERM) gets a moment to end before the stop hooks.
       const grace = this.hurryAbort.signal.aborted ? HURRY_GRACE_MS : ABORT_GRACE_MS;
@@ -631,10 +639,10 @@ export class Glue extends EventEmitter<GlueEvents> {
   ): Promise<HandlerRun> {
     const controller = new AbortController();
     if (this.abort.signal.aborted) controller.abort();
-    this.runControllers.add(controller);
     const context: HandlerContext = { event, container: info, signal: controller.signal };
     const name = containerName(info) || event.attributes.name || '';
     const short = event.id.slice(0, 12);
+    this.runControllers.set(controller, `[${entry.name}] ${event.action}${short ? ` ${name || short}` : ''}`);
     const started = performance.now();
     const run: HandlerRun = {
       handler: entry.name,

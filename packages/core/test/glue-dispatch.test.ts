@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Agent, createGlue, type Glue, type Handler, type HandlerContext, type HandlerRun } from '../src/index.js';
+import { captureLogger } from '../src/contract.js';
 import { FakeEngine } from './fake-engine.js';
 
 type Call = { handler: string; event: string; id: string; labels?: Record<string, string> };
@@ -463,8 +464,10 @@ describe('Glue dispatch', () => {
     const engine = new FakeEngine();
     let finished = false;
     let stopped = false;
+    const { logger, lines } = captureLogger();
     const glue = createGlue({
       docker: engine.docker,
+      logger,
       handlers: [
         {
           name: 'a.ini',
@@ -483,11 +486,16 @@ describe('Glue dispatch', () => {
     });
     await glue.start();
     await until(() => engine.streams.length === 1);
-    engine.emit('start', engine.add().Id);
+    const c = engine.add({ name: 'web1' });
+    engine.emit('start', c.Id);
     await new Promise((r) => setTimeout(r, 30));
     await glue.stop();
     expect(finished).toBe(true);
     expect(stopped).toBe(true);
+    // The shutdown line names what it waits for.
+    expect(lines.map((l) => l.msg)).toContain(
+      'shutdown: waiting up to 10 s for 1 handler run(s) in flight: [a.ini] start web1',
+    );
   });
 
   it('stop() does not abort the signals of runs in flight while they finish within the bound', async () => {

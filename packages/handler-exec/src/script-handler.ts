@@ -1,10 +1,13 @@
 import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import {
   type Agent,
   BaseHandler,
   containerName,
   type HandlerContext,
   type IniDocument,
+  type Logger,
   param,
   readParams,
 } from '@glue/core';
@@ -64,8 +67,14 @@ export class ScriptHandler extends BaseHandler {
       detached: true,
       stdin: 'ignore',
       env: { GLUE_EVENT: event, GLUE_CONTAINER_ID: containerId, GLUE_CONTAINER_NAME: name, GLUE_INI: this.iniFile },
-      maxBuffer: 1024 * 1024,
+      // Output is logged line by line as the script prints it (below), not kept.
+      buffer: false,
     });
+    const fields = { script: this.script, event, container: containerId.slice(0, 12) };
+    const logged = Promise.all([
+      logLines(child.stdout, (line) => this.logger.info({ ...fields, stream: 'stdout' }, line), this.logger, fields),
+      logLines(child.stderr, (line) => this.logger.warn({ ...fields, stream: 'stderr' }, line), this.logger, fields),
+    ]);
     let ended: 'timeout' | 'cancelled' | undefined;
     const killGroup = (why: 'timeout' | 'cancelled'): void => {
       ended ??= why;
@@ -80,9 +89,7 @@ export class ScriptHandler extends BaseHandler {
       clearTimeout(timer);
       context?.signal.removeEventListener('abort', onAbort);
     });
-    const fields = { script: this.script, event, container: containerId.slice(0, 12) };
-    for (const line of splitLines(result.stdout)) this.logger.info({ ...fields, stream: 'stdout' }, line);
-    for (const line of splitLines(result.stderr)) this.logger.warn({ ...fields, stream: 'stderr' }, line);
+    await logged;
     if (ended === 'timeout') {
       throw this.error('HANDLER_TIMEOUT', `${this.script} killed after ${this.timeoutMs / 1000} s (params timeout)`);
     }
@@ -100,8 +107,28 @@ export class ScriptHandler extends BaseHandler {
   }
 }
 
-function splitLines(text: unknown): string[] {
-  return typeof text === 'string' && text !== '' ? text.split('\n').filter((l) => l.trim() !== '') : [];
+/** At most this many lines of one stream are logged per run; the rest are counted. */
+export const MAX_LOGGED_LINES = 1000;
+/** Longer lines are cut (one log line stays readable, and a binary blob does not flood the log). */
+export const MAX_LINE_CHARS = 4096;
+
+/** Logs each non-empty line of `stream` as it arrives; resolves once the stream has ended. */
+async function logLines(
+  stream: Readable | null,
+  log: (line: string) => void,
+  logger: Logger,
+  fields: Record<string, string>,
+): Promise<void> {
+  if (!stream) return;
+  let count = 0;
+  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+    if (line.trim() === '') continue;
+    count += 1;
+    if (count <= MAX_LOGGED_LINES)
+      log(line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}… (${line.length} chars)` : line);
+  }
+  if (count > MAX_LOGGED_LINES)
+    logger.warn(fields, `${count - MAX_LOGGED_LINES} more lines of output not logged (${MAX_LOGGED_LINES} per run)`);
 }
 
 function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {

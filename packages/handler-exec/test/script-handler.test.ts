@@ -2,9 +2,17 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { contextFor, fakeAgent, fakeContainer, handlerContractSuite, writeHandlerIni } from '@glue/core/contract';
+import {
+  captureLogger,
+  contextFor,
+  fakeAgent,
+  fakeContainer,
+  handlerContractSuite,
+  writeHandlerIni,
+} from '@glue/core/contract';
 import { ParamError } from '@glue/core';
 import { findScript, ScriptHandler } from '../src/index.js';
+import { MAX_LINE_CHARS, MAX_LOGGED_LINES } from '../src/script-handler.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glue-exec-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -59,6 +67,41 @@ describe('ScriptHandler', () => {
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines[0]).toBe(`${ini.path}|start|${c.Id}|start|${c.Id}|web; rm -rf /|${ini.path}|`);
     expect(lines[1]).toBe(`${ini.path}|none||none|||${ini.path}|`);
+  });
+
+  it('logs output line by line as it is printed, stdout and stderr interleaved as they came', async () => {
+    const { logger, lines } = captureLogger();
+    const agent = fakeAgent({ logger });
+    script(join(dir, 'talk.sh'), 'echo one; sleep 0.3; echo two >&2; sleep 0.3; printf three');
+    const ini = writeHandlerIni(dir, 'talk.ini', { script: 'talk.sh' });
+    const run = new ScriptHandler(agent, ini.path, ini).handle('none', '', contextFor(agent, 'none', ''));
+    // While the script still runs, its first line is in the log already.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lines.map((l) => l.msg)).toEqual(['one']);
+    await run;
+    expect(lines.map((l) => [l.msg, l.stream, l.level])).toEqual([
+      ['one', 'stdout', 30],
+      ['two', 'stderr', 40],
+      ['three', 'stdout', 30],
+    ]);
+  });
+
+  it('logs at most MAX_LOGGED_LINES lines of a stream per run, cuts long lines, and says how many it left out', async () => {
+    const { logger, lines } = captureLogger();
+    const agent = fakeAgent({ logger });
+    script(
+      join(dir, 'flood.sh'),
+      `i=0; while [ $i -lt ${MAX_LOGGED_LINES + 5} ]; do echo "l$i"; i=$((i+1)); done; head -c ${MAX_LINE_CHARS + 10} /dev/zero | tr '\\0' x >&2`,
+    );
+    const ini = writeHandlerIni(dir, 'flood.ini', { script: 'flood.sh' });
+    await new ScriptHandler(agent, ini.path, ini).handle('none', '', contextFor(agent, 'none', ''));
+    expect(lines.filter((l) => l.stream === 'stdout')).toHaveLength(MAX_LOGGED_LINES);
+    expect(lines.find((l) => l.stream === 'stderr')?.msg).toMatch(
+      new RegExp(`^x{${MAX_LINE_CHARS}}… \\(${MAX_LINE_CHARS + 10} chars\\)$`),
+    );
+    expect(lines.at(-1)?.msg ?? lines.map((l) => l.msg).join()).toMatch(
+      /5 more lines of output not logged \(1000 per run\)/,
+    );
   });
 
   it('a non-zero exit is an error with the code; a timeout kills the script', async () => {
