@@ -94,6 +94,19 @@ export class OVSHandler extends BaseHandler {
     this.ovs = new OvsClient(this.runner, params.db, params.timeoutMs, this.tag);
   }
 
+  start(): void {
+    const ports = this.agent.metrics.gauge({
+      name: 'glue_ovs_ports',
+      help: 'Containers with a port on their bridge, as this handler last saw them',
+      labelNames: ['handler'],
+    });
+    this.unobserve = this.agent.metrics.collector(() => ports.set({ handler: this.name }, this.plugged.size));
+  }
+
+  stop(): void {
+    this.unobserve();
+  }
+
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const signal = context?.signal ?? this.agent.signal;
     if (signal.aborted) throw new GlueError('HANDLER_CANCELLED', `${event}: not handled, Glue is stopping`, this.tag);
@@ -105,6 +118,26 @@ export class OVSHandler extends BaseHandler {
   readonly serial = true;
   /** Containers already warned about unknown glue_ovs_* labels (forgotten on destroy). */
   private readonly labelsWarned = new Set<string>();
+  /** Containers with a port on the bridge, as far as this handler's runs know (the glue_ovs_ports gauge). */
+  private readonly plugged = new Set<string>();
+  private readonly counters = {
+    attaches: this.agent.metrics.counter({
+      name: 'glue_ovs_attaches_total',
+      help: 'Containers plugged into their bridge on start',
+      labelNames: ['handler'],
+    }),
+    detaches: this.agent.metrics.counter({
+      name: 'glue_ovs_detaches_total',
+      help: 'Containers unplugged on die or destroy',
+      labelNames: ['handler'],
+    }),
+    swept: this.agent.metrics.counter({
+      name: 'glue_ovs_swept_ports_total',
+      help: 'Stale ports (their container not running) removed by a reconcile',
+      labelNames: ['handler'],
+    }),
+  };
+  private unobserve: () => void = () => undefined;
 
   /** Once per container: glue_ovs_* labels this handler does not know (a typo is ignored otherwise). */
   private warnUnknownLabels(info: ContainerInspectInfo): void {
@@ -138,16 +171,22 @@ export class OVSHandler extends BaseHandler {
             `start of ${containerId.slice(0, 12)}: the container is gone`,
             this.tag,
           );
-        await this.attach(info, signal);
+        if ((await this.attach(info, signal)) !== undefined) {
+          this.plugged.add(containerId);
+          this.counters.attaches.inc({ handler: this.name });
+        }
         return;
       }
       case 'die':
       case 'destroy':
         if (event === 'destroy') this.labelsWarned.delete(containerId);
         await this.detach(containerId, signal, context?.container ?? this.agent.inspect(containerId));
+        if (this.plugged.delete(containerId)) this.counters.detaches.inc({ handler: this.name });
         return;
       case 'none': {
+        this.plugged.clear();
         const result = await this.reconcile(signal);
+        this.counters.swept.inc({ handler: this.name }, result.removed.length);
         if (result.failed.length > 0) {
           const list = result.failed.map((f) => `${f.container}: ${f.error}`).join('; ');
           throw new GlueError(
@@ -468,7 +507,10 @@ export class OVSHandler extends BaseHandler {
       for (let info = queue.shift(); info && !signal.aborted; info = queue.shift()) {
         try {
           const port = await this.attach(info, signal, known);
-          if (port) result.attached.push(port);
+          if (port) {
+            result.attached.push(port);
+            this.plugged.add(info.Id);
+          }
         } catch (err) {
           // One bad container does not keep the others off the bridge.
           this.logger.error({ container: containerName(info), err: errorMessage(err) }, 'could not attach');

@@ -18,6 +18,8 @@ export interface LeaseKeeperOptions {
 export class LeaseKeeper {
   /** The lease (decimal string), once granted. */
   id: string | undefined;
+  /** Since start: leases granted, keepalives answered, leases found expired, keepalives that failed. */
+  readonly counts = { grants: 0, renewals: 0, losses: 0, keepaliveFailures: 0 };
   private busy = false;
   /** The last keepalive failed: the next one that answers asks for a reconcile. */
   private suspect = false;
@@ -37,6 +39,7 @@ export class LeaseKeeper {
   async dropIfExpired(): Promise<void> {
     if (this.id !== undefined && !(await this.alive(this.id))) {
       this.o.logger.warn({ lease: this.id }, `etcd: lease ${this.id} expired; granting a new one`);
+      this.counts.losses += 1;
       this.id = undefined;
     }
   }
@@ -49,6 +52,7 @@ export class LeaseKeeper {
       { lease: res.ID, ttl: this.o.ttlSeconds },
       `etcd: lease ${res.ID} granted (TTL ${this.o.ttlSeconds} s)`,
     );
+    this.counts.grants += 1;
     this.id = res.ID;
     return res.ID;
   }
@@ -69,15 +73,20 @@ export class LeaseKeeper {
       if (Number(ttl) <= 0) {
         if (this.id === lease) {
           this.o.logger.warn({ lease }, `etcd: lease ${lease} expired; publishing again on a new one`);
+          this.counts.losses += 1;
           this.id = undefined;
           this.o.onNeedReconcile();
         }
-      } else if (this.suspect) {
+      } else {
+        this.counts.renewals += 1;
+      }
+      if (Number(ttl) > 0 && this.suspect) {
         this.suspect = false;
         this.o.logger.info({ lease }, 'etcd: keepalive answered again; reconciling');
         this.o.onNeedReconcile();
       }
     } catch (err) {
+      this.counts.keepaliveFailures += 1;
       if (credentialProblem(err) !== undefined) {
         // The password or the role changed on the etcd side while publishing: let the sync loop find
         // out, say so in the credential error line and retry at backoff-max.

@@ -15,6 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from './client.js';
 import { DEFAULT_WRITE_TIMEOUT_S, parseParams, type PublisherSettings } from './params.js';
 import { containerEntries, isPublished } from './record.js';
+import { observeSync } from './metrics.js';
 import { EtcdSync, type SyncState } from './sync.js';
 
 /**
@@ -59,6 +60,7 @@ export class Publisher extends BaseHandler {
   private stopped = false;
   /** Label problems already logged, per container (forgotten on destroy). */
   private readonly reported = new Map<string, Set<string>>();
+  private unobserve: () => void = () => undefined;
 
   constructor(agent: Agent, iniFile: string, ini: IniDocument) {
     super(agent, iniFile, ini);
@@ -96,6 +98,16 @@ export class Publisher extends BaseHandler {
    */
   async start(): Promise<void> {
     this.ensureClient();
+    this.unobserve = observeSync(this.agent.metrics, this.name, () => this.sync);
+  }
+
+  /** Ready while publishing (/readyz): the keys are in etcd on a live lease. */
+  ready(): string | undefined {
+    const sync = this.sync;
+    if (sync === undefined) return 'not publishing yet (waiting for the first inventory)';
+    if (sync.state === 'up') return undefined;
+    if (sync.state === 'starting') return 'connecting to etcd';
+    return `etcd is ${sync.state}${sync.lastError ? `: ${sync.lastError}` : ''}`;
   }
 
   /** `glue -1` (or `runOnce()`): the `none` waits for etcd and fails if it is not reached; the keys outlive the run. */
@@ -145,6 +157,7 @@ export class Publisher extends BaseHandler {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.unobserve();
     try {
       await this.sync?.stop(this.settings.deleteOnStop && !this.runsOnce);
     } finally {

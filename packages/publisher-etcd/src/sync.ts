@@ -113,6 +113,11 @@ export class EtcdSync {
     return this.keeper.id;
   }
 
+  /** The lease's counts since start (grants, renewals, losses, failed keepalives). */
+  get leaseCounts(): Readonly<LeaseKeeper['counts']> {
+    return this.keeper.counts;
+  }
+
   /** Number of keys wanted, owner key included. */
   get size(): number {
     let n = 1;

@@ -46,6 +46,16 @@ describe('etcd outages', () => {
     const runs: HandlerRun[] = [];
     glue.on('handler', (run) => runs.push(run));
     await expectPublished(etcd, 'h1', () => [a.id, b.id]);
+    const publisherCheck = async (): Promise<string | undefined> =>
+      (await glue.readiness()).find((c) => c.name === 'publish.ini')?.problem;
+    const series = async (name: string): Promise<number | undefined> => {
+      const m = new RegExp(`^${name}\\{handler="publish.ini"\\} (\\d+)$`, 'm').exec(await glue.metrics.text());
+      return m ? Number(m[1]) : undefined;
+    };
+    expect(await publisherCheck()).toBeUndefined();
+    expect(await series('glue_etcd_up')).toBe(1);
+    expect(await series('glue_etcd_keys')).toBe(Object.keys(await etcd.keys('/glue/')).length);
+    expect(await series('glue_etcd_lease_grants_total')).toBe(1);
 
     await etcd.kill();
     await engine.cli(['rm', '-f', 'out-a']);
@@ -60,6 +70,11 @@ describe('etcd outages', () => {
     );
     await glue.idle();
     expect(runs.filter((r) => !r.ok)).toEqual([]);
+    // /readyz says why: the publisher cannot write.
+    await waitFor(async () => (await publisherCheck())?.startsWith('etcd is down'), {
+      what: 'the publisher not ready',
+    });
+    expect(await series('glue_etcd_up')).toBe(0);
 
     await etcd.restart();
     await expectPublished(etcd, 'h1', () => runningIds(engine), 30_000);
@@ -72,6 +87,8 @@ describe('etcd outages', () => {
         .sort(),
     ).toEqual([`/glue/http/c.example.com/h1/${c.id}/80`]);
     expect((await leasesOf('/glue/hosts/h1/')).size).toBe(1);
+    expect(await publisherCheck()).toBeUndefined();
+    expect(await series('glue_etcd_up')).toBe(1);
   });
 
   it('a lease revoked behind its back is replaced and everything published again', async () => {
