@@ -5,6 +5,7 @@ import {
   createGlue,
   errorMessage,
   formatProblem,
+  type Glue,
   GlueError,
   processStop,
   startOpsServer,
@@ -24,8 +25,10 @@ export async function main(argv: readonly string[], io?: Partial<MainIo>): Promi
   const stderr = io?.stderr ?? ((t: string) => void process.stderr.write(t));
   const program = buildProgram();
   let options: CliOptions;
+  // `glue check ...` is `glue -t ...`.
+  const args = argv[0] === 'check' ? ['-t', ...argv.slice(1)] : [...argv];
   try {
-    program.parse([...argv], { from: 'user' });
+    program.parse(args, { from: 'user' });
     options = toCliOptions(program.opts());
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -71,6 +74,7 @@ async function run(
     resolveFrom: [import.meta.url],
   });
   onHurry(() => glue.hurry());
+  if (options.mode === 'check') return check(glue, (t) => void process.stdout.write(t));
   if (options.mode === 'once') {
     // A signal ends the run early: the none handler in flight finishes (bounded), no further one starts.
     let signalled: string | undefined;
@@ -115,6 +119,25 @@ async function run(
   }
   logger.info('stopped');
   return EXIT.OK;
+}
+
+/** `glue check`: every problem on stdout, one a line; exit 0 when there is none, 2 otherwise. */
+export async function check(glue: Glue, stdout: (text: string) => void): Promise<number> {
+  const report = await glue.check();
+  const lines = [...report.config.map(formatProblem), ...report.labels];
+  for (const line of lines) stdout(`${line}\n`);
+  const handlers = glue.handlerNames;
+  const summary = [
+    report.config.length > 0
+      ? `${report.config.length} problem(s) in the INI files`
+      : `${handlers.length} handler(s) loaded: ${handlers.join(', ') || '(none)'}`,
+    report.engine.checked
+      ? `${report.engine.containers} container(s) checked: ${report.labels.length} label problem(s)`
+      : `container labels not checked: ${report.engine.reason}`,
+  ];
+  stdout(`glue check: ${summary.join('; ')}\n`);
+  await glue.stop();
+  return lines.length > 0 ? EXIT.USAGE : EXIT.OK;
 }
 
 /** The shell's convention for "ended by a signal": 128 + its number (SIGINT 130, SIGTERM 143). */

@@ -8,7 +8,7 @@ export const VERSION = typeof __GLUE_VERSION__ === 'string' ? __GLUE_VERSION__ :
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 export interface CliOptions {
-  mode: 'once' | 'watch';
+  mode: 'once' | 'watch' | 'check';
   configDirs: string[];
   dockerUrl: string | undefined;
   logLevel: LogLevel;
@@ -31,6 +31,10 @@ export function buildProgram(): Command {
     .description('Glue: run the handlers of docker-glue.d/*.ini on Docker events')
     .option('-1, --once', 'run the "none" handlers once, then exit')
     .option('-w, --watch', 'run "none" at start-up, then handle Docker events until SIGINT/SIGTERM')
+    .option(
+      '-t, --test',
+      "check the INI files and every container's glue_* labels, print each problem, exit 0 or 2 (also: glue check)",
+    )
     .option(
       '-c, --config-dir <dir>',
       'handler INI dir (repeatable); default: first of ./docker-glue.d, /etc/docker-glue.d, /etc/glue.d',
@@ -60,7 +64,7 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'show this help')
     .addHelpText(
       'after',
-      '\nExit codes: 0 done (-w: also when stopped by SIGINT/SIGTERM), 1 engine unreachable with -1 or a handler failed with -1, 2 bad usage or configuration, 130/143 -1 stopped early by SIGINT/SIGTERM.',
+      '\nExit codes: 0 done (-w: also when stopped by SIGINT/SIGTERM), 1 engine unreachable with -1 or a handler failed with -1, 2 bad usage or configuration (-t: any problem found), 130/143 -1 stopped early by SIGINT/SIGTERM.',
     )
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
@@ -70,8 +74,10 @@ export function buildProgram(): Command {
 export function toCliOptions(raw: Record<string, unknown>): CliOptions {
   const once = raw.once === true;
   const watch = raw.watch === true;
-  if (once === watch)
-    throw new UsageError(once ? '-1 and -w cannot be combined' : 'choose a mode: -1 (run once) or -w (watch)');
+  const test = raw.test === true;
+  const modes = [once && '-1', watch && '-w', test && '-t'].filter(Boolean);
+  if (modes.length > 1) throw new UsageError(`${modes.join(' and ')} cannot be combined`);
+  if (modes.length === 0) throw new UsageError('choose a mode: -1 (run once), -w (watch) or -t (check)');
   if (typeof raw.dockerUrl === 'string' && raw.dockerUrl.trim() === '')
     throw new InvalidArgumentError('--docker-url is empty');
   const shutdown = (typeof raw.shutdownTimeout === 'string' ? raw.shutdownTimeout : '10').trim();
@@ -85,7 +91,7 @@ export function toCliOptions(raw: Record<string, unknown>): CliOptions {
   return {
     httpAddr,
     shutdownTimeoutMs: Math.round(Number(shutdown) * 1000),
-    mode: once ? 'once' : 'watch',
+    mode: once ? 'once' : watch ? 'watch' : 'check',
     configDirs: (raw.configDir as string[] | undefined) ?? [],
     dockerUrl: raw.dockerUrl as string | undefined,
     logLevel: raw.logLevel as LogLevel,

@@ -171,5 +171,13 @@ describe('glue -w --http-addr', () => {
       what: 'glue-balancer /readyz 200 again',
     });
     await series('min(glue_engine_connects_total)', (v) => v >= 2, 'a reconnect each');
+    // Every JSON log line of the run is one object with each key once (no second "name").
+    const json = glue
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'));
+    expect(json.length).toBeGreaterThan(5);
+    // (A repeated key is dropped by JSON.parse: the line would not survive the round trip.)
+    for (const l of json) expect(JSON.stringify(JSON.parse(l)), l).toBe(l);
   });
 });

@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem, errorMessage, quote } from './errors.js';
+import { type ContainerFilter, FILTER_KEYS, parseFilter } from './filters.js';
 import { ALL, CONTAINER_ACTIONS, isKnownEvent, NONE } from './events.js';
 import { FileReadError, readTextFile } from './files.js';
 import { classSpecProblem } from './handler-loader.js';
@@ -28,6 +29,8 @@ export interface HandlerConfig {
   triggersNone: boolean;
   /** `[handler] timeout` (seconds in the file): after this the next handler of the container goes on. */
   timeoutMs: number;
+  /** `[handler] only-*`: the containers this handler sees (undefined: all of them). */
+  filter?: ContainerFilter;
   /** `[params]`, handed to the handler as is. */
   params: Readonly<Record<string, string>>;
   ini: IniDocument;
@@ -35,7 +38,15 @@ export interface HandlerConfig {
 
 const TRUE = new Set(['1', 'yes', 'true', 'on']);
 const FALSE = new Set(['0', 'no', 'false', 'off']);
-const HANDLER_KEYS = new Set(['class', 'events', 'enabled', 'triggers-none', 'triggers_none', 'timeout']);
+const HANDLER_KEYS = new Set<string>([
+  'class',
+  'events',
+  'enabled',
+  'triggers-none',
+  'triggers_none',
+  'timeout',
+  ...FILTER_KEYS,
+]);
 /** The sections Glue reads: anything else (a typo like [parms]) would be ignored without a word. */
 const SECTIONS = new Set(['handler', 'params']);
 
@@ -173,6 +184,9 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
     }
   }
 
+  const filtered = parseFilter((key) => doc.get('handler', key));
+  for (const p of filtered.problems) problems.push({ ...at('handler', p.key), message: p.reason });
+
   if (problems.length > 0) return { problems };
   return {
     problems,
@@ -185,6 +199,7 @@ export function validateHandlerIni(doc: IniDocument): { config?: HandlerConfig; 
       enabled,
       triggersNone,
       timeoutMs,
+      ...(filtered.filter ? { filter: filtered.filter } : {}),
       params: doc.section('params'),
       ini: doc,
     },

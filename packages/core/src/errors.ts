@@ -113,6 +113,7 @@ export class LabelError extends GlueError {
   readonly container: string;
   readonly label: string;
   readonly value: string;
+  readonly reason: string;
 
   constructor(container: string, label: string, value: string, reason: string, options: GlueErrorOptions = {}) {
     super('INVALID_LABEL', `container ${container}: label ${label}=${JSON.stringify(value)}: ${reason}`, options);
@@ -120,6 +121,7 @@ export class LabelError extends GlueError {
     this.container = container;
     this.label = label;
     this.value = value;
+    this.reason = reason;
   }
 }
 

@@ -16,8 +16,10 @@ import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './erro
 import { type GlueEvent, NONE, noneEvent, STATE_CHANGING_ACTIONS } from './events.js';
 import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
 import { loadHandlers } from './handler-loader.js';
+import { type ContainerFilter, matchesFilter } from './filters.js';
 import { observeGlue } from './glue-metrics.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { type CheckReport, containerProblems } from './check.js';
 import { planReload } from './reload-plan.js';
 import { type Logger, silentLogger } from './logger.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -106,6 +108,9 @@ interface HandlerEntry {
   instance: Handler;
   /** `serial` handlers: settles when the run before the newest one has ended. */
   tail?: Promise<void>;
+  /** `[handler] only-*`: the containers it sees; `seen`, the ids of those it saw (see inView). */
+  filter?: ContainerFilter;
+  seen?: Set<string>;
 }
 
 /** After the shutdown bound ran out and runs were cancelled, how long stop() waits for them to end. */
@@ -287,6 +292,7 @@ export class Glue extends EventEmitter<GlueEvents> {
       triggersNone: config.triggersNone,
       timeoutMs: runBound(config.timeoutMs, instance),
       instance,
+      ...(config.filter ? { filter: config.filter } : {}),
     }));
   }
 
@@ -361,6 +367,55 @@ export class Glue extends EventEmitter<GlueEvents> {
   /** Where this Glue is in its life (see GlueState). */
   get state(): GlueState {
     return this.phase;
+  }
+
+  /**
+   * `glue check`: loads every INI file (nothing starts) and, when the engine answers, checks every
+   * container's `glue_*` labels by the routing grammar and each handler's `checkContainer`. Never
+   * throws for a bad file or an unreachable engine: the report says so.
+   */
+  async check(): Promise<CheckReport> {
+    let config: ConfigProblem[] = [];
+    try {
+      await this.load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      config = [...err.problems];
+    }
+    let containers: ContainerInspectInfo[];
+    try {
+      containers = await this.inspectAll();
+    } catch (err) {
+      return {
+        config,
+        engine: { checked: false, reason: `cannot reach the Docker engine at ${this.address}: ${errorMessage(err)}` },
+        labels: [],
+      };
+    }
+    return {
+      config,
+      engine: { checked: true, containers: containers.length },
+      labels: containerProblems(containers, this.entries, { unreadLabels: config.length === 0 }),
+    };
+  }
+
+  /** Every container's inspection, a few at a time, each call bounded. */
+  private async inspectAll(): Promise<ContainerInspectInfo[]> {
+    const bound = this.options.engine?.callTimeoutMs ?? 10_000;
+    const list = await withTimeout(this.docker.listContainers({ all: true }), bound, 'ENGINE_TIMEOUT');
+    const queue = list.map((c) => c.Id);
+    const out: ContainerInspectInfo[] = [];
+    const worker = async (): Promise<void> => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        try {
+          out.push(await withTimeout(this.docker.getContainer(id).inspect(), bound, 'ENGINE_TIMEOUT'));
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    return out;
   }
 
   /**
@@ -607,11 +662,26 @@ export class Glue extends EventEmitter<GlueEvents> {
     const runs: HandlerRun[] = [];
     for (const entry of this.entries) {
       if (!matchesEvent(entry.events, event.action)) continue;
+      if (!this.inView(entry, event, info)) continue;
       // Once stop() was called no new run starts: the runs already going are the ones it waits for.
       if (!this.accepting) break;
       runs.push(await this.runOne(entry, event, info));
     }
     return runs;
+  }
+
+  /**
+   * A filtered handler (`[handler] only-*`) sees a container's events while the container is in its
+   * filter, and the events of one it saw until that one is destroyed (a container that left the
+   * filter, say by leaving a network, still reaches the handler with its die and destroy).
+   */
+  private inView(entry: HandlerEntry, event: GlueEvent, info: ContainerInspectInfo | undefined): boolean {
+    if (entry.filter === undefined || event.action === NONE || event.id === '') return true;
+    const seen = (entry.seen ??= new Set());
+    const visible = matchesFilter(entry.filter, info) || seen.has(event.id);
+    if (event.action === 'destroy') seen.delete(event.id);
+    else if (visible) seen.add(event.id);
+    return visible;
   }
 
   private async runOne(

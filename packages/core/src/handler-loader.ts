@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolveModule } from 'import-meta-resolve';
 import type { HandlerConfig } from './config-loader.js';
 import { type ConfigProblem, errorMessage, GlueError, type ParamError, type ParamProblem, quote } from './errors.js';
+import { filteredAgent } from './filters.js';
 import { regularFileProblem } from './files.js';
 import { type Agent, type Handler, type HandlerClass, isHandlerClass } from './handler.js';
 
@@ -216,7 +217,8 @@ export async function loadHandlers(
       continue;
     }
     try {
-      handlers.push({ config, instance: new Cls(agent, config.file, config.ini) });
+      const view = config.filter ? filteredAgent(agent, config.filter) : agent;
+      handlers.push({ config, instance: new Cls(view, config.file, config.ini) });
     } catch (err) {
       // By code and fields, not instanceof: a handler installed beside Glue may bring its own copy of core.
       const param = err as Partial<ParamError> | undefined;

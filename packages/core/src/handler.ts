@@ -4,6 +4,7 @@ import { GlueError, type GlueErrorCode } from './errors.js';
 import type { GlueEvent } from './events.js';
 import type { IniDocument } from './ini-document.js';
 import type { Logger } from './logger.js';
+import type { LabelProblem } from './labels.js';
 import type { Metrics } from './metrics.js';
 
 export type { ContainerInspectInfo };
@@ -95,6 +96,13 @@ export interface Handler {
    * bounded to 2 s.
    */
   ready?(): string | undefined | Promise<string | undefined>;
+  /**
+   * For `glue check`: what is wrong with this container's labels by this handler's grammar (none: []).
+   * Pure: read the inspection, contact nothing. Glue checks the shared routing labels itself.
+   */
+  checkContainer?(container: ContainerInspectInfo): LabelProblem[];
+  /** The `glue_*` label families this handler reads (`glue_ovs_`): `glue check` flags labels no handler reads. */
+  readonly labelPrefixes?: readonly string[];
 }
 
 export type HandlerClass = new (agent: Agent, iniFile: string, ini: IniDocument) => Handler;

@@ -69,3 +69,4 @@ export { buildInfo } from './glue-metrics.js';
 export type { Counter, Gauge, Histogram, Metrics, MetricSpec } from './metrics.js';
 export { opsRequestHandler, parseHttpAddr, startOpsServer } from './ops-http.js';
 export type { OpsServer, OpsSources } from './ops-http.js';
+export type { CheckReport } from './check.js';

@@ -11,6 +11,7 @@ import {
   type HandlerContext,
   type IniDocument,
   LabelError,
+  type LabelProblem,
   ParamError,
 } from '@glue/core';
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
@@ -140,6 +141,27 @@ export class OVSHandler extends BaseHandler {
   private unobserve: () => void = () => undefined;
 
   /** Once per container: glue_ovs_* labels this handler does not know (a typo is ignored otherwise). */
+  readonly labelPrefixes = ['glue_ovs_'];
+
+  /** `glue check`: unknown glue_ovs_* labels, and the first bad one the port spec refuses. */
+  checkContainer(info: ContainerInspectInfo): LabelProblem[] {
+    const labels = info.Config?.Labels ?? {};
+    const problems: LabelProblem[] = Object.keys(labels)
+      .filter((l) => l.startsWith('glue_ovs_') && !KNOWN_LABELS.includes(l))
+      .map((label) => ({
+        label,
+        value: labels[label] ?? '',
+        reason: `is not a known label (known: ${KNOWN_LABELS.join(', ')})`,
+      }));
+    try {
+      portSpecFor(info, this.settings, this.tag);
+    } catch (err) {
+      if (!(err instanceof LabelError)) throw err;
+      problems.push({ label: err.label, value: err.value, reason: err.reason });
+    }
+    return problems;
+  }
+
   private warnUnknownLabels(info: ContainerInspectInfo): void {
     if (this.labelsWarned.has(info.Id)) return;
     const unknown = Object.keys(info.Config?.Labels ?? {}).filter(
