@@ -60,6 +60,8 @@ export interface OvsParams {
   networkNone: boolean;
   txOffload: TxOffload;
   timeoutMs: number;
+  /** How often the bridge is reconciled besides `none` (ms; 0: never). */
+  reconcileIntervalMs: number;
 }
 
 /** What to build for one container. */
@@ -120,6 +122,7 @@ const PARAMS = {
   'network-none': param.boolean(true),
   'tx-offload': param.oneOf(['auto', 'off', 'on'], 'auto'),
   timeout: param.number({ default: 15, min: 0.1, max: 600, unit: 'seconds', scale: 1000 }),
+  'reconcile-interval': param.number({ default: 60, min: 0, max: 86_400, unit: 'seconds', scale: 1000 }),
 };
 
 export const PARAM_KEYS = Object.keys(PARAMS);
@@ -136,6 +139,7 @@ export function parseParams(params: Readonly<Record<string, string>>): { params:
       networkNone: v['network-none'] ?? true,
       txOffload: v['tx-offload'] ?? 'auto',
       timeoutMs: v.timeout ?? 15_000,
+      reconcileIntervalMs: v['reconcile-interval'] ?? 60_000,
     },
     problems,
   };

@@ -102,17 +102,55 @@ export class OVSHandler extends BaseHandler {
       labelNames: ['handler'],
     });
     this.unobserve = this.agent.metrics.collector(() => ports.set({ handler: this.name }, this.plugged.size));
+    // A port can go stale between events (someone ran ovs-vsctl del-port, a veth vanished): look
+    // again now and then, not only at start-up and engine reconnects.
+    const every = this.settings.reconcileIntervalMs;
+    if (every > 0 && this.agent.mode !== 'once') {
+      this.timer = setInterval(() => void this.periodicReconcile(), every);
+      this.timer.unref();
+    }
   }
 
   stop(): void {
+    clearInterval(this.timer);
     this.unobserve();
+  }
+
+  /** The `reconcile-interval` round: one at a time with the handler's runs (exclusive), never throws. */
+  async periodicReconcile(): Promise<void> {
+    if (this.agent.signal.aborted) return;
+    await this.exclusive(async () => {
+      try {
+        this.plugged.clear();
+        const r = await this.reconcile(this.agent.signal);
+        this.counters.swept.inc({ handler: this.name }, r.removed.length);
+        this.counters.periodic.inc({ handler: this.name });
+        if (r.removed.length > 0 || r.failed.length > 0)
+          this.logger.warn(
+            { removed: r.removed, failed: r.failed },
+            `periodic reconcile: ${r.removed.length} stale port(s) removed, ${r.failed.length} container(s) failed`,
+          );
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err) }, `periodic reconcile failed: ${errorMessage(err)}`);
+      }
+    });
+  }
+
+  /** Runs `fn` after whatever this handler is doing (a run or a periodic reconcile) has finished. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const signal = context?.signal ?? this.agent.signal;
     if (signal.aborted) throw new GlueError('HANDLER_CANCELLED', `${event}: not handled, Glue is stopping`, this.tag);
     if (event !== 'start' && event !== 'die' && event !== 'destroy' && event !== 'none') return;
-    return this.dispatch(event, containerId, context, signal);
+    return this.exclusive(() => this.dispatch(event, containerId, context, signal));
   }
 
   /** One change to OVS at a time: core runs this handler's runs (`none` and container events) one after another. */
@@ -137,8 +175,15 @@ export class OVSHandler extends BaseHandler {
       help: 'Stale ports (their container not running) removed by a reconcile',
       labelNames: ['handler'],
     }),
+    periodic: this.agent.metrics.counter({
+      name: 'glue_ovs_periodic_reconciles_total',
+      help: 'Reconciles of the bridge run by reconcile-interval',
+      labelNames: ['handler'],
+    }),
   };
   private unobserve: () => void = () => undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lock: Promise<void> = Promise.resolve();
 
   /** Once per container: glue_ovs_* labels this handler does not know (a typo is ignored otherwise). */
   readonly labelPrefixes = ['glue_ovs_'];

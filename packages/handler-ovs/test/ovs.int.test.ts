@@ -58,8 +58,8 @@ function ini(params: Record<string, string>): IniDocument {
   return new IniDocument(file, text);
 }
 
-async function startGlue(on: DockerEngine = engine): Promise<Glue> {
-  const doc = ini({ 'ovs-bridge': bridge, 'ovs-db': ovs.db });
+async function startGlue(on: DockerEngine = engine, params: Record<string, string> = {}): Promise<Glue> {
+  const doc = ini({ 'ovs-bridge': bridge, 'ovs-db': ovs.db, ...params });
   const glue = createGlue({
     dockerUrl: on.url,
     handlers: [
@@ -245,6 +245,22 @@ describe('OVSHandler against a real Open vSwitch and dockerd', () => {
     expect(await portsOf(c.id)).toHaveLength(1);
     await again.stop();
     await ovs.vsctl(['--if-exists', 'del-port', bridge, foreign]);
+  });
+
+  it('reconcile-interval: a port deleted behind its back is plugged again without an event', async () => {
+    const c = await engine.run({ network: 'none', labels: { glue_ovs_ip: '10.203.0.8/24' } });
+    const glue = await startGlue(engine, { 'reconcile-interval': '1' });
+    onTestFinished(() => glue.stop());
+    await waitFor(async () => (await portsOf(c.id)).length === 1, { timeoutMs: 20_000, what: 'plugged at start-up' });
+    const [port] = await portsOf(c.id);
+    await ovs.vsctl(['del-port', bridge, port!]);
+    expect(await portsOf(c.id)).toEqual([]);
+    await waitFor(async () => (await portsOf(c.id)).length === 1, {
+      timeoutMs: 10_000,
+      what: 'the periodic reconcile to plug it again',
+    });
+    await glue.stop();
+    await engine.cli(['rm', '-f', c.id]);
   });
 
   it('a container on a Docker network with a glue_ovs_bridge label gets eth1 on the bridge next to its eth0', async () => {
