@@ -173,6 +173,8 @@ export function contractChecks(options: ContractSuiteOptions, dir: string) {
         await h.start?.();
         await h.stop?.();
         await h.stop?.();
+        // Node reports a cleared timer's end (the async hook's destroy) a turn of the loop later.
+        await new Promise((r) => setImmediate(r));
       } finally {
         left = timers.left();
         timers.stop();

@@ -68,6 +68,7 @@ export class HAProxyHandler extends BaseHandler {
 
   async start(): Promise<void> {
     checkBinary(this.options, this.name, this.iniFile);
+    this.unobserve(); // a second start() must not register twice
     this.unobserve = observeRouter(this.agent.metrics, this.name, this.router);
     await this.router.start();
   }

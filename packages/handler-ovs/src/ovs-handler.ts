@@ -101,11 +101,12 @@ export class OVSHandler extends BaseHandler {
       help: 'Containers with a port on their bridge, as this handler last saw them',
       labelNames: ['handler'],
     });
+    this.unobserve();
     this.unobserve = this.agent.metrics.collector(() => ports.set({ handler: this.name }, this.plugged.size));
     // A port can go stale between events (someone ran ovs-vsctl del-port, a veth vanished): look
     // again now and then, not only at start-up and engine reconnects.
     const every = this.settings.reconcileIntervalMs;
-    if (every > 0 && this.agent.mode !== 'once') {
+    if (every > 0 && this.agent.mode !== 'once' && this.timer === undefined) {
       this.timer = setInterval(() => void this.periodicReconcile(), every);
       this.timer.unref();
     }
@@ -113,6 +114,7 @@ export class OVSHandler extends BaseHandler {
 
   stop(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
     this.unobserve();
   }
 

@@ -98,6 +98,7 @@ export class Publisher extends BaseHandler {
    */
   async start(): Promise<void> {
     this.ensureClient();
+    this.unobserve(); // a second start() must not register twice
     this.unobserve = observeSync(this.agent.metrics, this.name, () => this.sync);
   }
 
