@@ -86,8 +86,8 @@ export function toCliOptions(raw: Record<string, unknown>): CliOptions {
       `--shutdown-timeout ${JSON.stringify(shutdown)} is not a number of seconds from 0 to 3600`,
     );
   const httpAddr = typeof raw.httpAddr === 'string' ? raw.httpAddr : undefined;
-  if (httpAddr !== undefined && once)
-    throw new UsageError('--http-addr is for -w (a run with -1 ends before a scrape)');
+  if (httpAddr !== undefined && !watch)
+    throw new UsageError('--http-addr is for -w (a run with -1 or -t ends before a scrape)');
   return {
     httpAddr,
     shutdownTimeoutMs: Math.round(Number(shutdown) * 1000),

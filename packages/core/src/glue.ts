@@ -661,8 +661,9 @@ export class Glue extends EventEmitter<GlueEvents> {
   private async runHandlers(event: GlueEvent, info: ContainerInspectInfo | undefined): Promise<HandlerRun[]> {
     const runs: HandlerRun[] = [];
     for (const entry of this.entries) {
-      if (!matchesEvent(entry.events, event.action)) continue;
-      if (!this.inView(entry, event, info)) continue;
+      // Every event updates a filtered handler's view (its destroy too), whether it runs on it or not.
+      const visible = this.inView(entry, event, info);
+      if (!matchesEvent(entry.events, event.action) || !visible) continue;
       // Once stop() was called no new run starts: the runs already going are the ones it waits for.
       if (!this.accepting) break;
       runs.push(await this.runOne(entry, event, info));

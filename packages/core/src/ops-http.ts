@@ -23,7 +23,13 @@ export function opsRequestHandler(
   sources: OpsSources,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://ops');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://ops');
+    } catch {
+      // A request target URL cannot read (`//`): not one of ours, and never an exception.
+      return false;
+    }
     const route = url.pathname;
     if (route !== '/metrics' && route !== '/livez' && route !== '/readyz') return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -91,9 +97,15 @@ export async function startOpsServer(address: string, sources: OpsSources, logge
   sources.metrics.withProcessMetrics();
   const handle = opsRequestHandler(sources);
   const server = createServer((req, res) => {
-    void handle(req, res).then((handled) => {
-      if (!handled) send(res, 404, 'text/plain', 'not found: /metrics, /livez, /readyz\n');
-    });
+    handle(req, res)
+      .then((handled) => {
+        if (!handled) send(res, 404, 'text/plain', 'not found: /metrics, /livez, /readyz\n');
+      })
+      .catch(() => {
+        // One bad request must never take the daemon down.
+        if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+        else res.destroy();
+      });
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {

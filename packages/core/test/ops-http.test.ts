@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createMetrics, parseHttpAddr, silentLogger, startOpsServer } from '../src/index.js';
 import type { ReadyCheck } from '../src/index.js';
@@ -62,6 +63,29 @@ describe('startOpsServer', () => {
       );
       checks = [];
       expect(await get('/livez')).toMatchObject({ status: 200, body: 'ok\n' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a request target URL cannot parse (GET //) gets a 404 and the server lives on', async () => {
+    const metrics = createMetrics();
+    const server = await startOpsServer('127.0.0.1:0', { metrics, readiness: async () => [] }, silentLogger());
+    try {
+      const port = Number(new URL(server.url).port);
+      for (const target of ['//', '//x:y@', '/%zz', 'http://[']) {
+        const reply = await new Promise<string>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () =>
+            socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+          );
+          let data = '';
+          socket.on('data', (d: Buffer) => (data += d.toString()));
+          socket.on('end', () => resolve(data));
+          socket.on('error', reject);
+        });
+        expect(reply, target).toMatch(/^HTTP\/1\.1 (404|400) /);
+      }
+      expect((await fetch(`${server.url}/livez`)).status).toBe(200);
     } finally {
       await server.close();
     }

@@ -75,8 +75,9 @@ describe('ScriptHandler', () => {
     script(join(dir, 'talk.sh'), 'echo one; sleep 0.3; echo two >&2; sleep 0.3; printf three');
     const ini = writeHandlerIni(dir, 'talk.ini', { script: 'talk.sh' });
     const run = new ScriptHandler(agent, ini.path, ini).handle('none', '', contextFor(agent, 'none', ''));
-    // While the script still runs, its first line is in the log already.
-    await new Promise((r) => setTimeout(r, 200));
+    // While the script still runs (it sleeps before "two"), its first line is in the log already.
+    const deadline = Date.now() + 5000;
+    while (lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(lines.map((l) => l.msg)).toEqual(['one']);
     await run;
     expect(lines.map((l) => [l.msg, l.stream, l.level])).toEqual([

@@ -70,7 +70,14 @@ export class HAProxyHandler extends BaseHandler {
     checkBinary(this.options, this.name, this.iniFile);
     this.unobserve(); // a second start() must not register twice
     this.unobserve = observeRouter(this.agent.metrics, this.name, this.router);
-    await this.router.start();
+    try {
+      await this.router.start();
+    } catch (err) {
+      // Glue drops a handler whose start failed without calling stop(): leave no collector behind.
+      this.unobserve();
+      this.unobserve = () => undefined;
+      throw err;
+    }
   }
 
   /** Ready once an apply succeeded and while the last one did (/readyz). */

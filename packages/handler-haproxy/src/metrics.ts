@@ -55,7 +55,7 @@ export function observeRouter(metrics: Metrics, handler: string, router: Router)
     seen.set(c, v);
     if (delta > 0) c.inc({ handler }, delta);
   };
-  return metrics.collector(() => {
+  const unregister = metrics.collector(() => {
     const s = router.stats;
     set(applies, s.applies);
     set(reloads, s.reloads);
@@ -66,11 +66,19 @@ export function observeRouter(metrics: Metrics, handler: string, router: Router)
       stamp.set({ handler }, s.lastApply.at / 1000);
     }
     const live = router.applier.liveCounts();
-    servers.set({ handler, state: 'ready' }, live.servers - live.retired - live.draining);
+    // Retired servers are still in the running model; draining ones already left it (removed, their
+    // connections ending).
+    servers.set({ handler, state: 'ready' }, live.servers - live.retired);
     servers.set({ handler, state: 'retired' }, live.retired);
     servers.set({ handler, state: 'draining' }, live.draining);
     backends.set({ handler }, live.backends);
   });
+  // A stopped or removed handler leaves no series behind (a last value would mislead alerts).
+  return () => {
+    unregister();
+    for (const m of [applies, reloads, runtime, failures, success, stamp, backends]) m.remove({ handler });
+    for (const state of ['ready', 'retired', 'draining']) servers.remove({ handler, state });
+  };
 }
 
 /** The router's readiness: undefined once the last apply succeeded, else why not. */

@@ -102,7 +102,11 @@ export class OVSHandler extends BaseHandler {
       labelNames: ['handler'],
     });
     this.unobserve();
-    this.unobserve = this.agent.metrics.collector(() => ports.set({ handler: this.name }, this.plugged.size));
+    const unregister = this.agent.metrics.collector(() => ports.set({ handler: this.name }, this.plugged.size));
+    this.unobserve = () => {
+      unregister();
+      ports.remove({ handler: this.name });
+    };
     // A port can go stale between events (someone ran ovs-vsctl del-port, a veth vanished): look
     // again now and then, not only at start-up and engine reconnects.
     const every = this.settings.reconcileIntervalMs;
@@ -112,10 +116,12 @@ export class OVSHandler extends BaseHandler {
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     this.unobserve();
+    // A periodic reconcile in progress finishes before Glue goes on (no half-made port).
+    await this.lock;
   }
 
   /** The `reconcile-interval` round: one at a time with the handler's runs (exclusive), never throws. */
@@ -124,7 +130,9 @@ export class OVSHandler extends BaseHandler {
     await this.exclusive(async () => {
       try {
         this.plugged.clear();
-        const r = await this.reconcile(this.agent.signal);
+        // Bounded: runs wait behind it (exclusive), and Glue's run timeout counts that wait.
+        const bound = Math.max(4 * this.settings.timeoutMs, 30_000);
+        const r = await this.reconcile(AbortSignal.any([this.agent.signal, AbortSignal.timeout(bound)]));
         this.counters.swept.inc({ handler: this.name }, r.removed.length);
         this.counters.periodic.inc({ handler: this.name });
         if (r.removed.length > 0 || r.failed.length > 0)

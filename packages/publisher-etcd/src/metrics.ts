@@ -50,7 +50,7 @@ export function observeSync(metrics: Metrics, handler: string, current: () => Et
     seen.set(name, value);
     if (delta > 0) counters[name].inc({ handler }, delta);
   };
-  return metrics.collector(() => {
+  const unregister = metrics.collector(() => {
     const sync = current();
     up.set({ handler }, sync?.state === 'up' ? 1 : 0);
     if (!sync) return;
@@ -64,4 +64,9 @@ export function observeSync(metrics: Metrics, handler: string, current: () => Et
     advance('losses', lease.losses);
     advance('keepaliveFailures', lease.keepaliveFailures);
   });
+  // A stopped or removed publisher leaves no series behind (a last `up 1` would mislead alerts).
+  return () => {
+    unregister();
+    for (const m of [up, keys, ...Object.values(counters)]) m.remove({ handler });
+  };
 }

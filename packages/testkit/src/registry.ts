@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -71,6 +71,7 @@ export async function startRegistry(): Promise<NpmRegistry> {
   closeSync(log);
   const stop = async (): Promise<void> => {
     if (child.pid !== undefined) await stopPid(child.pid);
+    await rm(dir, { recursive: true, force: true });
   };
   try {
     await waitFor(
@@ -86,15 +87,18 @@ export async function startRegistry(): Promise<NpmRegistry> {
   }
 
   // One user; its token authenticates both npm publish and the HTTP publishes below.
-  const res = await fetch(`${url}-/user/org.couchdb.user:glue`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'glue', password: 'glue-test-password' }),
-  });
-  const { token } = (await res.json()) as { token?: string };
-  if (!res.ok || !token) {
+  let token: string | undefined;
+  try {
+    const res = await fetch(`${url}-/user/org.couchdb.user:glue`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'glue', password: 'glue-test-password' }),
+    });
+    token = ((await res.json()) as { token?: string }).token;
+    if (!res.ok || !token) throw new Error(`HTTP ${res.status}`);
+  } catch (err) {
     await stop();
-    throw new Error(`verdaccio on ${url}: creating the test user failed (${res.status})`);
+    throw new Error(`verdaccio on ${url}: creating the test user failed: ${(err as Error).message}`);
   }
   const home = join(dir, 'home');
   const prefix = join(dir, 'global');
