@@ -64,7 +64,7 @@ export {
   type ParsedLabels,
   type TcpRoute,
 } from './labels.js';
-export { createMetrics, SECONDS_BUCKETS } from './metrics.js';
+export { createMetrics, followTotal, SECONDS_BUCKETS } from './metrics.js';
 export { buildInfo } from './glue-metrics.js';
 export type { Counter, Gauge, Histogram, Metrics, MetricSpec } from './metrics.js';
 export { opsRequestHandler, parseHttpAddr, startOpsServer } from './ops-http.js';

@@ -47,6 +47,18 @@ export const SECONDS_BUCKETS: readonly number[] = [
   0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
 
+/**
+ * Feeds `counter{labels}` from a running total kept elsewhere (a handler's stats): each call adds what
+ * the total grew by since the last call. Collectors use it, since other handlers may share the counter.
+ */
+export function followTotal(counter: Counter, labels: Record<string, string>): (total: number) => void {
+  let last = 0;
+  return (total) => {
+    if (total > last) counter.inc(labels, total - last);
+    last = total;
+  };
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const made = new Map<string, { kind: string; labels: string; metric: Counter | Gauge | Histogram }>();

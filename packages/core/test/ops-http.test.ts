@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, parseHttpAddr, silentLogger, startOpsServer } from '../src/index.js';
+import { createMetrics, followTotal, parseHttpAddr, silentLogger, startOpsServer } from '../src/index.js';
 import type { ReadyCheck } from '../src/index.js';
 
 describe('createMetrics', () => {
@@ -18,6 +18,21 @@ describe('createMetrics', () => {
     m.gauge({ name: 'glue_demo_level', help: 'x' });
     expect(() => m.histogram({ name: 'glue_demo_level', help: 'x' })).toThrow(/exists as a gauge/);
     expect(() => m.gauge({ name: 'glue_demo_level', help: 'x', labelNames: ['a'] })).toThrow(/with labels \[\]/);
+  });
+});
+
+describe('followTotal', () => {
+  it('adds what a total kept elsewhere grew by; a total that starts over (a new handler) counts on', async () => {
+    const m = createMetrics();
+    const c = m.counter({ name: 'glue_demo_applies_total', help: 'x', labelNames: ['handler'] });
+    const a = followTotal(c, { handler: 'a.ini' });
+    a(3);
+    a(3);
+    a(5);
+    a(1); // the stats were reset: nothing subtracted, counting goes on from there
+    a(2);
+    const values = (await c.get()).values;
+    expect(values).toEqual([{ labels: { handler: 'a.ini' }, value: 6 }]);
   });
 });
 

@@ -2,7 +2,7 @@
  * The HAProxy handler's series, read from its router's stats at scrape time (the apply path knows
  * nothing of metrics), labelled by handler (the INI file, or glue-balancer).
  */
-import type { Metrics } from '@glue/core';
+import { followTotal, type Metrics } from '@glue/core';
 import type { Router } from './router.js';
 
 /** Registers the series of `router` under `handler`; returns the function that stops collecting them. */
@@ -48,19 +48,18 @@ export function observeRouter(metrics: Metrics, handler: string, router: Router)
     help: 'HTTP and TCP backends in the running config',
     labelNames,
   });
-  // Counters advance by what the stats advanced since the last scrape (other handlers share them).
-  const seen = new Map<object, number>();
-  const set = (c: { inc(l: Record<string, string>, v: number): void }, v: number): void => {
-    const delta = v - (seen.get(c) ?? 0);
-    seen.set(c, v);
-    if (delta > 0) c.inc({ handler }, delta);
+  const follow = {
+    applies: followTotal(applies, { handler }),
+    reloads: followTotal(reloads, { handler }),
+    runtime: followTotal(runtime, { handler }),
+    failures: followTotal(failures, { handler }),
   };
   const unregister = metrics.collector(() => {
     const s = router.stats;
-    set(applies, s.applies);
-    set(reloads, s.reloads);
-    set(runtime, s.runtimeApplies);
-    set(failures, s.failures);
+    follow.applies(s.applies);
+    follow.reloads(s.reloads);
+    follow.runtime(s.runtimeApplies);
+    follow.failures(s.failures);
     if (s.lastApply) {
       success.set({ handler }, s.lastApply.ok ? 1 : 0);
       stamp.set({ handler }, s.lastApply.at / 1000);

@@ -2,7 +2,7 @@
  * The publisher's series, read from its sync at scrape time (the publishing path knows nothing of
  * metrics), labelled by handler (the INI file).
  */
-import type { Metrics } from '@glue/core';
+import { followTotal, type Metrics } from '@glue/core';
 import type { EtcdSync } from './sync.js';
 
 /** Registers the series of the sync `current()` returns (none before the first event); returns the function that stops collecting. */
@@ -43,13 +43,10 @@ export function observeSync(metrics: Metrics, handler: string, current: () => Et
       labelNames,
     }),
   };
-  // Counters advance by what the sync's totals advanced since the last scrape.
-  const seen = new Map<string, number>();
-  const advance = (name: keyof typeof counters, value: number): void => {
-    const delta = value - (seen.get(name) ?? 0);
-    seen.set(name, value);
-    if (delta > 0) counters[name].inc({ handler }, delta);
-  };
+  const follow = Object.fromEntries(
+    Object.entries(counters).map(([name, c]) => [name, followTotal(c, { handler })]),
+  ) as Record<keyof typeof counters, (total: number) => void>;
+  const advance = (name: keyof typeof counters, value: number): void => follow[name](value);
   const unregister = metrics.collector(() => {
     const sync = current();
     up.set({ handler }, sync?.state === 'up' ? 1 : 0);
