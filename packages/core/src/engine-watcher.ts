@@ -65,7 +65,7 @@ export class EngineWatcher {
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
       watchdogMs: 60_000,
-      callTimeoutMs: 10_000,
+      callTimeoutMs: DEFAULT_CALL_TIMEOUT_MS,
       onConnection: () => undefined,
       ...options,
     };
@@ -211,25 +211,7 @@ export class EngineWatcher {
 
   /** Lists and inspects every container; after a reconnect, synthesizes the events the stream missed. */
   private async resync(first: boolean): Promise<void> {
-    const listed = await withTimeout(
-      this.o.docker.listContainers({ all: true }),
-      this.o.callTimeoutMs,
-      `listing containers took over ${this.o.callTimeoutMs} ms`,
-    );
-    const now = new Map<string, ContainerInspectInfo>();
-    await Promise.all(
-      listed.map(async (c) => {
-        try {
-          now.set(
-            c.Id,
-            await withTimeout(this.o.docker.getContainer(c.Id).inspect(), this.o.callTimeoutMs, 'inspect timed out'),
-          );
-        } catch (err) {
-          // Removed between list and inspect: not an error, its destroy event follows.
-          if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-        }
-      }),
-    );
+    const now = await inspectAll(this.o.docker, this.o.callTimeoutMs);
     const before = new Map(this.o.store.all().map((c) => [c.Id, c]));
     for (const info of now.values()) this.o.store.set(info);
     if (first) return;
@@ -324,4 +306,31 @@ function safeJson(line: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** How long one engine API call (ping, list, inspect) may take unless `engine.callTimeoutMs` says. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * Every container the engine has, inspected, by id; each call bounded by `callTimeoutMs`. A container
+ * removed between the list and its inspect is left out (its destroy event follows); any other failure
+ * throws.
+ */
+export async function inspectAll(docker: Dockerode, callTimeoutMs: number): Promise<Map<string, ContainerInspectInfo>> {
+  const listed = await withTimeout(
+    docker.listContainers({ all: true }),
+    callTimeoutMs,
+    `listing containers took over ${callTimeoutMs} ms`,
+  );
+  const now = new Map<string, ContainerInspectInfo>();
+  await Promise.all(
+    listed.map(async (c) => {
+      try {
+        now.set(c.Id, await withTimeout(docker.getContainer(c.Id).inspect(), callTimeoutMs, 'inspect timed out'));
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      }
+    }),
+  );
+  return now;
 }

@@ -11,7 +11,7 @@ import {
 } from './config-loader.js';
 import { ContainerStore, containerName } from './container-store.js';
 import { createDocker, dockerEndpoint } from './docker-connect.js';
-import { EngineWatcher } from './engine-watcher.js';
+import { DEFAULT_CALL_TIMEOUT_MS, EngineWatcher, inspectAll } from './engine-watcher.js';
 import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './errors.js';
 import { type GlueEvent, NONE, noneEvent, STATE_CHANGING_ACTIONS } from './events.js';
 import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
@@ -384,7 +384,9 @@ export class Glue extends EventEmitter<GlueEvents> {
     }
     let containers: ContainerInspectInfo[];
     try {
-      containers = await this.inspectAll();
+      containers = [
+        ...(await inspectAll(this.docker, this.options.engine?.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS)).values(),
+      ];
     } catch (err) {
       return {
         config,
@@ -397,25 +399,6 @@ export class Glue extends EventEmitter<GlueEvents> {
       engine: { checked: true, containers: containers.length },
       labels: containerProblems(containers, this.entries, { unreadLabels: config.length === 0 }),
     };
-  }
-
-  /** Every container's inspection, a few at a time, each call bounded. */
-  private async inspectAll(): Promise<ContainerInspectInfo[]> {
-    const bound = this.options.engine?.callTimeoutMs ?? 10_000;
-    const list = await withTimeout(this.docker.listContainers({ all: true }), bound, 'ENGINE_TIMEOUT');
-    const queue = list.map((c) => c.Id);
-    const out: ContainerInspectInfo[] = [];
-    const worker = async (): Promise<void> => {
-      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        try {
-          out.push(await withTimeout(this.docker.getContainer(id).inspect(), bound, 'ENGINE_TIMEOUT'));
-        } catch {
-          // Gone meanwhile.
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    return out;
   }
 
   /**
