@@ -212,8 +212,7 @@ export class EtcdSource implements RouteSource {
   private async classify(gone: { id: string; host: string }): Promise<void> {
     let check = this.ownerChecks.get(gone.host);
     if (!check) {
-      // Unknown (etcd unreachable right now): retire, the side that can never misroute.
-      check = this.reader!.ownerExists(gone.host).catch(() => true);
+      check = this.ownerExists(gone.host);
       this.ownerChecks.set(gone.host, check);
       void check.then((owner) => {
         this.ownerChecks.delete(gone.host);
@@ -227,6 +226,28 @@ export class EtcdSource implements RouteSource {
     if (await check) this.dead.set(gone.id, Date.now());
     const old = Date.now() - 600_000;
     for (const [id, at] of this.dead) if (at < old) this.dead.delete(id);
+  }
+
+  /**
+   * Whether `host`'s owner key is there. Asked just as etcd comes back, the first reads may still fail
+   * (the client fails fast for a while after an outage): a few tries, about 2 s in all. Still unknown:
+   * retire, the side that can never misroute, and say so.
+   */
+  private async ownerExists(host: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.reader!.ownerExists(host);
+      } catch (err) {
+        if (attempt >= 4 || this.abort.signal.aborted) {
+          this.o.logger.warn(
+            { host, err: errorMessage(err) },
+            `etcd: cannot read whether host ${host} still publishes (${errorMessage(err)}): its gone servers are retired, not drained`,
+          );
+          return true;
+        }
+        await sleep(attempt * 350, this.abort.signal);
+      }
+    }
   }
 
   read(): { candidates: Candidate[]; notes: SkipNote[] } {

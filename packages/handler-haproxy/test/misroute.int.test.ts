@@ -157,17 +157,16 @@ describe('a request caught by a container that dies', () => {
     }
     await routable('gapy.example.com', 'gapy');
     expect(await get('gapx.example.com')).toBe('503');
-    // gapx's slot may have held the caught stream: the new host was given another one.
-    // (The map file follows the runtime API in the background.)
+    // gapx's slot may have held the caught stream: gapy gets it back only once HAProxy reports that
+    // backend empty (the stream was shut down with gapx's server), else another one. Which of the two
+    // depends on whether gapy's start comes in the same batch as gapx's death; both are safe, and the
+    // answer above is what proves it. (The map file follows the runtime API in the background.)
     await waitFor(
       () => /^gapy\.example\.com glue_host_\d+$/m.test(readFileSync(join(dir.path, 'haproxy.hosts.map'), 'utf8')),
       {
         timeoutMs: 10_000,
         what: 'the host map file to list gapy',
       },
-    );
-    expect(readFileSync(join(dir.path, 'haproxy.hosts.map'), 'utf8')).toMatch(
-      /^gapy\.example\.com glue_host_[1-9]\d*$/m,
     );
     expect(stderr).toMatch(/container stopped: glue_host_0\/gapx:80 in maintenance, sessions shut down/);
   });
