@@ -20,6 +20,12 @@ export interface HttpRoute {
   weight: number;
   /** The container port traffic goes to. */
   port: number;
+  /** Served over HTTPS (`_tls`; implied by `_redirect_https` and `_hsts`). */
+  tls: boolean;
+  /** Plain HTTP answers with a permanent redirect to HTTPS (the ACME challenge path excepted). */
+  redirectHttps: boolean;
+  /** HTTPS answers carry Strict-Transport-Security. */
+  hsts: boolean;
 }
 
 /** One TCP service: HAProxy listens on `frontendPort`, forwards to the container's `port`. */
@@ -128,7 +134,7 @@ export function parseNetworkName(value: string): LabelResult<string> {
   return NETWORK.test(value) ? ok(value) : bad('is not a Docker network name');
 }
 
-const HTTP_KEY = /^glue_http_([0-9]+)_(host|prefix|strip_prefix|weight)$/;
+const HTTP_KEY = /^glue_http_([0-9]+)_(host|prefix|strip_prefix|weight|tls|redirect_https|hsts)$/;
 const TCP_KEY = /^glue_tcp_([0-9]+)_(port|weight)$/;
 
 interface PortLabels {
@@ -220,7 +226,7 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
       problem(
         label,
         value,
-        `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix or _weight' : 'glue_tcp_<port>_port or _weight'})`,
+        `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix, _weight, _tls, _redirect_https or _hsts' : 'glue_tcp_<port>_port or _weight'})`,
       );
       entry.broken = true;
       continue;
@@ -249,8 +255,24 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
     const prefix = optional(entry, 'prefix', parsePrefix, '');
     const strip = optional(entry, 'strip_prefix', parseFlag, false);
     const weight = optional(entry, 'weight', parseWeight, DEFAULT_WEIGHT);
+    const tlsFlag = optional(entry, 'tls', parseFlag, undefined as boolean | undefined);
+    const redirectHttps = optional(entry, 'redirect_https', parseFlag, false);
+    const hsts = optional(entry, 'hsts', parseFlag, false);
     if (prefix === undefined || strip === undefined || weight === undefined) continue;
-    for (const h of hosts.value) out.http.push({ host: h, prefix, strip: strip && prefix !== '', weight, port });
+    if (redirectHttps === undefined || hsts === undefined) continue;
+    if (entry.values.has('tls') && tlsFlag === undefined) continue;
+    if (tlsFlag === false && (redirectHttps || hsts)) {
+      const l = entry.values.get('tls')!;
+      problem(
+        l.label,
+        l.value,
+        `contradicts glue_http_${port}_${redirectHttps ? 'redirect_https' : 'hsts'}=yes, which needs HTTPS; this route is dropped`,
+      );
+      continue;
+    }
+    const tls = tlsFlag === true || redirectHttps || hsts;
+    for (const h of hosts.value)
+      out.http.push({ host: h, prefix, strip: strip && prefix !== '', weight, port, tls, redirectHttps, hsts });
   }
   if (listed) {
     for (const port of listed) {

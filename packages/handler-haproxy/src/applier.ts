@@ -9,7 +9,7 @@ import { errorMessage, GlueError, type Logger } from '@glue/core';
 import { ApplyScheduler } from './apply-scheduler.js';
 import { runtimeCommand } from './haproxy-io.js';
 import type { ManagedHaproxy } from './managed.js';
-import { type BalancerModel, structureKey } from './model.js';
+import { type BalancerModel, structureKey, tlsMapFileText } from './model.js';
 import { createReloader, type Mode, type Reloader } from './reloader.js';
 import {
   planRetire,
@@ -64,6 +64,11 @@ export interface ApplierOptions {
    * the config; the runtime API adds/deletes its entries when the rendered config uses it.
    */
   hostMap?: string;
+  /**
+   * TLS map file (`<host> <flags>` for the HTTPS hosts; '' or absent without an HTTPS frontend): the
+   * runtime API adds, changes and deletes its entries, so a host joining HTTPS needs no reload.
+   */
+  tlsMap?: string;
   /** Free host slots each reload declares: new hosts that can join without a reload. */
   spareBackends?: number;
   /**
@@ -110,6 +115,9 @@ export interface ApplierStats {
   lastApply: { ok: true; at: number } | { ok: false; at: number; error: string } | undefined;
 }
 
+/** What the files of `p` hold: two equal keys write equal files. */
+const filesKey = (p: Prepared): string => `${p.fingerprint}\0${p.mapText}\0${p.tlsMapText}`;
+
 const withoutServers = (m: BalancerModel): BalancerModel => ({
   http: m.http.map((b) => ({ ...b, servers: [] })),
   tcp: m.tcp.map((s) => ({ ...s, servers: [] })),
@@ -124,6 +132,8 @@ interface Prepared {
   readonly text: string;
   /** The host map file's content ('' without a host map). */
   mapText: string;
+  /** The TLS map file's content ('' without one). */
+  tlsMapText: string;
   /** What needs a reload when it changes. */
   structure: string;
   /** Equal for two states that give the same files (the built-in template's: its inputs; a user template's: its text). */
@@ -181,6 +191,7 @@ export class Applier {
     this.files = new StagedFiles({
       configFile: o.configFile,
       hostMap: o.hostMap ?? '',
+      tlsMap: o.tlsMap ?? '',
       haproxyBin: o.haproxyBin,
       checkTimeoutMs: o.checkTimeoutMs,
       handlerName: o.handlerName,
@@ -354,6 +365,7 @@ export class Applier {
         }
       }
       const mapText = hostMap ? hostMapText(plan) : '';
+      const tlsMapText = this.o.tlsMap ? tlsMapFileText(model.tls ?? []) : '';
       // The built-in template's text is a function of the placed model and the slots declared.
       const fingerprint = text ?? builtInInputsKey(placed, plan.declared);
       return {
@@ -363,6 +375,7 @@ export class Applier {
           return (text ??= render());
         },
         mapText,
+        tlsMapText,
         structure,
         fingerprint,
       };
@@ -461,18 +474,22 @@ export class Applier {
       model = guard.filter(full);
     }
     let p = this.prepare(model, !this.reloader.reloads);
-    if (`${p.fingerprint}\0${p.mapText}` === this.lastText && this.live !== undefined) {
+    if (filesKey(p) === this.lastText && this.live !== undefined) {
       this.stats.skipped += 1;
       await this.retryDrained();
       return;
     }
     const live = this.live;
-    // Host map entries can only change at run time when the running config routes through the map.
+    // Map entries can only change at run time when the running config reads the map.
+    const builtIn = this.o.renderer.templatePath === undefined;
     const mapOk =
-      sameAssignment(live?.plan ?? p.plan, p.plan) ||
-      (this.hostMap !== '' &&
-        // The built-in template routes through the map whenever there is one and an HTTP frontend.
-        (this.o.renderer.templatePath === undefined ? this.o.settings.httpBind !== '' : p.text.includes(this.hostMap)));
+      (sameAssignment(live?.plan ?? p.plan, p.plan) ||
+        (this.hostMap !== '' &&
+          // The built-in template routes through the map whenever there is one and an HTTP frontend.
+          (builtIn ? this.o.settings.httpBind !== '' : p.text.includes(this.hostMap)))) &&
+      (live?.tlsMapText === p.tlsMapText ||
+        // The built-in template reads the TLS map whenever there is an HTTPS frontend.
+        (this.o.tlsMap !== undefined && this.o.tlsMap !== '' && (builtIn || p.text.includes(this.o.tlsMap))));
     if (
       live &&
       live.structure === p.structure &&
@@ -555,7 +572,7 @@ export class Applier {
   /** `p`'s config and map as checked temp files (StagedFiles.stage). */
   private async stage(p: Prepared): Promise<Staged> {
     try {
-      return await this.files.stage(p.text, p.mapText);
+      return await this.files.stage(p.text, p.mapText, p.tlsMapText);
     } finally {
       this.stats.lastCheckMs = this.files.lastCheckMs;
     }
@@ -569,9 +586,9 @@ export class Applier {
   private async write(p: Prepared, staged?: Staged): Promise<void> {
     this.pendingWrite = undefined;
     await this.writing;
-    await this.files.write(p.text, p.mapText, staged ?? (await this.stage(p)));
+    await this.files.write(p.text, p.mapText, p.tlsMapText, staged ?? (await this.stage(p)));
     this.plan = p.plan;
-    this.lastText = `${p.fingerprint}\0${p.mapText}`;
+    this.lastText = filesKey(p);
   }
 
   /**
@@ -581,7 +598,7 @@ export class Applier {
    */
   private writeLater(p: Prepared): void {
     this.plan = p.plan;
-    this.lastText = `${p.fingerprint}\0${p.mapText}`;
+    this.lastText = filesKey(p);
     this.pendingWrite = p;
     this.writing ??= this.drainWrites().finally(() => (this.writing = undefined));
   }
@@ -590,7 +607,7 @@ export class Applier {
     for (let p = this.pendingWrite; p !== undefined; p = this.pendingWrite) {
       this.pendingWrite = undefined;
       try {
-        await this.files.write(p.text, p.mapText, await this.stage(p));
+        await this.files.write(p.text, p.mapText, p.tlsMapText, await this.stage(p));
       } catch (err) {
         this.lastText = undefined;
         this.o.logger.error(
@@ -629,6 +646,7 @@ export class Applier {
       before: beforeState,
       after: afterState,
       hostMap: this.hostMap,
+      tlsMap: this.o.tlsMap ?? '',
       draining: new Set(this.draining.keys()),
       retired: this.retired,
     });

@@ -49,6 +49,9 @@ export function etcdCandidate(
       port: e.port,
       address: e.endpoint.address,
       targetPort: e.endpoint.port,
+      tls: e.tls !== undefined,
+      redirectHttps: e.tls?.redirect === true,
+      hsts: e.tls?.hsts === true,
     });
   }
   if (http.length === 0) return { candidate: undefined, note: { ...note, reason: 'no valid route' } };

@@ -33,11 +33,21 @@ export interface TcpService {
   servers: Server[];
 }
 
+/** A host served over HTTPS (every route of the host: TLS is a property of the site, not of a path). */
+export interface TlsSite {
+  host: string;
+  /** Plain HTTP answers 301 to https:// (the ACME challenge path excepted). */
+  redirect: boolean;
+  hsts: boolean;
+}
+
 export interface BalancerModel {
   /** Sorted by host, then longest prefix first: the order HAProxy tries them. */
   http: HttpBackend[];
   /** Sorted by port. */
   tcp: TcpService[];
+  /** Hosts served over HTTPS, sorted by host (absent: none). */
+  tls?: TlsSite[];
 }
 
 /** Why a container (or one of its routes) is not in the model. One entry per container. */
@@ -104,6 +114,9 @@ export interface Candidate {
     port: number;
     address: string;
     targetPort: number;
+    tls: boolean;
+    redirectHttps: boolean;
+    hsts: boolean;
   }>;
   tcp: Array<{ frontendPort: number; weight: number; port: number; address: string; targetPort: number }>;
   /** Where the builder adds the problems it finds (a strip conflict, a TCP port out of range). */
@@ -179,6 +192,8 @@ export function buildModel(
 export function buildFromCandidates(candidates: readonly Candidate[], options: ModelOptions = {}): BalancerModel {
   const http = new Map<string, HttpBackend>();
   const tcp = new Map<number, TcpService>();
+  /** How each host is served (TLS, redirect, HSTS) and the container that decided it. */
+  const sites = new Map<string, { site: TlsSite | undefined; by: string; key: string }>();
   const range = options.tcpPorts ?? { min: 1024, max: 65535 };
   const reserved = new Set(options.reservedPorts ?? []);
   // Ties (and inspections without StartedAt) by name, then id, so the same containers always give the same model.
@@ -197,6 +212,22 @@ export function buildFromCandidates(candidates: readonly Candidate[], options: M
       containerName: c.containerName,
     });
     for (const r of c.http) {
+      const tlsKey = siteKey(r);
+      const decided = sites.get(r.host);
+      if (decided && decided.key !== tlsKey) {
+        const [label, value] =
+          r.tls !== (decided.site !== undefined)
+            ? ['tls', r.tls]
+            : r.redirectHttps !== decided.site?.redirect
+              ? ['redirect_https', r.redirectHttps]
+              : ['hsts', r.hsts];
+        note.problems.push({
+          label: `glue_http_${r.port}_${label}`,
+          value: String(value),
+          reason: `${r.host} is already served ${decided.key} by ${decided.by}, which has been running longer (every route of a host is served the same way); this route is dropped`,
+        });
+        continue;
+      }
       const key = `${r.host}\0${r.prefix}`;
       let be = http.get(key);
       if (!be)
@@ -214,6 +245,12 @@ export function buildFromCandidates(candidates: readonly Candidate[], options: M
       }
       const s = server(r);
       if (!be.servers.some((x) => x.name === s.name)) be.servers.push(s);
+      if (!decided)
+        sites.set(r.host, {
+          site: r.tls ? { host: r.host, redirect: r.redirectHttps, hsts: r.hsts } : undefined,
+          by: c.containerName,
+          key: tlsKey,
+        });
     }
     for (const r of c.tcp) {
       const label = `glue_tcp_${r.port}_port`;
@@ -249,7 +286,15 @@ export function buildFromCandidates(candidates: readonly Candidate[], options: M
   for (const b of backends) b.servers.sort(byServer);
   const services = [...tcp.values()].sort((a, b) => a.port - b.port);
   for (const s of services) s.servers.sort(byServer);
-  return { http: backends, tcp: services };
+  const tls = [...sites.values()].flatMap((d) => (d.site ? [d.site] : [])).sort((a, b) => cmp(a.host, b.host));
+  return tls.length > 0 ? { http: backends, tcp: services, tls } : { http: backends, tcp: services };
+}
+
+/** How a route wants its host served, as a phrase: `over HTTP only`, `over HTTPS with a redirect and HSTS`. */
+function siteKey(r: { tls: boolean; redirectHttps: boolean; hsts: boolean }): string {
+  if (!r.tls) return 'over HTTP only';
+  const extras = [r.redirectHttps ? 'a redirect from HTTP' : '', r.hsts ? 'HSTS' : ''].filter(Boolean);
+  return `over HTTPS${extras.length > 0 ? ` with ${extras.join(' and ')}` : ''}`;
 }
 
 /** What needs a reload when it changes: frontends, backends and their options, not servers. */
@@ -258,4 +303,14 @@ export function structureKey(model: BalancerModel): string {
     http: model.http.map((b) => [b.name, b.host, b.prefix, b.strip]),
     tcp: model.tcp.map((s) => [s.name, s.port]),
   });
+}
+
+/** A TLS map value: `tls`, `tls-redirect`, `tls-hsts` or `tls-redirect-hsts`. */
+export function tlsFlags(site: TlsSite): string {
+  return `tls${site.redirect ? '-redirect' : ''}${site.hsts ? '-hsts' : ''}`;
+}
+
+/** The TLS map file: `<host> <flags>` per HTTPS host, sorted by host (the model's order). */
+export function tlsMapFileText(sites: readonly TlsSite[]): string {
+  return sites.map((t) => `${t.host} ${tlsFlags(t)}\n`).join('');
 }

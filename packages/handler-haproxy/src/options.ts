@@ -9,6 +9,7 @@ import {
   ParamError,
   type ParamProblem,
   parseBoolean,
+  parseHostname,
   parseNetworkName,
   quote,
   regularFileProblem,
@@ -49,6 +50,34 @@ export interface HaproxyOptions {
   reloadTimeoutMs: number;
   /** An existing config file or host map Glue did not write is moved aside (`<file>.pre-glue`) instead of refused. */
   takeover: boolean;
+  /** The HTTPS frontend and its certificates (undefined: no HTTPS). */
+  https: HttpsOptions | undefined;
+}
+
+export interface HttpsOptions {
+  /** `addr:port` of the HTTPS frontend. */
+  bind: string;
+  port: number;
+  /** Where Glue keeps what HAProxy loads: `crt-list`, `default.pem`, `certs/`, the TLS and ACME maps. */
+  tlsDir: string;
+  /** The operator's default certificate (PEM, key inside or `<name>.key` beside); undefined: self-signed. */
+  defaultCert: string | undefined;
+  /** The operator's certificates (`*.pem`/`*.crt`, key inside or beside), watched. */
+  certsDir: string | undefined;
+  hstsMaxAge: number;
+  acme: AcmeOptions | undefined;
+}
+
+export interface AcmeOptions {
+  directory: string;
+  email: string | undefined;
+  /** Exact names, and suffixes written `.example.com` (any name under it). Nothing else is ever requested. */
+  domains: string[];
+  /** Account key and certificates (mode 0600, written atomically). */
+  storage: string;
+  /** CA to trust for the directory's own HTTPS (a private CA); undefined: the system's. */
+  caFile: string | undefined;
+  eab: { kid: string; hmacKey: string } | undefined;
 }
 
 export const DEFAULTS = {
@@ -159,6 +188,44 @@ export const PARAM_SPEC = {
     help: 'least time between two reloads; structural changes inside it coalesce (0-600000)',
     default: String(DEFAULTS.minReloadIntervalMs),
   },
+  'https-bind': {
+    arg: 'addr:port',
+    help: 'HTTPS frontend address (routes with glue_http_<port>_tls), or none',
+    default: 'none',
+  },
+  'certs-dir': {
+    arg: 'dir',
+    help: 'PEM certificates to serve (chain and key in one file, or <name>.key beside); names from the SAN; watched',
+  },
+  'default-cert': {
+    arg: 'file',
+    help: 'certificate for a client whose SNI names no certificate (default: a generated self-signed one)',
+  },
+  'tls-dir': {
+    arg: 'dir',
+    help: 'where Glue keeps the certificates HAProxy loads, the crt-list and the TLS maps (default: <config name>.tls beside the config)',
+  },
+  'hsts-max-age': {
+    arg: 'seconds',
+    help: 'max-age of Strict-Transport-Security for glue_http_<port>_hsts hosts (0-63072000)',
+    default: '31536000',
+  },
+  'acme-directory': {
+    arg: 'url',
+    help: "ACME directory URL (e.g. Let's Encrypt's); with it, allowed HTTPS hosts get certificates by HTTP-01",
+  },
+  'acme-email': { arg: 'address', help: 'contact address of the ACME account' },
+  'acme-domains': {
+    arg: 'list',
+    help: 'the only names ACME may be asked for: exact names and .suffix entries, comma list (required with acme-directory)',
+  },
+  'acme-storage': {
+    arg: 'dir',
+    help: 'ACME account key and certificates, mode 0600 (default: <tls-dir>/acme)',
+  },
+  'acme-ca-file': { arg: 'file', help: "CA that signs the ACME directory's own HTTPS certificate (a private CA)" },
+  'acme-eab-kid': { arg: 'id', help: 'external account binding key id (with acme-eab-hmac-key)' },
+  'acme-eab-hmac-key': { arg: 'key', help: 'external account binding HMAC key, base64url' },
   'check-timeout': {
     arg: 'seconds',
     help: 'longest haproxy -c may take (1-600)',
@@ -287,21 +354,22 @@ export function parseHaproxyParams(
     return file;
   }, undefined);
 
-  const { httpBind, httpPort } = field(
-    (): { httpBind: string; httpPort: number | undefined } => {
-      const raw = get('http-bind') ?? DEFAULTS.httpBind;
-      if (raw === '' || raw === 'none') return { httpBind: '', httpPort: undefined };
-      const m = BIND.exec(raw);
-      const port = Number(m?.[2] ?? 0);
-      const host = m?.[1] ?? '';
-      const badHost =
-        host !== '' && host !== '*' && (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !isIPv4(host));
-      if (!m || port > 65535 || badHost)
-        fail('http-bind', `${quote(raw)} is not ADDRESS:PORT (e.g. *:80, 127.0.0.1:8080), or none`);
-      return { httpBind: raw, httpPort: port };
-    },
-    { httpBind: '', httpPort: undefined },
-  );
+  const bind = (key: string, fallback: string, example: string): { bind: string; port: number | undefined } =>
+    field(
+      () => {
+        const raw = get(key) ?? fallback;
+        if (raw === '' || raw === 'none') return { bind: '', port: undefined };
+        const m = BIND.exec(raw);
+        const port = Number(m?.[2] ?? 0);
+        const host = m?.[1] ?? '';
+        const badHost =
+          host !== '' && host !== '*' && (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !isIPv4(host));
+        if (!m || port > 65535 || badHost) fail(key, `${quote(raw)} is not ADDRESS:PORT (e.g. ${example}), or none`);
+        return { bind: raw, port };
+      },
+      { bind: '', port: undefined },
+    );
+  const { bind: httpBind, port: httpPort } = bind('http-bind', DEFAULTS.httpBind, '*:80, 127.0.0.1:8080');
 
   const tcpAddress = field(() => {
     const a = get('tcp-address') || DEFAULTS.tcpAddress;
@@ -391,7 +459,10 @@ export function parseHaproxyParams(
     return on === true;
   }, false);
 
+  const https = parseHttps({ get, fail, field, path, problems, configFile, httpBind, httpPort, bind });
+
   const options: HaproxyOptions = {
+    https,
     takeover,
     source,
     etcd,
@@ -418,4 +489,129 @@ export function parseHaproxyParams(
   };
   if (problems.length > 0) throw ParamError.of(handler, problems);
   return options;
+}
+
+interface Readers {
+  get: (key: string) => string | undefined;
+  fail: (key: string, reason: string) => never;
+  field: <T>(compute: () => T, fallback: T) => T;
+  path: (key: string, value: string) => string;
+  problems: ParamProblem[];
+  configFile: string;
+  httpBind: string;
+  httpPort: number | undefined;
+  bind: (key: string, fallback: string, example: string) => { bind: string; port: number | undefined };
+}
+
+const HTTPS_KEYS = ['certs-dir', 'default-cert', 'tls-dir', 'hsts-max-age'] as const;
+const ACME_KEYS = ['acme-email', 'acme-domains', 'acme-storage', 'acme-ca-file', 'acme-eab-kid', 'acme-eab-hmac-key'];
+
+/** `https-bind` and what goes with it (certificates, ACME); each key's problem names the key. */
+function parseHttps(r: Readers): HttpsOptions | undefined {
+  const { get, fail, field, path, problems } = r;
+  const { bind: httpsBind, port } = r.bind('https-bind', 'none', '*:443, 127.0.0.1:8443');
+  if (httpsBind === '' || port === undefined) {
+    for (const key of [...HTTPS_KEYS, 'acme-directory', ...ACME_KEYS])
+      if (get(key) !== undefined) problems.push({ key, reason: 'only applies with https-bind' });
+    return undefined;
+  }
+  if (port === r.httpPort) problems.push({ key: 'https-bind', reason: `port ${port} is already http-bind's` });
+  const file = (key: string): string | undefined =>
+    field(() => {
+      const raw = get(key);
+      if (!raw) return undefined;
+      const f = path(key, raw);
+      const notFile = regularFileProblem(f);
+      if (notFile) fail(key, `${f} ${notFile}`);
+      return f;
+    }, undefined);
+  const dir = (key: string, fallback: string | undefined, mustExist: boolean): string | undefined =>
+    field(() => {
+      const raw = get(key);
+      const d = raw ? path(key, raw) : fallback;
+      if (d === undefined || !mustExist) return d;
+      let isDir = false;
+      try {
+        isDir = statSync(d).isDirectory();
+      } catch {
+        fail(key, `${d} does not exist`);
+      }
+      if (!isDir) fail(key, `${d} is not a directory`);
+      return d;
+    }, fallback);
+  const tlsDir =
+    dir('tls-dir', join(dirname(r.configFile), `${basename(r.configFile).replace(/\.cfg$/, '')}.tls`), false) ?? '';
+  const hstsMaxAge = field(() => {
+    const raw = get('hsts-max-age') || '31536000';
+    if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) > 63_072_000)
+      fail('hsts-max-age', `${quote(raw)} is not a number of seconds from 0 to 63072000`);
+    return Number(raw);
+  }, 31_536_000);
+  const https: HttpsOptions = {
+    bind: httpsBind,
+    port,
+    tlsDir,
+    defaultCert: file('default-cert'),
+    certsDir: dir('certs-dir', undefined, true),
+    hstsMaxAge,
+    acme: undefined,
+  };
+  const directory = get('acme-directory');
+  if (!directory) {
+    for (const key of ACME_KEYS)
+      if (get(key) !== undefined) problems.push({ key, reason: 'only applies with acme-directory' });
+    return https;
+  }
+  https.acme = field((): AcmeOptions | undefined => {
+    let url: URL | undefined;
+    try {
+      url = new URL(directory);
+    } catch {
+      // reported below
+    }
+    if (url?.protocol !== 'https:')
+      fail('acme-directory', `${quote(directory)} is not an https:// URL of an ACME directory`);
+    if (r.httpBind === '')
+      fail('acme-directory', 'needs http-bind: HTTP-01 challenges are answered on the HTTP frontend');
+    const domains = field(() => parseAcmeDomains(get('acme-domains'), fail), [] as string[]);
+    const email = field(() => {
+      const e = get('acme-email');
+      if (e && !/^[^\s@<>"]+@[A-Za-z0-9.-]+$/.test(e)) fail('acme-email', `${quote(e)} is not an e-mail address`);
+      return e || undefined;
+    }, undefined);
+    const kid = get('acme-eab-kid');
+    const hmacKey = get('acme-eab-hmac-key');
+    if ((kid === undefined) !== (hmacKey === undefined))
+      fail(kid === undefined ? 'acme-eab-kid' : 'acme-eab-hmac-key', 'acme-eab-kid and acme-eab-hmac-key go together');
+    if (hmacKey !== undefined && !/^[A-Za-z0-9_-]+=*$/.test(hmacKey)) fail('acme-eab-hmac-key', 'is not base64url');
+    return {
+      directory,
+      email,
+      domains,
+      storage: dir('acme-storage', join(tlsDir, 'acme'), false) ?? join(tlsDir, 'acme'),
+      caFile: file('acme-ca-file'),
+      eab: kid !== undefined && hmacKey !== undefined ? { kid, hmacKey } : undefined,
+    };
+  }, undefined);
+  return https;
+}
+
+/** `acme-domains`: exact names and `.suffix` entries (`*.suffix` is read as `.suffix`). At least one. */
+export function parseAcmeDomains(raw: string | undefined, fail: (key: string, reason: string) => never): string[] {
+  if (!raw)
+    fail(
+      'acme-domains',
+      'is required with acme-directory: list the names (or .suffixes) certificates may be asked for',
+    );
+  const out: string[] = [];
+  for (const part of raw.split(',').map((p) => p.trim())) {
+    const suffix = part.startsWith('.') || part.startsWith('*.');
+    const name = part.replace(/^\*?\./, '');
+    const h = parseHostname(name);
+    if (!h.ok) fail('acme-domains', `${quote(part)} ${h.reason}`);
+    if (suffix && !h.value.includes('.'))
+      fail('acme-domains', `${quote(part)} would allow every name under a top-level domain`);
+    out.push(suffix ? `.${h.value}` : h.value);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  * the bookkeeping (servers in maintenance waiting for `del server`, servers retired because their
  * container died).
  */
-import type { BalancerModel, Server } from './model.js';
+import { type BalancerModel, type Server, tlsFlags } from './model.js';
 import { assertMapToken, mapChanges, SLOT_PREFIX, type SlotPlan } from './slots.js';
 
 /** One runtime API command and the answer that means it worked ('' expected when absent). */
@@ -24,6 +24,8 @@ export interface RuntimePlanInput {
   after: RuntimeState;
   /** Host map file ('' without one: no map commands). */
   hostMap: string;
+  /** TLS map file ('' without an HTTPS frontend: no TLS map commands). */
+  tlsMap?: string;
   /** `backend/server` ids in maintenance waiting for `del server`: a server coming back reuses its entry. */
   draining: ReadonlySet<string>;
   /** `backend/server` ids Glue put in maintenance because their container died (see `planRetire`). */
@@ -47,10 +49,26 @@ const groups = (m: BalancerModel): Map<string, Server[]> =>
  * Order: hosts that go stop routing (`del map`), servers are added and enabled or changed, new hosts
  * start routing to their ready slot (`add map`), then old servers go into maintenance.
  */
-export function planRuntimeOps({ before, after, hostMap, draining, retired }: RuntimePlanInput): RuntimePlan {
+export function planRuntimeOps({
+  before,
+  after,
+  hostMap,
+  tlsMap = '',
+  draining,
+  retired,
+}: RuntimePlanInput): RuntimePlan {
   const plan: RuntimePlan = { commands: [], changes: [], removals: [], restored: [] };
   const cmd = (command: string, ok?: RegExp): void => void plan.commands.push(ok ? { command, ok } : { command });
   const map = hostMap ? mapChanges(before.plan, after.plan) : { del: [], add: [] };
+  // HTTPS hosts: those that leave stop first (a plain-HTTP host is never served with its old flags);
+  // new and changed ones last, once their routes are ready.
+  const tlsBefore = new Map((tlsMap ? (before.model.tls ?? []) : []).map((t) => [t.host, tlsFlags(t)]));
+  const tlsAfter = new Map((tlsMap ? (after.model.tls ?? []) : []).map((t) => [t.host, tlsFlags(t)]));
+  for (const host of tlsBefore.keys()) {
+    if (tlsAfter.has(host)) continue;
+    cmd(`del map ${tlsMap} ${assertMapToken(host, 'host')}`);
+    plan.changes.push(`-https ${host}`);
+  }
   for (const host of map.del) {
     cmd(`del map ${hostMap} ${assertMapToken(host, 'host')}`);
     plan.changes.push(`-host ${host}`);
@@ -94,6 +112,14 @@ export function planRuntimeOps({ before, after, hostMap, draining, retired }: Ru
   for (const [host, slot] of map.add) {
     cmd(`add map ${hostMap} ${assertMapToken(host, 'host')} ${assertMapToken(slot, 'slot')}`);
     plan.changes.push(`+host ${host} ${slot}`);
+  }
+  for (const [host, flags] of tlsAfter) {
+    const was = tlsBefore.get(host);
+    if (was === flags) continue;
+    cmd(
+      `${was === undefined ? 'add' : 'set'} map ${tlsMap} ${assertMapToken(host, 'host')} ${assertMapToken(flags, 'flags')}`,
+    );
+    plan.changes.push(`${was === undefined ? '+' : '~'}https ${host} ${flags}`);
   }
   for (const r of plan.removals) {
     const id = `${r.backend}/${r.server}`;

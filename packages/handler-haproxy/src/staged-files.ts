@@ -1,5 +1,5 @@
 /**
- * The config file and the host map on disk: written to temp files beside them, checked with
+ * The config file and its map files (host map, TLS map) on disk: written to temp files beside them, checked with
  * `haproxy -c`, renamed over the old ones (atomic), temp files never outliving a write; the last good
  * config of an earlier run; temp files that runs which are gone left behind.
  */
@@ -19,6 +19,8 @@ export interface StagedFilesOptions {
   configFile: string;
   /** Host map file ('' for none). */
   hostMap: string;
+  /** TLS map file (`<host> <flags>` of the HTTPS hosts; '' without an HTTPS frontend). */
+  tlsMap?: string;
   haproxyBin: string;
   checkTimeoutMs: number;
   handlerName: string;
@@ -48,30 +50,35 @@ export class StagedFiles {
    * HAProxy's words if it is rejected (the temp files removed). `commit` renames the map, then the
    * config, over the old ones; `discard` removes what is left.
    */
-  async stage(text: string, mapText: string): Promise<Staged> {
-    const { configFile: file, hostMap } = this.o;
+  async stage(text: string, mapText: string, tlsMapText = ''): Promise<Staged> {
+    const file = this.o.configFile;
     this.counter += 1;
-    const tmp = join(dirname(file), `.${basename(file)}.glue-${process.pid}-${this.counter}.tmp`);
-    const tmpMap = hostMap
-      ? join(dirname(hostMap), `.${basename(hostMap)}.glue-${process.pid}-${this.counter}.tmp`)
-      : '';
+    const temp = (target: string): string =>
+      join(dirname(target), `.${basename(target)}.glue-${process.pid}-${this.counter}.tmp`);
+    const tmp = temp(file);
+    const maps = this.maps([mapText, tlsMapText]).map((m) => ({ ...m, tmp: temp(m.path) }));
     const discard = async (): Promise<void> => {
       await rm(tmp, { force: true });
-      if (tmpMap) await rm(tmpMap, { force: true });
+      for (const m of maps) await rm(m.tmp, { force: true });
     };
     // Every file Glue writes carries its mark (a user template's text too): see file-claim.ts.
     text = withMark(text, 'the HAProxy config');
-    const checked = hostMap ? text.split(hostMap).join(tmpMap) : text;
+    const toTemp = (t: string): string => maps.reduce((out, m) => out.split(m.path).join(m.tmp), t);
+    const fromTemp = (t: string): string =>
+      maps
+        .reduce((out, m) => out.split(m.tmp).join(m.path), t)
+        .split(tmp)
+        .join(file);
+    const checked = toTemp(text);
     try {
-      if (hostMap) await writeFile(tmpMap, withMark(mapText, 'host -> slot map'), { mode: 0o644 });
+      for (const m of maps) await writeFile(m.tmp, withMark(m.text, m.what), { mode: 0o644 });
       await writeFile(tmp, checked, { mode: 0o644 });
       const check = await checkConfig(this.o.haproxyBin, tmp, this.o.checkTimeoutMs);
       this.lastCheckMs = check.durationMs;
       if (!check.ok) {
-        const output = hostMap ? check.output.split(tmpMap).join(hostMap) : check.output;
         throw new GlueError(
           'BACKEND_REJECTED',
-          `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${output.split(tmp).join(file)}`,
+          `haproxy -c rejected the new config, HAProxy keeps running on the last good one (${file}):\n${fromTemp(check.output)}`,
           { handler: this.o.handlerName, file },
         );
       }
@@ -81,15 +88,24 @@ export class StagedFiles {
     }
     const commit = async (): Promise<void> => {
       if (checked !== text) await writeFile(tmp, text, { mode: 0o644 });
-      if (hostMap) await rename(tmpMap, hostMap);
+      for (const m of maps) await rename(m.tmp, m.path);
       await rename(tmp, file);
     };
     return { commit, discard };
   }
 
+  /** The map files this config uses, with their texts (in the order of `texts`: host map, TLS map). */
+  private maps(texts: readonly string[]): Array<{ path: string; text: string; what: string }> {
+    const all = [
+      { path: this.o.hostMap, what: 'host -> slot map' },
+      { path: this.o.tlsMap ?? '', what: 'HTTPS host -> flags map' },
+    ];
+    return all.flatMap((m, i) => (m.path ? [{ ...m, text: texts[i] ?? '' }] : []));
+  }
+
   /** Writes config and map: stage (or the files `stage()` already checked), commit; the temp files never outlive it. */
-  async write(text: string, mapText: string, staged?: Staged): Promise<void> {
-    const files = staged ?? (await this.stage(text, mapText));
+  async write(text: string, mapText: string, tlsMapText: string, staged?: Staged): Promise<void> {
+    const files = staged ?? (await this.stage(text, mapText, tlsMapText));
     try {
       await files.commit();
     } finally {
@@ -126,6 +142,7 @@ export class StagedFiles {
   async claim(takeover: boolean): Promise<void> {
     const targets: Array<[string, string]> = [['config-file', this.o.configFile]];
     if (this.o.hostMap) targets.push(['host-map', this.o.hostMap]);
+    if (this.o.tlsMap) targets.push(['tls-map', this.o.tlsMap]);
     for (const [key, file] of targets) {
       const aside = await claimFile(file, key, takeover, this.o.handlerName);
       if (aside)
@@ -140,7 +157,7 @@ export class StagedFiles {
   async sweepTemps(): Promise<void> {
     if (this.swept) return;
     this.swept = true;
-    const targets = [this.o.configFile, ...(this.o.hostMap ? [this.o.hostMap] : [])];
+    const targets = [this.o.configFile, ...[this.o.hostMap, this.o.tlsMap ?? ''].filter((f) => f !== '')];
     for (const target of targets) {
       const dir = dirname(target);
       const prefix = `.${basename(target)}.glue-`;

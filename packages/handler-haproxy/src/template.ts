@@ -34,6 +34,22 @@ export interface TemplateContext {
     /** How many declared slots are free (new hosts that can join without a reload). */
     spareSlots: number;
   };
+  https: {
+    /** `addr:port` of the HTTPS frontend, or '' for none. */
+    bind: string;
+    /** The port of `bind`: plain HTTP redirects there (no port in the Location for 443). */
+    port: number;
+    /** The certificate served to a client whose SNI names no certificate (chain and key, PEM). */
+    defaultCert: string;
+    /** The crt-list file: one line per certificate, SNI picks among them by their names. */
+    crtList: string;
+    /** `<host> tls[-redirect][-hsts]` for every HTTPS host. */
+    tlsMap: string;
+    /** ACME HTTP-01: `<token> <key authorization>`, answered on plain HTTP; '' without ACME. */
+    acmeMap: string;
+    /** `Strict-Transport-Security: max-age=` for hosts with HSTS. */
+    hstsMaxAge: number;
+  };
   tcp: {
     /** Address the TCP frontends bind (`*` for all). */
     address: string;
@@ -67,11 +83,13 @@ defaults
     timeout server 30s
     timeout http-request 10s
     timeout tunnel 1h
-{% if http.bind %}
-frontend glue_http
-    bind {{ http.bind }}
-    mode http
+{%- macro routes() %}
     http-request set-var(txn.glue_host) req.hdr(host),field(1,:),lower
+{%- if https.bind %}
+    http-request set-var(txn.glue_tls) var(txn.glue_host),map({{ https.tlsMap }})
+{%- endif %}
+{%- endmacro %}
+{%- macro backends() %}
 {%- for b in http.backends %}
 {%- if b.prefix %}
     use_backend {{ b.name }} if { var(txn.glue_host) -m str {{ b.host }} } { path -m str {{ b.prefix }} } || { var(txn.glue_host) -m str {{ b.host }} } { path -m beg {{ b.prefix }}/ }
@@ -83,6 +101,36 @@ frontend glue_http
     use_backend %[var(txn.glue_host),map({{ http.hostMap }},glue_no_route)]
 {%- endif %}
     default_backend glue_no_route
+{%- endmacro %}
+{% if http.bind %}
+frontend glue_http
+    bind {{ http.bind }}
+    mode http
+{{- routes() }}
+{%- if https.acmeMap %}
+    # ACME HTTP-01 challenges, answered by HAProxy itself from the challenge map.
+    http-request set-var(txn.glue_acme) path,field(4,/),map({{ https.acmeMap }}) if { path_beg /.well-known/acme-challenge/ }
+    http-request return status 200 content-type text/plain lf-string "%[var(txn.glue_acme)]" if { var(txn.glue_acme) -m found }
+{%- endif %}
+{%- if https.bind %}
+{%- if https.port == 443 %}
+    http-request redirect scheme https code 301 if { var(txn.glue_tls) -m sub redirect } !{ path_beg /.well-known/acme-challenge/ }
+{%- else %}
+    http-request redirect location https://%[var(txn.glue_host)]:{{ https.port }}%[pathq] code 301 if { var(txn.glue_tls) -m sub redirect } !{ path_beg /.well-known/acme-challenge/ }
+{%- endif %}
+{%- endif %}
+{{- backends() }}
+{% if https.bind %}
+frontend glue_https
+    bind {{ https.bind }} ssl crt {{ https.defaultCert }} crt-list {{ https.crtList }} alpn h2,http/1.1
+    mode http
+{{- routes() }}
+    # Only the hosts that asked for HTTPS are served here.
+    use_backend glue_no_route if !{ var(txn.glue_tls) -m found }
+    http-response set-header Strict-Transport-Security "max-age={{ https.hstsMaxAge }}" if { var(txn.glue_tls) -m sub hsts }
+{{- backends() }}
+{% endif %}
+backend glue_no_route
 
 backend glue_no_route
     mode http
@@ -126,6 +174,15 @@ backend {{ t.name }}
 
 export interface RenderSettings {
   httpBind: string;
+  /** The HTTPS frontend and its files (absent: no HTTPS frontend). */
+  https?: {
+    bind: string;
+    defaultCert: string;
+    crtList: string;
+    tlsMap: string;
+    acmeMap: string;
+    hstsMaxAge: number;
+  };
   tcpAddress: string;
   runtimeSocket: string;
   hardStopAfter?: string;
@@ -169,6 +226,9 @@ export function templateContext(
       slots: p.slots,
       spareSlots: p.slots.filter((s) => s.host === '').length,
     },
+    https: settings.https
+      ? { ...settings.https, port: Number(/:(\d+)$/.exec(settings.https.bind)?.[1] ?? 443) }
+      : { bind: '', port: 443, defaultCert: '', crtList: '', tlsMap: '', acmeMap: '', hstsMaxAge: 0 },
     tcp: { address: settings.tcpAddress, services: p.model.tcp },
   };
 }

@@ -69,6 +69,7 @@ export function httpRoutes(labels: Readonly<Record<string, string>> | null | und
     prefix: r.prefix.slice(1),
     stripPrefix: r.strip,
     weight: r.weight,
+    ...(r.tls ? { tls: { redirect: r.redirectHttps, hsts: r.hsts } } : {}),
   }));
   const problems = parsed.problems.filter((p) => !p.label.startsWith('glue_tcp_'));
   return { routes, problems };
@@ -234,6 +235,7 @@ export function containerEntries(
       prefix: r.prefix,
       stripPrefix: r.stripPrefix,
       weight: r.weight,
+      ...(r.tls ? { tls: r.tls } : {}),
       addresses,
       health,
       ...(info.State?.Paused === true ? { paused: true as const } : {}),

@@ -26,7 +26,12 @@ export const httpRouteSchema = z.object({
   /** `glue_http_<port>_prefix`, without leading `/` ('' for none). */
   prefix: z.string(),
   stripPrefix: z.boolean(),
-  weight: z.number().int().min(0).max(256),
+  weight: z
+    .number()
+    .int()
+    .min(0)
+    .max(256) /** Present when the route is served over HTTPS (`glue_http_<port>_tls`, `_redirect_https`, `_hsts`). */,
+  tls: z.object({ redirect: z.boolean(), hsts: z.boolean() }).optional(),
 });
 
 /** A refused label: its name, its value and why (the same words the HAProxy handler logs). */
@@ -73,6 +78,8 @@ export const httpEntrySchema = z.object({
   prefix: z.string(),
   stripPrefix: z.boolean(),
   weight: z.number().int().min(0).max(256),
+  /** Present when the route is served over HTTPS (`glue_http_<port>_tls`, `_redirect_https`, `_hsts`). */
+  tls: z.object({ redirect: z.boolean(), hsts: z.boolean() }).optional(),
   /** The container's addresses, by network name. */
   addresses: z.record(z.string(), z.string()),
   /**
