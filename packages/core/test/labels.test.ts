@@ -64,7 +64,39 @@ describe('label grammar', () => {
     });
     expect(r.problems).toEqual([]);
     expect(r.http).toEqual([
-      { host: 'openstack.example.com', prefix: '/dashboard/horizon', strip: true, weight: 100, port: 80 },
+      {
+        host: 'openstack.example.com',
+        prefix: '/dashboard/horizon',
+        strip: true,
+        weight: 100,
+        port: 80,
+        tls: false,
+        redirectHttps: false,
+        hsts: false,
+      },
+    ]);
+  });
+
+  it('HTTPS labels: tls, redirect_https and hsts (the last two imply tls); a contradiction or a bad flag drops the route', () => {
+    const flags = (labels: Record<string, string>) =>
+      parseLabels({ glue_http_80_host: 'a.com', ...labels }).http.map((h) => [h.tls, h.redirectHttps, h.hsts]);
+    expect(flags({})).toEqual([[false, false, false]]);
+    expect(flags({ glue_http_80_tls: 'yes' })).toEqual([[true, false, false]]);
+    expect(flags({ glue_http_80_redirect_https: 'true' })).toEqual([[true, true, false]]);
+    expect(flags({ glue_http_80_hsts: '1' })).toEqual([[true, false, true]]);
+    const contradiction = parseLabels({ glue_http_80_host: 'a.com', glue_http_80_tls: 'no', glue_http_80_hsts: 'yes' });
+    expect(contradiction.http).toEqual([]);
+    expect(contradiction.problems).toEqual([
+      {
+        label: 'glue_http_80_tls',
+        value: 'no',
+        reason: 'contradicts glue_http_80_hsts=yes, which needs HTTPS; this route is dropped',
+      },
+    ]);
+    const bad = parseLabels({ glue_http_80_host: 'a.com', glue_http_80_tls: 'sure', glue_http_81_host: 'b.com' });
+    expect(bad.http.map((h) => h.host)).toEqual(['b.com']);
+    expect(bad.problems).toEqual([
+      { label: 'glue_http_80_tls', value: 'sure', reason: 'is not a flag (1/true/yes/on or 0/false/no/off)' },
     ]);
   });
 

@@ -119,6 +119,7 @@ export interface ApplierStats {
 const filesKey = (p: Prepared): string => `${p.fingerprint}\0${p.mapText}\0${p.tlsMapText}`;
 
 const withoutServers = (m: BalancerModel): BalancerModel => ({
+  ...m,
   http: m.http.map((b) => ({ ...b, servers: [] })),
   tcp: m.tcp.map((s) => ({ ...s, servers: [] })),
 });
@@ -256,6 +257,18 @@ export class Applier {
     await managed.start();
     this.bound = boundPorts(p.text);
     this.live = p;
+  }
+
+  /** Whether HAProxy answers on the runtime socket (the certificates are loaded through it). */
+  get runtimeReady(): boolean {
+    return this.o.runtimeSocket !== '' && this.live !== undefined && this.reloader.runtimeReady;
+  }
+
+  /** Files HAProxy reads changed behind the Applier (certificates): the next apply reloads, and one is asked for. */
+  reloadSoon(): Promise<void> {
+    this.live = undefined;
+    this.lastText = undefined;
+    return this.request(false);
   }
 
   /** TCP ports left out because they cannot be bound (tests, status). */

@@ -38,6 +38,28 @@ export async function checkConfig(haproxyBin: string, file: string, timeoutMs = 
  */
 export function socketCommand(path: string, command: string, timeoutMs = 5000): Promise<string> {
   if (/[\r\n]/.test(command)) return Promise.reject(new Error('a HAProxy CLI command may not contain a line break'));
+  return exchange(path, `${command}\n`, command, timeoutMs);
+}
+
+/**
+ * One command with a payload (`set ssl cert <file> <<` then the PEM lines, ended by an empty line).
+ * The payload may not hold an empty line (it would end it early).
+ */
+export function socketPayloadCommand(
+  path: string,
+  command: string,
+  payload: string,
+  timeoutMs = 5000,
+): Promise<string> {
+  if (/[\r\n]/.test(command)) return Promise.reject(new Error('a HAProxy CLI command may not contain a line break'));
+  const body = payload.replace(/\r/g, '').replace(/\n+$/, '');
+  if (body === '' || /\n\n/.test(body))
+    return Promise.reject(new Error('a HAProxy CLI payload may not be empty or hold an empty line'));
+  return exchange(path, `${command} <<\n${body}\n\n`, command, timeoutMs);
+}
+
+/** Writes `text`, half-closes, and returns all HAProxy answers before it closes the connection. */
+function exchange(path: string, text: string, command: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let out = '';
@@ -46,7 +68,7 @@ export function socketCommand(path: string, command: string, timeoutMs = 5000): 
       timeoutMs,
     );
     sock.setEncoding('utf8');
-    sock.on('connect', () => sock.end(`${command}\n`));
+    sock.on('connect', () => sock.end(text));
     sock.on('data', (d: string) => (out += d));
     sock.on('error', (err) => {
       clearTimeout(timer);

@@ -224,7 +224,7 @@ export function buildFromCandidates(candidates: readonly Candidate[], options: M
         note.problems.push({
           label: `glue_http_${r.port}_${label}`,
           value: String(value),
-          reason: `${r.host} is already served ${decided.key} by ${decided.by}, which has been running longer (every route of a host is served the same way); this route is dropped`,
+          reason: `${r.host} is already served ${decided.key} by ${decided.by}, which has been running longer (every route of a host is served the same way)`,
         });
         continue;
       }

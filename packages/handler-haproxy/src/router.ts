@@ -9,6 +9,7 @@ import { type BalancerModel, buildFromCandidates, type SkipNote } from './model.
 import type { HaproxyOptions } from './options.js';
 import type { RouteSource } from './source.js';
 import { Renderer } from './template.js';
+import { Https } from './tls/https.js';
 
 export interface RouterOptions {
   name: string;
@@ -22,6 +23,8 @@ export interface RouterOptions {
 export class Router {
   readonly applier: Applier;
   readonly source: RouteSource;
+  /** The HTTPS frontend's certificates (undefined without https-bind). */
+  readonly https: Https | undefined;
   private readonly logger: Logger;
   private readonly options: HaproxyOptions;
   /** The last logged verdict per container, so each is logged once per change. */
@@ -32,6 +35,21 @@ export class Router {
     this.logger = o.logger;
     this.options = o.options;
     const p = o.options;
+    this.https = p.https
+      ? new Https({
+          options: p.https,
+          runtimeSocket: p.runtimeSocket,
+          logger: o.logger,
+          handlerName: o.name,
+          runtimeReady: () => this.applier.runtimeReady,
+          reloadSoon: () =>
+            void this.applier
+              .reloadSoon()
+              .catch((err: unknown) =>
+                o.logger.error({ err: errorMessage(err) }, `reload for the certificates failed: ${errorMessage(err)}`),
+              ),
+        })
+      : undefined;
     this.applier = new Applier({
       mode: p.mode,
       configFile: p.configFile,
@@ -40,12 +58,18 @@ export class Router {
       runtimeSocket: p.runtimeSocket,
       masterSocket: p.masterSocket,
       renderer: new Renderer(p.template),
-      settings: { httpBind: p.httpBind, tcpAddress: p.tcpAddress, runtimeSocket: p.runtimeSocket },
+      settings: {
+        httpBind: p.httpBind,
+        tcpAddress: p.tcpAddress,
+        runtimeSocket: p.runtimeSocket,
+        ...(this.https ? { https: this.https.files } : {}),
+      },
       debounceMs: p.debounceMs,
       maxDelayMs: p.maxDelayMs,
       minReloadIntervalMs: p.minReloadIntervalMs,
       fastPath: p.fastPath,
       hostMap: p.hostMap,
+      tlsMap: this.https?.files.tlsMap ?? '',
       spareBackends: p.spareBackends,
       checkTimeoutMs: p.checkTimeoutMs,
       reloadTimeoutMs: p.reloadTimeoutMs,
@@ -71,7 +95,9 @@ export class Router {
    * first apply here, once it has listed; the local engine's come with Glue's events.
    */
   async start(): Promise<void> {
+    await this.https?.prepare();
     await this.applier.start();
+    this.https?.start();
     await this.source.start(() => this.changed());
     if (this.source.kind !== 'docker') await this.applier.request();
   }
@@ -95,6 +121,7 @@ export class Router {
 
   async stop(): Promise<void> {
     await this.source.stop();
+    await this.https?.stop();
     await this.applier.stop();
   }
 
@@ -103,7 +130,7 @@ export class Router {
     const { candidates, notes } = this.source.read();
     const model = buildFromCandidates(candidates, {
       tcpPorts: this.options.tcpPorts,
-      reservedPorts: this.options.httpPort ? [this.options.httpPort] : [],
+      reservedPorts: [this.options.httpPort, this.options.https?.port].filter((p): p is number => p !== undefined),
     });
     const seen = new Set<string>();
     for (const n of notes) {
@@ -114,6 +141,7 @@ export class Router {
       this.logNote(n);
     }
     for (const id of this.notes.keys()) if (!seen.has(id)) this.notes.delete(id);
+    this.https?.observe(model.tls ?? []);
     return model;
   }
 

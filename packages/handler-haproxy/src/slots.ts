@@ -123,7 +123,7 @@ export function placeModel(model: BalancerModel, plan: SlotPlan): { model: Balan
     // Stripping an empty prefix changes nothing: a slot never rewrites the path.
     return { ...b, name: slot.name, strip: false };
   });
-  return { model: { http, tcp: model.tcp }, slots };
+  return { model: { ...model, http }, slots };
 }
 
 /** The host map file: `<host> <slot>` per line, sorted by host. */

@@ -109,7 +109,7 @@ export class TcpGuard {
   /** `model` without the excluded services (pure: changes nothing here). */
   filter(model: BalancerModel): BalancerModel {
     if (!model.tcp.some((s) => this.excluded.has(s.port))) return model;
-    return { http: model.http, tcp: model.tcp.filter((s) => !this.excluded.has(s.port)) };
+    return { ...model, tcp: model.tcp.filter((s) => !this.excluded.has(s.port)) };
   }
 
   /**

@@ -131,8 +131,6 @@ frontend glue_https
 {{- backends() }}
 {% endif %}
 backend glue_no_route
-
-backend glue_no_route
     mode http
     http-request deny deny_status 503
 {% for s in http.slots %}

@@ -49,6 +49,33 @@ describe('model', () => {
     ]);
   });
 
+  it('HTTPS is decided per host: every route of it agrees with the container running longest, or is dropped', () => {
+    const old = c('zz-old', { glue_http_80_host: 'a.com', glue_http_80_redirect_https: 'yes' });
+    const api = c('api', {
+      glue_http_80_host: 'a.com',
+      glue_http_80_prefix: 'api',
+      glue_http_80_redirect_https: 'yes',
+    });
+    const plain = c('aa-plain', { glue_http_80_host: 'a.com', glue_http_80_prefix: 'v2' });
+    const hsts = c('hs', { glue_http_80_host: 'a.com', glue_http_80_prefix: 'v3', glue_http_80_tls: 'yes' });
+    (old.State as { StartedAt?: string }).StartedAt = '2026-12-01T10:00:00Z';
+    for (const x of [api, plain, hsts]) (x.State as { StartedAt?: string }).StartedAt = '2026-12-01T11:00:00Z';
+    const { model, notes } = buildModel([plain, hsts, api, old]);
+    expect(model.tls).toEqual([{ host: 'a.com', redirect: true, hsts: false }]);
+    expect(model.http.map((b) => `${b.host}${b.prefix}`)).toEqual(['a.com/api', 'a.com']);
+    expect(notes.find((n) => n.containerName === 'aa-plain')?.problems).toEqual([
+      {
+        label: 'glue_http_80_tls',
+        value: 'false',
+        reason:
+          'a.com is already served over HTTPS with a redirect from HTTP by zz-old, which has been running longer (every route of a host is served the same way)',
+      },
+    ]);
+    expect(notes.find((n) => n.containerName === 'hs')?.problems[0]?.label).toBe('glue_http_80_redirect_https');
+    // No HTTPS host: no tls key at all (models of plain-HTTP set-ups are unchanged).
+    expect(buildModel([c('p', { glue_http_80_host: 'p.com' })]).model.tls).toBeUndefined();
+  });
+
   it('out of rotation: stopped, paused, unhealthy, starting; no address', () => {
     const labels = { glue_http_80_host: 'a.com' };
     const paused = c('p', labels);

@@ -15,6 +15,7 @@ import { Applier } from '../src/applier.js';
 import { buildModel } from '../src/model.js';
 import { assertMapToken, hostMapText, mapChanges, placeModel, planSlots } from '../src/slots.js';
 import { Renderer, templateContext } from '../src/template.js';
+import { selfSignedPem } from '../src/tls/self-signed.js';
 import { releaseSlots } from '../src/slots.js';
 import { type FakeRuntime, fakeRuntime, readMap } from './helpers.js';
 
@@ -191,11 +192,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function world(spareBackends: number, name: string, template?: string, deleteGraceMs = 0) {
+function world(
+  spareBackends: number,
+  name: string,
+  template?: string,
+  deleteGraceMs = 0,
+  https?: { defaultCert: string; crtList: string; tlsMap: string },
+) {
   const containers = new Map<string, ContainerInspectInfo>();
   const configFile = join(dir, `${name}.cfg`);
   const hostMap = join(dir, `${name}.hosts.map`);
   const applier = new Applier({
+    ...(https ? { tlsMap: https.tlsMap } : {}),
     mode: 'external',
     configFile,
     haproxyBin: requireBinary('haproxy'),
@@ -203,7 +211,12 @@ function world(spareBackends: number, name: string, template?: string, deleteGra
     runtimeSocket: sock,
     masterSocket: '',
     renderer: new Renderer(template),
-    settings: { httpBind: '127.0.0.1:18086', tcpAddress: '*', runtimeSocket: sock },
+    settings: {
+      httpBind: '127.0.0.1:18086',
+      tcpAddress: '*',
+      runtimeSocket: sock,
+      ...(https ? { https: { ...https, bind: '127.0.0.1:18446', acmeMap: '', hstsMaxAge: 60 } } : {}),
+    },
     hostMap,
     spareBackends,
     debounceMs: 5,
@@ -289,6 +302,46 @@ describe('Applier with host slots', () => {
     expect(applier.stats.reloads).toBe(2);
     expect(readMap(hostMap)).toBe('b.com glue_host_1\nc.com glue_host_0\n');
     expect(readdirTmp()).toEqual([]);
+    await applier.stop();
+  });
+
+  it('HTTPS hosts join, change and leave through the TLS map, no reload; the map file agrees', async () => {
+    const defaultCert = join(dir, 'tls-default.pem');
+    const crtList = join(dir, 'tls-crt-list');
+    const tlsMap = join(dir, 'tls.map');
+    writeFileSync(defaultCert, await selfSignedPem());
+    writeFileSync(crtList, '');
+    const { containers, applier, put } = world(2, 'tls', undefined, 0, { defaultCert, crtList, tlsMap });
+    put('a1', { glue_http_80_host: 'a.com' });
+    await applier.request();
+    await applier.settled();
+    expect(applier.stats.reloads).toBe(1);
+    expect(readMap(tlsMap)).toBe('');
+    commands.length = 0;
+    put('b1', { glue_http_80_host: 'b.com', glue_http_80_tls: 'yes' });
+    await applier.request();
+    await applier.settled();
+    expect(commands).toEqual([
+      'add server glue_host_1/b1:80 172.17.0.3:80 weight 100',
+      'enable server glue_host_1/b1:80',
+      `add map ${dir}/tls.hosts.map b.com glue_host_1`,
+      `add map ${tlsMap} b.com tls`,
+    ]);
+    expect(readMap(tlsMap)).toBe('b.com tls\n');
+    commands.length = 0;
+    put('b1', { glue_http_80_host: 'b.com', glue_http_80_redirect_https: 'yes', glue_http_80_hsts: 'yes' });
+    await applier.request();
+    await applier.settled();
+    expect(commands.filter((c) => c.includes(tlsMap))).toEqual([`set map ${tlsMap} b.com tls-redirect-hsts`]);
+    commands.length = 0;
+    containers.delete('b1');
+    put('b2', { glue_http_80_host: 'b.com' });
+    await applier.request();
+    await applier.settled();
+    // Leaving HTTPS comes first: the host is never served over HTTPS with the old flags.
+    expect(commands.filter((c) => !c.startsWith('s'))[0]).toBe(`del map ${tlsMap} b.com`);
+    expect(readMap(tlsMap)).toBe('');
+    expect(applier.stats.reloads).toBe(1);
     await applier.stop();
   });
 

@@ -1,5 +1,7 @@
 /** Test certificates: a CA of the test's own and leaves it signs (names, validity chosen by the test). */
 import { webcrypto } from 'node:crypto';
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
 import * as x509 from '@peculiar/x509';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
@@ -25,7 +27,7 @@ const serial = (): string =>
     .replace(/^[89a-f]/, '1');
 
 export async function testCa(name = 'Glue test CA'): Promise<TestCa> {
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
   const ca = await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: serial(),
@@ -39,12 +41,12 @@ export async function testCa(name = 'Glue test CA'): Promise<TestCa> {
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       ],
     },
-    webcrypto as never,
+    webcrypto,
   );
   return {
     pem: `${ca.toString('pem')}\n`,
     issue: async ({ names, notBefore, notAfter, cn }) => {
-      const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
       const leaf = await x509.X509CertificateGenerator.create(
         {
           serialNumber: serial(),
@@ -60,7 +62,7 @@ export async function testCa(name = 'Glue test CA'): Promise<TestCa> {
               ? [new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns', value })))]
               : [],
         },
-        webcrypto as never,
+        webcrypto,
       );
       return { cert: `${leaf.toString('pem')}\n`, key: await keyPem(keys) };
     },

@@ -24,7 +24,7 @@ export async function selfSignedPem(commonName = 'glue-default-certificate.inval
       ],
     },
     // Node's Web Crypto, the provider @peculiar/x509 also picks by itself on Node 20.
-    webcrypto as never,
+    webcrypto,
   );
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   const key = x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');

@@ -1,0 +1,115 @@
+/**
+ * HTTPS for one router: the certificates HAProxy serves (certificates.ts), fed by the operator's
+ * certs-dir (certs-dir.ts) and ACME (acme.ts), and the one line per HTTPS host that no certificate
+ * names yet (it is served with the default certificate, never silently on HTTP only).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '@glue/core';
+import type { TlsSite } from '../model.js';
+import type { HttpsOptions } from '../options.js';
+import { Certificates, writeAtomic } from './certificates.js';
+import { CertsDir } from './certs-dir.js';
+
+export interface HttpsOptionsIn {
+  options: HttpsOptions;
+  runtimeSocket: string;
+  logger: Logger;
+  handlerName: string;
+  runtimeReady: () => boolean;
+  reloadSoon: () => void;
+}
+
+/** The files of the HTTPS frontend, as the template names them. */
+export interface HttpsFiles {
+  bind: string;
+  defaultCert: string;
+  crtList: string;
+  tlsMap: string;
+  acmeMap: string;
+  hstsMaxAge: number;
+}
+
+export class Https {
+  readonly certificates: Certificates;
+  readonly files: HttpsFiles;
+  private readonly certsDir: CertsDir | undefined;
+  /** The last verdict logged per HTTPS host (which certificate, or none). */
+  private readonly verdicts = new Map<string, string>();
+  private sites: readonly TlsSite[] = [];
+
+  constructor(private readonly o: HttpsOptionsIn) {
+    const h = o.options;
+    this.certificates = new Certificates({
+      tlsDir: h.tlsDir,
+      defaultCert: h.defaultCert,
+      runtimeSocket: o.runtimeSocket,
+      runtimeReady: o.runtimeReady,
+      reloadSoon: o.reloadSoon,
+      logger: o.logger,
+      handlerName: o.handlerName,
+    });
+    this.files = {
+      bind: h.bind,
+      defaultCert: this.certificates.defaultPem,
+      crtList: this.certificates.crtList,
+      tlsMap: join(h.tlsDir, 'tls.map'),
+      acmeMap: h.acme ? join(h.tlsDir, 'acme.map') : '',
+      hstsMaxAge: h.hstsMaxAge,
+    };
+    if (h.certsDir)
+      this.certsDir = new CertsDir({
+        dir: h.certsDir,
+        logger: o.logger,
+        onChange: (certs) => void this.certificates.set('certs-dir', certs).then(() => this.review()),
+      });
+  }
+
+  /** Before HAProxy first starts: every file the HTTPS frontend names exists and holds what is known now. */
+  async prepare(): Promise<void> {
+    await mkdir(this.o.options.tlsDir, { recursive: true, mode: 0o700 });
+    if (this.certsDir) await this.certificates.set('certs-dir', this.certsDir.scan()).catch(() => undefined);
+    await this.certificates.prepare();
+    if (this.files.acmeMap) {
+      const old = await readFile(this.files.acmeMap, 'utf8').catch(() => '');
+      if (old === '') await writeAtomic(this.files.acmeMap, '', 0o644);
+    }
+  }
+
+  start(): void {
+    this.certsDir?.start();
+  }
+
+  /** The HTTPS hosts of the current model (every apply): each is logged once with the certificate that answers it. */
+  observe(sites: readonly TlsSite[]): void {
+    this.sites = sites;
+    this.review();
+  }
+
+  async stop(): Promise<void> {
+    this.certsDir?.stop();
+    await this.certificates.stop();
+  }
+
+  private review(): void {
+    const seen = new Set<string>();
+    for (const site of this.sites) {
+      seen.add(site.host);
+      const cert = this.certificates.certFor(site.host);
+      const verdict = cert ? cert.id : '';
+      if (this.verdicts.get(site.host) === verdict) continue;
+      this.verdicts.set(site.host, verdict);
+      if (cert)
+        this.o.logger.info(
+          { host: site.host, cert: cert.id },
+          `HTTPS host ${site.host} is served with certificate ${cert.id} (${cert.origin})`,
+        );
+      else
+        this.o.logger.warn(
+          { host: site.host },
+          `HTTPS host ${site.host} has no certificate yet: it is served with the default certificate ${this.files.defaultCert} (${this.o.options.acme ? 'ACME does not cover it or has not issued yet' : 'add one to certs-dir'})`,
+        );
+    }
+    for (const host of this.verdicts.keys()) if (!seen.has(host)) this.verdicts.delete(host);
+  }
+}
