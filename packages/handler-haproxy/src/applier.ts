@@ -261,7 +261,7 @@ export class Applier {
 
   /** Whether HAProxy answers on the runtime socket (the certificates are loaded through it). */
   get runtimeReady(): boolean {
-    return this.o.runtimeSocket !== '' && this.live !== undefined && this.reloader.runtimeReady;
+    return this.o.runtimeSocket !== '' && this.reloader.runtimeReady;
   }
 
   /** Files HAProxy reads changed behind the Applier (certificates): the next apply reloads, and one is asked for. */

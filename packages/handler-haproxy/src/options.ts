@@ -78,6 +78,8 @@ export interface AcmeOptions {
   /** CA to trust for the directory's own HTTPS (a private CA); undefined: the system's. */
   caFile: string | undefined;
   eab: { kid: string; hmacKey: string } | undefined;
+  /** First retry after a failed order (doubling up to 1 h). */
+  retryMinMs: number;
 }
 
 export const DEFAULTS = {
@@ -226,6 +228,11 @@ export const PARAM_SPEC = {
   'acme-ca-file': { arg: 'file', help: "CA that signs the ACME directory's own HTTPS certificate (a private CA)" },
   'acme-eab-kid': { arg: 'id', help: 'external account binding key id (with acme-eab-hmac-key)' },
   'acme-eab-hmac-key': { arg: 'key', help: 'external account binding HMAC key, base64url' },
+  'acme-retry': {
+    arg: 'seconds',
+    help: 'first retry after a failed order, doubling up to an hour (1-3600)',
+    default: '10',
+  },
   'check-timeout': {
     arg: 'seconds',
     help: 'longest haproxy -c may take (1-600)',
@@ -504,7 +511,15 @@ interface Readers {
 }
 
 const HTTPS_KEYS = ['certs-dir', 'default-cert', 'tls-dir', 'hsts-max-age'] as const;
-const ACME_KEYS = ['acme-email', 'acme-domains', 'acme-storage', 'acme-ca-file', 'acme-eab-kid', 'acme-eab-hmac-key'];
+const ACME_KEYS = [
+  'acme-email',
+  'acme-domains',
+  'acme-storage',
+  'acme-ca-file',
+  'acme-eab-kid',
+  'acme-eab-hmac-key',
+  'acme-retry',
+];
 
 /** `https-bind` and what goes with it (certificates, ACME); each key's problem names the key. */
 function parseHttps(r: Readers): HttpsOptions | undefined {
@@ -584,10 +599,14 @@ function parseHttps(r: Readers): HttpsOptions | undefined {
     if ((kid === undefined) !== (hmacKey === undefined))
       fail(kid === undefined ? 'acme-eab-kid' : 'acme-eab-hmac-key', 'acme-eab-kid and acme-eab-hmac-key go together');
     if (hmacKey !== undefined && !/^[A-Za-z0-9_-]+=*$/.test(hmacKey)) fail('acme-eab-hmac-key', 'is not base64url');
+    const retry = get('acme-retry') || '10';
+    if (!/^[0-9]{1,4}$/.test(retry) || Number(retry) < 1 || Number(retry) > 3600)
+      fail('acme-retry', `${quote(retry)} is not a number of seconds from 1 to 3600`);
     return {
       directory,
       email,
       domains,
+      retryMinMs: Number(retry) * 1000,
       storage: dir('acme-storage', join(tlsDir, 'acme'), false) ?? join(tlsDir, 'acme'),
       caFile: file('acme-ca-file'),
       eab: kid !== undefined && hmacKey !== undefined ? { kid, hmacKey } : undefined,

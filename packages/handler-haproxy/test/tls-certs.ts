@@ -11,6 +11,7 @@ export interface TestCa {
   pem: string;
   issue: (o: {
     names: string[];
+    ips?: string[];
     notBefore?: Date;
     notAfter?: Date;
     cn?: string;
@@ -27,7 +28,7 @@ const serial = (): string =>
     .replace(/^[89a-f]/, '1');
 
 export async function testCa(name = 'Glue test CA'): Promise<TestCa> {
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const caKeys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const ca = await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: serial(),
@@ -45,8 +46,8 @@ export async function testCa(name = 'Glue test CA'): Promise<TestCa> {
   );
   return {
     pem: `${ca.toString('pem')}\n`,
-    issue: async ({ names, notBefore, notAfter, cn }) => {
-      const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+    issue: async ({ names, ips = [], notBefore, notAfter, cn }) => {
+      const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
       const leaf = await x509.X509CertificateGenerator.create(
         {
           serialNumber: serial(),
@@ -58,8 +59,13 @@ export async function testCa(name = 'Glue test CA'): Promise<TestCa> {
           signingKey: caKeys.privateKey,
           signingAlgorithm: ALG,
           extensions:
-            names.length > 0
-              ? [new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns', value })))]
+            names.length + ips.length > 0
+              ? [
+                  new x509.SubjectAlternativeNameExtension([
+                    ...names.map((value) => ({ type: 'dns' as const, value })),
+                    ...ips.map((value) => ({ type: 'ip' as const, value })),
+                  ]),
+                ]
               : [],
         },
         webcrypto,

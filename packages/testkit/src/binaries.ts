@@ -24,6 +24,8 @@ export const APT_PACKAGES: Record<string, string> = {
   openssl: 'openssl',
   'systemd-analyze': 'systemd',
   prometheus: 'prometheus',
+  pebble: 'pebble',
+  'pebble-challtestsrv': 'pebble',
 };
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

@@ -15,3 +15,5 @@ export { startRegistry } from './registry.js';
 export type { NpmRegistry } from './registry.js';
 export { startPrometheus } from './prometheus.js';
 export type { PrometheusServer } from './prometheus.js';
+export { startPebble } from './pebble.js';
+export type { PebbleCa, PebbleOptions } from './pebble.js';

@@ -89,13 +89,24 @@ export class Certificates {
 
   /** A source's whole set of bundles (replacing what it handed in before); applied in the background. */
   set(source: string, certs: readonly ServedCert[]): Promise<void> {
+    this.stage(source, certs);
+    return this.sync();
+  }
+
+  /** Records a source's set without applying it (before `prepare`, which writes them all). */
+  stage(source: string, certs: readonly ServedCert[]): void {
     const map = new Map<string, ServedCert>();
     for (const c of certs) {
       if (!ID.test(c.id)) throw new Error(`certificate id ${JSON.stringify(c.id)} is not [a-z0-9._-] (internal error)`);
       map.set(c.id, c);
     }
     this.sources.set(source, map);
-    return this.sync();
+  }
+
+  /** Whether a bundle of `source` covers `host`. */
+  covered(source: string, host: string): boolean {
+    for (const c of this.sources.get(source)?.values() ?? []) if (covers(c.bundle.names, host)) return true;
+    return false;
   }
 
   /** The names some served bundle covers `host` with (exact or wildcard), or undefined: the default certificate answers it. */

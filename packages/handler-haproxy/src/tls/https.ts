@@ -9,6 +9,7 @@ import type { Logger } from '@glue/core';
 import type { TlsSite } from '../model.js';
 import type { HttpsOptions } from '../options.js';
 import { Certificates, writeAtomic } from './certificates.js';
+import { AcmeIssuer } from './acme.js';
 import { CertsDir } from './certs-dir.js';
 
 export interface HttpsOptionsIn {
@@ -34,6 +35,7 @@ export class Https {
   readonly certificates: Certificates;
   readonly files: HttpsFiles;
   private readonly certsDir: CertsDir | undefined;
+  private readonly acme: AcmeIssuer | undefined;
   /** The last verdict logged per HTTPS host (which certificate, or none). */
   private readonly verdicts = new Map<string, string>();
   private sites: readonly TlsSite[] = [];
@@ -63,12 +65,22 @@ export class Https {
         logger: o.logger,
         onChange: (certs) => void this.certificates.set('certs-dir', certs).then(() => this.review()),
       });
+    if (h.acme)
+      this.acme = new AcmeIssuer({
+        acme: h.acme,
+        challengeMap: this.files.acmeMap,
+        runtimeSocket: o.runtimeSocket,
+        runtimeReady: o.runtimeReady,
+        onCerts: (certs) => void this.certificates.set('acme', certs).then(() => this.review()),
+        logger: o.logger,
+      });
   }
 
   /** Before HAProxy first starts: every file the HTTPS frontend names exists and holds what is known now. */
   async prepare(): Promise<void> {
     await mkdir(this.o.options.tlsDir, { recursive: true, mode: 0o700 });
-    if (this.certsDir) await this.certificates.set('certs-dir', this.certsDir.scan()).catch(() => undefined);
+    if (this.certsDir) this.certificates.stage('certs-dir', this.certsDir.scan());
+    if (this.acme) this.certificates.stage('acme', await this.acme.load());
     await this.certificates.prepare();
     if (this.files.acmeMap) {
       const old = await readFile(this.files.acmeMap, 'utf8').catch(() => '');
@@ -78,16 +90,22 @@ export class Https {
 
   start(): void {
     this.certsDir?.start();
+    this.acme?.start();
   }
 
-  /** The HTTPS hosts of the current model (every apply): each is logged once with the certificate that answers it. */
+  /**
+   * The HTTPS hosts of the current model (every apply): each is logged once with the certificate that
+   * answers it; ACME orders those that certs-dir does not cover (the operator's files win).
+   */
   observe(sites: readonly TlsSite[]): void {
     this.sites = sites;
     this.review();
+    this.acme?.want(sites.map((s) => s.host).filter((h) => !this.certificates.covered('certs-dir', h)));
   }
 
   async stop(): Promise<void> {
     this.certsDir?.stop();
+    await this.acme?.stop();
     await this.certificates.stop();
   }
 
