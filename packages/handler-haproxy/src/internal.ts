@@ -6,3 +6,7 @@ export { checkConfig } from './haproxy-io.js';
 export { hostMapText, placeModel, planSlots, slotHosts } from './slots.js';
 export { buildFromCandidates } from './model.js';
 export { etcdCandidates } from './etcd-source.js';
+export { ManagedHaproxy } from './managed.js';
+export { Certificates } from './tls/certificates.js';
+export { readBundle } from './tls/pem.js';
+export { selfSignedPem } from './tls/self-signed.js';
