@@ -79,6 +79,14 @@ describe('etcd source: index entries -> the one model builder', () => {
     expect(strip(fromEtcd)).toEqual(strip(local));
   });
 
+  it('HTTPS flags travel in the index: the balancer serves those hosts over HTTPS as the local source would', () => {
+    const { candidates } = etcdCandidates([
+      route({ host: 'h1', id: A, name: 'web', vhost: 'shop.example.com', tls: { redirect: true, hsts: false } }),
+      route({ host: 'h2', id: B, name: 'web', vhost: 'plain.example.com' }),
+    ]);
+    expect(buildFromCandidates(candidates).tls).toEqual([{ host: 'shop.example.com', redirect: true, hsts: false }]);
+  });
+
   it('paused, unhealthy and starting containers are out of rotation, with the reason', () => {
     const { candidates, notes } = etcdCandidates([
       route({ host: 'n', id: A, name: 'p', paused: true }),

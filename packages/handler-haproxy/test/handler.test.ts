@@ -53,6 +53,50 @@ describe('params', () => {
     expect(o.runtimeSocket).toBe('/srv/glue/run/haproxy-runtime.sock');
     expect(o.masterSocket).toBe('/srv/glue/run/haproxy-master.sock');
   });
+  it('https: its keys only with https-bind, acme-* only with acme-directory, each bad value named', () => {
+    const o = parseHaproxyParams(
+      'lb.ini',
+      {
+        'config-file': '/srv/lb/haproxy.cfg',
+        'https-bind': '*:443',
+        'acme-directory': 'https://ca.example.net/dir',
+        'acme-domains': '.example.com, *.example.org, shop.example.net',
+      },
+      '/',
+    );
+    expect(o.https).toMatchObject({ bind: '*:443', port: 443, tlsDir: '/srv/lb/haproxy.tls', hstsMaxAge: 31_536_000 });
+    expect(o.https?.acme).toMatchObject({
+      domains: ['.example.com', '.example.org', 'shop.example.net'],
+      storage: '/srv/lb/haproxy.tls/acme',
+      retryMinMs: 10_000,
+    });
+    expect(parseHaproxyParams('lb.ini', {}, '/').https).toBeUndefined();
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ 'certs-dir': '/tmp' }, /certs-dir: only applies with https-bind/],
+      [{ 'https-bind': '*:443', 'acme-email': 'a@b.c' }, /acme-email: only applies with acme-directory/],
+      [{ 'https-bind': '*:80' }, /https-bind: port 80 is already http-bind's/],
+      [{ 'https-bind': '*:443', 'acme-directory': 'https://ca/dir' }, /acme-domains: is required/],
+      [
+        { 'https-bind': '*:443', 'acme-directory': 'http://ca/dir', 'acme-domains': 'a.com' },
+        /is not an https:\/\/ URL/,
+      ],
+      [
+        { 'https-bind': '*:443', 'acme-directory': 'https://ca/dir', 'acme-domains': '.com' },
+        /every name under a top-level domain/,
+      ],
+      [
+        { 'https-bind': '*:443', 'acme-directory': 'https://ca/dir', 'acme-domains': 'a b.com' },
+        /acme-domains: "a b.com" is not a hostname/,
+      ],
+      [{ 'https-bind': '*:443', 'hsts-max-age': '1e9' }, /hsts-max-age: "1e9" is not a number of seconds/],
+      [{ 'https-bind': '*:443', 'certs-dir': '/nonexistent-glue' }, /certs-dir: \/nonexistent-glue does not exist/],
+      [
+        { 'https-bind': '*:443', 'acme-directory': 'https://ca/dir', 'acme-domains': 'a.com', 'acme-eab-kid': 'k' },
+        /acme-eab-kid and acme-eab-hmac-key go together/,
+      ],
+    ];
+    for (const [params, re] of bad) expect(() => parseHaproxyParams('lb.ini', params, '/')).toThrow(re);
+  });
   it('tcp-address takes *, IPv4, :: and bracketed IPv6', () => {
     for (const v of ['*', '127.0.0.1', '::', '[::1]', '[fd00::5]'])
       expect(parseHaproxyParams('lb.ini', { 'tcp-address': v }, '/').tcpAddress).toBe(v);

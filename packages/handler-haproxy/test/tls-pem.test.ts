@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { allowedByAcme, renewAt } from '../src/tls/acme.js';
+import { fileId } from '../src/tls/certs-dir.js';
 import { covers, readBundle } from '../src/tls/pem.js';
 import { selfSignedPem } from '../src/tls/self-signed.js';
 import { testCa } from './tls-certs.js';
@@ -71,5 +73,27 @@ describe('covers', () => {
     expect(covers(['*.example.com'], 'a.example.com')).toBe(true);
     expect(covers(['*.example.com'], 'x.a.example.com')).toBe(false);
     expect(covers(['*.example.com'], 'example.com')).toBe(false);
+  });
+});
+
+describe('ACME rules', () => {
+  it('the allow-list: exact names, and names under a .suffix (never the suffix itself, never a look-alike)', () => {
+    const domains = ['.example.com', 'shop.example.net'];
+    expect(allowedByAcme(domains, 'a.example.com')).toBe(true);
+    expect(allowedByAcme(domains, 'x.y.example.com')).toBe(true);
+    expect(allowedByAcme(domains, 'example.com')).toBe(false);
+    expect(allowedByAcme(domains, 'evilexample.com')).toBe(false);
+    expect(allowedByAcme(domains, 'shop.example.net')).toBe(true);
+    expect(allowedByAcme(domains, 'x.shop.example.net')).toBe(false);
+  });
+  it('renews once a third of the lifetime is left', () => {
+    const notBefore = new Date('2026-01-01T00:00:00Z');
+    const notAfter = new Date('2026-04-01T00:00:00Z'); // 90 days
+    expect(new Date(renewAt({ notBefore, notAfter })).toISOString()).toBe('2026-03-02T00:00:00.000Z');
+  });
+  it('certs-dir file names become crt-list-safe ids', () => {
+    expect(fileId('Shop.Example.COM.pem')).toBe('file-shop.example.com');
+    expect(fileId('my cert (2).crt')).toBe('file-my-cert--2-');
+    expect(fileId('..pem')).toBe('file-cert');
   });
 });

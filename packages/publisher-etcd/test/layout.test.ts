@@ -71,13 +71,22 @@ describe('HTTP labels', () => {
       glue_http_80_strip_prefix: '1',
       glue_http_8080_host: 'admin.example.com',
       glue_http_8080_weight: '10',
+      glue_http_8080_redirect_https: 'yes',
       other: 'x',
     });
     expect(problems).toEqual([]);
     expect(routes).toEqual([
       { port: 80, vhost: 'shop.example.com', prefix: 'api/v1', stripPrefix: true, weight: 100 },
       { port: 80, vhost: 'www.example.com', prefix: 'api/v1', stripPrefix: true, weight: 100 },
-      { port: 8080, vhost: 'admin.example.com', prefix: '', stripPrefix: false, weight: 10 },
+      {
+        port: 8080,
+        vhost: 'admin.example.com',
+        prefix: '',
+        stripPrefix: false,
+        weight: 10,
+        // HTTPS routes carry their flags into the index (absent for plain HTTP).
+        tls: { redirect: true, hsts: false },
+      },
     ]);
   });
 
