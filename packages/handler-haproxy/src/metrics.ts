@@ -48,6 +48,31 @@ export function observeRouter(metrics: Metrics, handler: string, router: Router)
     help: 'HTTP and TCP backends in the running config',
     labelNames,
   });
+  const https = router.https;
+  const certs = metrics.gauge({
+    name: 'glue_haproxy_certificates',
+    help: 'Certificates HAProxy serves besides the default one, by source (certs-dir, acme)',
+    labelNames: ['handler', 'source'],
+  });
+  const expiry = metrics.gauge({
+    name: 'glue_haproxy_certificate_earliest_expiry_timestamp_seconds',
+    help: 'When the first of the served certificates expires (Unix time): alert well before it',
+    labelNames,
+  });
+  const uncovered = metrics.gauge({
+    name: 'glue_haproxy_https_hosts_without_certificate',
+    help: 'HTTPS hosts served with the default certificate (no certificate names them yet)',
+    labelNames,
+  });
+  const orders = metrics.counter({
+    name: 'glue_haproxy_acme_orders_total',
+    help: 'ACME orders, by result (issued, failed)',
+    labelNames: ['handler', 'result'],
+  });
+  const followOrders = {
+    issued: followTotal(orders, { handler, result: 'issued' }),
+    failed: followTotal(orders, { handler, result: 'failed' }),
+  };
   const follow = {
     applies: followTotal(applies, { handler }),
     reloads: followTotal(reloads, { handler }),
@@ -71,11 +96,24 @@ export function observeRouter(metrics: Metrics, handler: string, router: Router)
     servers.set({ handler, state: 'retired' }, live.retired);
     servers.set({ handler, state: 'draining' }, live.draining);
     backends.set({ handler }, live.backends);
+    if (https) {
+      const t = https.stats();
+      for (const source of ['certs-dir', 'acme']) certs.set({ handler, source }, t.bySource.get(source) ?? 0);
+      if (t.earliestNotAfter) expiry.set({ handler }, t.earliestNotAfter.getTime() / 1000);
+      uncovered.set({ handler }, t.withoutCertificate);
+      if (t.acme) {
+        followOrders.issued(t.acme.issued);
+        followOrders.failed(t.acme.failed);
+      }
+    }
   });
   // A stopped or removed handler leaves no series behind (a last value would mislead alerts).
   return () => {
     unregister();
-    for (const m of [applies, reloads, runtime, failures, success, stamp, backends]) m.remove({ handler });
+    for (const m of [applies, reloads, runtime, failures, success, stamp, backends, expiry, uncovered])
+      m.remove({ handler });
+    for (const source of ['certs-dir', 'acme']) certs.remove({ handler, source });
+    for (const result of ['issued', 'failed']) orders.remove({ handler, result });
     for (const state of ['ready', 'retired', 'draining']) servers.remove({ handler, state });
   };
 }

@@ -34,6 +34,7 @@ let balancer: ChildProcess;
 let log = '';
 let ca: TestCa;
 let certsDir: string;
+let opsPort: number;
 
 const reloads = (): number => log.split('HAProxy reloaded with').length - 1;
 const https = (host: string, path = '/', extra: { insecure?: boolean } = {}) =>
@@ -77,7 +78,10 @@ beforeAll(async () => {
   await put('a.pem', ['a.example.com']);
   httpPort = await freePort();
   httpsPort = await freePort();
+  opsPort = await freePort();
   const args = [
+    '--http-addr',
+    `127.0.0.1:${opsPort}`,
     '-w',
     '--docker-url',
     engine.url,
@@ -217,5 +221,14 @@ describe('HTTPS from certs-dir', () => {
         what: 'the conflict line',
       },
     );
+  });
+
+  it('the metrics count the certificates by source and the hosts still on the default certificate', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    const value = (series: string): number => Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('glue_haproxy_certificates\\{handler="glue-balancer",source="certs-dir"\\}')).toBe(3);
+    expect(value('glue_haproxy_https_hosts_without_certificate\\{handler="glue-balancer"\\}')).toBe(1);
+    const expiry = value('glue_haproxy_certificate_earliest_expiry_timestamp_seconds\\{handler="glue-balancer"\\}');
+    expect(expiry * 1000).toBeGreaterThan(Date.now());
   });
 });

@@ -47,6 +47,8 @@ const KEY_AUTH = /^[A-Za-z0-9_-]{1,256}\.[A-Za-z0-9_-]{1,256}$/;
 const HOUR = 3_600_000;
 
 export class AcmeIssuer {
+  /** Orders that ended with a certificate, and those that failed (metrics). */
+  readonly counts = { issued: 0, failed: 0 };
   private acme: AcmeModule | undefined;
   private client: InstanceType<AcmeModule['Client']> | undefined;
   private readonly certs = new Map<string, CertBundle>();
@@ -160,11 +162,13 @@ export class AcmeIssuer {
       try {
         const bundle = await this.issue(host);
         this.failures.delete(host);
+        this.counts.issued += 1;
         this.certs.set(host, bundle);
         this.o.onCerts(this.served());
       } catch (err) {
         // The account may be gone at the CA (deactivated, a CA reset): register again next time.
         this.client = undefined;
+        this.counts.failed += 1;
         const count = (this.failures.get(host)?.count ?? 0) + 1;
         const delay = backoffDelay(count, this.o.acme.retryMinMs, HOUR);
         this.failures.set(host, { count, notBefore: Date.now() + delay });

@@ -120,6 +120,18 @@ export class Certificates {
     await this.syncing;
   }
 
+  /** Bundles per source, and the earliest end of validity among them (metrics). */
+  summary(): { bySource: Map<string, number>; earliestNotAfter: Date | undefined } {
+    const bySource = new Map<string, number>();
+    let earliest: Date | undefined;
+    for (const [source, certs] of this.sources) {
+      bySource.set(source, certs.size);
+      for (const c of certs.values())
+        if (earliest === undefined || c.bundle.notAfter < earliest) earliest = c.bundle.notAfter;
+    }
+    return { bySource, earliestNotAfter: earliest };
+  }
+
   /** Resolves when the files and HAProxy hold every bundle handed in so far. */
   sync(): Promise<void> {
     if (this.syncing) {

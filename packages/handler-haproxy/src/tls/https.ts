@@ -103,6 +103,17 @@ export class Https {
     this.acme?.want(sites.map((s) => s.host).filter((h) => !this.certificates.covered('certs-dir', h)));
   }
 
+  /** What the metrics show: certificates per source, the earliest expiry, hosts on the default certificate, ACME orders. */
+  stats(): {
+    bySource: Map<string, number>;
+    earliestNotAfter: Date | undefined;
+    withoutCertificate: number;
+    acme: { issued: number; failed: number } | undefined;
+  } {
+    const withoutCertificate = [...this.verdicts.values()].filter((v) => v === '').length;
+    return { ...this.certificates.summary(), withoutCertificate, acme: this.acme?.counts };
+  }
+
   async stop(): Promise<void> {
     this.certsDir?.stop();
     await this.acme?.stop();
