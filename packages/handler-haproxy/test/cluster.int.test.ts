@@ -17,6 +17,7 @@ import {
   type EtcdServer,
   freePort,
   httpGet,
+  httpsGet,
   isAlive,
   pidsMentioning,
   requireBinary,
@@ -40,6 +41,7 @@ let west: DockerEngine;
 let etcd: EtcdServer;
 let dir: { path: string; cleanup: () => Promise<void> };
 let port: number;
+let httpsPort: number;
 let balancer: ChildProcess;
 let log = '';
 const agents = new Map<string, ChildProcess>();
@@ -119,7 +121,13 @@ async function web(host: 'east' | 'west', name: string, vhosts: string): Promise
 }
 
 /** glue-balancer --source etcd with a managed HAProxy on `at`, its files in `files`; `onLog` gets its stderr. */
-function spawnBalancer(endpoint: string, files: string, at: number, onLog: (text: string) => void): ChildProcess {
+function spawnBalancer(
+  endpoint: string,
+  files: string,
+  at: number,
+  onLog: (text: string) => void,
+  extra: readonly string[] = [],
+): ChildProcess {
   const child = spawn(
     process.execPath,
     [
@@ -141,6 +149,7 @@ function spawnBalancer(endpoint: string, files: string, at: number, onLog: (text
       'debug',
       '--log-format',
       'json',
+      ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -153,9 +162,13 @@ beforeAll(async () => {
   [east, west, etcd] = await Promise.all([startDockerd(), startDockerd(), startEtcd()]);
   dir = await tempDir('glue-lb-cluster-');
   port = await freePort();
+  httpsPort = await freePort();
   startAgent('east');
   startAgent('west');
-  balancer = spawnBalancer(etcd.endpoint, dir.path, port, (t) => (log += t));
+  balancer = spawnBalancer(etcd.endpoint, dir.path, port, (t) => (log += t), [
+    '--https-bind',
+    `127.0.0.1:${httpsPort}`,
+  ]);
   await waitFor(() => log.includes('glue-balancer watching the etcd index') || balancer.exitCode !== null, {
     timeoutMs: 30_000,
     what: 'glue-balancer to start',
@@ -233,6 +246,29 @@ describe('glue-balancer --source etcd', () => {
     const text = readFileSync(configFile, 'utf8');
     expect(text).toMatch(/server east:east1:80 /);
     expect(text).toMatch(/server west:west1:80 /);
+  });
+
+  it('HTTPS labels travel through the index: the balancer serves the host over HTTPS and redirects plain HTTP', async () => {
+    await east.run({
+      name: 'easttls',
+      labels: { glue_http_80_host: 'secure.example.com', glue_http_80_redirect_https: 'yes' },
+    });
+    await waitFor(
+      async () =>
+        (
+          await httpsGet(`https://127.0.0.1:${httpsPort}/`, { servername: 'secure.example.com', insecure: true }).catch(
+            () => undefined,
+          )
+        )?.body.trim() === 'easttls',
+      { timeoutMs: 20_000, what: 'secure.example.com over HTTPS through the etcd index' },
+    );
+    const plain = await httpGet(`http://127.0.0.1:${port}/a?b=1`, { host: 'secure.example.com' });
+    expect(plain.status).toBe(301);
+    expect(plain.headers.location).toBe(`https://secure.example.com:${httpsPort}/a?b=1`);
+    // A plain host of the same index is not served over HTTPS.
+    const other = await httpsGet(`https://127.0.0.1:${httpsPort}/`, { servername: 'east.example.com', insecure: true });
+    expect(other.status).toBe(503);
+    await east.cli(['rm', '-f', 'easttls']);
   });
 
   it('a container started or stopped on either engine is routable / gone within 1 s, without a reload', async () => {
