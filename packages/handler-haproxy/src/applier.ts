@@ -176,6 +176,8 @@ export class Applier {
   /** Ports the config HAProxy runs binds (undefined: not known yet). */
   private bound: Set<number> | undefined;
   private redispatchChecked = false;
+  /** A reload was asked for (reloadSoon) and has not started yet. */
+  private forceReload = false;
 
   constructor(private readonly o: ApplierOptions) {
     this.reloader = createReloader({
@@ -264,10 +266,12 @@ export class Applier {
     return this.o.runtimeSocket !== '' && this.reloader.runtimeReady;
   }
 
-  /** Files HAProxy reads changed behind the Applier (certificates): the next apply reloads, and one is asked for. */
+  /**
+   * Files HAProxy reads changed behind the Applier (certificates): the next apply that starts its
+   * decision after this call reloads (an apply running now may still finish on the runtime API).
+   */
   reloadSoon(): Promise<void> {
-    this.live = undefined;
-    this.lastText = undefined;
+    this.forceReload = true;
     return this.request(false);
   }
 
@@ -487,7 +491,7 @@ export class Applier {
       model = guard.filter(full);
     }
     let p = this.prepare(model, !this.reloader.reloads);
-    if (filesKey(p) === this.lastText && this.live !== undefined) {
+    if (filesKey(p) === this.lastText && this.live !== undefined && !this.forceReload) {
       this.stats.skipped += 1;
       await this.retryDrained();
       return;
@@ -498,13 +502,16 @@ export class Applier {
     const mapOk =
       (sameAssignment(live?.plan ?? p.plan, p.plan) ||
         (this.hostMap !== '' &&
-          // The built-in template routes through the map whenever there is one and an HTTP frontend.
-          (builtIn ? this.o.settings.httpBind !== '' : p.text.includes(this.hostMap)))) &&
+          // The built-in template routes through the map whenever there is one and a frontend.
+          (builtIn
+            ? this.o.settings.httpBind !== '' || this.o.settings.https !== undefined
+            : p.text.includes(this.hostMap)))) &&
       (live?.tlsMapText === p.tlsMapText ||
         // The built-in template reads the TLS map whenever there is an HTTPS frontend.
         (this.o.tlsMap !== undefined && this.o.tlsMap !== '' && (builtIn || p.text.includes(this.o.tlsMap))));
     if (
       live &&
+      !this.forceReload &&
       live.structure === p.structure &&
       mapOk &&
       this.o.fastPath &&
@@ -558,6 +565,7 @@ export class Applier {
       p = this.prepare(model, false);
     }
     if (!this.reloader.reloads) {
+      this.forceReload = false;
       await this.write(p);
       this.live = p;
       return;
@@ -566,11 +574,17 @@ export class Applier {
     const fresh = planSlots(slotHosts(model), this.plan, this.o.spareBackends ?? 0, true);
     if (this.hostMap && fresh.declared !== p.plan.declared) p = this.prepare(model, true);
     await this.write(p);
-    const reasons = reloadReasons(live, p, this.o.renderer.templatePath !== undefined);
+    const forced = this.forceReload;
+    const reasons = forced
+      ? ['files HAProxy reads changed (certificates)']
+      : reloadReasons(live, p, this.o.renderer.templatePath !== undefined);
     this.live = undefined;
+    // From here on the reload reads every file written so far.
+    this.forceReload = false;
     try {
       await this.reload(reasons);
     } catch (err) {
+      if (forced) this.forceReload = true;
       if (guard && guard.fromReloadFailure(model, errorMessage(err)) > 0) throw new BindRetry();
       throw err;
     }

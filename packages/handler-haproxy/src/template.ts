@@ -102,7 +102,8 @@ defaults
 {%- endif %}
     default_backend glue_no_route
 {%- endmacro %}
-{% if http.bind %}
+{% if http.bind or https.bind %}
+{%- if http.bind %}
 frontend glue_http
     bind {{ http.bind }}
     mode http
@@ -113,14 +114,12 @@ frontend glue_http
     http-request return status 200 content-type text/plain lf-string "%[var(txn.glue_acme)]" if { var(txn.glue_acme) -m found }
 {%- endif %}
 {%- if https.bind %}
-{%- if https.port == 443 %}
-    http-request redirect scheme https code 301 if { var(txn.glue_tls) -m sub redirect } !{ path_beg /.well-known/acme-challenge/ }
-{%- else %}
-    http-request redirect location https://%[var(txn.glue_host)]:{{ https.port }}%[pathq] code 301 if { var(txn.glue_tls) -m sub redirect } !{ path_beg /.well-known/acme-challenge/ }
-{%- endif %}
+    # To the HTTPS port, whatever port the client named in Host.
+    http-request redirect location https://%[var(txn.glue_host)]{% if https.port != 443 %}:{{ https.port }}{% endif %}%[pathq] code 301 if { var(txn.glue_tls) -m sub redirect } !{ path_beg /.well-known/acme-challenge/ }
 {%- endif %}
 {{- backends() }}
-{% if https.bind %}
+{% endif %}
+{%- if https.bind %}
 frontend glue_https
     bind {{ https.bind }} ssl crt {{ https.defaultCert }} crt-list {{ https.crtList }} alpn h2,http/1.1
     mode http

@@ -184,8 +184,24 @@ describe('HTTPS from certs-dir', () => {
       timeoutMs: 10_000,
       what: 'the renewed certificate of a.example.com',
     });
+    // Past the scheduler's debounce: no reload is waiting either.
+    await new Promise((r) => setTimeout(r, 600));
     expect(reloads()).toBe(before);
     expect(log).toMatch(/certificate file-late for late\.example\.com .* served through the runtime API, no reload/);
+    // A file removed: its host falls back to the default certificate, still without a reload.
+    const { rmSync } = await import('node:fs');
+    rmSync(join(certsDir, 'late.pem'));
+    await waitFor(
+      async () =>
+        (await https('late.example.com', '/', { insecure: true })).cert.cn === 'glue-default-certificate.invalid',
+      {
+        timeoutMs: 10_000,
+        what: 'late.example.com back on the default certificate',
+      },
+    );
+    await new Promise((r) => setTimeout(r, 600));
+    expect(reloads()).toBe(before);
+    expect(log).toMatch(/certificate file-late no longer served \(served through the runtime API, no reload\)/);
   });
 
   it('a bad file is refused with its reason, and the certificate that was serving keeps serving', async () => {
@@ -226,8 +242,8 @@ describe('HTTPS from certs-dir', () => {
   it('the metrics count the certificates by source and the hosts still on the default certificate', async () => {
     const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
     const value = (series: string): number => Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(text)?.[1]);
-    expect(value('glue_haproxy_certificates\\{handler="glue-balancer",source="certs-dir"\\}')).toBe(3);
-    expect(value('glue_haproxy_https_hosts_without_certificate\\{handler="glue-balancer"\\}')).toBe(1);
+    expect(value('glue_haproxy_certificates\\{handler="glue-balancer",source="certs-dir"\\}')).toBe(2);
+    expect(value('glue_haproxy_https_hosts_without_certificate\\{handler="glue-balancer"\\}')).toBe(2);
     const expiry = value('glue_haproxy_certificate_earliest_expiry_timestamp_seconds\\{handler="glue-balancer"\\}');
     expect(expiry * 1000).toBeGreaterThan(Date.now());
   });

@@ -9,6 +9,7 @@ import { checkConfig } from '../src/haproxy-io.js';
 import { buildModel } from '../src/model.js';
 import { hostMapText, planSlots, slotHosts } from '../src/slots.js';
 import { DEFAULT_TEMPLATE, Renderer, stripRegex, templateContext } from '../src/template.js';
+import { selfSignedPem } from '../src/tls/self-signed.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-haproxy-render-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -99,6 +100,38 @@ describe('built-in template', () => {
 
   it('an empty world is valid too', async () => {
     expect((await check(render([]))).ok).toBe(true);
+  });
+
+  it('HTTPS: a frontend of its own (also without http-bind), redirects to the HTTPS port, haproxy -c accepts it', async () => {
+    const files = {
+      defaultCert: join(dir, 'default.pem'),
+      crtList: join(dir, 'crt-list'),
+      tlsMap: join(dir, 'tls.map'),
+      acmeMap: join(dir, 'acme.map'),
+      hstsMaxAge: 60,
+    };
+    writeFileSync(files.defaultCert, await selfSignedPem());
+    for (const f of [files.crtList, files.tlsMap, files.acmeMap]) writeFileSync(f, '');
+    const model = buildModel([
+      fakeContainer({ name: 's1', ip: '172.17.0.2', labels: { glue_http_80_host: 's.com', glue_http_80_hsts: '1' } }),
+    ]).model;
+    const on443 = renderer.render(templateContext(model, { ...settings, https: { ...files, bind: '127.0.0.1:443' } }));
+    expect(on443).toContain(
+      'http-request redirect location https://%[var(txn.glue_host)]%[pathq] code 301 if { var(txn.glue_tls) -m sub redirect }',
+    );
+    expect(on443).toMatch(
+      /frontend glue_https\n {4}bind 127\.0\.0\.1:443 ssl crt \S+default\.pem crt-list \S+crt-list alpn/,
+    );
+    expect((await check(on443)).output).toBe('');
+    const httpsOnly = renderer.render(
+      templateContext(model, { ...settings, httpBind: '', https: { ...files, acmeMap: '', bind: '127.0.0.1:8443' } }),
+    );
+    expect(httpsOnly).not.toContain('frontend glue_http\n');
+    expect(httpsOnly).toContain('frontend glue_https');
+    expect(httpsOnly).toMatch(/^backend http_s\.com_/m);
+    const r = await check(httpsOnly);
+    expect(r.output).toBe('');
+    expect(r.ok).toBe(true);
   });
 
   it('user templates: errors name the problem; includes resolve beside the file', () => {

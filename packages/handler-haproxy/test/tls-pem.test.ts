@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowedByAcme, renewAt } from '../src/tls/acme.js';
+import { acmeId, allowedByAcme, renewAt } from '../src/tls/acme.js';
 import { fileId } from '../src/tls/certs-dir.js';
 import { covers, readBundle } from '../src/tls/pem.js';
 import { selfSignedPem } from '../src/tls/self-signed.js';
@@ -90,6 +90,13 @@ describe('ACME rules', () => {
     const notBefore = new Date('2026-01-01T00:00:00Z');
     const notAfter = new Date('2026-04-01T00:00:00Z'); // 90 days
     expect(new Date(renewAt({ notBefore, notAfter })).toISOString()).toBe('2026-03-02T00:00:00.000Z');
+  });
+  it('a long host gets a short id (a file name under 255 bytes) that is still its own', () => {
+    const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.example.com`;
+    expect(acmeId('shop.example.com')).toBe('acme-shop.example.com');
+    expect(acmeId(long).length).toBeLessThan(100);
+    expect(acmeId(long)).toMatch(/^acme-[a-z0-9.-]+$/);
+    expect(acmeId(long)).not.toBe(acmeId(long.replace('example', 'exampl3')));
   });
   it('certs-dir file names become crt-list-safe ids', () => {
     expect(fileId('Shop.Example.COM.pem')).toBe('file-shop.example.com');

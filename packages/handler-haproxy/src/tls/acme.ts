@@ -8,6 +8,7 @@
  * lifetime is left; a failure is logged with the CA's words and retried with backoff, and never stops
  * the HTTP routes.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
@@ -42,9 +43,22 @@ export function renewAt(bundle: Pick<CertBundle, 'notBefore' | 'notAfter'>): num
   return bundle.notAfter.getTime() - life / 3;
 }
 
+/** A host as a file name: itself, or (a long one, to stay well under 255 bytes) its start and a hash. */
+export function storedName(host: string): string {
+  return host.length <= 100
+    ? host
+    : `${host.slice(0, 60)}-${createHash('sha256').update(host).digest('hex').slice(0, 16)}`;
+}
+
+/** The id of a host's certificate in the crt-list. */
+export function acmeId(host: string): string {
+  return `acme-${storedName(host)}`;
+}
+
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const KEY_AUTH = /^[A-Za-z0-9_-]{1,256}\.[A-Za-z0-9_-]{1,256}$/;
 const HOUR = 3_600_000;
+const GONE_GRACE_MS = 10 * 60_000;
 
 export class AcmeIssuer {
   /** Orders that ended with a certificate, and those that failed (metrics). */
@@ -53,6 +67,14 @@ export class AcmeIssuer {
   private client: InstanceType<AcmeModule['Client']> | undefined;
   private readonly certs = new Map<string, CertBundle>();
   private wanted = new Set<string>();
+  /**
+   * When each host was last wanted. A certificate stays served for GONE_GRACE_MS after its host left
+   * (or after start, for one stored by an earlier run): a restart, or a container replaced, never falls
+   * back to the default certificate; one abandoned for good stops being served (and renewed).
+   */
+  private readonly lastWanted = new Map<string, number>();
+  private readonly since = Date.now();
+  private servedKey = '';
   /** Per host: failures in a row and when it may be tried again. */
   private readonly failures = new Map<string, { count: number; notBefore: number }>();
   private readonly refused = new Set<string>();
@@ -77,15 +99,18 @@ export class AcmeIssuer {
       if (!name.endsWith('.pem')) continue;
       const file = join(this.storage, 'certs', name);
       const r = readBundle(await readFile(file, 'utf8').catch(() => ''));
-      const host = name.slice(0, -4);
-      if (r.ok && r.bundle.names.includes(host)) this.certs.set(host, r.bundle);
+      // One name per ACME certificate, and the file is named after it.
+      const host = r.ok && r.bundle.names.length === 1 ? r.bundle.names[0]! : '';
+      if (r.ok && `${storedName(host)}.pem` === name) this.certs.set(host, r.bundle);
       else
         this.o.logger.warn(
           { file },
-          `ACME: stored certificate ${file} ${r.ok ? `does not name ${host}` : r.reason}; it is ordered again`,
+          `ACME: stored certificate ${file} ${r.ok ? 'is not one Glue stored for a single name' : r.reason}; its host is ordered again`,
         );
     }
-    return this.served();
+    const certs = this.served();
+    this.servedKey = certs.map((c) => `${c.id} ${c.bundle.fingerprint}`).join('\n');
+    return certs;
   }
 
   /** The HTTPS hosts of the model: the allowed ones are ordered (or kept renewed); the others logged once. */
@@ -103,6 +128,8 @@ export class AcmeIssuer {
     }
     for (const h of this.refused) if (!hosts.includes(h)) this.refused.delete(h);
     const changed = next.size !== this.wanted.size || [...next].some((h) => !this.wanted.has(h));
+    const now = Date.now();
+    for (const h of this.wanted) if (!next.has(h)) this.lastWanted.set(h, now);
     this.wanted = next;
     if (changed) this.kick();
   }
@@ -113,10 +140,11 @@ export class AcmeIssuer {
     this.kick();
   }
 
-  stop(): Promise<void> {
+  /** Stops; an order in flight is left behind after 3 s (a CA that does not answer must not hold a shutdown). */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    return this.running ?? Promise.resolve();
+    if (this.running) await Promise.race([this.running, sleep(3000)]);
   }
 
   /** Runs a round now (or right after the one running). */
@@ -143,6 +171,11 @@ export class AcmeIssuer {
     if (this.stopped) return;
     const now = Date.now();
     let next = now + 12 * HOUR;
+    for (const h of this.certs.keys())
+      if (!this.wanted.has(h)) {
+        const end = (this.lastWanted.get(h) ?? this.since) + GONE_GRACE_MS;
+        if (end > now) next = Math.min(next, end);
+      }
     for (const h of this.wanted) {
       const c = this.certs.get(h);
       const f = this.failures.get(h);
@@ -153,6 +186,7 @@ export class AcmeIssuer {
   }
 
   private async round(): Promise<void> {
+    this.publish();
     for (const host of [...this.wanted].sort()) {
       if (this.stopped) return;
       const cert = this.certs.get(host);
@@ -164,7 +198,7 @@ export class AcmeIssuer {
         this.failures.delete(host);
         this.counts.issued += 1;
         this.certs.set(host, bundle);
-        this.o.onCerts(this.served());
+        this.publish();
       } catch (err) {
         // The account may be gone at the CA (deactivated, a CA reset): register again next time.
         this.client = undefined;
@@ -192,8 +226,21 @@ export class AcmeIssuer {
     return errorMessage(err);
   }
 
+  /** Hands the served set to onCerts when it changed. */
+  private publish(): void {
+    const certs = this.served();
+    const key = certs.map((c) => `${c.id} ${c.bundle.fingerprint}`).join('\n');
+    if (key === this.servedKey) return;
+    this.servedKey = key;
+    this.o.onCerts(certs);
+  }
+
+  /** The certificates of wanted hosts, and of hosts gone (or not seen since start) for less than GONE_GRACE_MS. */
   private served(): ServedCert[] {
-    return [...this.certs].map(([host, bundle]) => ({ id: `acme-${host}`, bundle, origin: 'ACME' }));
+    const now = Date.now();
+    return [...this.certs]
+      .filter(([h]) => this.wanted.has(h) || now - (this.lastWanted.get(h) ?? this.since) < GONE_GRACE_MS)
+      .map(([host, bundle]) => ({ id: acmeId(host), bundle, origin: 'ACME' }));
   }
 
   /** One order for `host`, HTTP-01 through HAProxy; returns the checked bundle, stored. */
@@ -218,13 +265,16 @@ export class AcmeIssuer {
         await client.completeChallenge(challenge);
         await client.waitForValidStatus(challenge);
       }
-      const [key, csr] = await acme.crypto.createCsr({ commonName: host, altNames: [host] });
+      // A CN holds at most 64 characters: a longer name goes in the SAN alone.
+      const [key, csr] = await acme.crypto.createCsr(
+        host.length <= 64 ? { commonName: host, altNames: [host] } : { altNames: [host] },
+      );
       const finalized = await client.finalizeOrder(order, csr);
       const chain = await client.getCertificate(finalized);
       const r = readBundle(chain, key.toString());
       if (!r.ok) throw new Error(`the certificate the CA issued ${r.reason}`);
       if (!r.bundle.names.includes(host)) throw new Error(`the certificate the CA issued does not name ${host}`);
-      await writeAtomic(join(this.storage, 'certs', `${host}.pem`), r.bundle.pem);
+      await writeAtomic(join(this.storage, 'certs', `${storedName(host)}.pem`), r.bundle.pem);
       this.o.logger.info(
         { host, notAfter: r.bundle.notAfter.toISOString(), ms: Date.now() - started },
         `ACME: issued a certificate for ${host} (valid until ${r.bundle.notAfter.toISOString()}, in ${Date.now() - started} ms)`,
@@ -242,7 +292,7 @@ export class AcmeIssuer {
     if (!this.o.runtimeSocket)
       throw new Error('HAProxy runs without the runtime API: an HTTP-01 answer cannot be added');
     // Right after a reload the new worker may take a moment to answer.
-    for (let i = 0; i < 100 && !this.o.runtimeReady(); i += 1) await sleep(100);
+    for (let i = 0; i < 100 && !this.o.runtimeReady() && !this.stopped; i += 1) await sleep(100);
     await runtimeCommand(this.o.runtimeSocket, `add map ${this.o.challengeMap} ${token} ${keyAuth}`);
   }
 
@@ -284,7 +334,10 @@ export class AcmeIssuer {
     let accountKey: string;
     try {
       accountKey = readRegularFile(keyFile).toString('utf8');
-    } catch {
+    } catch (err) {
+      // Only a key that is not there is made anew: one that cannot be read is the account, kept.
+      if ((err as { errno?: unknown }).errno !== 'ENOENT')
+        throw new Error(`cannot read the ACME account key ${keyFile}: ${errorMessage(err)}`, { cause: err });
       accountKey = (await acme.crypto.createPrivateEcdsaKey()).toString();
       await writeAtomic(keyFile, accountKey);
       this.o.logger.info({ file: keyFile }, `ACME: created an account key ${keyFile}`);

@@ -60,6 +60,7 @@ export class Certificates {
   private syncing: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: CertificatesOptions) {
     this.crtList = join(o.tlsDir, 'crt-list');
@@ -117,6 +118,7 @@ export class Certificates {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retry);
     await this.syncing;
   }
 
@@ -132,16 +134,32 @@ export class Certificates {
     return { bySource, earliestNotAfter: earliest };
   }
 
-  /** Resolves when the files and HAProxy hold every bundle handed in so far. */
+  /**
+   * Resolves when the files and HAProxy hold every bundle handed in so far. Never rejects: a change
+   * that cannot be written (a full disk, tls-dir gone) is logged and tried again every 10 s.
+   */
   sync(): Promise<void> {
     if (this.syncing) {
       this.again = true;
       return this.syncing;
     }
+    clearTimeout(this.retry);
     this.syncing = (async () => {
       do {
         this.again = false;
-        await this.syncOnce();
+        try {
+          await this.syncOnce();
+        } catch (err) {
+          this.o.logger.error(
+            { tlsDir: this.o.tlsDir, err: errorMessage(err) },
+            `cannot write the certificates HAProxy loads to ${this.o.tlsDir}: ${errorMessage(err)}; the ones loaded keep serving, retrying in 10 s`,
+          );
+          if (!this.stopped) {
+            this.retry = setTimeout(() => void this.sync(), 10_000);
+            this.retry.unref();
+          }
+          return;
+        }
       } while (this.again && !this.stopped);
     })().finally(() => (this.syncing = undefined));
     return this.syncing;
@@ -164,41 +182,58 @@ export class Certificates {
     // Files first: whatever happens to the runtime commands, a reload serves the same.
     for (const [id, c] of [...added, ...changed]) await writeAtomic(this.pathOf(id), c.bundle.pem);
     await this.writeList(wanted);
-    const runtime = this.o.runtimeSocket !== '' && this.o.runtimeReady();
-    const lines: string[] = [];
-    try {
-      if (runtime) {
+    /** The ids HAProxy took through the runtime API; the rest wait for the reload. */
+    const live = new Set<string>();
+    let reload = !(this.o.runtimeSocket !== '' && this.o.runtimeReady());
+    if (!reload) {
+      try {
+        const listed = await this.listed();
         for (const [id, c] of added) {
-          await this.load(id, c, true);
-          lines.push(`+cert ${id} (${c.bundle.names.join(', ')})`);
+          await this.load(id, c, !listed.has(this.pathOf(id)));
+          live.add(id);
         }
         for (const [id, c] of changed) {
           await this.load(id, c, false);
-          lines.push(`~cert ${id} (${c.bundle.names.join(', ')})`);
+          live.add(id);
         }
         for (const id of removed) {
-          await runtimeCommand(this.o.runtimeSocket, `del ssl crt-list ${this.crtList} ${this.pathOf(id)}`, /deleted/i);
-          await runtimeCommand(this.o.runtimeSocket, `del ssl cert ${this.pathOf(id)}`, /deleted/i);
-          lines.push(`-cert ${id}`);
+          const sock = this.o.runtimeSocket;
+          if (listed.has(this.pathOf(id)))
+            await runtimeCommand(sock, `del ssl crt-list ${this.crtList} ${this.pathOf(id)}`, /deleted/i);
+          await runtimeCommand(sock, `del ssl cert ${this.pathOf(id)}`, /deleted|unknown|not found/i);
+          live.add(id);
         }
+      } catch (err) {
+        reload = true;
+        this.o.logger.warn(
+          { err: errorMessage(err) },
+          `HAProxy did not take the certificate change through the runtime API (${errorMessage(err)}); reloading instead`,
+        );
       }
-    } catch (err) {
-      this.o.logger.warn(
-        { err: errorMessage(err) },
-        `HAProxy did not take the certificate change through the runtime API (${errorMessage(err)}); reloading instead`,
-      );
-      this.o.reloadSoon('certificates changed');
     }
-    if (!runtime) this.o.reloadSoon('certificates changed');
+    if (reload) this.o.reloadSoon('certificates changed');
     this.served.clear();
     for (const [id, c] of wanted) this.served.set(id, c.bundle.fingerprint);
     for (const id of removed) await rm(this.pathOf(id), { force: true });
+    const how = (id: string): string =>
+      live.has(id) ? 'served through the runtime API, no reload' : 'written; served after the reload';
     for (const [id, c] of [...added, ...changed])
       this.o.logger.info(
         { cert: id, names: c.bundle.names, notAfter: c.bundle.notAfter.toISOString(), origin: c.origin },
-        `certificate ${id} for ${c.bundle.names.join(', ')} (${c.origin}, valid until ${c.bundle.notAfter.toISOString()}) ${runtime && lines.length > 0 ? 'served through the runtime API, no reload' : 'written; served after the reload'}`,
+        `certificate ${id} for ${c.bundle.names.join(', ')} (${c.origin}, valid until ${c.bundle.notAfter.toISOString()}) ${how(id)}`,
       );
-    for (const id of removed) this.o.logger.info({ cert: id }, `certificate ${id} no longer served`);
+    for (const id of removed) this.o.logger.info({ cert: id }, `certificate ${id} no longer served (${how(id)})`);
+  }
+
+  /** The certificate files HAProxy's crt-list holds now (a reload may have loaded some already). */
+  private async listed(): Promise<Set<string>> {
+    const text = await runtimeCommand(this.o.runtimeSocket, `show ssl crt-list ${this.crtList}`, /./s);
+    const out = new Set<string>();
+    for (const line of text.split('\n')) {
+      const path = line.trim().split(/\s+/)[0];
+      if (path && path.startsWith('/')) out.add(path.replace(/:\d+$/, ''));
+    }
+    return out;
   }
 
   /** One bundle into HAProxy: a new store entry (and its crt-list line), or a new version of one. */
@@ -215,11 +250,14 @@ export class Certificates {
       await runtimeCommand(sock, `abort ssl cert ${path}`, /./s).catch(() => undefined);
       throw err;
     }
-    if (fresh) await runtimeCommand(sock, `add ssl crt-list ${this.crtList} ${path}`, /Success!|already exists/i);
+    if (fresh) await runtimeCommand(sock, `add ssl crt-list ${this.crtList} ${path}`, /Success!/);
   }
 
   private async writeList(wanted: ReadonlyMap<string, ServedCert>): Promise<void> {
-    const lines = [...wanted.keys()].sort().map((id) => `${this.pathOf(id)}\n`);
+    // The operator's files first: of two certificates for one name, HAProxy serves the first it loaded.
+    const rank = (id: string): number => (id.startsWith('file-') ? 0 : 1);
+    const ids = [...wanted.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+    const lines = ids.map((id) => `${this.pathOf(id)}\n`);
     await writeAtomic(this.crtList, lines.join(''), 0o644);
   }
 

@@ -3,7 +3,7 @@
  * certs-dir (certs-dir.ts) and ACME (acme.ts), and the one line per HTTPS host that no certificate
  * names yet (it is served with the default certificate, never silently on HTTP only).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@glue/core';
 import type { TlsSite } from '../model.js';
@@ -82,10 +82,8 @@ export class Https {
     if (this.certsDir) this.certificates.stage('certs-dir', this.certsDir.scan());
     if (this.acme) this.certificates.stage('acme', await this.acme.load());
     await this.certificates.prepare();
-    if (this.files.acmeMap) {
-      const old = await readFile(this.files.acmeMap, 'utf8').catch(() => '');
-      if (old === '') await writeAtomic(this.files.acmeMap, '', 0o644);
-    }
+    // Challenges of an earlier run are over: their answers go.
+    if (this.files.acmeMap) await writeAtomic(this.files.acmeMap, '', 0o644);
   }
 
   start(): void {
