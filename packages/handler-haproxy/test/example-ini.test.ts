@@ -20,8 +20,8 @@ describe('INI examples', () => {
       const ini = new IniDocument('lb.ini', source);
       const params = ini.section('params');
       for (const [key, value] of Object.entries(params)) expect(value, key).not.toMatch(/;/);
-      // The template must exist to pass; the rest is checked as written.
-      const { template: _template, ...rest } = params;
+      // The template and certs-dir must exist to pass; the rest is checked as written.
+      const { template: _template, 'certs-dir': _certs, ...rest } = params;
       expect(() => parseHaproxyParams('lb', rest, '/tmp')).not.toThrow();
       expect(ini.section('handler').class).toBe('@glue/handler-haproxy#HAProxyHandler');
     }
