@@ -5,7 +5,8 @@
 //   1,000 certificates in the crt-list at start-up: time until HAProxy serves them, and the worker's RSS
 // A real HAProxy in master-worker mode, certificates loaded by Glue's Certificates (files first, then
 // new/set/commit ssl cert + add ssl crt-list). GLUE_BENCH_RUNS (default 30), GLUE_BENCH_CERTS (1000).
-import { webcrypto, X509Certificate } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { webcrypto } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { ManagedHaproxy, Certificates, readBundle, selfSignedPem } = await import(
+const { ManagedHaproxy, Certificates, readBundle } = await import(
   join(root, 'packages/handler-haproxy/dist/internal.js')
 );
 const { freePort, requireBinary } = await import(join(root, 'packages/testkit/dist/index.js'));

@@ -9,4 +9,3 @@ export { etcdCandidates } from './etcd-source.js';
 export { ManagedHaproxy } from './managed.js';
 export { Certificates } from './tls/certificates.js';
 export { readBundle } from './tls/pem.js';
-export { selfSignedPem } from './tls/self-signed.js';
