@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from '@glue/core';
 import type { TlsSite } from '../model.js';
 import type { HttpsOptions } from '../options.js';
+import type { RenderSettings } from '../template.js';
 import { Certificates, writeAtomic } from './certificates.js';
 import { AcmeIssuer } from './acme.js';
 import { CertsDir } from './certs-dir.js';
@@ -22,14 +23,7 @@ export interface HttpsOptionsIn {
 }
 
 /** The files of the HTTPS frontend, as the template names them. */
-export interface HttpsFiles {
-  bind: string;
-  defaultCert: string;
-  crtList: string;
-  tlsMap: string;
-  acmeMap: string;
-  hstsMaxAge: number;
-}
+export type HttpsFiles = NonNullable<RenderSettings['https']>;
 
 export class Https {
   readonly certificates: Certificates;
