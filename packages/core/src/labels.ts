@@ -45,6 +45,8 @@ export interface LabelProblem {
 export interface ParsedLabels {
   http: HttpRoute[];
   tcp: TcpRoute[];
+  /** `glue_udp_<port>_port`: the same shape as TCP, for kernel (nftables) balancing. */
+  udp: TcpRoute[];
   /** `glue_network`: the network whose address to use, when the container names one. */
   network: string | undefined;
   problems: LabelProblem[];
@@ -136,6 +138,7 @@ export function parseNetworkName(value: string): LabelResult<string> {
 
 const HTTP_KEY = /^glue_http_([0-9]+)_(host|prefix|strip_prefix|weight|tls|redirect_https|hsts)$/;
 const TCP_KEY = /^glue_tcp_([0-9]+)_(port|weight)$/;
+const UDP_KEY = /^glue_udp_([0-9]+)_(port|weight)$/;
 
 interface PortLabels {
   values: Map<string, { label: string; value: string }>;
@@ -150,12 +153,12 @@ interface PortLabels {
 export function hasRouteLabels(labels: Readonly<Record<string, string>> | null | undefined): boolean {
   return Object.keys(labels ?? {}).some((k) => {
     const key = asciiLower(k);
-    return key.startsWith('glue_http_') || key.startsWith('glue_tcp_');
+    return key.startsWith('glue_http_') || key.startsWith('glue_tcp_') || key.startsWith('glue_udp_');
   });
 }
 
 export function parseLabels(labels: Readonly<Record<string, string>> | null | undefined): ParsedLabels {
-  const out: ParsedLabels = { http: [], tcp: [], network: undefined, problems: [], rejected: false };
+  const out: ParsedLabels = { http: [], tcp: [], udp: [], network: undefined, problems: [], rejected: false };
   if (!labels) return out;
   const problem = (label: string, value: string, reason: string): void =>
     void out.problems.push({ label, value, reason });
@@ -175,6 +178,7 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
   };
   const httpPorts = new Map<number, PortLabels>();
   const tcpPorts = new Map<number, PortLabels>();
+  const udpPorts = new Map<number, PortLabels>();
   let listed: Set<number> | undefined;
 
   for (const [label, value] of Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -202,14 +206,15 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
     }
     const isHttp = label.startsWith('glue_http_');
     const isTcp = label.startsWith('glue_tcp_');
-    if (!isHttp && !isTcp) {
+    const isUdp = label.startsWith('glue_udp_');
+    if (!isHttp && !isTcp && !isUdp) {
       // Docker label keys are case-sensitive: GLUE_HTTP_80_HOST would be ignored without a word.
       if (/^glue_/.test(asciiLower(label)) && !label.startsWith('glue_'))
         problem(label, value, `label keys are lower-case: write ${asciiLower(label)}; this label is ignored`);
       continue;
     }
-    const m = (isHttp ? HTTP_KEY : TCP_KEY).exec(label);
-    const portText = m?.[1] ?? /^glue_(?:http|tcp)_([0-9]+)_/.exec(label)?.[1];
+    const m = (isHttp ? HTTP_KEY : isTcp ? TCP_KEY : UDP_KEY).exec(label);
+    const portText = m?.[1] ?? /^glue_(?:http|tcp|udp)_([0-9]+)_/.exec(label)?.[1];
     const port = portText === undefined ? undefined : parsePort(portText);
     if (!port?.ok) {
       problem(
@@ -219,21 +224,21 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
       );
       continue;
     }
-    const ports = isHttp ? httpPorts : tcpPorts;
+    const ports = isHttp ? httpPorts : isTcp ? tcpPorts : udpPorts;
     let entry = ports.get(port.value);
     if (!entry) ports.set(port.value, (entry = { values: new Map(), broken: false }));
     if (!m) {
       problem(
         label,
         value,
-        `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix, _weight, _tls, _redirect_https or _hsts' : 'glue_tcp_<port>_port or _weight'})`,
+        `unknown label (expected ${isHttp ? 'glue_http_<port>_host, _prefix, _strip_prefix, _weight, _tls, _redirect_https or _hsts' : isTcp ? 'glue_tcp_<port>_port or _weight' : 'glue_udp_<port>_port or _weight'})`,
       );
       entry.broken = true;
       continue;
     }
     entry.values.set(m[2] as string, { label, value });
   }
-  if (out.rejected) return { ...out, http: [], tcp: [] };
+  if (out.rejected) return { ...out, http: [], tcp: [], udp: [] };
 
   for (const [port, entry] of [...httpPorts].sort(([a], [b]) => a - b)) {
     if (entry.broken) continue;
@@ -281,30 +286,43 @@ export function parseLabels(labels: Readonly<Record<string, string>> | null | un
     }
   }
 
-  for (const [port, entry] of [...tcpPorts].sort(([a], [b]) => a - b)) {
-    if (entry.broken) continue;
-    const fp = entry.values.get('port');
-    const first = [...entry.values.values()][0];
-    if (!fp) {
-      if (first)
-        problem(first.label, first.value, `glue_tcp_${port}_port is missing: the port HAProxy should listen on`);
-      continue;
+  const streams = (ports: Map<number, PortLabels>, kind: 'tcp' | 'udp', into: TcpRoute[]): void => {
+    for (const [port, entry] of [...ports].sort(([a], [b]) => a - b)) {
+      if (entry.broken) continue;
+      const fp = entry.values.get('port');
+      const first = [...entry.values.values()][0];
+      if (!fp) {
+        if (first)
+          problem(
+            first.label,
+            first.value,
+            `glue_${kind}_${port}_port is missing: the port ${kind === 'tcp' ? 'HAProxy' : 'the balancer'} should listen on`,
+          );
+        continue;
+      }
+      const frontend = parsePort(fp.value);
+      if (!frontend.ok) {
+        problem(fp.label, fp.value, frontend.reason);
+        continue;
+      }
+      const weight = optional(entry, 'weight', parseWeight, DEFAULT_WEIGHT);
+      if (weight === undefined) continue;
+      into.push({ frontendPort: frontend.value, port, weight });
     }
-    const frontend = parsePort(fp.value);
-    if (!frontend.ok) {
-      problem(fp.label, fp.value, frontend.reason);
-      continue;
-    }
-    const weight = optional(entry, 'weight', parseWeight, DEFAULT_WEIGHT);
-    if (weight === undefined) continue;
-    out.tcp.push({ frontendPort: frontend.value, port, weight });
-  }
+  };
+  streams(tcpPorts, 'tcp', out.tcp);
+  streams(udpPorts, 'udp', out.udp);
   return out;
 }
 
 /** True when `label` belongs to this vocabulary (`glue_http_*`, `glue_tcp_*`, `glue_network`). */
 export function isGlueLabel(label: string): boolean {
-  return label === 'glue_network' || label.startsWith('glue_http_') || label.startsWith('glue_tcp_');
+  return (
+    label === 'glue_network' ||
+    label.startsWith('glue_http_') ||
+    label.startsWith('glue_tcp_') ||
+    label.startsWith('glue_udp_')
+  );
 }
 
 /**

@@ -77,6 +77,21 @@ describe('label grammar', () => {
     ]);
   });
 
+  it('UDP services: glue_udp_<port>_port and _weight, the same grammar as TCP', () => {
+    const r = parseLabels({
+      glue_udp_53_port: '5353',
+      glue_udp_53_weight: '7',
+      glue_udp_123_port: 'x',
+      glue_udp_9_colour: 'red',
+    });
+    expect(r.udp).toEqual([{ frontendPort: 5353, port: 53, weight: 7 }]);
+    expect(r.tcp).toEqual([]);
+    expect(r.problems.map((p) => `${p.label} ${p.reason}`)).toEqual([
+      'glue_udp_9_colour unknown label (expected glue_udp_<port>_port or _weight)',
+      'glue_udp_123_port is not a port (1-65535)',
+    ]);
+  });
+
   it('HTTPS labels: tls, redirect_https and hsts (the last two imply tls); a contradiction or a bad flag drops the route', () => {
     const flags = (labels: Record<string, string>) =>
       parseLabels({ glue_http_80_host: 'a.com', ...labels }).http.map((h) => [h.tls, h.redirectHttps, h.hsts]);
@@ -177,7 +192,14 @@ describe('label grammar: the rest of the vocabulary', () => {
   });
 
   it('no labels, other labels: nothing', () => {
-    expect(parseLabels(undefined)).toEqual({ http: [], tcp: [], network: undefined, problems: [], rejected: false });
+    expect(parseLabels(undefined)).toEqual({
+      http: [],
+      tcp: [],
+      udp: [],
+      network: undefined,
+      problems: [],
+      rejected: false,
+    });
     expect(parseLabels({ 'com.example.x': 'y' }).problems).toEqual([]);
   });
 

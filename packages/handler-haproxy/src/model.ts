@@ -137,10 +137,13 @@ export function dockerCandidates(
     const labels = info.Config?.Labels ?? {};
     if (!hasRouteLabels(labels)) continue;
     const cname = nameOf(info);
+    const parsed = parseLabels(labels);
+    // UDP services are the kernel balancer's (@glue/handler-nftables): neither routed nor reported here.
+    const problems = parsed.problems.filter((p) => !p.label.startsWith('glue_udp_'));
+    if (parsed.http.length === 0 && parsed.tcp.length === 0 && problems.length === 0 && !parsed.rejected) continue;
     const note: SkipNote = { containerId: info.Id, containerName: cname, problems: [] };
     notes.push(note);
-    const parsed = parseLabels(labels);
-    note.problems.push(...parsed.problems);
+    note.problems.push(...problems);
     if (parsed.rejected) {
       note.reason = 'a container-wide label is invalid';
       continue;
