@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(docker.io busybox-static haproxy etcd-server etcd-client openvswitch-switch prometheus pebble ethtool socat crudini iproute2 procps openssl uuid-runtime util-linux)
+PKGS=(docker.io busybox-static haproxy nftables conntrack etcd-server etcd-client openvswitch-switch prometheus pebble ethtool socat crudini iproute2 procps openssl uuid-runtime util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,6 +15,8 @@ export const APT_PACKAGES: Record<string, string> = {
   'ovs-vswitchd': 'openvswitch-switch',
   'ovsdb-tool': 'openvswitch-switch',
   ethtool: 'ethtool',
+  nft: 'nftables',
+  conntrack: 'conntrack',
   socat: 'socat',
   ip: 'iproute2',
   crudini: 'crudini',
