@@ -43,6 +43,7 @@ export { backoffDelay, sleep } from './timing.js';
 export { stopSignal } from './signals.js';
 export { processStop } from './launcher.js';
 export { chooseAddress, publishedEndpoint } from './addresses.js';
+export { rotationReason, signalNumber, StoppingContainers } from './rotation.js';
 export { engineIdentity } from './engine-watcher.js';
 export type { AddressMode } from './addresses.js';
 export {

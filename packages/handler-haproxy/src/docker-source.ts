@@ -1,11 +1,10 @@
-import type { Agent } from '@glue/core';
+import { type Agent, StoppingContainers } from '@glue/core';
 import { dockerCandidates } from './model.js';
 import type { RouteSource } from './source.js';
-import { StoppingContainers } from './stopping.js';
 
 /**
  * The local engine's containers, as Glue's agent knows them. Changes arrive as handler events, not here;
- * those events also tell which containers are being stopped (stopping.ts): they leave rotation first.
+ * those events also tell which containers are being stopped (core's StoppingContainers): they leave rotation first.
  */
 export function dockerSource(agent: Agent, network: string | undefined): RouteSource {
   const stopping = new StoppingContainers();

@@ -94,7 +94,7 @@ export class HAProxyHandler extends BaseHandler {
     if (event !== 'none') {
       const labels = context?.container?.Config?.Labels ?? {};
       if (!hasRouteLabels(labels)) return;
-      // `kill` with a stop signal: the container leaves rotation now, its servers drain (stopping.ts).
+      // `kill` with a stop signal: the container leaves rotation now, its servers drain (core's StoppingContainers).
       if (context) this.router.observe(context.event, context.container);
     }
     if (context?.event.timeNano) {

@@ -4,7 +4,14 @@
  * the same model (sorted), so the rendered text only changes when routing does.
  */
 import { createHash } from 'node:crypto';
-import { chooseAddress, type ContainerInspectInfo, hasRouteLabels, type LabelProblem, parseLabels } from '@glue/core';
+import {
+  chooseAddress,
+  type ContainerInspectInfo,
+  hasRouteLabels,
+  type LabelProblem,
+  parseLabels,
+  rotationReason,
+} from '@glue/core';
 
 export interface Server {
   /** `<container name>:<port>`: unique in its backend, stable across reloads. */
@@ -78,15 +85,6 @@ function nameOf(info: ContainerInspectInfo): string {
 }
 
 /** Out of rotation: not running, paused, or a health check that says unhealthy or starting. */
-export function rotationReason(info: ContainerInspectInfo): string | undefined {
-  const s = info.State;
-  if (!s?.Running) return 'not running';
-  if (s.Paused) return 'paused';
-  const health = (s as { Health?: { Status?: string } }).Health?.Status;
-  if (health === 'unhealthy' || health === 'starting') return `health check says ${health}`;
-  return undefined;
-}
-
 export function backendName(host: string, prefix: string): string {
   const hash = createHash('sha1').update(`${host}${prefix}`).digest('hex').slice(0, 8);
   return `http_${host}_${hash}`;

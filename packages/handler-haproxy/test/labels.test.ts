@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
-import { chooseAddress } from '@glue/core';
-import { buildModel, rotationReason, structureKey } from '../src/model.js';
+import { chooseAddress, rotationReason } from '@glue/core';
+import { buildModel, structureKey } from '../src/model.js';
 
 describe('model', () => {
   const c = (name: string, labels: Record<string, string>, extra: Parameters<typeof fakeContainer>[0] = {}) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ContainerInspectInfo, GlueEvent } from '@glue/core';
-import { signalNumber, StoppingContainers } from '../src/stopping.js';
+import type { ContainerInspectInfo, GlueEvent } from '../src/index.js';
+import { signalNumber, StoppingContainers } from '../src/rotation.js';
 
 const ev = (action: string, id: string, attributes: Record<string, string> = {}): GlueEvent => ({
   action,
