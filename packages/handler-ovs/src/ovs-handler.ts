@@ -3,9 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Agent,
   BaseHandler,
+  type CommandResult,
+  type CommandRunner,
   type ContainerInspectInfo,
   containerName,
   errorMessage,
+  execaRunner,
+  formatCommand,
   GlueError,
   type GlueErrorOptions,
   type HandlerContext,
@@ -16,7 +20,6 @@ import {
 } from '@glue/core';
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { handlerFailure, oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
-import { type CommandResult, type CommandRunner, execaRunner, formatCommand } from './runner.js';
 
 /** Errors that already say which container they are about. */
 const namesContainer = new WeakSet<object>();

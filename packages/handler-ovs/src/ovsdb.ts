@@ -1,5 +1,4 @@
-import { GlueError, type GlueErrorOptions } from '@glue/core';
-import { type CommandResult, type CommandRunner, formatCommand } from './runner.js';
+import { type CommandResult, type CommandRunner, formatCommand, GlueError, type GlueErrorOptions } from '@glue/core';
 
 /** One row of `ovs-vsctl --format=json find/list Interface`, the columns this handler reads. */
 export interface OvsInterface {

@@ -1,4 +1,4 @@
-import type { CommandResult, CommandRunner } from '../src/runner.js';
+import type { CommandResult, CommandRunner } from '@glue/core';
 
 interface FakeInterface {
   bridge: string;

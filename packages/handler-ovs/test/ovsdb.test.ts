@@ -1,7 +1,7 @@
 import { GlueError } from '@glue/core';
 import { describe, expect, it } from 'vitest';
 import { OvsClient, parseTable, toInterface } from '../src/ovsdb.js';
-import type { CommandRunner } from '../src/runner.js';
+import type { CommandRunner } from '@glue/core';
 
 // Output as ovs-vsctl 3.1 prints it (captured from a real switch).
 const FIND =

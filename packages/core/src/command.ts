@@ -1,3 +1,7 @@
+/**
+ * Running a program the one way Glue's handlers do (ovs-vsctl, ip, nft, conntrack): an argument array,
+ * never a shell, bounded in time, cancellable, the outcome reported rather than thrown.
+ */
 import { execa } from 'execa';
 
 /** What one command printed and how it ended. */
@@ -7,7 +11,7 @@ export interface CommandResult {
   stderr: string;
 }
 
-export interface RunOptions {
+export interface CommandOptions {
   signal?: AbortSignal | undefined;
   timeoutMs?: number | undefined;
   /** Written to the program's stdin (e.g. `ip -batch -` commands); stdin is closed otherwise. */
@@ -18,7 +22,7 @@ export interface RunOptions {
  * Runs one program with an argument array (never a shell) and reports the outcome without throwing
  * on a non-zero exit: callers decide what a failure means. Injected so tests can record commands.
  */
-export type CommandRunner = (file: string, args: readonly string[], options?: RunOptions) => Promise<CommandResult>;
+export type CommandRunner = (file: string, args: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
 
