@@ -19,6 +19,7 @@ export default defineConfig({
       { find: /^@glue\/publisher-etcd\/routes$/, replacement: src('publisher-etcd', 'routes.ts') },
       { find: /^@glue\/publisher-etcd$/, replacement: src('publisher-etcd') },
       { find: /^@glue\/handler-ovs$/, replacement: src('handler-ovs') },
+      { find: /^@glue\/handler-nftables$/, replacement: src('handler-nftables') },
       { find: /^@glue\/testkit$/, replacement: src('testkit') },
     ],
   },

@@ -112,12 +112,13 @@ afterAll(async () => {
 });
 
 describe('the packed packages', () => {
-  it('are the six public ones, each with LICENSE and README, naming no private package', async () => {
+  it('are the seven public ones, each with LICENSE and README, naming no private package', async () => {
     expect(ours.map((p) => p.name).sort()).toEqual([
       '@glue/cli',
       '@glue/core',
       '@glue/handler-exec',
       '@glue/handler-haproxy',
+      '@glue/handler-nftables',
       '@glue/handler-ovs',
       '@glue/publisher-etcd',
     ]);

@@ -24,7 +24,10 @@ export type GlueErrorCode =
   | 'DEPENDENCY_MISSING'
   /** The run was cancelled: Glue is stopping, or the run's signal aborted. */
   | 'HANDLER_CANCELLED'
-  /** A file the handler would write exists and was not written by Glue (it is never replaced without a takeover). */
+  /**
+   * A file the handler would write (or an nftables table it would replace) exists and was not made by
+   * Glue: it is never replaced without a takeover.
+   */
   | 'FOREIGN_FILE';
 
 export interface GlueErrorOptions {

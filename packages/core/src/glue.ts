@@ -12,6 +12,7 @@ import {
 import { ContainerStore, containerName } from './container-store.js';
 import { createDocker, dockerEndpoint } from './docker-connect.js';
 import { DEFAULT_CALL_TIMEOUT_MS, EngineWatcher, inspectAll } from './engine-watcher.js';
+import { claimProblems } from './claims.js';
 import { ConfigError, type ConfigProblem, errorMessage, GlueError } from './errors.js';
 import { type GlueEvent, NONE, noneEvent, STATE_CHANGING_ACTIONS } from './events.js';
 import type { Agent, Handler, HandlerContext, RunMode } from './handler.js';
@@ -257,6 +258,11 @@ export class Glue extends EventEmitter<GlueEvents> {
         instance,
       });
     }
+    const clash = claimProblems(this.entries);
+    if (clash.length > 0) {
+      this.entries = [];
+      throw new ConfigError(clash);
+    }
     this.loaded = true;
     if (this.phase === 'new') this.phase = 'loaded';
     this.logger.info(
@@ -330,6 +336,11 @@ export class Glue extends EventEmitter<GlueEvents> {
     const fresh = await this.construct(toLoad, files);
     const byFile = new Map(fresh.map((e) => [e.file, e]));
     const inline = this.entries.filter((e) => e.file === undefined);
+    const clash = claimProblems([
+      ...plan.order.flatMap((x) => ('keep' in x ? [x.keep] : (byFile.get(x.load.file) ?? []))),
+      ...inline,
+    ]);
+    if (clash.length > 0) throw new ConfigError(clash);
     // The old handlers stop first (two of them must never write the same files), the new ones start
     // before they see an event, then the set switches.
     this.entries = this.entries.filter((e) => !plan.stop.includes(e));

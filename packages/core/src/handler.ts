@@ -6,6 +6,7 @@ import type { IniDocument } from './ini-document.js';
 import type { Logger } from './logger.js';
 import type { LabelProblem } from './labels.js';
 import type { Metrics } from './metrics.js';
+import type { HandlerClaim } from './claims.js';
 
 export type { ContainerInspectInfo };
 
@@ -103,6 +104,12 @@ export interface Handler {
   checkContainer?(container: ContainerInspectInfo): LabelProblem[];
   /** The `glue_*` label families this handler reads (`glue_ovs_`): `glue check` flags labels no handler reads. */
   readonly labelPrefixes?: readonly string[];
+  /**
+   * What this handler owns alone among the loaded handlers (the nftables handler with `protocols=udp,tcp`
+   * and the HAProxy handler both claim `glue_tcp_<port>_port labels`): Glue refuses to load two that
+   * claim the same thing, naming both.
+   */
+  readonly claims?: readonly HandlerClaim[];
 }
 
 export type HandlerClass = new (agent: Agent, iniFile: string, ini: IniDocument) => Handler;

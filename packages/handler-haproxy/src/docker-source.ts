@@ -6,7 +6,7 @@ import type { RouteSource } from './source.js';
  * The local engine's containers, as Glue's agent knows them. Changes arrive as handler events, not here;
  * those events also tell which containers are being stopped (core's StoppingContainers): they leave rotation first.
  */
-export function dockerSource(agent: Agent, network: string | undefined): RouteSource {
+export function dockerSource(agent: Agent, network: string | undefined, tcp = true): RouteSource {
   const stopping = new StoppingContainers();
   return {
     kind: 'docker',
@@ -14,6 +14,7 @@ export function dockerSource(agent: Agent, network: string | undefined): RouteSo
     read: () =>
       dockerCandidates(agent.containers(), {
         ...(network ? { network } : {}),
+        tcp,
         outOfRotation: (id) => stopping.reason(id),
       }),
     observe: (event, container) => void stopping.observe(event, container),

@@ -4,6 +4,7 @@ import {
   type Agent,
   BaseHandler,
   GlueError,
+  type HandlerClaim,
   type HandlerContext,
   hasRouteLabels,
   IniDocument,
@@ -44,6 +45,8 @@ function findBinary(name: string): string | undefined {
 export class HAProxyHandler extends BaseHandler {
   readonly options: HaproxyOptions;
   readonly router: Router;
+  /** glue_tcp_* labels: one handler only (the nftables handler can balance them too). */
+  readonly claims: readonly HandlerClaim[];
   private unobserve: () => void = () => undefined;
 
   /** `overrides` lets glue-balancer pass options without an INI file. */
@@ -51,6 +54,7 @@ export class HAProxyHandler extends BaseHandler {
     super(agent, iniFile, ini);
     this.options = overrides ?? parseHaproxyParams(this.name, ini.section('params'), dirname(iniFile));
     this.router = createRouter(this.name, this.options, this.logger, agent);
+    this.claims = this.options.tcp ? [{ what: 'glue_tcp_<port>_port labels', key: 'tcp-ports' }] : [];
   }
 
   /** Builds a handler from options alone (glue-balancer, embedders). */
@@ -145,7 +149,7 @@ export function createRouter(
     source = new EtcdSource({ connection: options.etcd, logger, retry: () => !once() });
   } else {
     if (!agent) throw new GlueError('INVALID_STATE', 'source=docker needs the engine', { handler: name });
-    source = dockerSource(agent, options.network);
+    source = dockerSource(agent, options.network, options.tcp);
   }
   mkdirSync(dirname(options.configFile), { recursive: true });
   return new Router({

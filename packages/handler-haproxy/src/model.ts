@@ -74,6 +74,8 @@ export interface ModelOptions {
   network?: string;
   /** TCP frontend ports labels may claim. */
   tcpPorts?: { min: number; max: number };
+  /** Whether glue_tcp_* labels are this balancer's (default true; false: another handler balances them). */
+  tcp?: boolean;
   /** Ports HAProxy already uses (the HTTP bind port): TCP services may not claim them. */
   reservedPorts?: readonly number[];
 }
@@ -124,7 +126,7 @@ export interface Candidate {
 /** The local engine's containers -> candidates (running, in rotation, with an address), and a note per container with route labels. */
 export function dockerCandidates(
   containers: readonly ContainerInspectInfo[],
-  options: Pick<ModelOptions, 'network'> & {
+  options: Pick<ModelOptions, 'network' | 'tcp'> & {
     /** A reason to keep a running container out of rotation (it is being stopped), or undefined. */
     outOfRotation?: (containerId: string) => string | undefined;
   } = {},
@@ -137,8 +139,12 @@ export function dockerCandidates(
     const cname = nameOf(info);
     const parsed = parseLabels(labels);
     // UDP services are the kernel balancer's (@glue/handler-nftables): neither routed nor reported here.
-    const problems = parsed.problems.filter((p) => !p.label.startsWith('glue_udp_'));
-    if (parsed.http.length === 0 && parsed.tcp.length === 0 && problems.length === 0 && !parsed.rejected) continue;
+    // UDP services (and TCP with tcp-ports=none) are another balancer's: neither routed nor reported here.
+    const tcp = options.tcp === false ? [] : parsed.tcp;
+    const problems = parsed.problems.filter(
+      (p) => !p.label.startsWith('glue_udp_') && (options.tcp !== false || !p.label.startsWith('glue_tcp_')),
+    );
+    if (parsed.http.length === 0 && tcp.length === 0 && problems.length === 0 && !parsed.rejected) continue;
     const note: SkipNote = { containerId: info.Id, containerName: cname, problems: [] };
     notes.push(note);
     note.problems.push(...problems);
@@ -146,7 +152,7 @@ export function dockerCandidates(
       note.reason = 'a container-wide label is invalid';
       continue;
     }
-    if (parsed.http.length === 0 && parsed.tcp.length === 0) {
+    if (parsed.http.length === 0 && tcp.length === 0) {
       note.reason = 'no valid route';
       continue;
     }
@@ -173,7 +179,7 @@ export function dockerCandidates(
       // been serving it longest decides and a newcomer is refused, whatever its name.
       order: Date.parse(info.State?.StartedAt ?? '') || 0,
       http: parsed.http.map((r) => ({ ...r, address: addr.ip, targetPort: r.port })),
-      tcp: parsed.tcp.map((r) => ({ ...r, address: addr.ip, targetPort: r.port })),
+      tcp: tcp.map((r) => ({ ...r, address: addr.ip, targetPort: r.port })),
       note,
     });
   }

@@ -35,6 +35,8 @@ export interface HaproxyOptions {
   httpPort: number | undefined;
   tcpAddress: string;
   tcpPorts: { min: number; max: number };
+  /** glue_tcp_* labels are this handler's (false with tcp-ports=none: another handler, nftables, balances them). */
+  tcp: boolean;
   network: string | undefined;
   runtimeSocket: string;
   masterSocket: string;
@@ -151,7 +153,7 @@ export const PARAM_SPEC = {
   'tcp-address': { arg: 'addr', help: 'address TCP frontends bind', default: DEFAULTS.tcpAddress },
   'tcp-ports': {
     arg: 'min-max',
-    help: 'frontend ports glue_tcp_<port>_port labels may claim',
+    help: "frontend ports glue_tcp_<port>_port labels may claim, or none (TCP labels are another handler's, e.g. nftables)",
     default: DEFAULTS.tcpPorts,
   },
   network: { arg: 'name', help: 'Docker network whose address to use (label glue_network overrides)' },
@@ -396,6 +398,7 @@ export function parseHaproxyParams(
   const tcpPorts = field(
     () => {
       const raw = get('tcp-ports') || DEFAULTS.tcpPorts;
+      if (raw === 'none') return { min: 1024, max: 65535 };
       const range = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(raw);
       const min = Number(range?.[1]);
       const max = Number(range?.[2]);
@@ -482,6 +485,7 @@ export function parseHaproxyParams(
     httpPort,
     tcpAddress,
     tcpPorts,
+    tcp: get('tcp-ports') !== 'none',
     network,
     runtimeSocket,
     masterSocket,

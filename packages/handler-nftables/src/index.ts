@@ -1,0 +1,10 @@
+export { NftablesHandler } from './nftables-handler.js';
+export type { NftablesHandlerOptions } from './nftables-handler.js';
+export { buildServices, dockerCandidates, flowpoints } from './model.js';
+export type { Flowpoint, L4Candidate, L4Endpoint, L4Model, L4Route, L4Service, SkipNote } from './model.js';
+export { parseParams, PARAM_KEYS } from './params.js';
+export type { Family, L4Protocol, NftParams } from './params.js';
+export { renderRuleset, OWNER_MARK } from './ruleset.js';
+export type { RulesetSettings } from './ruleset.js';
+export { parseTable } from './readback.js';
+export type { TableState } from './readback.js';

@@ -1,0 +1,266 @@
+import {
+  type Agent,
+  BaseHandler,
+  type CommandRunner,
+  type ContainerInspectInfo,
+  describeLabelProblem,
+  errorMessage,
+  execaRunner,
+  GlueError,
+  type GlueErrorOptions,
+  type HandlerClaim,
+  type HandlerContext,
+  type IniDocument,
+  type LabelProblem,
+  ParamError,
+  SECONDS_BUCKETS,
+  StoppingContainers,
+} from '@glue/core';
+import { Kernel } from './kernel.js';
+import {
+  buildServices,
+  dockerCandidates,
+  type Flowpoint,
+  flowKey,
+  flowpoints,
+  type L4Model,
+  type SkipNote,
+} from './model.js';
+import { type NftParams, parseParams } from './params.js';
+import { renderDelete, renderRuleset } from './ruleset.js';
+
+export interface NftablesHandlerOptions {
+  /** Runs nft and conntrack. Default: execa, argument arrays, no shell. */
+  runner?: CommandRunner;
+}
+
+/** Reasons a container is left out that are its state, not a mistake: logged at debug. */
+const ROUTINE = /^(not running|paused|health check says|stopping \(sent signal)/;
+
+/**
+ * UDP (and, when chosen, TCP) load balancing in the kernel: containers labelled
+ * `glue_udp_<port>_port=<listen port>` (`glue_tcp_...` with `protocols=udp,tcp`) become services of one
+ * nftables table of Glue's own, which every change replaces in one transaction (`nft -f -`). A flow's
+ * first packet picks an endpoint by weight (`numgen random`), `dnat` sends it there, conntrack keeps
+ * the rest of the flow on it. When an endpoint goes, its UDP conntrack entries are deleted, so clients
+ * that reuse a source port reach a live endpoint instead of the dead one.
+ *
+ * Every event (and `none`) recomputes the whole table from Glue's view of the containers (running,
+ * not paused, healthy, not being stopped); nothing is written when it is unchanged. At start-up the
+ * table a previous run left is read back: it is kept until the first run replaces it, so traffic
+ * keeps flowing across a restart, and its endpoints that are gone lose their flows then. On stop
+ * the rules stay unless `remove-on-stop`.
+ */
+export class NftablesHandler extends BaseHandler {
+  readonly settings: NftParams;
+  /** One change to the table at a time, in order. */
+  readonly serial = true;
+  readonly labelPrefixes: readonly string[];
+  readonly claims: readonly HandlerClaim[];
+  private readonly kernel: Kernel;
+  private readonly tag: Pick<GlueErrorOptions, 'handler' | 'file'>;
+  private readonly stopping = new StoppingContainers();
+  /** The script the kernel runs, when this handler wrote it (undefined: the next run writes). */
+  private applied: string | undefined;
+  /** Endpoints the table sends flows to: read back at start, then as applied. */
+  private live: Flowpoint[] = [];
+  private model: L4Model = { services: [] };
+  private lastError: string | undefined;
+  /** Container id -> what was last logged about it (logged again only when it changes). */
+  private readonly told = new Map<string, string>();
+  private unobserve: () => void = () => undefined;
+  private readonly metrics = {
+    transactions: this.agent.metrics.counter({
+      name: 'glue_nftables_transactions_total',
+      help: 'Table replacements sent to nft -f, by result',
+      labelNames: ['handler', 'result'],
+    }),
+    seconds: this.agent.metrics.histogram({
+      name: 'glue_nftables_transaction_seconds',
+      help: 'How long one nft -f transaction took',
+      labelNames: ['handler'],
+      buckets: SECONDS_BUCKETS,
+    }),
+    forgotten: this.agent.metrics.counter({
+      name: 'glue_nftables_conntrack_deleted_total',
+      help: 'UDP conntrack entries deleted because their endpoint went',
+      labelNames: ['handler'],
+    }),
+  };
+
+  constructor(agent: Agent, iniFile: string, ini: IniDocument, options: NftablesHandlerOptions = {}) {
+    super(agent, iniFile, ini);
+    const { params, problems } = parseParams(this.params);
+    if (problems.length > 0) throw ParamError.of(this.name, problems);
+    this.settings = params;
+    this.tag = { handler: this.name, file: this.iniFile };
+    this.kernel = new Kernel(options.runner ?? execaRunner, params, this.tag);
+    this.labelPrefixes = params.protocols.map((p) => `glue_${p}_`);
+    this.claims = params.protocols.map((p) => ({ what: `glue_${p}_<port>_port labels`, key: 'protocols' }));
+  }
+
+  /** Reads the table a previous run left: refuses one Glue did not make (unless takeover). */
+  async start(): Promise<void> {
+    const { family, table, takeover } = this.settings;
+    const state = await this.kernel.read(this.agent.signal);
+    if (state && !state.owned && !takeover)
+      throw new GlueError(
+        'FOREIGN_FILE',
+        `nftables table ${family} ${table} exists and was not made by Glue: refusing to replace it (choose another table param, or set takeover=yes to replace it)`,
+        this.tag,
+      );
+    if (state) {
+      this.live = state.endpoints;
+      this.logger.info(
+        { table: `${family} ${table}`, services: state.services, endpoints: state.endpoints.length },
+        `found table ${family} ${table} with ${state.services} service(s): kept until the first run reconciles it`,
+      );
+    }
+    this.observe();
+  }
+
+  async stop(): Promise<void> {
+    this.unobserve();
+    if (!this.settings.removeOnStop) return;
+    try {
+      await this.kernel.apply(renderDelete(this.settings), AbortSignal.timeout(this.settings.timeoutMs));
+      this.applied = undefined;
+      this.logger.info(`removed table ${this.settings.family} ${this.settings.table} (remove-on-stop)`);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err) }, `could not remove the table: ${errorMessage(err)}`);
+    }
+  }
+
+  ready(): string | undefined {
+    return this.lastError === undefined ? undefined : `the last nft transaction failed: ${this.lastError}`;
+  }
+
+  async handle(_event: string, _containerId: string, context?: HandlerContext): Promise<void> {
+    if (context?.event) this.stopping.observe(context.event, context.container);
+    await this.sync(context?.signal ?? this.agent.signal);
+  }
+
+  /** `glue check`: this handler's labels by its grammar (ports, weights, the listen port range). */
+  checkContainer(info: ContainerInspectInfo): LabelProblem[] {
+    const { notes } = dockerCandidates([info], this.candidateOptions());
+    return notes.flatMap((n) => n.problems);
+  }
+
+  /** The table as the containers say it should be: written in one transaction when it changed. */
+  async sync(signal: AbortSignal): Promise<void> {
+    const { candidates, notes } = dockerCandidates(this.agent.containers(), this.candidateOptions());
+    this.report(notes);
+    const model = buildServices(candidates);
+    const script = renderRuleset(model, this.settings);
+    if (script === this.applied) return;
+    const end = this.metrics.seconds.startTimer({ handler: this.name });
+    try {
+      await this.kernel.apply(script, signal);
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.metrics.transactions.inc({ handler: this.name, result: 'failed' });
+      throw err;
+    } finally {
+      end();
+    }
+    this.metrics.transactions.inc({ handler: this.name, result: 'applied' });
+    this.lastError = undefined;
+    this.applied = script;
+    const before = this.model;
+    this.model = model;
+    const now = flowpoints(model);
+    const keep = new Set(now.map(flowKey));
+    const gone = this.live.filter((f) => !keep.has(flowKey(f)));
+    this.live = now;
+    this.logChange(before, model);
+    await this.forget(gone.filter((f) => f.protocol === 'udp'));
+  }
+
+  /** Deletes the UDP flows of endpoints that went, after the rules no longer choose them. Never throws. */
+  private async forget(gone: readonly Flowpoint[]): Promise<void> {
+    for (const f of gone) {
+      try {
+        const n = await this.kernel.forget(f, AbortSignal.timeout(this.settings.timeoutMs));
+        this.metrics.forgotten.inc({ handler: this.name }, n);
+        if (n > 0)
+          this.logger.info({ endpoint: flowKey(f), entries: n }, `deleted ${n} conntrack entries of ${flowKey(f)}`);
+      } catch (err) {
+        this.logger.warn(
+          { endpoint: flowKey(f), err: errorMessage(err) },
+          `could not delete the conntrack entries of ${flowKey(f)}: ${errorMessage(err)}`,
+        );
+      }
+    }
+  }
+
+  private candidateOptions(): Parameters<typeof dockerCandidates>[1] {
+    return {
+      network: this.settings.network,
+      protocols: this.settings.protocols,
+      ports: this.settings.ports,
+      outOfRotation: (id) => this.stopping.reason(id),
+    };
+  }
+
+  /** Refused labels at warn, once per change; left-out containers at info (routine states at debug). */
+  private report(notes: readonly SkipNote[]): void {
+    const seen = new Set<string>();
+    for (const n of notes) {
+      seen.add(n.containerId);
+      const said = JSON.stringify([n.problems, n.reason]);
+      if (this.told.get(n.containerId) === said) continue;
+      this.told.set(n.containerId, said);
+      for (const p of n.problems)
+        this.logger.warn(
+          { container: n.containerName, label: p.label, value: p.value },
+          `${describeLabelProblem(n.containerName, p)}: refused`,
+        );
+      if (n.reason)
+        this.logger[ROUTINE.test(n.reason) ? 'debug' : 'info'](
+          { container: n.containerName, reason: n.reason },
+          `container ${n.containerName} left out: ${n.reason}`,
+        );
+    }
+    for (const id of this.told.keys()) if (!seen.has(id)) this.told.delete(id);
+  }
+
+  private logChange(before: L4Model, after: L4Model): void {
+    const names = (m: L4Model): Set<string> =>
+      new Set(
+        m.services.flatMap((s) =>
+          s.endpoints.map((e) => `${s.protocol}/${s.port} -> ${e.name} ${e.address}:${e.port} w${e.weight}`),
+        ),
+      );
+    const a = names(before);
+    const b = names(after);
+    const added = [...b].filter((x) => !a.has(x));
+    const removed = [...a].filter((x) => !b.has(x));
+    this.logger.info(
+      { services: after.services.length, added, removed },
+      `table ${this.settings.family} ${this.settings.table}: ${after.services.length} service(s), ${b.size} endpoint(s)`,
+    );
+  }
+
+  private observe(): void {
+    const services = this.agent.metrics.gauge({
+      name: 'glue_nftables_services',
+      help: 'Services in the table, as this handler last wrote it',
+      labelNames: ['handler'],
+    });
+    const endpoints = this.agent.metrics.gauge({
+      name: 'glue_nftables_endpoints',
+      help: 'Endpoints (container and port) the table sends flows to',
+      labelNames: ['handler'],
+    });
+    this.unobserve();
+    const unregister = this.agent.metrics.collector(() => {
+      services.set({ handler: this.name }, this.model.services.length);
+      endpoints.set({ handler: this.name }, flowpoints(this.model).length);
+    });
+    this.unobserve = () => {
+      unregister();
+      services.remove({ handler: this.name });
+      endpoints.remove({ handler: this.name });
+    };
+  }
+}
