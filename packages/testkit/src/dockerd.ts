@@ -29,6 +29,8 @@ export interface RunOptions {
   waitRunning?: boolean;
   restartPolicy?: 'no' | 'always' | 'unless-stopped';
   capAdd?: string[];
+  /** Bind mounts (`/usr:/usr:ro`): e.g. the host's programs for a container that needs more than busybox. */
+  binds?: string[];
 }
 
 export interface TestContainer {
@@ -74,13 +76,22 @@ let nameCounter = 0;
  * Starts a private dockerd for one test file: its own temp dir, socket and bridge (so several engines
  * can run side by side), iptables off. The test image is imported from busybox-static.
  */
-export async function startDockerd(options: { image?: boolean } = {}): Promise<DockerEngine> {
+export async function startDockerd(
+  options: {
+    image?: boolean;
+    /** Run the engine inside this network namespace (createNetns): its bridge and containers live there. */
+    netns?: string;
+  } = {},
+): Promise<DockerEngine> {
   const dockerdBin = requireBinary('dockerd');
   requireBinary('docker');
   requireBinary('ip');
   const dir = await mkdtemp(join(tmpdir(), 'glue-dockerd-'));
   const socket = join(dir, 'docker.sock');
-  const { bridge, n } = await createBridge();
+  const ns = options.netns;
+  /** `ip` in the engine's namespace. */
+  const ipArgs = (args: string[]): string[] => (ns ? ['-n', ns, ...args] : args);
+  const { bridge, n } = await createBridge(ns);
   const subnet = `172.31.${n}.0/24`;
   let child: ChildProcess | undefined;
   const args = [
@@ -104,7 +115,12 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
 
   const launch = async (): Promise<void> => {
     const log = openSync(join(dir, 'dockerd.log'), 'a');
-    child = spawn(dockerdBin, args, { stdio: ['ignore', log, log], detached: false });
+    child = ns
+      ? spawn('nsenter', [`--net=/run/netns/${ns}`, dockerdBin, ...args], {
+          stdio: ['ignore', log, log],
+          detached: false,
+        })
+      : spawn(dockerdBin, args, { stdio: ['ignore', log, log], detached: false });
     closeSync(log);
     const started = child;
     await waitFor(async () => !started.exitCode && (await docker.ping()) !== undefined, {
@@ -176,10 +192,10 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
         if (child?.pid) await stopPid(child.pid, 'SIGTERM', 15_000);
         for (const pid of pidsMentioning(dir)) await stopPid(pid, 'SIGKILL', 2000);
         await unmountUnder(dir);
-        await execa('ip', ['link', 'del', bridge], { reject: false });
+        await execa('ip', ipArgs(['link', 'del', bridge]), { reject: false });
         // Whatever still holds an address of this engine's pool is one of its user network bridges.
-        for (const link of await linksWithAddressIn(`172.30.${n}.`))
-          await execa('ip', ['link', 'del', 'dev', link], { reject: false });
+        for (const link of await linksWithAddressIn(`172.30.${n}.`, ns))
+          await execa('ip', ipArgs(['link', 'del', 'dev', link]), { reject: false });
         rmSync(dir, { recursive: true, force: true });
       }
     },
@@ -194,8 +210,8 @@ export async function startDockerd(options: { image?: boolean } = {}): Promise<D
 }
 
 /** Interfaces with an IPv4 address starting with `prefix` (`172.30.7.`). */
-async function linksWithAddressIn(prefix: string): Promise<string[]> {
-  const r = await execa('ip', ['-o', '-4', 'addr', 'show'], { reject: false });
+async function linksWithAddressIn(prefix: string, ns?: string): Promise<string[]> {
+  const r = await execa('ip', [...(ns ? ['-n', ns] : []), '-o', '-4', 'addr', 'show'], { reject: false });
   const links = new Set<string>();
   for (const line of String(r.stdout).split('\n')) {
     const cols = line.trim().split(/\s+/);
@@ -204,23 +220,27 @@ async function linksWithAddressIn(prefix: string): Promise<string[]> {
   return [...links];
 }
 
-async function createBridge(): Promise<{ bridge: string; n: number }> {
+async function createBridge(ns?: string): Promise<{ bridge: string; n: number }> {
+  const ip = (args: string[], o?: { reject: false }) => execa('ip', [...(ns ? ['-n', ns] : []), ...args], o);
   for (let attempt = 0; attempt < 50; attempt++) {
     const n = 1 + Math.floor(Math.random() * 250);
     // An address of either range already on an interface (another engine, or one a crashed run left)
     // would overlap this engine's routes.
-    if ((await linksWithAddressIn(`172.30.${n}.`)).length > 0 || (await linksWithAddressIn(`172.31.${n}.`)).length > 0)
+    if (
+      (await linksWithAddressIn(`172.30.${n}.`, ns)).length > 0 ||
+      (await linksWithAddressIn(`172.31.${n}.`, ns)).length > 0
+    )
       continue;
     const bridge = `gluebr${n}`;
-    const add = await execa('ip', ['link', 'add', bridge, 'type', 'bridge'], { reject: false });
+    const add = await ip(['link', 'add', bridge, 'type', 'bridge'], { reject: false });
     if (add.exitCode !== 0) continue; // taken by another engine: try another number
     // A Linux bridge without an explicit MAC takes the lowest MAC of its ports, so it would change as
     // containers' veths come and go and stale ARP entries would time out requests (Docker pins docker0
     // the same way). A fixed, locally administered MAC per bridge number.
     const mac = `02:67:6c:75:65:${n.toString(16).padStart(2, '0')}`;
-    await execa('ip', ['link', 'set', bridge, 'address', mac]);
-    await execa('ip', ['addr', 'add', `172.31.${n}.1/24`, 'dev', bridge]);
-    await execa('ip', ['link', 'set', bridge, 'up']);
+    await ip(['link', 'set', bridge, 'address', mac]);
+    await ip(['addr', 'add', `172.31.${n}.1/24`, 'dev', bridge]);
+    await ip(['link', 'set', bridge, 'up']);
     return { bridge, n };
   }
   throw new Error('could not create a test bridge (gluebrN): are you root?');
@@ -294,6 +314,7 @@ async function runContainer(docker: Dockerode, o: RunOptions = {}): Promise<Test
         : {}),
       ...(o.restartPolicy ? { RestartPolicy: { Name: o.restartPolicy } } : {}),
       ...(o.capAdd ? { CapAdd: o.capAdd } : {}),
+      ...(o.binds ? { Binds: o.binds } : {}),
     },
   });
   await container.start();

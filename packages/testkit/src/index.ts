@@ -1,6 +1,8 @@
 export { APT_PACKAGES, requireBinary } from './binaries.js';
 export { ensureTestImage, startDockerd, TEST_IMAGE } from './dockerd.js';
 export type { DockerEngine, RunOptions, TestContainer } from './dockerd.js';
+export { createNetns } from './netns.js';
+export type { Netns } from './netns.js';
 export { httpGet, httpsGet } from './http.js';
 export type { HttpResult, HttpsResult } from './http.js';
 export { isAlive, pidsMentioning, stopPid } from './processes.js';
