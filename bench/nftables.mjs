@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // nftables handler benchmark (issue 15). Prints figures and ratios:
-//   one transaction replacing the table (render + nft -f) for 1, 100 and 1,000 services of 2 endpoints
-//     each, median of 5: goal ≤ 100 ms for 1,000
+//   one transaction for 1, 100 and 1,000 services of 2 endpoints each, median of 5: the whole table
+//     (the first run after a start), and one endpoint joining or leaving one service (every run after
+//     it: only what changed): goal ≤ 100 ms for the latter at 1,000
 //   event -> first datagram answered by the new backend (kernel path), p50 over GLUE_BENCH_RUNS (default
 //     20), side by side with the HAProxy TCP path for the same container (event -> first TCP answer
 //     through HAProxy): goal kernel p50 ≤ HAProxy p50
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { line, pct } from './lib/report.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { renderRuleset } = await import(join(root, 'packages/handler-nftables/dist/index.js'));
+const { renderFull, renderPatch, tableSpec } = await import(join(root, 'packages/handler-nftables/dist/index.js'));
 const { createNetns, startDockerd, tempDir, requireBinary, waitFor } = await import(
   join(root, 'packages/testkit/dist/index.js')
 );
@@ -51,14 +52,33 @@ try {
     const applies = [];
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();
-      const script = renderRuleset(m, settings);
+      const script = renderFull(tableSpec(m, settings), settings);
       const t1 = performance.now();
       await ns.exec('nft', ['-f', '-'], { input: script });
       applies.push(performance.now() - t1);
       renders.push(t1 - t0);
     }
-    line(`${n} service(s): render the table`, median(renders), 'ms');
-    line(`${n} service(s): nft -f (one transaction)`, median(applies), 'ms', n === 1000 ? 100 : undefined);
+    line(`${n} service(s): render the whole table`, median(renders), 'ms');
+    line(`${n} service(s): nft -f, the whole table`, median(applies), 'ms');
+    // What every event after the first sends: one endpoint joins (then leaves) one service.
+    const spec = tableSpec(m, settings);
+    const grown = structuredClone(m);
+    grown.services[0].endpoints.push({
+      id: 'f'.repeat(64),
+      name: 'extra',
+      address: '172.28.0.9',
+      port: 53,
+      weight: 100,
+    });
+    const bigger = tableSpec(grown, settings);
+    const patches = [];
+    for (let i = 0; i < 6; i++) {
+      const script = i % 2 === 0 ? renderPatch(spec, bigger, settings) : renderPatch(bigger, spec, settings);
+      const t0 = performance.now();
+      await ns.exec('nft', ['-f', '-'], { input: script });
+      patches.push(performance.now() - t0);
+    }
+    line(`${n} service(s): nft -f, one endpoint joins or leaves`, median(patches), 'ms', n === 1000 ? 100 : undefined);
   }
   await ns.exec('nft', ['delete', 'table', 'ip', 'glue']);
 

@@ -27,7 +27,7 @@ import {
   type SkipNote,
 } from './model.js';
 import { type NftParams, parseParams } from './params.js';
-import { renderDelete, renderRuleset } from './ruleset.js';
+import { renderDelete, renderFull, renderPatch, type TableSpec, tableSpec } from './ruleset.js';
 
 export interface NftablesHandlerOptions {
   /** Runs nft and conntrack. Default: execa, argument arrays, no shell. */
@@ -40,13 +40,14 @@ const ROUTINE = /^(not running|paused|health check says|stopping \(sent signal)/
 /**
  * UDP (and, when chosen, TCP) load balancing in the kernel: containers labelled
  * `glue_udp_<port>_port=<listen port>` (`glue_tcp_...` with `protocols=udp,tcp`) become services of one
- * nftables table of Glue's own, which every change replaces in one transaction (`nft -f -`). A flow's
+ * nftables table of Glue's own, changed only by whole transactions (`nft -f -`). A flow's
  * first packet picks an endpoint by weight (`numgen random`), `dnat` sends it there, conntrack keeps
  * the rest of the flow on it. When an endpoint goes, its UDP conntrack entries are deleted, so clients
  * that reuse a source port reach a live endpoint instead of the dead one.
  *
- * Every event (and `none`) recomputes the whole table from Glue's view of the containers (running,
- * not paused, healthy, not being stopped); nothing is written when it is unchanged. At start-up the
+ * Every event (and `none`) recomputes the table from Glue's view of the containers (running, not
+ * paused, healthy, not being stopped) and sends only what changed (one transaction still); nothing
+ * when nothing did. The first run, and the one after a failed transaction, replace the whole table. At start-up the
  * table a previous run left is read back: it is kept until the first run replaces it, so traffic
  * keeps flowing across a restart, and its endpoints that are gone lose their flows then. On stop
  * the rules stay unless `remove-on-stop`.
@@ -60,8 +61,8 @@ export class NftablesHandler extends BaseHandler {
   private readonly kernel: Kernel;
   private readonly tag: Pick<GlueErrorOptions, 'handler' | 'file'>;
   private readonly stopping = new StoppingContainers();
-  /** The script the kernel runs, when this handler wrote it (undefined: the next run writes). */
-  private applied: string | undefined;
+  /** What the kernel has, when this handler wrote it (undefined: the next run replaces the whole table). */
+  private applied: TableSpec | undefined;
   /** Endpoints the table sends flows to: read back at start, then as applied. */
   private live: Flowpoint[] = [];
   private model: L4Model = { services: [] };
@@ -72,8 +73,8 @@ export class NftablesHandler extends BaseHandler {
   private readonly metrics = {
     transactions: this.agent.metrics.counter({
       name: 'glue_nftables_transactions_total',
-      help: 'Table replacements sent to nft -f, by result',
-      labelNames: ['handler', 'result'],
+      help: 'Transactions sent to nft -f, by kind (full: the whole table; patch: what changed) and result',
+      labelNames: ['handler', 'kind', 'result'],
     }),
     seconds: this.agent.metrics.histogram({
       name: 'glue_nftables_transaction_seconds',
@@ -151,21 +152,27 @@ export class NftablesHandler extends BaseHandler {
     const { candidates, notes } = dockerCandidates(this.agent.containers(), this.candidateOptions());
     this.report(notes);
     const model = buildServices(candidates);
-    const script = renderRuleset(model, this.settings);
-    if (script === this.applied) return;
+    const spec = tableSpec(model, this.settings);
+    // The whole table the first time (a restart reconciles what the last run left) and after a
+    // failure (what the kernel has is then not known); afterwards only what changed.
+    const kind = this.applied === undefined ? 'full' : 'patch';
+    const script =
+      this.applied === undefined ? renderFull(spec, this.settings) : renderPatch(this.applied, spec, this.settings);
+    if (script === undefined) return;
     const end = this.metrics.seconds.startTimer({ handler: this.name });
     try {
       await this.kernel.apply(script, signal);
     } catch (err) {
+      this.applied = undefined;
       this.lastError = errorMessage(err);
-      this.metrics.transactions.inc({ handler: this.name, result: 'failed' });
+      this.metrics.transactions.inc({ handler: this.name, kind, result: 'failed' });
       throw err;
     } finally {
       end();
     }
-    this.metrics.transactions.inc({ handler: this.name, result: 'applied' });
+    this.metrics.transactions.inc({ handler: this.name, kind, result: 'applied' });
     this.lastError = undefined;
-    this.applied = script;
+    this.applied = spec;
     const before = this.model;
     this.model = model;
     const now = flowpoints(model);

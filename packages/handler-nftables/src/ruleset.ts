@@ -74,50 +74,73 @@ export function weightedRanges(endpoints: readonly L4Endpoint[]): {
   return { total, ranges };
 }
 
-function serviceRules(s: L4Service, masquerade: boolean): string[] {
-  const lines: string[] = [];
-  const { total, ranges } = weightedRanges(s.endpoints);
-  const chains = s.endpoints.map((e) => endpointChain(s, e));
-  let choice: string;
-  if (ranges.length === 0) choice = 'drop';
-  else if (ranges.length === 1) choice = `goto ${chains[ranges[0]![2]]!}`;
-  else {
-    const elements = ranges.map(([lo, hi, i]) => `${lo === hi ? lo : `${lo}-${hi}`} : goto ${chains[i]!}`);
-    choice = `numgen random mod ${total} vmap { ${elements.join(', ')} }`;
+/**
+ * The table's changing part as data: each service and endpoint chain with its rules, and the service
+ * map's elements. The base chains (hooks, the listen set, masquerade) depend on the settings alone.
+ */
+export interface TableSpec {
+  /** Chain name -> its rules, services first, in model order. */
+  chains: Map<string, string[]>;
+  /** `udp . 53` -> `svc_udp_53`. */
+  elements: Map<string, string>;
+}
+
+const MARK = `0x${MASQUERADE_MARK.toString(16).padStart(8, '0')}`;
+
+/** The model as chains and map elements; every value checked on the way. */
+export function tableSpec(model: L4Model, settings: Pick<RulesetSettings, 'masquerade'>): TableSpec {
+  const chains = new Map<string, string[]>();
+  const elements = new Map<string, string>();
+  for (const s of model.services) {
+    if (s.protocol !== 'udp' && s.protocol !== 'tcp') throw new UnsafeValueError(`protocol ${String(s.protocol)}`);
+    const { total, ranges } = weightedRanges(s.endpoints);
+    const names = s.endpoints.map((e) => endpointChain(s, e));
+    let choice: string;
+    if (ranges.length === 0) choice = 'drop';
+    else if (ranges.length === 1) choice = `goto ${names[ranges[0]![2]]!}`;
+    else {
+      const list = ranges.map(([lo, hi, i]) => `${lo === hi ? lo : `${lo}-${hi}`} : goto ${names[i]!}`);
+      choice = `numgen random mod ${total} vmap { ${list.join(', ')} }`;
+    }
+    elements.set(`${s.protocol} . ${port(s.port, 'listen port')}`, serviceChain(s));
+    chains.set(serviceChain(s), [choice]);
+    s.endpoints.forEach((e, i) => {
+      const comment = NAME.test(e.name) ? ` comment "${e.name}"` : '';
+      chains.set(names[i]!, [
+        ...(settings.masquerade ? [`meta mark set meta mark | ${MARK}`] : []),
+        `meta l4proto ${s.protocol} dnat ip to ${address(e.address)}:${port(e.port, 'endpoint port')}${comment}`,
+      ]);
+    });
   }
-  lines.push(`  chain ${serviceChain(s)} {`, `    ${choice}`, '  }');
-  s.endpoints.forEach((e, i) => {
-    const comment = NAME.test(e.name) ? ` comment "${e.name}"` : '';
-    lines.push(`  chain ${chains[i]!} {`);
-    if (masquerade) lines.push(`    meta mark set meta mark | 0x${MASQUERADE_MARK.toString(16).padStart(8, '0')}`);
-    lines.push(
-      `    meta l4proto ${s.protocol} dnat ip to ${address(e.address)}:${port(e.port, 'endpoint port')}${comment}`,
-    );
-    lines.push('  }');
-  });
-  return lines;
+  return { chains, elements };
+}
+
+function checkTable(settings: Pick<RulesetSettings, 'family' | 'table'>): string {
+  if (!TABLE.test(settings.table)) throw new UnsafeValueError(`${JSON.stringify(settings.table)} is not a table name`);
+  return `${settings.family} ${settings.table}`;
 }
 
 /** The whole table: `add table` (so the delete cannot fail), `delete table`, the new table: one transaction. */
 export function renderRuleset(model: L4Model, settings: RulesetSettings): string {
-  if (!TABLE.test(settings.table)) throw new UnsafeValueError(`${JSON.stringify(settings.table)} is not a table name`);
-  const head = `${settings.family} ${settings.table}`;
-  const services = model.services.map((s) => {
-    if (s.protocol !== 'udp' && s.protocol !== 'tcp') throw new UnsafeValueError(`protocol ${String(s.protocol)}`);
-    return `${s.protocol} . ${port(s.port, 'listen port')} : goto ${serviceChain(s)}`;
-  });
+  return renderFull(tableSpec(model, settings), settings);
+}
+
+/** The whole table from its spec (see renderRuleset). */
+export function renderFull(spec: TableSpec, settings: RulesetSettings): string {
+  const head = checkTable(settings);
   const match =
     settings.listen === 'local'
       ? 'fib daddr type local ip daddr != 127.0.0.0/8'
       : `ip daddr ${settings.listen.length === 1 ? address(settings.listen[0]!) : '@listen'}`;
   const dispatch = `${match} meta l4proto . th dport vmap @services comment "${OWNER_MARK}"`;
+  const elements = [...spec.elements].map(([k, chain]) => `${k} : goto ${chain}`);
   const lines = [
     `add table ${head}`,
     `delete table ${head}`,
     `table ${head} {`,
     '  map services {',
     '    type inet_proto . inet_service : verdict',
-    ...(services.length > 0 ? [`    elements = { ${services.join(', ')} }`] : []),
+    ...(elements.length > 0 ? [`    elements = { ${elements.join(', ')} }`] : []),
     '  }',
   ];
   if (settings.listen !== 'local' && settings.listen.length > 1)
@@ -137,22 +160,54 @@ export function renderRuleset(model: L4Model, settings: RulesetSettings): string
     `    ${dispatch}`,
     '  }',
   );
-  if (settings.masquerade) {
-    const mark = `0x${MASQUERADE_MARK.toString(16).padStart(8, '0')}`;
+  if (settings.masquerade)
     lines.push(
       '  chain postrouting {',
       '    type nat hook postrouting priority srcnat; policy accept;',
-      `    meta mark & ${mark} == ${mark} masquerade`,
+      `    meta mark & ${MARK} == ${MARK} masquerade`,
       '  }',
     );
-  }
-  for (const s of model.services) lines.push(...serviceRules(s, settings.masquerade));
+  for (const [name, rules] of spec.chains) lines.push(`  chain ${name} {`, ...rules.map((r) => `    ${r}`), '  }');
   lines.push('}', '');
   return lines.join('\n');
 }
 
+const sameRules = (a: readonly string[] | undefined, b: readonly string[]): boolean =>
+  a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
+
+/**
+ * Only what changed between two specs, still one transaction: new chains first (so what refers to
+ * them finds them), changed chains flushed and refilled, map elements deleted and added, then chains
+ * nothing refers to any more deleted (service chains before the endpoint chains they pointed at).
+ * undefined when nothing changed. A change to one service costs the same in a table of 1 or 1,000.
+ */
+export function renderPatch(
+  before: TableSpec,
+  after: TableSpec,
+  settings: Pick<RulesetSettings, 'family' | 'table'>,
+): string | undefined {
+  const head = checkTable(settings);
+  const lines: string[] = [];
+  for (const name of after.chains.keys()) if (!before.chains.has(name)) lines.push(`add chain ${head} ${name}`);
+  for (const [name, rules] of after.chains) {
+    const old = before.chains.get(name);
+    if (sameRules(old, rules)) continue;
+    if (old !== undefined) lines.push(`flush chain ${head} ${name}`);
+    for (const r of rules) lines.push(`add rule ${head} ${name} ${r}`);
+  }
+  const gone = [...before.elements].filter(([k, chain]) => after.elements.get(k) !== chain).map(([k]) => k);
+  const added = [...after.elements].filter(([k, chain]) => before.elements.get(k) !== chain);
+  if (gone.length > 0) lines.push(`delete element ${head} services { ${gone.join(', ')} }`);
+  if (added.length > 0)
+    lines.push(`add element ${head} services { ${added.map(([k, c]) => `${k} : goto ${c}`).join(', ')} }`);
+  const removed = [...before.chains.keys()].filter((name) => !after.chains.has(name));
+  removed.sort((a, b) => Number(b.startsWith('svc_')) - Number(a.startsWith('svc_')));
+  for (const name of removed) lines.push(`delete chain ${head} ${name}`);
+  return lines.length === 0 ? undefined : `${lines.join('\n')}\n`;
+}
+
 /** Removes the table (remove-on-stop): `add` first so that a table already gone is no error. */
 export function renderDelete(settings: Pick<RulesetSettings, 'family' | 'table'>): string {
-  if (!TABLE.test(settings.table)) throw new UnsafeValueError(`${JSON.stringify(settings.table)} is not a table name`);
-  return `add table ${settings.family} ${settings.table}\ndelete table ${settings.family} ${settings.table}\n`;
+  const head = checkTable(settings);
+  return `add table ${head}\ndelete table ${head}\n`;
 }

@@ -19,7 +19,7 @@ import {
   parseTable,
   renderRuleset,
 } from '../src/index.js';
-import { UnsafeValueError, weightedRanges } from '../src/ruleset.js';
+import { renderPatch, tableSpec, UnsafeValueError, weightedRanges } from '../src/ruleset.js';
 import { FakeKernel } from './fake-kernel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glue-nft-unit-'));
@@ -240,6 +240,63 @@ describe('ruleset', () => {
     expect(bad({ port: 0 })).toThrow(UnsafeValueError);
     expect(bad({ weight: 257 })).toThrow(UnsafeValueError);
     expect(() => renderRuleset({ services: [] }, { ...settings, table: 'x y' })).toThrow(UnsafeValueError);
+  });
+});
+
+describe('patches', () => {
+  const settings = { table: 'glue', family: 'ip' as const, masquerade: false };
+  const ep = (id: string, address: string, weight = 100) => ({ id, name: 'x', address, port: 53, weight });
+  const svc = (port: number, ...endpoints: ReturnType<typeof ep>[]) => ({ protocol: 'udp' as const, port, endpoints });
+  const patch = (a: Parameters<typeof tableSpec>[0], b: Parameters<typeof tableSpec>[0]) =>
+    renderPatch(tableSpec(a, settings), tableSpec(b, settings), settings);
+
+  it('nothing changed: no transaction', () => {
+    const m = { services: [svc(53, ep(ID_A, '10.0.0.2'))] };
+    expect(patch(m, m)).toBeUndefined();
+  });
+
+  it('an endpoint joins: its chain first, then the service chain refilled', () => {
+    expect(
+      patch(
+        { services: [svc(53, ep(ID_A, '10.0.0.2'))] },
+        { services: [svc(53, ep(ID_A, '10.0.0.2'), ep(ID_B, '10.0.0.3'))] },
+      ),
+    ).toBe(
+      [
+        'add chain ip glue ep_udp_53_bbbbbbbbbbbb_53',
+        'flush chain ip glue svc_udp_53',
+        'add rule ip glue svc_udp_53 numgen random mod 200 vmap { 0-99 : goto ep_udp_53_aaaaaaaaaaaa_53, 100-199 : goto ep_udp_53_bbbbbbbbbbbb_53 }',
+        'add rule ip glue ep_udp_53_bbbbbbbbbbbb_53 meta l4proto udp dnat ip to 10.0.0.3:53 comment "x"',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('a service goes: its map element, then its chain, then its endpoint chains; the others untouched', () => {
+    const text = patch(
+      { services: [svc(53, ep(ID_A, '10.0.0.2')), svc(54, ep(ID_B, '10.0.0.3'))] },
+      { services: [svc(54, ep(ID_B, '10.0.0.3'))] },
+    );
+    expect(text).toBe(
+      [
+        'delete element ip glue services { udp . 53 }',
+        'delete chain ip glue svc_udp_53',
+        'delete chain ip glue ep_udp_53_aaaaaaaaaaaa_53',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('a weight change refills the service chain only', () => {
+    const text = patch(
+      { services: [svc(53, ep(ID_A, '10.0.0.2'), ep(ID_B, '10.0.0.3'))] },
+      { services: [svc(53, ep(ID_A, '10.0.0.2', 50), ep(ID_B, '10.0.0.3'))] },
+    );
+    expect(text?.split('\n')).toEqual([
+      'flush chain ip glue svc_udp_53',
+      'add rule ip glue svc_udp_53 numgen random mod 150 vmap { 0-49 : goto ep_udp_53_aaaaaaaaaaaa_53, 50-149 : goto ep_udp_53_bbbbbbbbbbbb_53 }',
+      '',
+    ]);
   });
 });
 
