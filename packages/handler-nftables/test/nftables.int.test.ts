@@ -25,7 +25,7 @@ const GLUE_BIN = fileURLToPath(new URL('../../cli/dist/bin/glue.js', import.meta
 const CLIENT = fileURLToPath(new URL('./fixtures/udp-client.mjs', import.meta.url));
 const BINDS = ['/usr:/usr:ro', '/usr/lib:/lib:ro', '/usr/lib64:/lib64:ro'];
 const ECHO =
-  "const s = require('node:dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(process.env.GLUE_PAGE + '\\n', r.port, r.address)); s.bind(53);";
+  "const s = require('node:dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(process.env.GLUE_PAGE + ' ' + r.address + '\\n', r.port, r.address)); s.bind(53);";
 
 let ns: Netns;
 let engine: DockerEngine;
@@ -37,6 +37,8 @@ let glue: { child: ChildProcess; log: () => string } | undefined;
 interface Answers {
   answers: Record<string, number>;
   lost: number;
+  /** Source addresses the backends saw. */
+  seen?: string[];
 }
 
 async function hostRuleset(): Promise<string> {
@@ -85,6 +87,19 @@ async function udp(port: number, count: number, base?: number): Promise<Answers>
   return JSON.parse(out) as Answers;
 }
 
+/** The table as sets: every chain's rules and the map's elements, without handles or order. */
+async function tableContent(): Promise<string[]> {
+  const doc = JSON.parse(await ns.exec('nft', ['-j', 'list', 'table', 'ip', 'glue'])) as {
+    nftables: Array<{ rule?: { chain: string; expr: unknown; comment?: string }; map?: { elem?: unknown[] } }>;
+  };
+  const out: string[] = [];
+  for (const item of doc.nftables) {
+    if (item.rule) out.push(`${item.rule.chain} ${JSON.stringify(item.rule.expr)} ${item.rule.comment ?? ''}`);
+    for (const e of item.map?.elem ?? []) out.push(`elem ${JSON.stringify(e)}`);
+  }
+  return out.sort();
+}
+
 /** Conntrack entries whose replies come from `ip` (flows balanced to it). */
 async function flowsTo(ip: string): Promise<number> {
   const out = await ns.exec('conntrack', ['-L', '-p', 'udp', '--reply-src', ip], { reject: false });
@@ -104,6 +119,23 @@ async function echo(name: string, labels: Record<string, string>): Promise<TestC
   return c;
 }
 
+function writeIni(extra: string[] = []): void {
+  writeFileSync(
+    join(conf, 'l4.ini'),
+    [
+      '[handler]',
+      'class=@glue/handler-nftables#NftablesHandler',
+      'events=start,die,kill,stop,pause,unpause,health_status,destroy,none',
+      '',
+      '[params]',
+      'protocols=udp,tcp',
+      `listen=${ns.address}`,
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+}
+
 const inTable = (ip: string) => async () => (await table()).includes(`${ip}:`);
 const notInTable = (ip: string) => async () => !(await table()).includes(`${ip}:`);
 
@@ -115,19 +147,7 @@ beforeAll(async () => {
   [engine, tmp] = await Promise.all([startDockerd({ netns: ns.name }), tempDir('glue-nft-')]);
   conf = join(tmp.path, 'conf');
   mkdirSync(conf);
-  writeFileSync(
-    join(conf, 'l4.ini'),
-    [
-      '[handler]',
-      'class=@glue/handler-nftables#NftablesHandler',
-      'events=start,die,kill,stop,pause,unpause,health_status,destroy,none',
-      '',
-      '[params]',
-      'protocols=udp,tcp',
-      `listen=${ns.address}`,
-      '',
-    ].join('\n'),
-  );
+  writeIni();
   glue = startGlueInNs();
   await waitFor(async () => (await table()).includes('managed by Glue'), {
     timeoutMs: 20_000,
@@ -179,7 +199,7 @@ describe('UDP in the kernel', () => {
     // The other endpoint's flows are untouched by the table's replacement.
     expect(await flowsTo(a.ip)).toBe(kept);
     // The same source ports again: without the deletion, udp-b's old flows would blackhole them.
-    expect(await udp(5353, 200, 41000)).toEqual({ answers: { 'udp-a': 200 }, lost: 0 });
+    expect(await udp(5353, 200, 41000)).toMatchObject({ answers: { 'udp-a': 200 }, lost: 0 });
     await engine.cli(['unpause', 'udp-b']);
     await waitFor(inTable(b.ip), { what: 'udp-b back in the table' });
   });
@@ -187,7 +207,18 @@ describe('UDP in the kernel', () => {
   it('a stopped backend gets no new datagram', async () => {
     await engine.cli(['stop', '-t', '1', 'udp-b']);
     await waitFor(notInTable(b.ip), { what: 'udp-b out of the table' });
-    expect(await udp(5353, 100)).toEqual({ answers: { 'udp-a': 100 }, lost: 0 });
+    expect(await udp(5353, 100)).toMatchObject({ answers: { 'udp-a': 100 }, lost: 0 });
+  });
+
+  it('the table its patches made is the table a restarted Glue builds whole', async () => {
+    const patched = await tableContent();
+    await stopGlue();
+    glue = startGlueInNs();
+    await waitFor(() => /"kind":"full"|table ip glue: \d+ service/.test(glue?.log() ?? ''), {
+      timeoutMs: 20_000,
+      what: 'the whole table written again',
+    });
+    expect(await tableContent()).toEqual(patched);
   });
 
   it('a restarted Glue keeps the table (traffic flows while it is down) and reconciles it', async () => {
@@ -221,6 +252,21 @@ describe('UDP in the kernel', () => {
     expect(await table()).not.toMatch(/flush|udp-evil/);
     expect((await udp(5353, 10)).answers).toEqual({ 'udp-c': 10 });
     expect((await udp(5454, 10)).answers).toEqual({ 'udp-good': 10 });
+  });
+});
+
+describe('masquerade', () => {
+  it("masquerade=yes, through a SIGHUP reload: backends see this host's address on their network, not the client's", async () => {
+    expect((await udp(5353, 5)).seen).toEqual([ns.address]);
+    writeIni(['masquerade=yes']);
+    glue?.child.kill('SIGHUP');
+    await waitFor(async () => (await table()).includes('masquerade'), {
+      timeoutMs: 15_000,
+      what: 'the masquerade rule',
+    });
+    const r = await udp(5353, 20);
+    expect(r.lost).toBe(0);
+    expect(r.seen).toEqual([engine.subnet.replace(/\.0\/24$/, '.1')]);
   });
 });
 
