@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Agent, type IniDocument, ParamError } from '@glue/core';
+import { type Agent, IniDocument, ParamError } from '@glue/core';
 import {
   captureLogger,
   contextFor,
@@ -99,6 +99,15 @@ describe('params', () => {
 
   it('a bad param is a ParamError at construction', () => {
     expect(() => make({ family: 'arp' })).toThrow(ParamError);
+  });
+
+  it('examples/l4 l4.ini passes, with its commented params uncommented too', () => {
+    const text = readFileSync(new URL('../../../examples/l4/docker-glue.d/l4.ini', import.meta.url), 'utf8');
+    for (const source of [text, text.replace(/^;([a-z][a-z-]*=)/gm, '$1')]) {
+      const ini = new IniDocument('l4.ini', source);
+      expect(ini.section('handler').class).toBe('@glue/handler-nftables#NftablesHandler');
+      expect(parseParams(ini.section('params')).problems).toEqual([]);
+    }
   });
 
   it('claims the label families it balances', () => {
