@@ -5,7 +5,7 @@
  * host's own ruleset is compared before and after: it must not change.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -255,6 +255,10 @@ describe('UDP in the kernel', () => {
   });
 });
 
+/** An HAProxy INI that keeps its files in `dir` and, by default, balances glue_tcp_* labels too. */
+const lbIni = (dir: string): string =>
+  `[handler]\nclass=@glue/handler-haproxy#HAProxyHandler\nevents=none\n\n[params]\nmode=file\nconfig-file=${join(dir, 'haproxy.cfg')}\n`;
+
 describe('masquerade', () => {
   it("masquerade=yes, through a SIGHUP reload: backends see this host's address on their network, not the client's", async () => {
     expect((await udp(5353, 5)).seen).toEqual([ns.address]);
@@ -267,6 +271,21 @@ describe('masquerade', () => {
     const r = await udp(5353, 20);
     expect(r.lost).toBe(0);
     expect(r.seen).toEqual([engine.subnet.replace(/\.0\/24$/, '.1')]);
+  });
+});
+
+describe('SIGHUP', () => {
+  it('a new INI that would balance glue_tcp_* labels too is refused; the table stays as it was', async () => {
+    const before = await tableContent();
+    writeFileSync(join(conf, 'lb.ini'), lbIni(tmp.path));
+    glue?.child.kill('SIGHUP');
+    await waitFor(() => /reload refused.*claimed by both l4\.ini/.test(glue?.log() ?? ''), {
+      timeoutMs: 15_000,
+      what: 'the reload refused',
+    });
+    expect(glue?.child.exitCode).toBeNull();
+    expect(await tableContent()).toEqual(before);
+    rmSync(join(conf, 'lb.ini'));
   });
 });
 
@@ -288,7 +307,7 @@ describe('around it', () => {
   it('HAProxy and nftables both claiming glue_tcp_* labels is refused at load, naming both', async () => {
     const dir = join(tmp.path, 'clash');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'lb.ini'), '[handler]\nclass=@glue/handler-haproxy#HAProxyHandler\nevents=none\n');
+    writeFileSync(join(dir, 'lb.ini'), lbIni(dir));
     writeFileSync(
       join(dir, 'l4.ini'),
       '[handler]\nclass=@glue/handler-nftables#NftablesHandler\nevents=none\n\n[params]\nprotocols=udp,tcp\n',

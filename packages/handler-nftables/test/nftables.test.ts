@@ -427,6 +427,17 @@ describe('NftablesHandler', () => {
     expect(kernel.last).not.toContain('flush');
   });
 
+  it('glue check: checkContainer reports its labels by its grammar and port range, contacting nothing', () => {
+    const { h, kernel } = make({ ports: '1000-2000' });
+    const c = fakeContainer({ ip: '172.17.0.2', labels: { glue_udp_53_port: '53', glue_udp_54_weight: '999' } });
+    expect(h.checkContainer(c).map((p) => `${p.label}=${p.value}`)).toEqual([
+      'glue_udp_54_weight=999',
+      'glue_udp_53_port=53',
+    ]);
+    expect(kernel.scripts).toEqual([]);
+    expect(h.labelPrefixes).toEqual(['glue_udp_']);
+  });
+
   it('remove-on-stop deletes the table; by default the rules stay', async () => {
     const keep = make();
     await keep.h.start();
