@@ -70,6 +70,9 @@ export class NftablesHandler extends BaseHandler {
   /** Container id -> what was last logged about it (logged again only when it changes). */
   private readonly told = new Map<string, string>();
   private unobserve: () => void = () => undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Runs and periodic checks, one at a time. */
+  private lock: Promise<void> = Promise.resolve();
   private readonly metrics = {
     transactions: this.agent.metrics.counter({
       name: 'glue_nftables_transactions_total',
@@ -85,6 +88,11 @@ export class NftablesHandler extends BaseHandler {
     forgotten: this.agent.metrics.counter({
       name: 'glue_nftables_conntrack_deleted_total',
       help: 'UDP conntrack entries deleted because their endpoint went',
+      labelNames: ['handler'],
+    }),
+    drift: this.agent.metrics.counter({
+      name: 'glue_nftables_drift_repairs_total',
+      help: "Times the table was found changed or gone behind Glue's back and written whole again",
       labelNames: ['handler'],
     }),
   };
@@ -118,10 +126,19 @@ export class NftablesHandler extends BaseHandler {
       );
     }
     this.observe();
+    // Someone may flush the ruleset or delete the table between events: look now and then.
+    const every = this.settings.reconcileIntervalMs;
+    if (every > 0 && this.agent.mode !== 'once' && this.timer === undefined) {
+      this.timer = setInterval(() => void this.checkDrift(), every);
+      this.timer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
     this.unobserve();
+    await this.lock;
     if (!this.settings.removeOnStop) return;
     try {
       await this.kernel.apply(renderDelete(this.settings), AbortSignal.timeout(this.settings.timeoutMs));
@@ -138,7 +155,55 @@ export class NftablesHandler extends BaseHandler {
 
   async handle(_event: string, _containerId: string, context?: HandlerContext): Promise<void> {
     if (context?.event) this.stopping.observe(context.event, context.container);
-    await this.sync(context?.signal ?? this.agent.signal);
+    await this.exclusive(() => this.sync(context?.signal ?? this.agent.signal));
+  }
+
+  /** Runs `fn` after whatever this handler is doing (a run or a drift check) has finished. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * The `reconcile-interval` round: the table read back; gone, foreign-looking or sending flows to
+   * other endpoints than the last transaction wrote, it is written whole again (and after a failed
+   * transaction, the run is tried again). Never throws.
+   */
+  async checkDrift(): Promise<void> {
+    if (this.agent.signal.aborted) return;
+    await this.exclusive(async () => {
+      try {
+        const signal = AbortSignal.any([this.agent.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
+        // Not written yet: the first run will. Its last transaction failed: try again now.
+        if (this.applied === undefined) {
+          if (this.lastError !== undefined) await this.sync(signal);
+          return;
+        }
+        const state = await this.kernel.read(signal);
+        const want = new Set(this.live.map(flowKey));
+        const have = new Set((state?.endpoints ?? []).map(flowKey));
+        const same =
+          state !== undefined &&
+          state.owned &&
+          state.services === this.model.services.length &&
+          want.size === have.size &&
+          [...want].every((k) => have.has(k));
+        if (same) return;
+        this.logger.warn(
+          { table: `${this.settings.family} ${this.settings.table}`, found: state ? 'changed' : 'gone' },
+          `table ${this.settings.family} ${this.settings.table} was ${state ? 'changed' : 'deleted'} behind Glue's back: writing it whole again`,
+        );
+        this.metrics.drift.inc({ handler: this.name });
+        this.applied = undefined;
+        await this.sync(signal);
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err) }, `periodic table check failed: ${errorMessage(err)}`);
+      }
+    });
   }
 
   /** `glue check`: this handler's labels by its grammar (ports, weights, the listen port range). */
@@ -159,18 +224,15 @@ export class NftablesHandler extends BaseHandler {
     const script =
       this.applied === undefined ? renderFull(spec, this.settings) : renderPatch(this.applied, spec, this.settings);
     if (script === undefined) return;
-    const end = this.metrics.seconds.startTimer({ handler: this.name });
     try {
-      await this.kernel.apply(script, signal);
+      await this.transaction(kind, script, signal);
     } catch (err) {
       this.applied = undefined;
-      this.lastError = errorMessage(err);
-      this.metrics.transactions.inc({ handler: this.name, kind, result: 'failed' });
-      throw err;
-    } finally {
-      end();
+      // A patch the kernel refuses (the table changed behind Glue's back): the whole table, at once.
+      if (kind !== 'patch') throw err;
+      this.logger.warn({ err: errorMessage(err) }, `patch refused, writing the whole table: ${errorMessage(err)}`);
+      await this.transaction('full', renderFull(spec, this.settings), signal);
     }
-    this.metrics.transactions.inc({ handler: this.name, kind, result: 'applied' });
     this.lastError = undefined;
     this.applied = spec;
     const before = this.model;
@@ -181,6 +243,21 @@ export class NftablesHandler extends BaseHandler {
     this.live = now;
     this.logChange(before, model);
     await this.forget(gone.filter((f) => f.protocol === 'udp'));
+  }
+
+  /** One `nft -f` transaction, timed and counted; a failure is kept for ready() and thrown. */
+  private async transaction(kind: 'full' | 'patch', script: string, signal: AbortSignal): Promise<void> {
+    const end = this.metrics.seconds.startTimer({ handler: this.name });
+    try {
+      await this.kernel.apply(script, signal);
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.metrics.transactions.inc({ handler: this.name, kind, result: 'failed' });
+      throw err;
+    } finally {
+      end();
+    }
+    this.metrics.transactions.inc({ handler: this.name, kind, result: 'applied' });
   }
 
   /** Deletes the UDP flows of endpoints that went, after the rules no longer choose them. Never throws. */

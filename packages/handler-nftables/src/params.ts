@@ -28,6 +28,8 @@ export interface NftParams {
   nft: string;
   conntrack: string;
   timeoutMs: number;
+  /** How often the kernel's table is read back and rewritten whole if it drifted (ms; 0: never). */
+  reconcileIntervalMs: number;
 }
 
 const TABLE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
@@ -85,6 +87,7 @@ const SPEC = {
   nft: param.string({ default: 'nft', pattern: BINARY, describe: 'a program path' }),
   conntrack: param.string({ default: 'conntrack', pattern: BINARY, describe: 'a program path' }),
   timeout: param.number({ default: 10, min: 1, max: 300, unit: 'seconds', scale: 1000 }),
+  'reconcile-interval': param.number({ default: 60, min: 0, max: 86_400, unit: 'seconds', scale: 1000 }),
 };
 
 /** The `[params]` keys this handler reads. */
@@ -107,6 +110,7 @@ export function parseParams(raw: Readonly<Record<string, string>>): { params: Nf
       nft: v.nft ?? 'nft',
       conntrack: v.conntrack ?? 'conntrack',
       timeoutMs: v.timeout ?? 10_000,
+      reconcileIntervalMs: v['reconcile-interval'] ?? 60_000,
     },
     problems,
   };

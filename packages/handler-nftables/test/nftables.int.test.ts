@@ -130,6 +130,7 @@ function writeIni(extra: string[] = []): void {
       '[params]',
       'protocols=udp,tcp',
       `listen=${ns.address}`,
+      'reconcile-interval=1',
       ...extra,
       '',
     ].join('\n'),
@@ -300,6 +301,21 @@ describe('TCP in the kernel (protocols=udp,tcp)', () => {
     await engine.cli(['stop', '-t', '1', 'tcp-web']);
     await waitFor(notInTable(web.ip), { what: 'tcp-web out of the table' });
     expect((await get()).trim()).toBe('');
+  });
+});
+
+describe('drift', () => {
+  it('a table flushed behind its back is written whole again within reconcile-interval', async () => {
+    const before = await tableContent();
+    await ns.exec('nft', ['flush', 'ruleset']);
+    expect(await table()).toBe('');
+    await waitFor(async () => (await table()).includes('managed by Glue'), {
+      timeoutMs: 10_000,
+      what: 'the table back',
+    });
+    expect(await tableContent()).toEqual(before);
+    expect(glue?.log()).toMatch(/was deleted behind Glue's back: writing it whole again/);
+    expect((await udp(5353, 10)).answers).toEqual({ 'udp-c': 10 });
   });
 });
 

@@ -410,6 +410,41 @@ describe('NftablesHandler', () => {
     expect(h.ready()).toBeUndefined();
   });
 
+  it('a patch the kernel refuses is followed at once by the whole table, in the same run', async () => {
+    const { h, kernel, agent } = make();
+    agent.put(fakeContainer({ id: ID_A, ip: '172.17.0.2', labels: udp(53, 53) }));
+    await h.start();
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    agent.put(fakeContainer({ id: ID_B, ip: '172.17.0.3', labels: udp(53, 53) }));
+    kernel.failNext = 'Error: No such file or directory; did you mean table ‘glue’ in family ip?';
+    await h.handle('start', ID_B, contextFor(agent, 'start', ID_B));
+    expect(kernel.scripts).toHaveLength(2);
+    expect(kernel.last).toMatch(/^add table ip glue\ndelete table ip glue\n/);
+    expect(kernel.last).toContain('172.17.0.3:53');
+    expect(h.ready()).toBeUndefined();
+  });
+
+  it('the periodic check writes the table whole again when it is gone, and leaves it when it is as written', async () => {
+    const { h, kernel, agent } = make({ 'reconcile-interval': '0' });
+    agent.put(fakeContainer({ id: ID_A, ip: '172.17.0.2', labels: udp(53, 53) }));
+    await h.start();
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    kernel.table = JSON.stringify({
+      nftables: [
+        { map: { name: 'services', elem: [[{ concat: ['udp', 53] }, { goto: { target: 'svc_udp_53' } }]] } },
+        { rule: { chain: 'prerouting', comment: 'managed by Glue', expr: [] } },
+        { rule: { chain: 'ep_udp_53_aaaaaaaaaaaa_53', expr: [{ dnat: { addr: '172.17.0.2', port: 53 } }] } },
+      ],
+    });
+    await h.checkDrift();
+    expect(kernel.scripts).toHaveLength(1);
+    kernel.table = undefined; // nft flush ruleset
+    await h.checkDrift();
+    expect(kernel.scripts).toHaveLength(2);
+    expect(kernel.last).toMatch(/^add table ip glue\n/);
+    await h.stop();
+  });
+
   it('logs a refused label once with container, label and value; the other services keep their rules', async () => {
     const log = captureLogger();
     const agent = fakeAgent({ logger: log.logger });
