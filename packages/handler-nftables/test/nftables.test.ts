@@ -473,6 +473,26 @@ describe('NftablesHandler', () => {
     expect(h.labelPrefixes).toEqual(['glue_udp_']);
   });
 
+  it('metrics: services, endpoints, transactions by kind and result, conntrack deletions; gone after stop', async () => {
+    const { h, kernel, agent } = make();
+    agent.put(fakeContainer({ id: ID_A, ip: '172.17.0.2', labels: udp(53, 53) }));
+    const b = fakeContainer({ id: ID_B, ip: '172.17.0.3', labels: udp(53, 53) });
+    agent.put(b);
+    await h.start();
+    await h.handle('none', '', contextFor(agent, 'none', ''));
+    kernel.flows.set('udp 172.17.0.3:53', 3);
+    agent.remove(b.Id);
+    await h.handle('destroy', b.Id, contextFor(agent, 'destroy', b.Id));
+    const text = await agent.metrics.text();
+    expect(text).toContain('glue_nftables_services{handler="l4.ini"} 1');
+    expect(text).toContain('glue_nftables_endpoints{handler="l4.ini"} 1');
+    expect(text).toContain('glue_nftables_transactions_total{handler="l4.ini",kind="full",result="applied"} 1');
+    expect(text).toContain('glue_nftables_transactions_total{handler="l4.ini",kind="patch",result="applied"} 1');
+    expect(text).toContain('glue_nftables_conntrack_deleted_total{handler="l4.ini"} 3');
+    await h.stop();
+    expect(await agent.metrics.text()).not.toContain('glue_nftables_services{');
+  });
+
   it('remove-on-stop deletes the table; by default the rules stay', async () => {
     const keep = make();
     await keep.h.start();
