@@ -86,7 +86,6 @@ function nameOf(info: ContainerInspectInfo): string {
   return (info.Name ?? '').replace(/^\//, '');
 }
 
-/** Out of rotation: not running, paused, or a health check that says unhealthy or starting. */
 export function backendName(host: string, prefix: string): string {
   const hash = createHash('sha1').update(`${host}${prefix}`).digest('hex').slice(0, 8);
   return `http_${host}_${hash}`;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fakeContainer } from '@glue/core/contract';
 import { chooseAddress, rotationReason } from '@glue/core';
-import { buildModel, structureKey } from '../src/model.js';
+import { buildModel, dockerCandidates, structureKey } from '../src/model.js';
+import { parseHaproxyParams } from '../src/options.js';
 
 describe('model', () => {
   const c = (name: string, labels: Record<string, string>, extra: Parameters<typeof fakeContainer>[0] = {}) =>
@@ -128,5 +129,24 @@ describe('model', () => {
     const d = buildModel([c('a', { glue_http_80_host: 'x.com' }), c('b', { glue_http_80_host: 'y.com' })]).model;
     expect(structureKey(a)).toBe(structureKey(b));
     expect(structureKey(a)).not.toBe(structureKey(d));
+  });
+});
+
+describe('tcp-ports=none', () => {
+  it('gives glue_tcp_* labels away: neither routed nor reported; HTTP routes stay', () => {
+    const c = fakeContainer({
+      name: 'both',
+      ip: '10.0.0.2',
+      labels: { glue_http_80_host: 'a.example.com', glue_tcp_5432_port: '15432', glue_tcp_22_port: 'x' },
+    });
+    const mine = dockerCandidates([c]);
+    expect(mine.candidates[0]?.tcp).toHaveLength(1);
+    expect(mine.notes[0]?.problems.map((p) => p.label)).toEqual(['glue_tcp_22_port']);
+    const given = dockerCandidates([c], { tcp: false });
+    expect(given.candidates[0]?.tcp).toEqual([]);
+    expect(given.candidates[0]?.http).toHaveLength(1);
+    expect(given.notes[0]?.problems).toEqual([]);
+    expect(parseHaproxyParams('lb', { 'tcp-ports': 'none' }, '/tmp').tcp).toBe(false);
+    expect(parseHaproxyParams('lb', {}, '/tmp').tcp).toBe(true);
   });
 });
