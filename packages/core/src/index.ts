@@ -41,6 +41,7 @@ export type { LogFormat, Logger, LogLevel } from './logger.js';
 export { containerName } from './container-store.js';
 export { backoffDelay, sleep } from './timing.js';
 export { stopSignal } from './signals.js';
+export { Serial } from './serial.js';
 export type { HandlerClaim } from './claims.js';
 export { DEFAULT_COMMAND_TIMEOUT_MS, execaRunner, formatCommand } from './command.js';
 export type { CommandOptions, CommandResult, CommandRunner } from './command.js';

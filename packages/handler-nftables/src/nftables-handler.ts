@@ -14,6 +14,7 @@ import {
   type LabelProblem,
   ParamError,
   SECONDS_BUCKETS,
+  Serial,
   StoppingContainers,
 } from '@glue/core';
 import { Kernel } from './kernel.js';
@@ -70,9 +71,8 @@ export class NftablesHandler extends BaseHandler {
   /** Container id -> what was last logged about it (logged again only when it changes). */
   private readonly told = new Map<string, string>();
   private unobserve: () => void = () => undefined;
-  private timer: NodeJS.Timeout | undefined;
   /** Runs and periodic checks, one at a time. */
-  private lock: Promise<void> = Promise.resolve();
+  private readonly work = new Serial();
   private readonly metrics = {
     transactions: this.agent.metrics.counter({
       name: 'glue_nftables_transactions_total',
@@ -127,18 +127,12 @@ export class NftablesHandler extends BaseHandler {
     }
     this.observe();
     // Someone may flush the ruleset or delete the table between events: look now and then.
-    const every = this.settings.reconcileIntervalMs;
-    if (every > 0 && this.agent.mode !== 'once' && this.timer === undefined) {
-      this.timer = setInterval(() => void this.checkDrift(), every);
-      this.timer.unref();
-    }
+    if (this.agent.mode !== 'once') this.work.every(this.settings.reconcileIntervalMs, () => this.driftRound());
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
     this.unobserve();
-    await this.lock;
+    await this.work.stop();
     if (!this.settings.removeOnStop) return;
     try {
       await this.kernel.apply(renderDelete(this.settings), AbortSignal.timeout(this.settings.timeoutMs));
@@ -155,17 +149,7 @@ export class NftablesHandler extends BaseHandler {
 
   async handle(_event: string, _containerId: string, context?: HandlerContext): Promise<void> {
     if (context?.event) this.stopping.observe(context.event, context.container);
-    await this.exclusive(() => this.sync(context?.signal ?? this.agent.signal));
-  }
-
-  /** Runs `fn` after whatever this handler is doing (a run or a drift check) has finished. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    await this.work.run(() => this.sync(context?.signal ?? this.agent.signal));
   }
 
   /**
@@ -173,37 +157,39 @@ export class NftablesHandler extends BaseHandler {
    * other endpoints than the last transaction wrote, it is written whole again (and after a failed
    * transaction, the run is tried again). Never throws.
    */
-  async checkDrift(): Promise<void> {
+  checkDrift(): Promise<void> {
+    return this.work.run(() => this.driftRound());
+  }
+
+  private async driftRound(): Promise<void> {
     if (this.agent.signal.aborted) return;
-    await this.exclusive(async () => {
-      try {
-        const signal = AbortSignal.any([this.agent.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
-        // Not written yet: the first run will. Its last transaction failed: try again now.
-        if (this.applied === undefined) {
-          if (this.lastError !== undefined) await this.sync(signal);
-          return;
-        }
-        const state = await this.kernel.read(signal);
-        const want = new Set(this.live.map(flowKey));
-        const have = new Set((state?.endpoints ?? []).map(flowKey));
-        const same =
-          state !== undefined &&
-          state.owned &&
-          state.services === this.model.services.length &&
-          want.size === have.size &&
-          [...want].every((k) => have.has(k));
-        if (same) return;
-        this.logger.warn(
-          { table: `${this.settings.family} ${this.settings.table}`, found: state ? 'changed' : 'gone' },
-          `table ${this.settings.family} ${this.settings.table} was ${state ? 'changed' : 'deleted'} behind Glue's back: writing it whole again`,
-        );
-        this.metrics.drift.inc({ handler: this.name });
-        this.applied = undefined;
-        await this.sync(signal);
-      } catch (err) {
-        this.logger.error({ err: errorMessage(err) }, `periodic table check failed: ${errorMessage(err)}`);
+    try {
+      const signal = AbortSignal.any([this.agent.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
+      // Not written yet: the first run will. Its last transaction failed: try again now.
+      if (this.applied === undefined) {
+        if (this.lastError !== undefined) await this.sync(signal);
+        return;
       }
-    });
+      const state = await this.kernel.read(signal);
+      const want = new Set(this.live.map(flowKey));
+      const have = new Set((state?.endpoints ?? []).map(flowKey));
+      const same =
+        state !== undefined &&
+        state.owned &&
+        state.services === this.model.services.length &&
+        want.size === have.size &&
+        [...want].every((k) => have.has(k));
+      if (same) return;
+      this.logger.warn(
+        { table: `${this.settings.family} ${this.settings.table}`, found: state ? 'changed' : 'gone' },
+        `table ${this.settings.family} ${this.settings.table} was ${state ? 'changed' : 'deleted'} behind Glue's back: writing it whole again`,
+      );
+      this.metrics.drift.inc({ handler: this.name });
+      this.applied = undefined;
+      await this.sync(signal);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err) }, `periodic table check failed: ${errorMessage(err)}`);
+    }
   }
 
   /** `glue check`: this handler's labels by its grammar (ports, weights, the listen port range). */

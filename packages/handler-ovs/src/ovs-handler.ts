@@ -17,6 +17,7 @@ import {
   LabelError,
   type LabelProblem,
   ParamError,
+  Serial,
 } from '@glue/core';
 import { EXTERNAL_IDS, LABELS, type OvsParams, parseParams, type PortSpec, portSpecFor, wantsOvs } from './config.js';
 import { handlerFailure, oneLine, OvsClient, type OvsInterface, ovsString } from './ovsdb.js';
@@ -112,58 +113,40 @@ export class OVSHandler extends BaseHandler {
     };
     // A port can go stale between events (someone ran ovs-vsctl del-port, a veth vanished): look
     // again now and then, not only at start-up and engine reconnects.
-    const every = this.settings.reconcileIntervalMs;
-    if (every > 0 && this.agent.mode !== 'once' && this.timer === undefined) {
-      this.timer = setInterval(() => void this.periodicReconcile(), every);
-      this.timer.unref();
-    }
+    if (this.agent.mode !== 'once') this.work.every(this.settings.reconcileIntervalMs, () => this.periodicReconcile());
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
     this.unobserve();
     // A periodic reconcile in progress finishes before Glue goes on (no half-made port).
-    await this.lock;
+    await this.work.stop();
   }
 
-  /** The `reconcile-interval` round: one at a time with the handler's runs (exclusive), never throws. */
-  async periodicReconcile(): Promise<void> {
+  /** The `reconcile-interval` round (through `work`: one at a time with the handler's runs), never throws. */
+  private async periodicReconcile(): Promise<void> {
     if (this.agent.signal.aborted) return;
-    await this.exclusive(async () => {
-      try {
-        this.plugged.clear();
-        // Bounded: runs wait behind it (exclusive), and Glue's run timeout counts that wait.
-        const bound = Math.max(4 * this.settings.timeoutMs, 30_000);
-        const r = await this.reconcile(AbortSignal.any([this.agent.signal, AbortSignal.timeout(bound)]));
-        this.counters.swept.inc({ handler: this.name }, r.removed.length);
-        this.counters.periodic.inc({ handler: this.name });
-        if (r.removed.length > 0 || r.failed.length > 0)
-          this.logger.warn(
-            { removed: r.removed, failed: r.failed },
-            `periodic reconcile: ${r.removed.length} stale port(s) removed, ${r.failed.length} container(s) failed`,
-          );
-      } catch (err) {
-        this.logger.error({ err: errorMessage(err) }, `periodic reconcile failed: ${errorMessage(err)}`);
-      }
-    });
-  }
-
-  /** Runs `fn` after whatever this handler is doing (a run or a periodic reconcile) has finished. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    try {
+      this.plugged.clear();
+      // Bounded: runs wait behind it (exclusive), and Glue's run timeout counts that wait.
+      const bound = Math.max(4 * this.settings.timeoutMs, 30_000);
+      const r = await this.reconcile(AbortSignal.any([this.agent.signal, AbortSignal.timeout(bound)]));
+      this.counters.swept.inc({ handler: this.name }, r.removed.length);
+      this.counters.periodic.inc({ handler: this.name });
+      if (r.removed.length > 0 || r.failed.length > 0)
+        this.logger.warn(
+          { removed: r.removed, failed: r.failed },
+          `periodic reconcile: ${r.removed.length} stale port(s) removed, ${r.failed.length} container(s) failed`,
+        );
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err) }, `periodic reconcile failed: ${errorMessage(err)}`);
+    }
   }
 
   async handle(event: string, containerId: string, context?: HandlerContext): Promise<void> {
     const signal = context?.signal ?? this.agent.signal;
     if (signal.aborted) throw new GlueError('HANDLER_CANCELLED', `${event}: not handled, Glue is stopping`, this.tag);
     if (event !== 'start' && event !== 'die' && event !== 'destroy' && event !== 'none') return;
-    return this.exclusive(() => this.dispatch(event, containerId, context, signal));
+    return this.work.run(() => this.dispatch(event, containerId, context, signal));
   }
 
   /** One change to OVS at a time: core runs this handler's runs (`none` and container events) one after another. */
@@ -195,8 +178,8 @@ export class OVSHandler extends BaseHandler {
     }),
   };
   private unobserve: () => void = () => undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private lock: Promise<void> = Promise.resolve();
+  /** Runs and periodic reconciles, one at a time. */
+  private readonly work = new Serial();
 
   /** Once per container: glue_ovs_* labels this handler does not know (a typo is ignored otherwise). */
   readonly labelPrefixes = ['glue_ovs_'];
