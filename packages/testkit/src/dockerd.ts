@@ -7,6 +7,7 @@ import Dockerode from 'dockerode';
 import { execa } from 'execa';
 import { requireBinary } from './binaries.js';
 import { safeRead } from './files.js';
+import { inNetns } from './netns.js';
 import { isAlive, pidsMentioning, stopPid } from './processes.js';
 import { waitFor } from './wait.js';
 
@@ -89,8 +90,6 @@ export async function startDockerd(
   const dir = await mkdtemp(join(tmpdir(), 'glue-dockerd-'));
   const socket = join(dir, 'docker.sock');
   const ns = options.netns;
-  /** `ip` in the engine's namespace. */
-  const ipArgs = (args: string[]): string[] => (ns ? ['-n', ns, ...args] : args);
   const { bridge, n } = await createBridge(ns);
   const subnet = `172.31.${n}.0/24`;
   let child: ChildProcess | undefined;
@@ -116,7 +115,7 @@ export async function startDockerd(
   const launch = async (): Promise<void> => {
     const log = openSync(join(dir, 'dockerd.log'), 'a');
     child = ns
-      ? spawn('nsenter', [`--net=/run/netns/${ns}`, dockerdBin, ...args], {
+      ? spawn('nsenter', inNetns(ns, dockerdBin, args), {
           stdio: ['ignore', log, log],
           detached: false,
         })
@@ -192,10 +191,10 @@ export async function startDockerd(
         if (child?.pid) await stopPid(child.pid, 'SIGTERM', 15_000);
         for (const pid of pidsMentioning(dir)) await stopPid(pid, 'SIGKILL', 2000);
         await unmountUnder(dir);
-        await execa('ip', ipArgs(['link', 'del', bridge]), { reject: false });
+        await ip(ns, ['link', 'del', bridge], { reject: false });
         // Whatever still holds an address of this engine's pool is one of its user network bridges.
         for (const link of await linksWithAddressIn(`172.30.${n}.`, ns))
-          await execa('ip', ipArgs(['link', 'del', 'dev', link]), { reject: false });
+          await ip(ns, ['link', 'del', 'dev', link], { reject: false });
         rmSync(dir, { recursive: true, force: true });
       }
     },
@@ -209,9 +208,14 @@ export async function startDockerd(
   return engine;
 }
 
+/** `ip` in network namespace `ns` (`ip -n NS`), or in this process's own. */
+function ip(ns: string | undefined, args: string[], options?: { reject: false }) {
+  return execa('ip', [...(ns ? ['-n', ns] : []), ...args], options);
+}
+
 /** Interfaces with an IPv4 address starting with `prefix` (`172.30.7.`). */
 async function linksWithAddressIn(prefix: string, ns?: string): Promise<string[]> {
-  const r = await execa('ip', [...(ns ? ['-n', ns] : []), '-o', '-4', 'addr', 'show'], { reject: false });
+  const r = await ip(ns, ['-o', '-4', 'addr', 'show'], { reject: false });
   const links = new Set<string>();
   for (const line of String(r.stdout).split('\n')) {
     const cols = line.trim().split(/\s+/);
@@ -221,7 +225,6 @@ async function linksWithAddressIn(prefix: string, ns?: string): Promise<string[]
 }
 
 async function createBridge(ns?: string): Promise<{ bridge: string; n: number }> {
-  const ip = (args: string[], o?: { reject: false }) => execa('ip', [...(ns ? ['-n', ns] : []), ...args], o);
   for (let attempt = 0; attempt < 50; attempt++) {
     const n = 1 + Math.floor(Math.random() * 250);
     // An address of either range already on an interface (another engine, or one a crashed run left)
@@ -232,15 +235,15 @@ async function createBridge(ns?: string): Promise<{ bridge: string; n: number }>
     )
       continue;
     const bridge = `gluebr${n}`;
-    const add = await ip(['link', 'add', bridge, 'type', 'bridge'], { reject: false });
+    const add = await ip(ns, ['link', 'add', bridge, 'type', 'bridge'], { reject: false });
     if (add.exitCode !== 0) continue; // taken by another engine: try another number
     // A Linux bridge without an explicit MAC takes the lowest MAC of its ports, so it would change as
     // containers' veths come and go and stale ARP entries would time out requests (Docker pins docker0
     // the same way). A fixed, locally administered MAC per bridge number.
     const mac = `02:67:6c:75:65:${n.toString(16).padStart(2, '0')}`;
-    await ip(['link', 'set', bridge, 'address', mac]);
-    await ip(['addr', 'add', `172.31.${n}.1/24`, 'dev', bridge]);
-    await ip(['link', 'set', bridge, 'up']);
+    await ip(ns, ['link', 'set', bridge, 'address', mac]);
+    await ip(ns, ['addr', 'add', `172.31.${n}.1/24`, 'dev', bridge]);
+    await ip(ns, ['link', 'set', bridge, 'up']);
     return { bridge, n };
   }
   throw new Error('could not create a test bridge (gluebrN): are you root?');

@@ -18,6 +18,11 @@ export interface Netns {
 
 let counter = 0;
 
+/** `nsenter` arguments that run `file args...` in the named namespace (its mount and /sys stay the caller's). */
+export function inNetns(name: string, file: string, args: readonly string[]): string[] {
+  return [`--net=/run/netns/${name}`, file, ...args];
+}
+
 /**
  * A network namespace of the test's own, with loopback up, IPv4 forwarding on (only there) and a
  * second loopback address, `10.77.<n>.1/32` (this kernel has no dummy links): engines, Glue and clients inside it never touch the host's
@@ -35,12 +40,12 @@ export async function createNetns(prefix = 'gluens'): Promise<Netns> {
     address,
     exec: async (file, args, options = {}) =>
       (
-        await execa('nsenter', [`--net=/run/netns/${name}`, file, ...args], {
+        await execa('nsenter', inNetns(name, file, args), {
           ...(options.input === undefined ? {} : { input: options.input }),
           reject: options.reject ?? true,
         })
       ).stdout,
-    argv: (file, args) => ['nsenter', [`--net=/run/netns/${name}`, file, ...args]],
+    argv: (file, args) => ['nsenter', inNetns(name, file, args)],
     delete: async () => {
       await execa('ip', ['netns', 'delete', name], { reject: false });
     },
